@@ -1,0 +1,86 @@
+"""mtltune: search how the heads of a multi-task Keras model share the training signal.
+
+The public API is importable from here. Names that need TensorFlow are loaded on first use, so
+``import mtltune`` (and ``mtltune validate``) stays fast and TensorFlow-free.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "DataError": "mtltune.errors",
+    "Dataset": "mtltune.data",
+    "HeadConfig": "mtltune.study",
+    "MtlTuneError": "mtltune.errors",
+    "MultiTaskHyperModel": "mtltune.hypermodel",
+    "MultiTaskModel": "mtltune.training",
+    "Objective": "mtltune.objectives",
+    "ObjectiveLogger": "mtltune.objectives",
+    "SearchConfig": "mtltune.study",
+    "SearchError": "mtltune.errors",
+    "Study": "mtltune.study",
+    "StudyError": "mtltune.errors",
+    "StudyResult": "mtltune.results",
+    "TrainPlan": "mtltune.strategies",
+    "TrainingConfig": "mtltune.study",
+    "load_study": "mtltune.study",
+    "prepare_dataset": "mtltune.data",
+    "run_study": "mtltune.search",
+    "separate_plan": "mtltune.strategies",
+    "weighted_plan": "mtltune.strategies",
+    "write_report": "mtltune.report",
+}
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "HeadConfig",
+    "MtlTuneError",
+    "MultiTaskHyperModel",
+    "MultiTaskModel",
+    "Objective",
+    "ObjectiveLogger",
+    "SearchConfig",
+    "SearchError",
+    "Study",
+    "StudyError",
+    "StudyResult",
+    "TrainPlan",
+    "TrainingConfig",
+    "load_study",
+    "prepare_dataset",
+    "run_study",
+    "separate_plan",
+    "weighted_plan",
+    "write_report",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mtltune' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from mtltune.data import Dataset, prepare_dataset
+    from mtltune.errors import DataError, MtlTuneError, SearchError, StudyError
+    from mtltune.hypermodel import MultiTaskHyperModel
+    from mtltune.objectives import Objective, ObjectiveLogger
+    from mtltune.report import write_report
+    from mtltune.results import StudyResult
+    from mtltune.search import run_study
+    from mtltune.strategies import TrainPlan, separate_plan, weighted_plan
+    from mtltune.study import HeadConfig, SearchConfig, Study, TrainingConfig, load_study
+    from mtltune.training import MultiTaskModel

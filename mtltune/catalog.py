@@ -1,0 +1,68 @@
+"""Names a study may use: head kinds, their losses and metrics, strategies, tuners.
+
+Plain tables with no dependency, so that validating a study never imports TensorFlow. The Keras
+objects behind these names are built in ``mtltune.heads``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+HeadKind = Literal["regression", "binary", "multiclass"]
+StrategyName = Literal["weighted", "separate"]
+TunerName = Literal["random", "bayesian", "hyperband"]
+
+STRATEGIES: tuple[str, ...] = ("weighted", "separate")
+TUNERS: tuple[str, ...] = ("random", "bayesian", "hyperband")
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """What a head kind allows.
+
+    Attributes:
+        default_loss: Loss used when the study names none.
+        losses: Loss names this kind accepts.
+        default_metrics: Metrics reported when the study names none.
+        metrics: Metric names this kind accepts.
+    """
+
+    default_loss: str
+    losses: tuple[str, ...]
+    default_metrics: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+
+KINDS: dict[str, KindSpec] = {
+    "regression": KindSpec(
+        default_loss="mse",
+        losses=("mse", "mae", "huber"),
+        default_metrics=("mae", "rmse"),
+        metrics=("mse", "mae", "rmse"),
+    ),
+    "binary": KindSpec(
+        default_loss="binary_crossentropy",
+        losses=("binary_crossentropy",),
+        default_metrics=("accuracy", "auc"),
+        metrics=("accuracy", "auc", "precision", "recall"),
+    ),
+    "multiclass": KindSpec(
+        default_loss="categorical_crossentropy",
+        losses=("categorical_crossentropy",),
+        default_metrics=("accuracy",),
+        metrics=("accuracy",),
+    ),
+}
+
+#: Direction in which each metric improves; every loss improves downwards.
+METRIC_DIRECTIONS: dict[str, Literal["min", "max"]] = {
+    "loss": "min",
+    "mse": "min",
+    "mae": "min",
+    "rmse": "min",
+    "accuracy": "max",
+    "auc": "max",
+    "precision": "max",
+    "recall": "max",
+}

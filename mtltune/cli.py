@@ -1,0 +1,195 @@
+"""The ``mtltune`` command line: a thin typer layer over the library.
+
+Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure. ``validate``,
+``show`` and ``--help`` never import TensorFlow: ``search`` imports it when it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from mtltune.errors import InputError, MtlTuneError
+from mtltune.study import Study, load_study
+
+if TYPE_CHECKING:
+    from mtltune.results import StudyResult, TrialRecord
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Search how the heads of a multi-task Keras model share the training signal.",
+)
+# Outside a terminal rich assumes 80 columns, too narrow for the per-head table.
+_WIDTH = max(100, shutil.get_terminal_size((120, 24)).columns)
+out = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
+
+StudyArg = Annotated[Path, typer.Argument(help="The study YAML file.", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a study key, e.g. --set search.max_trials=10 (repeatable).",
+        show_default=False,
+    ),
+]
+
+
+def _load(path: Path, overrides: list[str] | None) -> Study:
+    try:
+        return load_study(path, overrides or [])
+    except InputError as exc:
+        _fail(exc, 2)
+
+
+def _fail(exc: BaseException, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code=code) from None
+
+
+@app.command()
+def validate(study: StudyArg, overrides: SetOpt = None) -> None:
+    """Check a study and its data without training (no TensorFlow)."""
+    from mtltune.data import describe, prepare_dataset
+
+    resolved = _load(study, overrides)
+    try:
+        info = describe(prepare_dataset(resolved))
+    except InputError as exc:
+        _fail(exc, 2)
+    rows = ", ".join(f"{k} {v}" for k, v in info["rows"].items())
+    out.print(
+        f"[green]✓[/] study [bold]{resolved.name}[/] is valid: {len(resolved.heads)} heads, "
+        f"{len(info['features'])} input features; rows {rows}",
+        highlight=False,
+    )
+
+
+@app.command()
+def show(study: StudyArg, overrides: SetOpt = None) -> None:
+    """Print the resolved study, with every default filled in."""
+    resolved = _load(study, overrides)
+    out.print(yaml.safe_dump(resolved.resolved(), sort_keys=False), end="", highlight=False)
+
+
+@app.command()
+def search(
+    study: StudyArg,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Run folder (default: runs/<study name>).", show_default=False),
+    ] = None,
+    overrides: SetOpt = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace an existing run folder instead of resuming."),
+    ] = False,
+) -> None:
+    """Search the study and report per-head test performance of the best trial."""
+    resolved = _load(study, overrides)
+    from mtltune.data import prepare_dataset
+
+    try:
+        dataset = prepare_dataset(resolved)
+    except InputError as exc:
+        _fail(exc, 2)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from mtltune.report import write_report
+    from mtltune.search import run_study
+
+    folder = out_dir if out_dir is not None else Path("runs") / resolved.name
+    progress = _RichProgress()
+    try:
+        result = run_study(
+            resolved, folder, overwrite=overwrite, progress=progress, dataset=dataset
+        )
+    except InputError as exc:
+        _fail(exc, 2)
+    except MtlTuneError as exc:
+        _fail(exc, 1)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished trials are kept; run the same command to resume")
+        raise typer.Exit(code=130) from None
+    paths = write_report(result, folder)
+    _print_result(result)
+    out.print(f"report: {paths['report.md']}", highlight=False)
+
+
+class _RichProgress:
+    """Prints one line per trial (number, strategy, objective, elapsed) and the stages."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.trial_started_at = self.started
+
+    def stage(self, message: str) -> None:
+        out.print(f"[dim]{self._clock()}[/] {message}", highlight=False)
+
+    def trial_started(self, trial_id: str, total: int) -> None:
+        self.trial_started_at = time.perf_counter()
+        out.print(f"[dim]{self._clock()}[/] trial {trial_id} of {total} …", highlight=False)
+
+    def trial_finished(self, record: TrialRecord, total: int) -> None:
+        seconds = time.perf_counter() - self.trial_started_at
+        if record.ok:
+            what = f"objective [bold]{record.objective:.5g}[/] after {record.epochs} epochs"
+        else:
+            what = f"[red]{record.status}[/] {record.message or ''}"
+        out.print(
+            f"[dim]{self._clock()}[/] trial {record.trial_id} of {total} "
+            f"[cyan]{record.strategy}[/] {what} ({seconds:.1f} s)",
+            highlight=False,
+        )
+
+    def _clock(self) -> str:
+        elapsed = int(time.perf_counter() - self.started)
+        return f"{elapsed // 60:02d}:{elapsed % 60:02d}"
+
+
+def _print_result(result: StudyResult) -> None:
+    best = result.best_trial
+    out.print(
+        f"\nbest trial [bold]{best.trial_id}[/] ([cyan]{best.strategy}[/]): "
+        f"{result.objective_name} = {result.best.objective:.5g} "
+        f"(baseline {result.baseline.objective:.5g})",
+        highlight=False,
+    )
+    table = Table(title="per-head test performance (ratio = baseline / best test loss)")
+    clean = bool(result.ratio_clean)
+    metrics = sorted({k for v in result.best.test.values() for k in v} - {"loss", "loss_clean"})
+    columns = ["head", "stop loss", "test loss", *metrics, "baseline", "ratio"]
+    columns += ["clean ratio"] if clean else []
+    for column in columns:
+        table.add_column(column, justify="left" if column == "head" else "right", no_wrap=True)
+    for head in result.heads:
+        best, base = result.best.test[head], result.baseline.test[head]
+        row = [head, result.best.stop[head]["loss"], best["loss"], *(best[m] for m in metrics)]
+        row += [base["loss"], result.ratio[head]]
+        row += [result.ratio_clean.get(head)] if clean else []
+        table.add_row(*(_cell(v) for v in row))
+    out.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "–" if value is None else str(value)
+
+
+def main() -> None:
+    """Entry point of the ``mtltune`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        sys.exit(130)

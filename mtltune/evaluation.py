@@ -1,0 +1,74 @@
+"""Head-by-head evaluation of trained models, and training outside the tuner (baseline)."""
+
+from __future__ import annotations
+
+from mtltune.data import Dataset, SplitArrays
+from mtltune.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
+from mtltune.objectives import head_loss_key
+from mtltune.results import Evaluation, HeadScores
+from mtltune.strategies import TrainPlan
+from mtltune.training import MultiTaskModel
+
+
+def head_scores(model: MultiTaskModel, split: SplitArrays) -> HeadScores:
+    """Loss and every metric of each head on one split.
+
+    Heads with a noise-free target also get ``loss_clean``: their loss against that target.
+
+    Args:
+        model: A trained model.
+        split: The rows to score.
+
+    Returns:
+        ``{head: {"loss": ..., "<metric>": ..., ["loss_clean": ...]}}``.
+    """
+    logs = model.evaluate(split.x, split.y, batch_size=EVAL_BATCH_SIZE, verbose=0, return_dict=True)
+    scores: HeadScores = {h: {"loss": float(logs[head_loss_key(h)])} for h in model.head_names}
+    for head, metric in model.metric_keys():
+        scores[head][metric] = float(logs[f"{head}_{metric}"])
+    if split.clean:
+        clean_y = {**split.y, **split.clean}
+        clean = model.evaluate(
+            split.x, clean_y, batch_size=EVAL_BATCH_SIZE, verbose=0, return_dict=True
+        )
+        for head in split.clean:
+            scores[head]["loss_clean"] = float(clean[head_loss_key(head)])
+    return scores
+
+
+def evaluate(
+    model: MultiTaskModel,
+    dataset: Dataset,
+    hypermodel: MultiTaskHyperModel,
+    epochs: int | None = None,
+) -> Evaluation:
+    """Score a trained model on the stop split (objective) and, once, on the test split."""
+    stop = head_scores(model, dataset.stop)
+    objective = hypermodel.objective
+    if objective.config.kind == "head":
+        metric = objective.config.metric
+        value = stop[str(objective.config.head)][metric]
+    else:
+        value = objective.score({h: s["loss"] for h, s in stop.items()})
+    return Evaluation(
+        plan=model.plan.describe(),
+        objective=float(value),
+        stop=stop,
+        test=head_scores(model, dataset.test),
+        epochs=epochs,
+    )
+
+
+def train_and_evaluate(
+    hypermodel: MultiTaskHyperModel, plan: TrainPlan, dataset: Dataset
+) -> Evaluation:
+    """Train a model for a fixed plan under the hypermodel's budget and evaluate it."""
+    model = hypermodel.build_plan(plan)
+    results = hypermodel.fit(
+        None,
+        model,
+        dataset.train.x,
+        dataset.train.y,
+        validation_data=(dataset.stop.x, dataset.stop.y),
+    )
+    return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]))

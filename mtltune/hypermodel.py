@@ -1,0 +1,221 @@
+"""``MultiTaskHyperModel``: the thin Keras Tuner adapter.
+
+``build(hp)`` declares the strategy's hyperparameters, builds the network (from a study, or from
+the user's ``build_fn(hp)``) and wraps it in a compiled ``MultiTaskModel`` with fresh optimizers.
+``fit(hp, model, ...)`` trains on the training data, early-stops on the stop split by the
+weight-free objective (restoring the best epoch) and returns the objective and the per-head stop
+losses of the best epoch. A trial whose losses become NaN or infinite raises Keras Tuner's
+``FailedTrialError``: the search records it as failed and goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import keras
+import keras_tuner as kt
+
+from mtltune.network import build_network
+from mtltune.objectives import MONITOR, OBJECTIVE, Objective, ObjectiveLogger, head_loss_key
+from mtltune.strategies import TrainPlan, declare
+from mtltune.study import HeadConfig, ObjectiveConfig, SearchConfig, Study, TrainingConfig
+from mtltune.training import MultiTaskModel
+
+#: Batch size of the stop-split evaluation each epoch (the result does not depend on it).
+EVAL_BATCH_SIZE = 4096
+
+BuildFn = Callable[[kt.HyperParameters], keras.Model]
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops training as soon as an epoch's losses are NaN or infinite and records why."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__()
+        self.keys = keys
+        self.reason: str | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        """Check the epoch's train and stop losses."""
+        logs = logs or {}
+        bad = {k: logs[k] for k in self.keys if k in logs and not math.isfinite(float(logs[k]))}
+        if bad:
+            self.reason = f"diverged at epoch {epoch + 1}: " + ", ".join(
+                f"{k}={v}" for k, v in bad.items()
+            )
+            self.model.stop_training = True
+
+
+class MultiTaskHyperModel(kt.HyperModel):
+    """Searches how the heads of a multi-task Keras model share the training signal.
+
+    Args:
+        build_fn: ``build(hp) -> keras.Model`` returning an uncompiled model whose outputs are
+            named after the heads (a dict output, or output layers named like the heads).
+        heads: Head configurations keyed by output name (``HeadConfig`` or plain dicts).
+        search: Allowed strategies and ranges (default: both strategies, default ranges).
+        training: Epoch budget, batch size and early-stopping patience.
+        objective: The weight-free score (default: geometric mean of per-head stop losses).
+        seed: Seeds the initialisation of every trial's model (same seed, same start).
+        steps_per_execution: Training steps per call of the compiled step function.
+
+    Example:
+        ```python
+        hypermodel = MultiTaskHyperModel(build, heads={"a": {}, "b": {"kind": "binary"}})
+        tuner = kt.RandomSearch(hypermodel, objective=hypermodel.tuner_objective, max_trials=5)
+        tuner.search(x, {"a": ya, "b": yb}, validation_data=(x_stop, y_stop))
+        ```
+    """
+
+    def __init__(
+        self,
+        build_fn: BuildFn,
+        heads: Mapping[str, HeadConfig | Mapping[str, Any]],
+        *,
+        search: SearchConfig | Mapping[str, Any] | None = None,
+        training: TrainingConfig | Mapping[str, Any] | None = None,
+        objective: ObjectiveConfig | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        steps_per_execution: int = 1,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name, tunable=True)
+        self.build_fn = build_fn
+        self.heads = {
+            h: c if isinstance(c, HeadConfig) else HeadConfig.model_validate(dict(c))
+            for h, c in heads.items()
+        }
+        self.search = _coerce(SearchConfig, search)
+        self.training = _coerce(TrainingConfig, training)
+        self.objective = Objective(_coerce(ObjectiveConfig, objective), tuple(self.heads))
+        self.seed = seed
+        self.steps_per_execution = steps_per_execution
+
+    @classmethod
+    def from_study(
+        cls, study: Study, input_dim: int, output_units: Mapping[str, int]
+    ) -> MultiTaskHyperModel:
+        """A hypermodel that builds the study's trunk and heads.
+
+        Args:
+            study: The validated study.
+            input_dim: Number of encoded input features.
+            output_units: Output width of each head (1, or the number of classes).
+        """
+
+        def build_fn(hp: kt.HyperParameters) -> keras.Model:
+            return build_network(study.model, study.heads, input_dim, output_units, name=study.name)
+
+        return cls(
+            build_fn,
+            study.heads,
+            search=study.search,
+            training=study.training,
+            objective=study.search.objective,
+            seed=study.seed,
+            name=study.name,
+        )
+
+    @property
+    def tuner_objective(self) -> kt.Objective:
+        """The Keras Tuner objective to pass to a tuner using this hypermodel."""
+        return kt.Objective(MONITOR, direction=self.objective.direction)
+
+    # -- Keras Tuner interface ------------------------------------------------------------------
+
+    def build(self, hp: kt.HyperParameters) -> MultiTaskModel:
+        """Declare the search space, build the network and compile it by the trial's plan."""
+        plan = declare(hp, tuple(self.heads), self.search)
+        return self.build_plan(plan, hp)
+
+    def build_plan(self, plan: TrainPlan, hp: kt.HyperParameters | None = None) -> MultiTaskModel:
+        """Build and compile a model for a given plan (the baseline, a replicate, a test)."""
+        keras.utils.set_random_seed(self.seed)
+        net = self.build_fn(hp if hp is not None else kt.HyperParameters())
+        model = MultiTaskModel(net, self.heads, plan)
+        model.compile(steps_per_execution=self.steps_per_execution)
+        return model
+
+    def fit(
+        self,
+        hp: kt.HyperParameters,
+        model: MultiTaskModel,
+        x: Any,
+        y: Any = None,
+        *,
+        validation_data: tuple[Any, Any] | None = None,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+        epochs: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, float]:
+        """Train on ``(x, y)``, early-stop on ``validation_data`` (the stop split).
+
+        Returns:
+            ``val_objective`` and every stop log (``val_loss_<head>``, metrics) of the best
+            epoch, plus ``epochs`` trained, ``best_epoch`` and ``seconds``.
+
+        Raises:
+            keras_tuner.errors.FailedTrialError: If a loss became NaN or infinite.
+            ValueError: If ``validation_data`` is missing.
+        """
+        if validation_data is None:
+            raise ValueError(
+                "MultiTaskHyperModel.fit needs validation_data=(x_stop, y_stop): trials are "
+                "ranked and early-stopped on that split, never on the training data"
+            )
+        keys = [p + head_loss_key(h) for h in self.heads for p in ("", "val_")]
+        guard = DivergenceGuard(keys)
+        early = keras.callbacks.EarlyStopping(
+            monitor=MONITOR,
+            mode=self.objective.direction,
+            patience=self.training.patience,
+            restore_best_weights=True,
+        )
+        kwargs.setdefault("batch_size", self.training.batch_size)
+        kwargs.setdefault("validation_batch_size", EVAL_BATCH_SIZE)
+        kwargs.setdefault("verbose", 0)
+        start = time.perf_counter()
+        history = model.fit(
+            x,
+            y,
+            validation_data=validation_data,
+            epochs=epochs or self.training.max_epochs,
+            callbacks=[ObjectiveLogger(self.objective), guard, early, *(callbacks or [])],
+            **kwargs,
+        )
+        seconds = time.perf_counter() - start
+        if guard.reason is not None:
+            raise kt.errors.FailedTrialError(guard.reason)
+        return best_epoch_results(history.history, self.objective, seconds)
+
+
+def best_epoch_results(
+    history: Mapping[str, list[float]], objective: Objective, seconds: float
+) -> dict[str, float]:
+    """The stop logs of the best epoch of a training history, plus timing."""
+    scores = list(history.get(MONITOR, []))
+    if not scores:
+        raise kt.errors.FailedTrialError("no epoch produced a stop-split objective")
+    best = 0
+    for i, value in enumerate(scores):
+        if objective.better(value, scores[best]):
+            best = i
+    if not math.isfinite(scores[best]):
+        raise kt.errors.FailedTrialError(f"the objective is {scores[best]} at every epoch")
+    results = {k: float(v[best]) for k, v in history.items() if k.startswith("val_")}
+    results[MONITOR] = float(scores[best])
+    if OBJECTIVE in history:
+        results[OBJECTIVE] = float(history[OBJECTIVE][best])
+    results.update(epochs=float(len(scores)), best_epoch=float(best + 1), seconds=seconds)
+    return results
+
+
+def _coerce(cls: Any, value: Any) -> Any:
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    return cls.model_validate(dict(value))

@@ -1,0 +1,132 @@
+"""Weight-free trial scores and the callback that writes them into the epoch logs.
+
+Trials are never ranked on Keras' ``val_loss``: when loss weights are searched it is the
+*weighted* sum, which rewards small weights. The default score is the geometric mean over heads
+of the per-head stop losses: it ignores the loss weights and each head's units, so an MSE in
+dollars² and a cross-entropy in nats can share one score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import keras
+
+from mtltune.study import ObjectiveConfig
+
+OBJECTIVE = "objective"
+#: Log key trials are ranked and early-stopped on.
+MONITOR = f"val_{OBJECTIVE}"
+_TINY = 1e-12
+
+
+def head_loss_key(head: str) -> str:
+    """Log key of a head's unweighted mean loss (not Keras' own ``<output>_loss``)."""
+    return f"loss_{head}"
+
+
+def head_metric_key(head: str, metric: str) -> str:
+    """Log key of a head's metric."""
+    return head_loss_key(head) if metric == "loss" else f"{head}_{metric}"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A weight-free score over the per-head losses or metrics of one split.
+
+    Attributes:
+        config: Which score (geometric mean, one head, fixed priorities).
+        heads: The head names.
+    """
+
+    config: ObjectiveConfig
+    heads: tuple[str, ...]
+
+    @property
+    def direction(self) -> str:
+        """``"min"`` or ``"max"``."""
+        return self.config.direction
+
+    @property
+    def name(self) -> str:
+        """Readable name, for reports."""
+        cfg = self.config
+        if cfg.kind == "head":
+            return f"stop {cfg.metric} of head {cfg.head}"
+        if cfg.kind == "priorities":
+            return f"{cfg.mean} mean of stop losses with priorities {dict(cfg.priorities or {})}"
+        return "geometric mean of per-head stop losses"
+
+    def keys(self, prefix: str = "val_") -> list[str]:
+        """Log keys the score reads, for the given split prefix."""
+        if self.config.kind == "head":
+            return [prefix + head_metric_key(str(self.config.head), self.config.metric)]
+        return [prefix + head_loss_key(h) for h in self.heads]
+
+    def score(self, values: Mapping[str, float]) -> float:
+        """The score of per-head values keyed by head name (losses, or the one metric).
+
+        Non-finite inputs give ``nan``; a zero loss is clipped to 1e-12 before the logarithm.
+        """
+        cfg = self.config
+        if cfg.kind == "head":
+            return float(values[str(cfg.head)])
+        losses = {h: float(values[h]) for h in self.heads}
+        if not all(math.isfinite(v) for v in losses.values()):
+            return math.nan
+        if cfg.kind == "priorities":
+            priorities = dict(cfg.priorities or {})
+            weights = {h: priorities.get(h, 0.0) for h in self.heads}
+        else:
+            weights = dict.fromkeys(self.heads, 1.0)
+        total = sum(weights.values())
+        if cfg.kind == "priorities" and cfg.mean == "arithmetic":
+            return sum(weights[h] * losses[h] for h in self.heads) / total
+        logs = sum(weights[h] * math.log(max(losses[h], _TINY)) for h in self.heads)
+        return math.exp(logs / total)
+
+    def from_logs(self, logs: Mapping[str, float], prefix: str = "val_") -> float | None:
+        """The score of one epoch's logs, or ``None`` if the logs lack a needed key."""
+        if self.config.kind == "head":
+            key = self.keys(prefix)[0]
+            return float(logs[key]) if key in logs else None
+        keys = {h: prefix + head_loss_key(h) for h in self.heads}
+        if not all(k in logs for k in keys.values()):
+            return None
+        return self.score({h: float(logs[k]) for h, k in keys.items()})
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether score ``a`` beats ``b`` (``nan`` never does)."""
+        if math.isnan(a):
+            return False
+        if math.isnan(b):
+            return True
+        return a < b if self.direction == "min" else a > b
+
+
+def geometric_mean_objective(heads: Sequence[str]) -> Objective:
+    """The default objective over the given heads."""
+    return Objective(ObjectiveConfig(), tuple(heads))
+
+
+class ObjectiveLogger(keras.callbacks.Callback):
+    """Writes the weight-free score into each epoch's logs as ``objective``/``val_objective``.
+
+    Put it first in the callback list: ``EarlyStopping`` and Keras Tuner's checkpointing read
+    the same logs dict after it.
+    """
+
+    def __init__(self, objective: Objective) -> None:
+        super().__init__()
+        self.objective = objective
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        """Add the train and stop scores to ``logs`` in place."""
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            value = self.objective.from_logs(logs, prefix)
+            if value is not None:
+                logs[prefix + OBJECTIVE] = value

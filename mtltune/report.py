@@ -1,0 +1,189 @@
+"""Render a ``StudyResult``: ``report.json``, ``report.md`` and ``trials.csv`` (no printing).
+
+Every file is written atomically (a temporary file in the same folder, then a rename), so a
+crash never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mtltune.results import StudyResult, TrialRecord
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+TRIALS_CSV = "trials.csv"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
+    """One row per trial: hyperparameters, normalised weights, per-head stop losses, status."""
+    rows = []
+    for t in trials:
+        row: dict[str, Any] = {
+            "trial_id": t.trial_id,
+            "status": t.status,
+            "strategy": t.strategy,
+            "objective": t.objective,
+            "seconds": t.seconds,
+            "epochs": t.epochs,
+            "best_epoch": t.best_epoch,
+        }
+        row.update({f"hp_{k}": v for k, v in t.hyperparameters.items()})
+        for head, weight in (t.plan.get("loss_weights") or {}).items():
+            row[f"weight_{head}"] = weight
+        for head, scores in t.stop.items():
+            for key, value in scores.items():
+                row[f"stop_{key}_{head}"] = value
+        row["message"] = t.message
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _jsonable(value: Any) -> Any:
+    """Replace non-finite floats by strings so the document is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def report_json(result: StudyResult) -> str:
+    """The ``report.json`` text."""
+    return json.dumps(_jsonable(result.to_dict()), indent=2, allow_nan=False) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def head_table(result: StudyResult) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of the per-head test table (shared by report.md and the CLI)."""
+    metrics = sorted(
+        {k for scores in result.best.test.values() for k in scores} - {"loss", "loss_clean"}
+    )
+    clean = bool(result.ratio_clean)
+    header = ["head", "best stop loss", "best test loss", *(f"best {m}" for m in metrics)]
+    header += ["baseline test loss", "ratio"]
+    if clean:
+        header += ["best clean loss", "baseline clean loss", "clean ratio"]
+    rows = []
+    for head in result.heads:
+        best, base = result.best.test[head], result.baseline.test[head]
+        row = [head, result.best.stop[head]["loss"], best["loss"], *(best.get(m) for m in metrics)]
+        row += [base["loss"], result.ratio.get(head)]
+        if clean:
+            row += [best.get("loss_clean"), base.get("loss_clean"), result.ratio_clean.get(head)]
+        rows.append(row)
+    return header, rows
+
+
+def report_markdown(result: StudyResult) -> str:
+    """The ``report.md`` text."""
+    study = result.study
+    best = result.best_trial
+    lines = [
+        f"# mtltune report: {study['name']}",
+        "",
+        f"Objective: **{result.objective_name}** ({result.objective_direction}imise), computed on "
+        "the stop split; the test split was used once per model, after the search.",
+        "",
+        f"- Trials: {len(result.trials)} ({sum(t.ok for t in result.trials)} completed, "
+        f"{sum(not t.ok for t in result.trials)} failed), tuner `{study['search']['tuner']}`, "
+        f"seed {study['seed']}, {result.seconds:.0f} s in all.",
+        "- Rows: " + ", ".join(f"{k} {v}" for k, v in result.data["rows"].items()) + ".",
+        f"- Best trial `{best.trial_id}`: strategy **{best.strategy}**, objective "
+        f"{_fmt(result.best.objective)} (baseline {_fmt(result.baseline.objective)}), "
+        f"{best.epochs} epochs (best epoch {best.best_epoch}).",
+        "",
+        "## Per-head test performance",
+        "",
+        "ratio = baseline test loss / best test loss (above 1: the searched configuration is "
+        "better on that head).",
+        "",
+    ]
+    header, rows = head_table(result)
+    lines += _table(header, rows)
+    lines += ["", "## Best configuration", ""]
+    lines += _plan_lines(result.best.plan)
+    lines += ["", "Baseline:", ""]
+    lines += _plan_lines(result.baseline.plan)
+    lines += ["", "## Trials", "", f"All trials are in `{TRIALS_CSV}`. The best ten:", ""]
+    ranked = sorted(
+        (t for t in result.trials if t.ok),
+        key=lambda t: t.objective if result.objective_direction == "min" else -t.objective,  # type: ignore[operator]
+    )[:10]
+    heads = result.heads
+    lines += _table(
+        ["trial", "strategy", "objective", "epochs", *(f"stop loss {h}" for h in heads)],
+        [
+            [t.trial_id, t.strategy, t.objective, t.epochs, *(t.stop[h]["loss"] for h in heads)]
+            for t in ranked
+        ],
+    )
+    failed = [t for t in result.trials if not t.ok]
+    if failed:
+        lines += ["", "Failed trials:", ""]
+        lines += [f"- `{t.trial_id}` ({t.status}): {t.message or 'no message'}" for t in failed]
+    return "\n".join(lines) + "\n"
+
+
+def _plan_lines(plan: dict[str, Any]) -> list[str]:
+    lines = [f"- strategy: {plan['strategy']}", f"- Adam epsilon: {_fmt(plan['epsilon'])}"]
+    if plan["strategy"] == "weighted":
+        lines.append(f"- learning rate: {_fmt(plan['learning_rate'])}")
+        weights = ", ".join(f"{h} {_fmt(w)}" for h, w in plan["loss_weights"].items())
+        lines.append(f"- loss weights (normalised to mean 1): {weights}")
+    else:
+        rates = ", ".join(f"{h} {_fmt(r)}" for h, r in plan["learning_rates"].items())
+        lines.append(f"- learning rate per head: {rates}")
+    return lines
+
+
+def write_report(result: StudyResult, run_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md`` and ``trials.csv`` into the run folder.
+
+    Returns:
+        The written paths, keyed by file name.
+    """
+    run_dir = Path(run_dir)
+    paths = {name: run_dir / name for name in (REPORT_JSON, REPORT_MD, TRIALS_CSV)}
+    write_atomic(paths[TRIALS_CSV], trials_table(result.trials).to_csv(index=False))
+    write_atomic(paths[REPORT_MD], report_markdown(result))
+    write_atomic(paths[REPORT_JSON], report_json(result))
+    return paths

@@ -1,0 +1,153 @@
+"""Typed results of a search: trial records, evaluations and the study result.
+
+Plain dataclasses with no TensorFlow dependency, so reports can be written and read anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Per-head scores: {head: {"loss": ..., "<metric>": ..., "loss_clean": ...}}.
+HeadScores = dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One Keras Tuner trial, as mtltune reports it.
+
+    Attributes:
+        trial_id: Keras Tuner's trial id.
+        status: ``COMPLETED``, ``FAILED``, ``INVALID``, ``RUNNING`` ...
+        strategy: The trial's strategy.
+        hyperparameters: The active hyperparameters (raw values, as searched).
+        plan: The training plan (normalised loss weights, learning rates, epsilon).
+        objective: The weight-free stop score of the best epoch (``None`` if failed).
+        stop: Per-head stop losses and metrics of the best epoch.
+        epochs: Epochs trained.
+        best_epoch: Epoch (1-based) whose weights were kept.
+        seconds: Wall time of the training.
+        message: Why the trial failed, if it did.
+    """
+
+    trial_id: str
+    status: str
+    strategy: str
+    hyperparameters: dict[str, Any]
+    plan: dict[str, Any]
+    objective: float | None
+    stop: HeadScores = field(default_factory=dict)
+    epochs: int | None = None
+    best_epoch: int | None = None
+    seconds: float | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the trial completed with a finite objective."""
+        return (
+            self.status == "COMPLETED"
+            and self.objective is not None
+            and math.isfinite(self.objective)
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A trained model's per-head scores on the stop and test splits.
+
+    Attributes:
+        plan: How it was trained.
+        objective: Its weight-free stop score.
+        stop: Per-head stop scores.
+        test: Per-head test scores (``loss_clean`` against the noise-free target, if any).
+        epochs: Epochs trained.
+    """
+
+    plan: dict[str, Any]
+    objective: float
+    stop: HeadScores
+    test: HeadScores
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Everything a search produced; ``mtltune.report`` renders it.
+
+    Attributes:
+        study: The resolved study (every default filled in).
+        objective_name: Readable name of the weight-free score.
+        objective_direction: ``min`` or ``max``.
+        best_trial: The winning trial.
+        best: The winner's stop and test scores.
+        baseline: The baseline's stop and test scores (same budget and seed).
+        trials: Every trial, in creation order.
+        data: Split sizes, encoded features and classes.
+        seconds: Wall time of the whole search.
+    """
+
+    study: dict[str, Any]
+    objective_name: str
+    objective_direction: str
+    best_trial: TrialRecord
+    best: Evaluation
+    baseline: Evaluation
+    trials: list[TrialRecord]
+    data: dict[str, Any]
+    seconds: float
+
+    @property
+    def heads(self) -> list[str]:
+        """Head names, in study order."""
+        return list(self.study["heads"])
+
+    @property
+    def ratio(self) -> dict[str, float]:
+        """Per head: baseline test loss / best test loss (> 1 means the search helped)."""
+        return _ratio(self.baseline.test, self.best.test, "loss")
+
+    @property
+    def ratio_clean(self) -> dict[str, float]:
+        """The same ratio on the loss against the noise-free target, for heads that have one."""
+        return _ratio(self.baseline.test, self.best.test, "loss_clean")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``report.json`` document."""
+        best = asdict(self.best)
+        best.update(
+            trial_id=self.best_trial.trial_id,
+            strategy=self.best_trial.strategy,
+            hyperparameters=self.best_trial.hyperparameters,
+        )
+        out: dict[str, Any] = {
+            "study": self.study,
+            "objective": {
+                "name": self.objective_name,
+                "direction": self.objective_direction,
+                "value": self.best.objective,
+            },
+            "best": best,
+            "baseline": asdict(self.baseline),
+            "ratio": self.ratio,
+        }
+        if self.ratio_clean:
+            out["ratio_clean"] = self.ratio_clean
+        out["trials"] = {
+            "total": len(self.trials),
+            "completed": sum(t.ok for t in self.trials),
+            "failed": sum(not t.ok for t in self.trials),
+        }
+        out["data"] = self.data
+        out["seconds"] = self.seconds
+        return out
+
+
+def _ratio(baseline: HeadScores, best: HeadScores, key: str) -> dict[str, float]:
+    out = {}
+    for head, scores in best.items():
+        if key in scores and key in baseline.get(head, {}):
+            denominator = scores[key]
+            out[head] = baseline[head][key] / denominator if denominator > 0 else math.inf
+    return out

@@ -1,0 +1,304 @@
+"""``run_study``: from a validated study to a ``StudyResult``.
+
+Data are prepared and checked before anything is written. Keras Tuner's oracle runs the trials
+(an existing run folder is resumed through Keras Tuner's reload), the best trial's model is
+reloaded from its best-epoch checkpoint and evaluated on test once, and so is a baseline trained
+with default hyperparameters under the same budget and seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras_tuner as kt
+
+from mtltune.data import Dataset, describe, prepare_dataset
+from mtltune.errors import SearchError
+from mtltune.evaluation import evaluate, train_and_evaluate
+from mtltune.hypermodel import MultiTaskHyperModel
+from mtltune.objectives import MONITOR, head_loss_key
+from mtltune.results import StudyResult, TrialRecord
+from mtltune.strategies import STRATEGY, baseline_plan, declare
+from mtltune.study import Study
+
+PROJECT = "tuner"
+STUDY_FILE = "study.json"
+TUNERS: dict[str, type[kt.Tuner]] = {
+    "random": kt.RandomSearch,
+    "bayesian": kt.BayesianOptimization,
+    "hyperband": kt.Hyperband,
+}
+
+
+class Progress(Protocol):
+    """Receives live news of a search (the CLI draws it; the library stays silent)."""
+
+    def stage(self, message: str) -> None:
+        """A stage of the run starts (loading data, searching, baseline, evaluation)."""
+
+    def trial_started(self, trial_id: str, total: int) -> None:
+        """A trial starts."""
+
+    def trial_finished(self, record: TrialRecord, total: int) -> None:
+        """A trial ends (completed or failed)."""
+
+
+class SilentProgress:
+    """A ``Progress`` that reports nothing."""
+
+    def stage(self, message: str) -> None:
+        """Ignore."""
+
+    def trial_started(self, trial_id: str, total: int) -> None:
+        """Ignore."""
+
+    def trial_finished(self, record: TrialRecord, total: int) -> None:
+        """Ignore."""
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The folder a search writes to.
+
+    Attributes:
+        path: The run folder (``runs/<study name>`` by default).
+    """
+
+    path: Path
+
+    @property
+    def tuner_dir(self) -> Path:
+        """Keras Tuner's project folder."""
+        return self.path / PROJECT
+
+    def has_previous_run(self) -> bool:
+        """Whether a search already wrote here."""
+        return (self.path / STUDY_FILE).exists() or self.tuner_dir.exists()
+
+
+def study_fingerprint(study: Study) -> str:
+    """Hash of the resolved study, ignoring ``search.max_trials`` (raising it resumes a run)."""
+    resolved = study.resolved()
+    resolved["search"].pop("max_trials", None)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> bool:
+    """Create, clear or check the run folder; return whether an earlier search is resumed.
+
+    Raises:
+        SearchError: If the folder holds a run of a different study and ``overwrite`` is off.
+    """
+    marker = folder.path / STUDY_FILE
+    resume = False
+    if folder.has_previous_run():
+        if overwrite:
+            for child in (folder.tuner_dir,):
+                shutil.rmtree(child, ignore_errors=True)
+            for name in (STUDY_FILE, "report.json", "report.md", "trials.csv"):
+                (folder.path / name).unlink(missing_ok=True)
+        else:
+            previous = (
+                json.loads(marker.read_text()).get("fingerprint") if marker.exists() else None
+            )
+            if previous != study_fingerprint(study):
+                raise SearchError(
+                    f"{folder.path} holds a run of a different study (or of another version of "
+                    "this one); pass --overwrite to replace it, or --out to write elsewhere"
+                )
+            resume = True
+    folder.path.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        json.dumps({"fingerprint": study_fingerprint(study), "study": study.resolved()}, indent=2)
+    )
+    return resume
+
+
+def make_tuner(
+    study: Study,
+    hypermodel: MultiTaskHyperModel,
+    folder: RunFolder,
+    on_trial: Callable[[str, kt.engine.trial.Trial], None] | None = None,
+) -> kt.Tuner:
+    """The study's Keras Tuner, writing into the run folder (reloaded if it exists there).
+
+    Args:
+        study: The study (tuner kind, budget, seed).
+        hypermodel: The hypermodel to tune.
+        folder: The run folder.
+        on_trial: Called with ``("begin" | "end", trial)`` around each trial.
+    """
+    search = study.search
+    base = TUNERS[search.tuner]
+
+    class _Tuner(base):  # type: ignore[valid-type, misc]
+        def on_trial_begin(self, trial: Any) -> None:
+            super().on_trial_begin(trial)
+            if on_trial is not None:
+                on_trial("begin", trial)
+
+        def on_trial_end(self, trial: Any) -> None:
+            super().on_trial_end(trial)
+            if on_trial is not None:
+                on_trial("end", self.oracle.get_trial(trial.trial_id))
+
+    common: dict[str, Any] = {
+        "objective": hypermodel.tuner_objective,
+        "seed": study.seed,
+        "directory": str(folder.path),
+        "project_name": PROJECT,
+        "overwrite": False,
+        # A diverging trial is a failed trial; the search ends only if all of them fail.
+        "max_consecutive_failed_trials": search.max_trials,
+    }
+    if search.tuner == "hyperband":
+        tuner = _Tuner(hypermodel, max_epochs=study.training.max_epochs, factor=3, **common)
+        tuner.oracle.max_trials = search.max_trials
+    elif search.tuner == "bayesian":
+        tuner = _Tuner(
+            hypermodel,
+            max_trials=search.max_trials,
+            num_initial_points=max(3, search.max_trials // 3),
+            **common,
+        )
+    else:
+        tuner = _Tuner(hypermodel, max_trials=search.max_trials, **common)
+    return tuner
+
+
+def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
+    """Convert a Keras Tuner trial into a ``TrialRecord``."""
+    hp = trial.hyperparameters
+    values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
+    plan = declare(hp.copy(), tuple(hypermodel.heads), hypermodel.search)
+    metrics = trial.metrics
+
+    def value(name: str) -> float | None:
+        if not metrics.exists(name):
+            return None
+        got = metrics.get_last_value(name)
+        return None if got is None else float(got)
+
+    stop: dict[str, dict[str, float]] = {}
+    for head, cfg in hypermodel.heads.items():
+        entry = {"loss": value("val_" + head_loss_key(head))}
+        entry.update({m: value(f"val_{head}_{m}") for m in cfg.metrics or []})
+        if any(v is not None for v in entry.values()):
+            stop[head] = {k: v for k, v in entry.items() if v is not None}
+    status = str(getattr(trial.status, "value", trial.status))
+    objective = value(MONITOR)
+    message = None
+    if trial.message:
+        lines = [line for line in str(trial.message).strip().splitlines() if line.strip()]
+        message = lines[-1] if lines else None
+    epochs, best_epoch, seconds = value("epochs"), value("best_epoch"), value("seconds")
+    return TrialRecord(
+        trial_id=trial.trial_id,
+        status=status,
+        strategy=str(values.get(STRATEGY, plan.strategy)),
+        hyperparameters=values,
+        plan=plan.describe(),
+        objective=objective,
+        stop=stop,
+        epochs=int(epochs) if epochs is not None else None,
+        best_epoch=int(best_epoch) if best_epoch is not None else None,
+        seconds=seconds,
+        message=message,
+    )
+
+
+def run_study(
+    study: Study,
+    out: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    dataset: Dataset | None = None,
+) -> StudyResult:
+    """Search the study, then evaluate the best trial and the baseline on test.
+
+    Args:
+        study: The validated study.
+        out: Run folder (default ``runs/<study name>``).
+        overwrite: Replace an existing run folder instead of resuming it.
+        progress: Receives live news (default: silent).
+        dataset: The prepared data, if the caller already has it.
+
+    Returns:
+        The study result (the caller writes the report with ``mtltune.report``).
+
+    Raises:
+        DataError: If the data are invalid (nothing is written).
+        SearchError: If the folder holds another study's run, or every trial failed.
+    """
+    started = time.perf_counter()
+    progress = progress or SilentProgress()
+    progress.stage("preparing data")
+    dataset = dataset or prepare_dataset(study)
+    folder = RunFolder(Path(out) if out is not None else Path("runs") / study.name)
+    resumed = prepare_run_folder(study, folder, overwrite=overwrite)
+    hypermodel = MultiTaskHyperModel.from_study(
+        study, dataset.input_dim, {h: enc.units for h, enc in dataset.targets.items()}
+    )
+    total = study.search.max_trials
+
+    def on_trial(event: str, trial: Any) -> None:
+        if event == "begin":
+            progress.trial_started(trial.trial_id, total)
+        else:
+            progress.trial_finished(trial_record(trial, hypermodel), total)
+
+    progress.stage("resuming search" if resumed else "searching")
+    tuner = make_tuner(study, hypermodel, folder, on_trial)
+    try:
+        with warnings.catch_warnings():
+            # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
+            warnings.filterwarnings("ignore", module="sklearn")
+            tuner.search(
+                dataset.train.x,
+                dataset.train.y,
+                validation_data=(dataset.stop.x, dataset.stop.y),
+                epochs=study.training.max_epochs,
+                verbose=0,
+            )
+    except RuntimeError as exc:
+        if "consecutive failures" not in str(exc):
+            raise
+    trials = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
+    finished = [t for t in trials if t.ok]
+    if not finished:
+        reasons = sorted({t.message or t.status for t in trials})
+        raise SearchError(f"all {len(trials)} trials failed; reasons: " + "; ".join(reasons[:5]))
+    best_trial_kt = tuner.oracle.get_best_trials(1)[0]
+    best_trial = next(t for t in trials if t.trial_id == best_trial_kt.trial_id)
+
+    progress.stage(f"evaluating trial {best_trial.trial_id} on test")
+    best_model = tuner.load_model(best_trial_kt)
+    best = evaluate(best_model, dataset, hypermodel, epochs=best_trial.epochs)
+    progress.stage("training the baseline")
+    baseline = train_and_evaluate(
+        hypermodel, baseline_plan(tuple(study.heads), study.search.baseline), dataset
+    )
+    return StudyResult(
+        study=study.resolved(),
+        objective_name=hypermodel.objective.name,
+        objective_direction=hypermodel.objective.direction,
+        best_trial=best_trial,
+        best=best,
+        baseline=baseline,
+        trials=trials,
+        data=describe(dataset),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _ordered(trials: dict[str, Any]) -> list[Any]:
+    return [trials[k] for k in sorted(trials, key=lambda k: (len(k), k))]

@@ -1,0 +1,557 @@
+"""The study file: a pydantic schema, the YAML loader and ``--set`` overrides.
+
+A study is the single source of truth of a search: data, split, heads, shared trunk, training
+budget and search space. ``load_study`` reads it with a safe YAML loader, applies command-line
+overrides, fills defaults and validates it; every problem is reported with its dotted key path.
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mtltune.catalog import KINDS, METRIC_DIRECTIONS, HeadKind, StrategyName, TunerName
+from mtltune.errors import Problem, StudyError
+
+BUILTIN_PREFIX = "builtin:"
+BUILTINS = ("hetero_sine", "phase_sine")
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Strict(BaseModel):
+    """Base of every section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogRange(_Strict):
+    """A positive range searched on a log scale."""
+
+    min: PositiveFloat
+    max: PositiveFloat
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LogRange:
+        if self.min > self.max:
+            raise ValueError(f"min must be <= max, got min={self.min} and max={self.max}")
+        return self
+
+
+class BuiltinParams(_Strict):
+    """Parameters of the built-in generators ``hetero_sine`` and ``phase_sine``."""
+
+    n: int = Field(10_000, ge=20, description="number of rows")
+    tasks: int = Field(5, ge=1, le=20, description="number of target columns y0..y{tasks-1}")
+
+
+class DataConfig(_Strict):
+    """Where the rows come from and which columns feed the model."""
+
+    source: str = Field(description="CSV or Parquet path relative to the study, or builtin:NAME")
+    params: BuiltinParams | None = None
+    inputs: list[str] | None = Field(None, min_length=1)
+    categorical: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _source_and_inputs(self) -> DataConfig:
+        if self.is_builtin:
+            name = self.builtin_name
+            if name not in BUILTINS:
+                raise ValueError(
+                    f"unknown built-in generator {name!r}; expected one of "
+                    f"{', '.join(BUILTIN_PREFIX + b for b in BUILTINS)}"
+                )
+            if self.params is None:
+                object.__setattr__(self, "params", BuiltinParams())
+            if self.inputs is None:
+                object.__setattr__(self, "inputs", ["x"])
+        else:
+            if self.params is not None:
+                raise ValueError("params is only allowed with a builtin: source")
+            if self.inputs is None:
+                raise ValueError("inputs is required for a file source: list the input columns")
+            suffix = Path(self.source).suffix.lower()
+            if suffix not in (".csv", ".parquet", ".pq"):
+                raise ValueError(
+                    f"source must end in .csv, .parquet or .pq, or be builtin:NAME, "
+                    f"got {self.source!r}"
+                )
+        unknown = sorted(set(self.categorical) - set(self.inputs or []))
+        if unknown:
+            raise ValueError(f"categorical names columns that are not inputs: {unknown}")
+        if len(set(self.inputs or [])) != len(self.inputs or []):
+            raise ValueError(f"inputs lists a column twice: {self.inputs}")
+        return self
+
+    @property
+    def is_builtin(self) -> bool:
+        """Whether the rows come from a built-in generator."""
+        return self.source.startswith(BUILTIN_PREFIX)
+
+    @property
+    def builtin_name(self) -> str:
+        """Name of the built-in generator (only meaningful when ``is_builtin``)."""
+        return self.source[len(BUILTIN_PREFIX) :]
+
+
+class SplitConfig(_Strict):
+    """Fractions of rows for train, stop (early stopping and trial ranking) and test."""
+
+    train: float = Field(0.6, gt=0, lt=1)
+    stop: float = Field(0.2, gt=0, lt=1)
+    test: float = Field(0.2, gt=0, lt=1)
+    shuffle: bool = True
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitConfig:
+        total = self.train + self.stop + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(
+                f"train + stop + test must be 1, got {self.train} + {self.stop} + {self.test} "
+                f"= {total:g}"
+            )
+        return self
+
+
+class HeadConfig(_Strict):
+    """One output of the model: its target, kind, loss and metrics.
+
+    In the Python API the head name is the model output name and ``target`` may be omitted.
+    """
+
+    target: str | None = None
+    kind: HeadKind = "regression"
+    loss: str | None = None
+    metrics: list[str] | None = None
+    hidden: list[PositiveInt] = Field(default_factory=list)
+    clean_target: str | None = Field(
+        None, description="noise-free column, used for evaluation only (regression heads)"
+    )
+    positive_class: str | int | bool | None = Field(
+        None, description="label treated as 1 for a binary head (default: the larger label)"
+    )
+
+    @model_validator(mode="after")
+    def _fill_and_check(self) -> HeadConfig:
+        spec = KINDS[self.kind]
+        if self.loss is None:
+            object.__setattr__(self, "loss", spec.default_loss)
+        elif self.loss not in spec.losses:
+            raise ValueError(
+                f"loss {self.loss!r} is not available for a {self.kind} head; expected one of "
+                f"{', '.join(spec.losses)}"
+            )
+        if self.metrics is None:
+            object.__setattr__(self, "metrics", list(spec.default_metrics))
+        else:
+            bad = [m for m in self.metrics if m not in spec.metrics]
+            if bad:
+                raise ValueError(
+                    f"metrics {bad} are not available for a {self.kind} head; expected some of "
+                    f"{', '.join(spec.metrics)}"
+                )
+            if len(set(self.metrics)) != len(self.metrics):
+                raise ValueError(f"metrics lists a metric twice: {self.metrics}")
+        if self.clean_target is not None and self.kind != "regression":
+            raise ValueError("clean_target is only allowed on a regression head")
+        if self.positive_class is not None and self.kind != "binary":
+            raise ValueError("positive_class is only allowed on a binary head")
+        return self
+
+
+class ModelConfig(_Strict):
+    """The shared trunk: a stack of Dense layers."""
+
+    units: list[PositiveInt] = Field(default_factory=lambda: [64, 64])
+    activation: Literal["relu", "tanh", "gelu", "elu", "selu", "swish", "sigmoid", "linear"] = (
+        "relu"
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class TrainingConfig(_Strict):
+    """The training budget of every trial (and of the baseline)."""
+
+    max_epochs: PositiveInt = 100
+    batch_size: PositiveInt = 32
+    patience: int = Field(5, ge=0, description="epochs without improvement before stopping")
+
+
+class ObjectiveConfig(_Strict):
+    """The weight-free score trials are ranked on, computed on the stop split.
+
+    ``geometric_mean``: geometric mean over heads of the per-head stop losses (default).
+    ``head``: one head's stop loss or metric. ``priorities``: a mean of the per-head stop
+    losses with fixed user priorities (geometric by default, so units still cancel).
+    """
+
+    kind: Literal["geometric_mean", "head", "priorities"] = "geometric_mean"
+    head: str | None = None
+    metric: str = "loss"
+    priorities: dict[str, PositiveFloat] | None = None
+    mean: Literal["geometric", "arithmetic"] = "geometric"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ObjectiveConfig:
+        if self.kind == "head" and self.head is None:
+            raise ValueError("kind 'head' needs head: the name of the head to rank trials on")
+        if self.kind != "head" and (self.head is not None or self.metric != "loss"):
+            raise ValueError("head and metric are only used with kind 'head'")
+        if self.kind == "priorities" and not self.priorities:
+            raise ValueError("kind 'priorities' needs priorities: {head: positive number}")
+        if self.kind != "priorities" and self.priorities is not None:
+            raise ValueError("priorities is only used with kind 'priorities'")
+        if self.metric not in METRIC_DIRECTIONS:
+            raise ValueError(
+                f"unknown metric {self.metric!r}; expected one of {', '.join(METRIC_DIRECTIONS)}"
+            )
+        return self
+
+    @property
+    def direction(self) -> Literal["min", "max"]:
+        """Whether a lower or a higher score is better."""
+        return METRIC_DIRECTIONS[self.metric] if self.kind == "head" else "min"
+
+
+class BaselineConfig(_Strict):
+    """Hyperparameters of the baseline: weighted strategy with equal weights."""
+
+    learning_rate: PositiveFloat = 1e-3
+    epsilon: PositiveFloat = 1e-7
+
+
+class SearchConfig(_Strict):
+    """The search space, the tuner and the objective."""
+
+    strategies: list[StrategyName] = Field(
+        default_factory=lambda: ["weighted", "separate"], min_length=1
+    )
+    tuner: TunerName = "bayesian"
+    max_trials: PositiveInt = 20
+    loss_weight: LogRange = LogRange(min=0.05, max=20.0)
+    learning_rate: LogRange = LogRange(min=1e-4, max=1e-2)
+    epsilon: LogRange = LogRange(min=1e-8, max=1e-2)
+    objective: ObjectiveConfig = ObjectiveConfig()
+    baseline: BaselineConfig = BaselineConfig()
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"strategies lists a strategy twice: {value}")
+        return value
+
+
+class Study(_Strict):
+    """A validated, immutable study. Build one with ``load_study`` or ``Study.from_dict``."""
+
+    name: str = Field(pattern=STUDY_NAME_PATTERN)
+    seed: int = Field(0, ge=0)
+    data: DataConfig
+    split: SplitConfig = SplitConfig()
+    heads: dict[str, HeadConfig] = Field(min_length=1)
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    search: SearchConfig = SearchConfig()
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @field_validator("heads")
+    @classmethod
+    def _head_names(cls, heads: dict[str, HeadConfig]) -> dict[str, HeadConfig]:
+        import re
+
+        problems = [n for n in heads if not re.match(NAME_PATTERN, n)]
+        if problems:
+            raise ValueError(
+                f"head names must start with a letter and hold only letters, digits and _, "
+                f"got {problems}"
+            )
+        lowered: dict[str, str] = {}
+        for name in heads:
+            if name.lower() in lowered:
+                raise ValueError(
+                    f"head names {lowered[name.lower()]!r} and {name!r} differ only in case; "
+                    "rename one"
+                )
+            lowered[name.lower()] = name
+        return {
+            name: head if head.target else head.model_copy(update={"target": name})
+            for name, head in heads.items()
+        }
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Study:
+        objective = self.search.objective
+        if objective.head is not None:
+            if objective.head not in self.heads:
+                raise ValueError(
+                    f"search.objective.head {objective.head!r} is not a head; expected one of "
+                    f"{', '.join(self.heads)}"
+                )
+            head = self.heads[objective.head]
+            if objective.metric != "loss" and objective.metric not in (head.metrics or []):
+                raise ValueError(
+                    f"search.objective.metric {objective.metric!r} is not a metric of head "
+                    f"{objective.head!r}; add it to heads.{objective.head}.metrics or use one "
+                    f"of loss, {', '.join(head.metrics or [])}"
+                )
+        if objective.priorities is not None:
+            unknown = sorted(set(objective.priorities) - set(self.heads))
+            if unknown:
+                raise ValueError(
+                    f"search.objective.priorities names unknown heads {unknown}; expected some of "
+                    f"{', '.join(self.heads)}"
+                )
+        inputs = set(self.data.inputs or [])
+        for name, head in self.heads.items():
+            for column in (head.target, head.clean_target):
+                if column is not None and column in inputs:
+                    raise ValueError(
+                        f"heads.{name} uses column {column!r} which is also an input; a target "
+                        "must not be fed to the model"
+                    )
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative data paths are resolved against (the study file's folder)."""
+        return self._base_dir
+
+    def data_path(self) -> Path | None:
+        """Absolute path of the data file, or ``None`` for a built-in generator."""
+        if self.data.is_builtin:
+            return None
+        path = Path(self.data.source)
+        return path if path.is_absolute() else self._base_dir / path
+
+    @classmethod
+    def from_dict(
+        cls,
+        raw: Mapping[str, Any],
+        *,
+        base_dir: Path | None = None,
+        source: str | None = None,
+    ) -> Study:
+        """Validate a study given as a mapping.
+
+        Args:
+            raw: The study, as parsed from YAML.
+            base_dir: Folder for relative data paths (default: the working directory).
+            source: Where the mapping came from, for error messages.
+
+        Returns:
+            The validated study with defaults filled in.
+
+        Raises:
+            StudyError: With one problem per invalid key.
+        """
+        try:
+            study = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise StudyError(_problems(exc), source=source) from None
+        study._base_dir = (base_dir or Path.cwd()).resolve()
+        return study
+
+    def resolved(self) -> dict[str, Any]:
+        """The study with every default filled in, as plain JSON-compatible data."""
+        return self.model_dump(mode="json")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects duplicate keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r}: each key may appear once in a mapping",
+                key_node.start_mark,
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, *, source: str = "<string>") -> Any:
+    """Parse YAML safely (no object construction), rejecting duplicate keys.
+
+    Raises:
+        StudyError: With the line and column of the syntax error.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise StudyError([Problem(where, f"malformed YAML: {problem}")], source=source) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``KEY=VALUE`` overrides (dotted keys, YAML values) to a parsed study.
+
+    Args:
+        raw: The parsed study; not modified.
+        overrides: Strings such as ``search.max_trials=10`` or ``heads.y0.hidden=[8]``.
+
+    Returns:
+        A new mapping with the overrides applied.
+
+    Raises:
+        StudyError: When an override is not of the form KEY=VALUE or crosses a non-mapping.
+    """
+    import copy
+
+    result = copy.deepcopy(raw)
+    problems: list[Problem] = []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(Problem("--set", f"expected KEY=VALUE, got {item!r}"))
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        node: Any = result
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = {}
+                node[part] = child
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                problems.append(Problem(f"--set {key}", f"{where} is not a mapping, got {child!r}"))
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    if problems:
+        raise StudyError(problems, source="command line")
+    return result
+
+
+def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
+    """Read, override and validate a study file.
+
+    Args:
+        path: The study YAML file.
+        overrides: ``KEY=VALUE`` strings applied before validation (``--set``).
+
+    Returns:
+        The validated study; relative data paths resolve against the file's folder.
+
+    Raises:
+        StudyError: If the file is missing, malformed or invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StudyError(
+            [Problem("", f"study file {str(path)!r} does not exist")], source=str(path)
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StudyError(
+            [Problem("", f"cannot read the study file: {exc}")], source=str(path)
+        ) from None
+    raw = parse_yaml(text, source=str(path))
+    if not isinstance(raw, dict):
+        raise StudyError(
+            [Problem("", f"a study must be a YAML mapping, got {type(raw).__name__}")],
+            source=str(path),
+        )
+    raw = apply_overrides(raw, overrides)
+    return Study.from_dict(raw, base_dir=path.resolve().parent, source=str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Error messages
+
+
+def _problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        where = ".".join(str(part) for part in loc)
+        if error["type"] == "extra_forbidden":
+            problems.append(Problem(where, _unknown_key_message(loc)))
+            continue
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        if error["type"] != "missing" and "input" in error and not isinstance(error["input"], dict):
+            message += f", got {error['input']!r}"
+        problems.append(Problem(where, message))
+    return problems
+
+
+def _unknown_key_message(loc: tuple[Any, ...]) -> str:
+    allowed = _allowed_keys(loc[:-1])
+    key = str(loc[-1])
+    message = f"unknown key {key!r}"
+    if allowed:
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        message += f"; expected one of {', '.join(allowed)}"
+    return message
+
+
+def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
+    """Field names allowed at a location of the study, found by walking the schema."""
+    annotation: Any = Study
+    for part in parent:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``X | None`` down to ``X``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation

@@ -1,0 +1,204 @@
+"""The Keras model whose train and test steps implement the strategies.
+
+``MultiTaskModel`` wraps any Keras model whose outputs are named after the heads. It computes
+each head's unweighted loss itself, logs it as ``loss_<head>`` (not Keras' ``<head>_loss``, which
+its compiled-loss tracker owns), and trains by the plan's strategy:
+
+* ``weighted``: one Adam on ``Σ_i w_i·L_i`` (weights normalised to mean 1);
+* ``separate``: one Adam per head, built only on the variables that head's output depends on
+  (the shared trunk and its own head), each applying the gradient of its own loss every step,
+  so each keeps its own moments for the trunk.
+
+The TensorFlow backend is required (``tf.GradientTape``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from mtltune.heads import make_loss, make_metrics
+from mtltune.objectives import head_loss_key
+from mtltune.strategies import TrainPlan
+from mtltune.study import HeadConfig
+
+
+class MultiTaskModel(keras.Model):
+    """A multi-output model trained by a strategy; call it to get a dict of head outputs.
+
+    Args:
+        net: A built Keras model whose outputs are named after the heads (a dict output, or
+            outputs whose layer names are the head names).
+        heads: Head configurations keyed by output name.
+        plan: Strategy, learning rates, loss weights and epsilon.
+    """
+
+    def __init__(
+        self,
+        net: keras.Model,
+        heads: Mapping[str, HeadConfig],
+        plan: TrainPlan,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=kwargs.pop("name", "multitask"), **kwargs)
+        self.net = net
+        self.head_names = tuple(heads)
+        self.plan = plan
+        missing = sorted(set(self.head_names) - set(_output_names(net)))
+        if missing:
+            raise ValueError(
+                f"the model has no outputs named {missing}; its outputs are "
+                f"{_output_names(net)}. Name each output layer after its head, or return a dict "
+                "keyed by head name from the functional model"
+            )
+        self._loss_fns = {h: make_loss(cfg) for h, cfg in heads.items()}
+        self.head_loss_trackers = [
+            keras.metrics.Mean(name=head_loss_key(h)) for h in self.head_names
+        ]
+        self.head_metrics = [m for h, cfg in heads.items() for m in make_metrics(h, cfg)]
+        self._metric_heads = [h for h, cfg in heads.items() for _ in cfg.metrics or []]
+        self._metric_names = [m for cfg in heads.values() for m in cfg.metrics or []]
+        self._weights = tf.constant(
+            [plan.loss_weights.get(h, 1.0) for h in self.head_names], dtype="float32"
+        )
+        self.head_optimizers: list[keras.optimizers.Optimizer] = []
+        self._variable_groups: list[list[keras.Variable]] = []
+        self.built = True
+
+    # -- forward ------------------------------------------------------------------------------
+
+    def call(self, inputs: Any, training: bool = False) -> dict[str, Any]:
+        """Run the wrapped network and return its outputs keyed by head name."""
+        outputs = self.net(inputs, training=training)
+        if isinstance(outputs, Mapping):
+            return {h: outputs[h] for h in self.head_names}
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        by_name = dict(zip(_output_names(self.net), outputs, strict=True))
+        return {h: by_name[h] for h in self.head_names}
+
+    # -- compile --------------------------------------------------------------------------------
+
+    def compile(self, *, steps_per_execution: int = 1, jit_compile: bool = False) -> None:  # type: ignore[override]
+        """Create this model's fresh optimizers and compile (no Keras loss: steps compute it).
+
+        Args:
+            steps_per_execution: Training steps run per call of the compiled function.
+            jit_compile: Whether to XLA-compile the steps.
+        """
+        plan = self.plan
+        variables = list(self.trainable_variables)
+        if plan.strategy == "weighted":
+            groups = [variables]
+            rates = [plan.learning_rates["*"]]
+        elif plan.strategy == "separate":
+            reach = _variables_reached(self)
+            groups = [[v for v in variables if id(v) in reach[h]] for h in self.head_names]
+            rates = [plan.learning_rates[h] for h in self.head_names]
+        else:
+            raise ValueError(f"unknown strategy {plan.strategy!r}; expected weighted or separate")
+        optimizers = []
+        for i, (group, rate) in enumerate(zip(groups, rates, strict=True)):
+            opt = keras.optimizers.Adam(learning_rate=rate, epsilon=plan.epsilon, name=f"adam_{i}")
+            opt.build(group)
+            optimizers.append(opt)
+        self.head_optimizers = optimizers
+        self._variable_groups = groups
+        super().compile(
+            optimizer=optimizers[0],
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+        )
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _head_losses(self, y: Mapping[str, Any], outputs: Mapping[str, Any]) -> list[tf.Tensor]:
+        return [self._loss_fns[h](y[h], outputs[h]) for h in self.head_names]
+
+    def _track(self, losses: list[tf.Tensor], total: tf.Tensor, batch: tf.Tensor) -> None:
+        for tracker, loss in zip(self.head_loss_trackers, losses, strict=True):
+            tracker.update_state(loss, sample_weight=batch)
+        self._loss_tracker.update_state(total, sample_weight=batch)
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """One optimisation step by the plan's strategy."""
+        x, y = data[0], data[1]
+        batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], "float32")
+        separate = self.plan.strategy == "separate"
+        with tf.GradientTape(persistent=separate) as tape:
+            outputs = self(x, training=True)
+            losses = self._head_losses(y, outputs)
+            regularisation = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
+            total = tf.reduce_sum(self._weights * tf.stack(losses)) + regularisation
+            if separate:
+                # Inside the tape: each Adam minimises its own head loss (+ regularisation).
+                own = [loss + regularisation for loss in losses]
+        if separate:
+            for loss, opt, group in zip(
+                own, self.head_optimizers, self._variable_groups, strict=True
+            ):
+                opt.apply(tape.gradient(loss, group), group)
+            del tape
+        else:
+            group = self._variable_groups[0]
+            self.head_optimizers[0].apply(tape.gradient(total, group), group)
+        self._track(losses, total, batch)
+        return {m.name: m.result() for m in [self._loss_tracker, *self.head_loss_trackers]}
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """Per-head losses and metrics of one batch (no update)."""
+        x, y = data[0], data[1]
+        batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], "float32")
+        outputs = self(x, training=False)
+        losses = self._head_losses(y, outputs)
+        total = tf.reduce_sum(self._weights * tf.stack(losses))
+        self._track(losses, total, batch)
+        for head, metric in zip(self._metric_heads, self.head_metrics, strict=True):
+            metric.update_state(y[head], outputs[head])
+        return {
+            m.name: m.result()
+            for m in [self._loss_tracker, *self.head_loss_trackers, *self.head_metrics]
+        }
+
+    def metric_keys(self) -> list[tuple[str, str]]:
+        """``(head, metric)`` pairs; each is logged as ``<head>_<metric>``."""
+        return list(zip(self._metric_heads, self._metric_names, strict=True))
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        """The trackers reset at each epoch: total, per-head losses, per-head metrics."""
+        trackers = [*self.head_loss_trackers, *self.head_metrics]
+        return [self._loss_tracker, *trackers] if self._loss_tracker is not None else trackers
+
+
+def _output_names(net: keras.Model) -> list[str]:
+    names = getattr(net, "output_names", None)
+    if names:
+        return list(names)
+    outputs = getattr(net, "outputs", None) or []
+    return [str(getattr(o, "name", "")).split("/")[0] for o in outputs]
+
+
+def _variables_reached(model: MultiTaskModel) -> dict[str, set[int]]:
+    """Ids of the trainable variables each head's output depends on.
+
+    Found once per model from which gradients are structurally connected (``None`` or not) in
+    one eager pass on a two-row batch of zeros.
+    """
+    dummy = tf.nest.map_structure(
+        lambda t: tf.zeros([2, *[d or 1 for d in t.shape[1:]]], dtype=t.dtype),
+        model.net.inputs if len(model.net.inputs) != 1 else model.net.inputs[0],
+    )
+    variables = list(model.trainable_variables)
+    reach = {}
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = model(dummy, training=False)
+        sums = {h: tf.reduce_sum(tf.cast(outputs[h], "float32")) for h in model.head_names}
+    for head, total in sums.items():
+        grads = tape.gradient(total, variables)
+        reach[head] = {id(v) for v, g in zip(variables, grads, strict=True) if g is not None}
+    del tape
+    return reach

@@ -1,0 +1,70 @@
+"""Shared fixtures: a tiny study (a few hundred rows, a few epochs) and a tiny dataset."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "seed": 3,
+    "data": {"source": "builtin:hetero_sine", "params": {"n": 300, "tasks": 3}},
+    "split": {"train": 0.5, "stop": 0.25, "test": 0.25, "shuffle": True},
+    "heads": {
+        "y0": {"clean_target": "y"},
+        "y1": {"clean_target": "y"},
+        "y2": {"clean_target": "y"},
+    },
+    "model": {"units": [16, 16]},
+    "training": {"max_epochs": 3, "batch_size": 32, "patience": 2},
+    "search": {"tuner": "random", "max_trials": 3},
+}
+
+
+def deep_update(base: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture
+def tiny_raw() -> dict[str, Any]:
+    return copy.deepcopy(TINY)
+
+
+@pytest.fixture
+def write_study(tmp_path: Path):
+    """Write a study YAML (TINY updated by the given mapping) and return its path."""
+
+    def write(updates: dict[str, Any] | None = None, name: str = "study.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(deep_update(TINY, updates or {}), sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def tiny_study(write_study):
+    from mtltune import load_study
+
+    return load_study(write_study())
+
+
+@pytest.fixture
+def tiny_dataset(tiny_study):
+    from mtltune import prepare_dataset
+
+    return prepare_dataset(tiny_study)

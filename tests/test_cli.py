@@ -1,0 +1,114 @@
+"""The command line: validate/show without TensorFlow, search end to end, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from mtltune.cli import app
+
+runner = CliRunner()
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_validate_and_help_do_not_import_tensorflow(write_study) -> None:
+    path = write_study()
+    code = f"""
+import sys
+from typer.testing import CliRunner
+from mtltune.cli import app
+runner = CliRunner()
+study = {str(path)!r}
+for args in (["--help"], ["search", "--help"], ["validate", study], ["show", study]):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, (args, result.output)
+assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+assert "keras" not in sys.modules, "Keras was imported"
+print("ok")
+"""
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert "ok" in done.stdout
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mtltune", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0
+    assert "search" in done.stdout and "validate" in done.stdout
+
+
+def test_validate_reports_rows(write_study) -> None:
+    result = runner.invoke(app, ["validate", str(write_study())])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output and "train 150" in result.output
+
+
+def test_show_prints_the_resolved_study_with_defaults(write_study) -> None:
+    result = runner.invoke(app, ["show", str(write_study()), "--set", "search.max_trials=7"])
+    assert result.exit_code == 0, result.output
+    assert "max_trials: 7" in result.output
+    assert "loss: mse" in result.output  # a default filled in
+
+
+def test_invalid_study_exits_2_naming_the_key_and_writes_nothing(write_study, tmp_path) -> None:
+    path = write_study({"search": {"max_trails": 3}})
+    out = tmp_path / "never"
+    result = runner.invoke(app, ["search", str(path), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "search.max_trails" in result.output and "max_trials" in result.output
+    assert not out.exists()
+    assert runner.invoke(app, ["validate", str(path)]).exit_code == 2
+
+
+def test_invalid_data_exits_2_and_writes_nothing(write_study, tmp_path) -> None:
+    path = write_study({"heads": {"y0": {"target": "nope"}}})
+    out = tmp_path / "never"
+    result = runner.invoke(app, ["search", str(path), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "heads.y0.target" in result.output and "nope" in result.output
+    assert not out.exists()
+
+
+def test_search_end_to_end(write_study, tmp_path) -> None:
+    path = write_study({"search": {"max_trials": 2, "strategies": ["weighted", "separate"]}})
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["search", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "trial 0 of 2" in result.output and "per-head test performance" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert {"study", "objective", "best", "baseline", "ratio"} <= set(report)
+    assert {"trial_id", "strategy", "hyperparameters", "stop", "test"} <= set(report["best"])
+    assert set(report["ratio"]) == {"y0", "y1", "y2"}
+    assert report["objective"]["value"] > 0
+    assert set(report["best"]["test"]["y0"]) >= {"loss", "mae", "rmse"}
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 2
+    assert {"trial_id", "status", "objective", "seconds", "stop_loss_y0"} <= set(trials.columns)
+    assert "y0" in (out / "report.md").read_text()
+
+    again = runner.invoke(app, ["search", str(path), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert "resuming search" in again.output
+    assert len(pd.read_csv(out / "trials.csv")) == 2
+
+
+def test_search_into_another_studys_folder_exits_1(write_study, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = runner.invoke(
+        app, ["search", str(write_study({"search": {"max_trials": 1}})), "--out", str(out)]
+    )
+    assert first.exit_code == 0, first.output
+    other = write_study({"seed": 11, "search": {"max_trials": 1}}, name="other.yaml")
+    result = runner.invoke(app, ["search", str(other), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "--overwrite" in result.output

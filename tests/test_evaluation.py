@@ -1,0 +1,40 @@
+"""Head-by-head evaluation against targets and noise-free targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtltune import MultiTaskHyperModel, weighted_plan
+from mtltune.evaluation import head_scores, train_and_evaluate
+
+
+def test_head_scores_match_numpy(tiny_study, tiny_dataset) -> None:
+    hypermodel = MultiTaskHyperModel.from_study(
+        tiny_study, tiny_dataset.input_dim, {h: 1 for h in tiny_study.heads}
+    )
+    model = hypermodel.build_plan(
+        weighted_plan(list(tiny_study.heads), learning_rate=1e-3, epsilon=1e-7)
+    )
+    split = tiny_dataset.test
+    scores = head_scores(model, split)
+    predictions = model.predict(split.x, verbose=0)
+    for head in tiny_study.heads:
+        error = predictions[head] - split.y[head]
+        assert scores[head]["loss"] == pytest.approx(np.mean(error**2), rel=1e-5)
+        assert scores[head]["mae"] == pytest.approx(np.mean(np.abs(error)), rel=1e-5)
+        assert scores[head]["rmse"] == pytest.approx(np.sqrt(np.mean(error**2)), rel=1e-5)
+        clean_error = predictions[head] - split.clean[head]
+        assert scores[head]["loss_clean"] == pytest.approx(np.mean(clean_error**2), rel=1e-5)
+
+
+def test_train_and_evaluate_scores_stop_and_test(tiny_study, tiny_dataset) -> None:
+    hypermodel = MultiTaskHyperModel.from_study(
+        tiny_study, tiny_dataset.input_dim, {h: 1 for h in tiny_study.heads}
+    )
+    plan = weighted_plan(list(tiny_study.heads), learning_rate=1e-2, epsilon=1e-7)
+    evaluation = train_and_evaluate(hypermodel, plan, tiny_dataset)
+    losses = [evaluation.stop[h]["loss"] for h in tiny_study.heads]
+    assert evaluation.objective == pytest.approx(float(np.exp(np.mean(np.log(losses)))))
+    assert set(evaluation.test) == set(tiny_study.heads)
+    assert 1 <= evaluation.epochs <= tiny_study.training.max_epochs

@@ -1,0 +1,50 @@
+"""Head losses and metrics against hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtltune import HeadConfig
+from mtltune.heads import make_loss, make_metrics, output_layer
+
+
+def test_regression_losses_match_hand_computation() -> None:
+    y = np.array([[0.0], [1.0], [3.0]], dtype="float32")
+    p = np.array([[0.5], [1.0], [0.0]], dtype="float32")
+    err = p - y
+    assert float(make_loss(HeadConfig(loss="mse"))(y, p)) == pytest.approx(np.mean(err**2))
+    assert float(make_loss(HeadConfig(loss="mae"))(y, p)) == pytest.approx(np.mean(np.abs(err)))
+    a = np.abs(err)
+    huber = np.where(a <= 1.0, 0.5 * a**2, a - 0.5)
+    assert float(make_loss(HeadConfig(loss="huber"))(y, p)) == pytest.approx(np.mean(huber))
+
+
+def test_cross_entropies_match_hand_computation() -> None:
+    y = np.array([[1.0], [0.0]], dtype="float32")
+    p = np.array([[0.8], [0.3]], dtype="float32")
+    expected = -np.mean(np.log([0.8, 0.7]))
+    assert float(make_loss(HeadConfig(kind="binary"))(y, p)) == pytest.approx(expected, rel=1e-5)
+    codes = np.array([2, 0], dtype="int32")
+    probs = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]], dtype="float32")
+    expected = -np.mean(np.log([0.5, 0.6]))
+    got = float(make_loss(HeadConfig(kind="multiclass"))(codes, probs))
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_metrics_are_named_after_the_head() -> None:
+    metrics = make_metrics("price", HeadConfig(metrics=["mae", "rmse"]))
+    assert [m.name for m in metrics] == ["price_mae", "price_rmse"]
+    accuracy = make_metrics("kind", HeadConfig(kind="multiclass"))[0]
+    accuracy.update_state(np.array([1, 0]), np.array([[0.1, 0.9], [0.2, 0.8]]))
+    assert float(accuracy.result()) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("kind", "activation"),
+    [("regression", "linear"), ("binary", "sigmoid"), ("multiclass", "softmax")],
+)
+def test_output_layer_activation(kind: str, activation: str) -> None:
+    layer = output_layer("h", HeadConfig(kind=kind), 3 if kind == "multiclass" else 1)
+    assert layer.name == "h"
+    assert layer.activation.__name__ == activation

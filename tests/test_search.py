@@ -1,0 +1,96 @@
+"""run_study end to end on a tiny study: trials, best model, baseline, resume, failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mtltune import SearchError, load_study, run_study
+from mtltune.search import study_fingerprint
+
+
+def test_search_evaluates_best_and_baseline_on_test(write_study, tmp_path) -> None:
+    study = load_study(write_study({"search": {"max_trials": 4}}))
+    result = run_study(study, tmp_path / "run")
+    assert len(result.trials) == 4
+    assert all(t.status == "COMPLETED" for t in result.trials)
+    assert {t.strategy for t in result.trials} <= {"weighted", "separate"}
+    objectives = [t.objective for t in result.trials]
+    assert result.best_trial.objective == min(objectives)
+    # The reloaded best-epoch checkpoint scores on stop what the trial reported.
+    assert result.best.objective == pytest.approx(result.best_trial.objective, rel=1e-4)
+    for head in study.heads:
+        assert result.best.stop[head]["loss"] == pytest.approx(
+            result.best_trial.stop[head]["loss"], rel=1e-4
+        )
+        assert set(result.best.test[head]) == {"loss", "mae", "rmse", "loss_clean"}
+        assert result.ratio[head] == pytest.approx(
+            result.baseline.test[head]["loss"] / result.best.test[head]["loss"]
+        )
+    assert result.baseline.plan["loss_weights"] == {"y0": 1.0, "y1": 1.0, "y2": 1.0}
+    assert (tmp_path / "run" / "tuner").is_dir()
+
+
+def test_trials_hold_only_their_strategys_knobs(write_study, tmp_path) -> None:
+    study = load_study(write_study({"search": {"max_trials": 6}, "seed": 5}))
+    result = run_study(study, tmp_path / "run")
+    strategies = {t.strategy for t in result.trials}
+    assert strategies == {"weighted", "separate"}, "six trials should sample both strategies"
+    for trial in result.trials:
+        names = set(trial.hyperparameters)
+        if trial.strategy == "weighted":
+            assert {"loss_weight_y0", "learning_rate"} <= names
+            assert "learning_rate_y0" not in names
+            assert sum(trial.plan["loss_weights"].values()) == pytest.approx(3.0)
+        else:
+            assert "learning_rate_y0" in names
+            assert not any(n.startswith("loss_weight_") for n in names)
+
+
+def test_same_seed_same_trials(write_study, tmp_path) -> None:
+    study = load_study(write_study({"search": {"max_trials": 2}}))
+    first = run_study(study, tmp_path / "one")
+    second = run_study(study, tmp_path / "two")
+    assert [t.hyperparameters for t in first.trials] == [t.hyperparameters for t in second.trials]
+    for a, b in zip(first.trials, second.trials, strict=True):
+        assert a.objective == pytest.approx(b.objective, rel=1e-3)
+
+
+def test_existing_run_resumes_and_keeps_finished_trials(write_study, tmp_path) -> None:
+    path = write_study({"search": {"max_trials": 2}})
+    first = run_study(load_study(path), tmp_path / "run")
+    again = run_study(load_study(path, ["search.max_trials=3"]), tmp_path / "run")
+    assert len(again.trials) == 3
+    kept = {t.trial_id: t for t in again.trials}
+    for trial in first.trials:
+        assert kept[trial.trial_id].hyperparameters == trial.hyperparameters
+        assert kept[trial.trial_id].objective == pytest.approx(trial.objective)
+
+
+def test_a_different_study_in_the_folder_is_refused(write_study, tmp_path) -> None:
+    run_study(load_study(write_study({"search": {"max_trials": 1}})), tmp_path / "run")
+    other = load_study(write_study({"search": {"max_trials": 1}, "seed": 99}, name="other.yaml"))
+    with pytest.raises(SearchError, match="different study"):
+        run_study(other, tmp_path / "run")
+    result = run_study(other, tmp_path / "run", overwrite=True)
+    marker = json.loads((tmp_path / "run" / "study.json").read_text())
+    assert marker["fingerprint"] == study_fingerprint(other)
+    assert len(result.trials) == 1
+
+
+def test_every_trial_failing_is_a_search_error(write_study, tmp_path) -> None:
+    study = load_study(
+        write_study(
+            {
+                "search": {
+                    "max_trials": 2,
+                    "strategies": ["weighted"],
+                    "learning_rate": {"min": 1e12, "max": 1e13},
+                },
+                "training": {"max_epochs": 20},
+            }
+        )
+    )
+    with pytest.raises(SearchError, match=r"all 2 trials failed.*diverged"):
+        run_study(study, tmp_path / "run")

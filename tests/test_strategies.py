@@ -1,0 +1,83 @@
+"""Strategies: conditional hyperparameters, weight normalisation, plans."""
+
+from __future__ import annotations
+
+import keras_tuner as kt
+import pytest
+
+from mtltune import SearchConfig
+from mtltune.strategies import (
+    baseline_plan,
+    declare,
+    head_learning_rate_name,
+    loss_weight_name,
+    normalise_weights,
+)
+from mtltune.study import BaselineConfig
+
+HEADS = ("a", "b", "c")
+
+
+def test_both_strategies_make_strategy_a_choice_with_conditional_knobs() -> None:
+    hp = kt.HyperParameters()
+    plan = declare(hp, HEADS, SearchConfig(strategies=["weighted", "separate"]))
+    names = {p.name for p in hp.space}
+    assert {"strategy", "epsilon", "learning_rate"} <= names
+    assert {loss_weight_name(h) for h in HEADS} <= names
+    assert {head_learning_rate_name(h) for h in HEADS} <= names
+    assert plan.strategy == "weighted"  # the Choice's default is its first value
+    active = {k for k in hp.values if hp.is_active(k)}
+    assert loss_weight_name("a") in active
+    assert head_learning_rate_name("a") not in active
+
+    # What the oracle does for a "separate" trial: values for the now-active knobs.
+    hp.values["strategy"] = "separate"
+    hp.values.update({head_learning_rate_name(h): 2e-3 for h in HEADS})
+    plan = declare(hp, HEADS, SearchConfig(strategies=["weighted", "separate"]))
+    assert plan.strategy == "separate"
+    active = {k for k in hp.values if hp.is_active(k)}
+    assert {head_learning_rate_name(h) for h in HEADS} <= active
+    assert not any(hp.is_active(loss_weight_name(h)) for h in HEADS)
+    assert not hp.is_active("learning_rate")
+    assert plan.learning_rates == dict.fromkeys(HEADS, 2e-3)
+
+
+def test_separate_only_declares_no_loss_weights() -> None:
+    hp = kt.HyperParameters()
+    plan = declare(hp, HEADS, SearchConfig(strategies=["separate"]))
+    names = {p.name for p in hp.space}
+    assert not any(name.startswith("loss_weight_") for name in names)
+    assert plan.strategy == "separate"
+    assert plan.loss_weights == dict.fromkeys(HEADS, 1.0)
+
+
+def test_weighted_plan_weights_are_log_uniform_in_range_and_normalised() -> None:
+    search = SearchConfig(strategies=["weighted"], loss_weight={"min": 0.1, "max": 10.0})
+    hp = kt.HyperParameters()
+    declare(hp, HEADS, search)
+    for h in HEADS:
+        spec = hp._hps[loss_weight_name(h)][0]
+        assert (spec.min_value, spec.max_value, spec.sampling) == (0.1, 10.0, "log")
+    hp.values.update(
+        {loss_weight_name("a"): 0.2, loss_weight_name("b"): 2.0, loss_weight_name("c"): 0.8}
+    )
+    plan = declare(hp, HEADS, search)
+    assert sum(plan.loss_weights.values()) / len(HEADS) == pytest.approx(1.0)
+    assert plan.loss_weights["b"] / plan.loss_weights["a"] == pytest.approx(10.0)
+
+
+def test_normalise_rejects_non_positive_weights() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        normalise_weights({"a": 0.0, "b": 1.0})
+
+
+def test_baseline_is_weighted_with_equal_weights() -> None:
+    plan = baseline_plan(HEADS, BaselineConfig(learning_rate=0.002, epsilon=1e-3))
+    assert plan.strategy == "weighted"
+    assert plan.loss_weights == dict.fromkeys(HEADS, 1.0)
+    assert plan.describe() == {
+        "strategy": "weighted",
+        "epsilon": 1e-3,
+        "learning_rate": 0.002,
+        "loss_weights": dict.fromkeys(HEADS, 1.0),
+    }
