@@ -158,6 +158,8 @@ class _RichProgress:
 
 
 def _print_result(result: StudyResult) -> None:
+    from mtltune.report import head_table
+
     best = result.best_trial
     out.print(
         f"\nbest trial [bold]{best.trial_id}[/] ([cyan]{best.strategy}[/]): "
@@ -165,18 +167,11 @@ def _print_result(result: StudyResult) -> None:
         f"(baseline {result.baseline.objective:.5g})",
         highlight=False,
     )
+    header, rows = head_table(result, compact=True)
     table = Table(title="per-head test performance (ratio = baseline / best test loss)")
-    clean = bool(result.ratio_clean)
-    metrics = sorted({k for v in result.best.test.values() for k in v} - {"loss", "loss_clean"})
-    columns = ["head", "stop loss", "test loss", *metrics, "baseline", "ratio"]
-    columns += ["clean ratio"] if clean else []
-    for column in columns:
+    for column in header:
         table.add_column(column, justify="left" if column == "head" else "right", no_wrap=True)
-    for head in result.heads:
-        best, base = result.best.test[head], result.baseline.test[head]
-        row = [head, result.best.stop[head]["loss"], best["loss"], *(best[m] for m in metrics)]
-        row += [base["loss"], result.ratio[head]]
-        row += [result.ratio_clean.get(head)] if clean else []
+    for row in rows:
         table.add_row(*(_cell(v) for v in row))
     out.print(table)
 

@@ -44,7 +44,7 @@ def evaluate(
 ) -> Evaluation:
     """Score a trained model on the stop split (objective) and, once, on the test split."""
     stop = head_scores(model, dataset.stop)
-    objective = hypermodel.objective
+    objective = hypermodel.objective_for(dataset.train.y, dataset.stop.y)
     if objective.config.kind == "head":
         metric = objective.config.metric
         value = stop[str(objective.config.head)][metric]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import keras
+import numpy as np
 
 from mtltune.study import HeadConfig
 
@@ -58,3 +61,33 @@ def make_metrics(name: str, head: HeadConfig) -> list[keras.metrics.Metric]:
 def output_layer(name: str, head: HeadConfig, units: int) -> keras.layers.Dense:
     """The output layer of a study-built head, named after the head."""
     return keras.layers.Dense(units, activation=OUTPUT_ACTIVATIONS[head.kind], name=name)
+
+
+def constant_prediction_loss(head: HeadConfig, y_train: np.ndarray, y_eval: np.ndarray) -> float:
+    """The head's loss on ``y_eval`` of the best constant fitted on ``y_train``.
+
+    The constant is the train mean (regression), the train positive rate (binary) or the train
+    class frequencies (multiclass): what a model that ignores its inputs can do.
+    """
+    y_train = np.asarray(y_train)
+    y_eval = np.asarray(y_eval)
+    n = y_eval.shape[0]
+    if head.kind == "multiclass":
+        classes = int(max(y_train.max(), y_eval.max())) + 1
+        counts = np.bincount(y_train.astype(int).ravel(), minlength=classes) + 1.0
+        prediction = np.tile(counts / counts.sum(), (n, 1))
+    else:
+        constant = float(np.mean(y_train))
+        if head.kind == "binary":
+            constant = min(max(constant, 1e-3), 1 - 1e-3)
+        prediction = np.full((n, *y_eval.shape[1:]), constant)
+    return float(make_loss(head)(y_eval, prediction.astype("float32")))
+
+
+def reference_losses(
+    heads: Mapping[str, HeadConfig],
+    y_train: Mapping[str, np.ndarray],
+    y_eval: Mapping[str, np.ndarray],
+) -> dict[str, float]:
+    """``constant_prediction_loss`` of every head."""
+    return {h: constant_prediction_loss(cfg, y_train[h], y_eval[h]) for h, cfg in heads.items()}

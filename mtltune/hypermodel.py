@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from mtltune.heads import reference_losses
 from mtltune.network import build_network
 from mtltune.objectives import MONITOR, OBJECTIVE, Objective, ObjectiveLogger, head_loss_key
 from mtltune.strategies import TrainPlan, declare
@@ -166,6 +167,7 @@ class MultiTaskHyperModel(kt.HyperModel):
                 "MultiTaskHyperModel.fit needs validation_data=(x_stop, y_stop): trials are "
                 "ranked and early-stopped on that split, never on the training data"
             )
+        objective = self.objective_for(y, validation_data[1])
         keys = [p + head_loss_key(h) for h in self.heads for p in ("", "val_")]
         guard = DivergenceGuard(keys)
         early = keras.callbacks.EarlyStopping(
@@ -183,13 +185,25 @@ class MultiTaskHyperModel(kt.HyperModel):
             y,
             validation_data=validation_data,
             epochs=epochs or self.training.max_epochs,
-            callbacks=[ObjectiveLogger(self.objective), guard, early, *(callbacks or [])],
+            callbacks=[ObjectiveLogger(objective), guard, early, *(callbacks or [])],
             **kwargs,
         )
         seconds = time.perf_counter() - start
         if guard.reason is not None:
             raise kt.errors.FailedTrialError(guard.reason)
-        return best_epoch_results(history.history, self.objective, seconds)
+        return best_epoch_results(history.history, objective, seconds)
+
+    def objective_for(self, y_train: Any, y_stop: Any) -> Objective:
+        """The objective with its per-head floor set from the data (see ``ObjectiveConfig``).
+
+        The floor needs the targets as arrays keyed by head; with other inputs (a
+        ``tf.data.Dataset``, say) the objective has no floor.
+        """
+        if not (isinstance(y_train, Mapping) and isinstance(y_stop, Mapping)):
+            return self.objective
+        if not all(h in y_train and h in y_stop for h in self.heads):
+            return self.objective
+        return self.objective.with_reference(reference_losses(self.heads, y_train, y_stop))
 
 
 def best_epoch_results(

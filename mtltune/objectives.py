@@ -8,6 +8,7 @@ dollars² and a cross-entropy in nats can share one score.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,10 +40,24 @@ class Objective:
     Attributes:
         config: Which score (geometric mean, one head, fixed priorities).
         heads: The head names.
+        reference: Each head's stop loss under a constant predictor; with ``config.floor`` it
+            sets the smallest loss a head is credited with. ``None``: no floor.
     """
 
     config: ObjectiveConfig
     heads: tuple[str, ...]
+    reference: Mapping[str, float] | None = None
+
+    def with_reference(self, reference: Mapping[str, float] | None) -> Objective:
+        """The same objective with per-head reference losses for the floor."""
+        return dataclasses.replace(self, reference=dict(reference) if reference else None)
+
+    def floored(self, losses: Mapping[str, float]) -> dict[str, float]:
+        """Per-head losses raised to their floor (unchanged without a reference)."""
+        floor = self.config.floor
+        if not self.reference or floor <= 0:
+            return {h: float(losses[h]) for h in self.heads}
+        return {h: max(float(losses[h]), floor * self.reference.get(h, 0.0)) for h in self.heads}
 
     @property
     def direction(self) -> str:
@@ -56,8 +71,12 @@ class Objective:
         if cfg.kind == "head":
             return f"stop {cfg.metric} of head {cfg.head}"
         if cfg.kind == "priorities":
-            return f"{cfg.mean} mean of stop losses with priorities {dict(cfg.priorities or {})}"
-        return "geometric mean of per-head stop losses"
+            name = f"{cfg.mean} mean of stop losses with priorities {dict(cfg.priorities or {})}"
+        else:
+            name = "geometric mean of per-head stop losses"
+        if cfg.floor > 0:
+            name += f" (each floored at {cfg.floor:g} × a constant predictor's)"
+        return name
 
     def keys(self, prefix: str = "val_") -> list[str]:
         """Log keys the score reads, for the given split prefix."""
@@ -73,9 +92,9 @@ class Objective:
         cfg = self.config
         if cfg.kind == "head":
             return float(values[str(cfg.head)])
-        losses = {h: float(values[h]) for h in self.heads}
-        if not all(math.isfinite(v) for v in losses.values()):
+        if not all(math.isfinite(float(values[h])) for h in self.heads):
             return math.nan
+        losses = self.floored(values)
         if cfg.kind == "priorities":
             priorities = dict(cfg.priorities or {})
             weights = {h: priorities.get(h, 0.0) for h in self.heads}

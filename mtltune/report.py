@@ -92,23 +92,39 @@ def _table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
     return lines
 
 
-def head_table(result: StudyResult) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of the per-head test table (shared by report.md and the CLI)."""
+def head_table(result: StudyResult, *, compact: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of the per-head test table.
+
+    Args:
+        result: The study result.
+        compact: Fewer columns (for a terminal): no stop loss and no clean losses, only their
+            ratio.
+    """
     metrics = sorted(
         {k for scores in result.best.test.values() for k in scores} - {"loss", "loss_clean"}
     )
     clean = bool(result.ratio_clean)
-    header = ["head", "best stop loss", "best test loss", *(f"best {m}" for m in metrics)]
-    header += ["baseline test loss", "ratio"]
+    header = ["head"]
+    header += ["test loss"] if compact else ["best stop loss", "best test loss"]
+    header += [m if compact else f"best {m}" for m in metrics]
+    header += ["baseline", "ratio"] if compact else ["baseline test loss", "ratio"]
     if clean:
-        header += ["best clean loss", "baseline clean loss", "clean ratio"]
+        header += (
+            ["clean ratio"]
+            if compact
+            else ["best clean loss", "baseline clean loss", "clean ratio"]
+        )
     rows = []
     for head in result.heads:
         best, base = result.best.test[head], result.baseline.test[head]
-        row = [head, result.best.stop[head]["loss"], best["loss"], *(best.get(m) for m in metrics)]
+        row: list[Any] = [head]
+        row += [best["loss"]] if compact else [result.best.stop[head]["loss"], best["loss"]]
+        row += [best.get(m) for m in metrics]
         row += [base["loss"], result.ratio.get(head)]
         if clean:
-            row += [best.get("loss_clean"), base.get("loss_clean"), result.ratio_clean.get(head)]
+            if not compact:
+                row += [best.get("loss_clean"), base.get("loss_clean")]
+            row += [result.ratio_clean.get(head)]
         rows.append(row)
     return header, rows
 

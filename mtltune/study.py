@@ -36,6 +36,8 @@ BUILTIN_PREFIX = "builtin:"
 BUILTINS = ("hetero_sine", "phase_sine")
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: Head names that would clash with log keys (``loss_<head>``, ``<head>_<metric>``).
+RESERVED_HEAD_NAMES = frozenset({"objective", "val", *METRIC_DIRECTIONS})
 
 
 class _Strict(BaseModel):
@@ -203,6 +205,11 @@ class ObjectiveConfig(_Strict):
     ``geometric_mean``: geometric mean over heads of the per-head stop losses (default).
     ``head``: one head's stop loss or metric. ``priorities``: a mean of the per-head stop
     losses with fixed user priorities (geometric by default, so units still cancel).
+
+    A geometric mean can be won by one head alone: a loss near zero (an over-confident
+    classifier on a small stop split) sends its logarithm to minus infinity. So each head's loss
+    is floored at ``floor`` times the loss of a constant predictor (the train mean, or the train
+    class frequencies) on the stop split.
     """
 
     kind: Literal["geometric_mean", "head", "priorities"] = "geometric_mean"
@@ -210,6 +217,16 @@ class ObjectiveConfig(_Strict):
     metric: str = "loss"
     priorities: dict[str, PositiveFloat] | None = None
     mean: Literal["geometric", "arithmetic"] = "geometric"
+    floor: float = Field(
+        1e-3,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "a head's stop loss counts as at least floor × the stop loss of a constant "
+            "predictor fitted on train, so no trial wins by driving one head's loss to zero "
+            "while the others get worse (0 disables)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ObjectiveConfig:
@@ -286,6 +303,12 @@ class Study(_Strict):
             raise ValueError(
                 f"head names must start with a letter and hold only letters, digits and _, "
                 f"got {problems}"
+            )
+        reserved = sorted(n for n in heads if n.lower() in RESERVED_HEAD_NAMES)
+        if reserved:
+            raise ValueError(
+                f"head names {reserved} are reserved (they would clash with log keys); "
+                f"avoid {', '.join(sorted(RESERVED_HEAD_NAMES))}"
             )
         lowered: dict[str, str] = {}
         for name in heads:

@@ -48,3 +48,18 @@ def test_output_layer_activation(kind: str, activation: str) -> None:
     layer = output_layer("h", HeadConfig(kind=kind), 3 if kind == "multiclass" else 1)
     assert layer.name == "h"
     assert layer.activation.__name__ == activation
+
+
+def test_constant_prediction_loss_uses_train_statistics_only() -> None:
+    from mtltune.heads import constant_prediction_loss
+
+    train = np.array([[1.0], [3.0]], dtype="float32")  # mean 2
+    stop = np.array([[0.0], [4.0], [2.0]], dtype="float32")
+    got = constant_prediction_loss(HeadConfig(), train, stop)
+    assert got == pytest.approx(np.mean((stop - 2.0) ** 2))
+    labels = np.array([0, 0, 1, 2], dtype="int32")  # add-one smoothed: 3/7, 2/7, 2/7
+    got = constant_prediction_loss(HeadConfig(kind="multiclass"), labels, np.array([1, 0]))
+    assert got == pytest.approx(-np.mean(np.log([2 / 7, 3 / 7])), rel=1e-5)
+    positives = np.array([[1.0], [0.0], [0.0], [0.0]], dtype="float32")
+    got = constant_prediction_loss(HeadConfig(kind="binary"), positives, np.array([[1.0]]))
+    assert got == pytest.approx(-np.log(0.25), rel=1e-5)

@@ -13,7 +13,11 @@ def test_ruff_check_passes() -> None:
     ruff = shutil.which("ruff")
     assert ruff is not None, "ruff is part of the test extra: pip install '.[test]'"
     done = subprocess.run(
-        [ruff, "check", "mtltune", "tests", "studies", "benchmarks"],
+        [
+            ruff,
+            "check",
+            *(p for p in ("mtltune", "tests", "studies", "benchmarks") if (ROOT / p).exists()),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
