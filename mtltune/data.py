@@ -261,7 +261,7 @@ def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:
     draw_seed, split_seed = _seeds(seed)
     table = load_table(study, seed=draw_seed)
     _check_columns(study, table)
-    table = _check_values(study, table)
+    table, positions = _check_values(study, table)
     train_idx, stop_idx, test_idx = split_indices(len(table), study.split, split_seed)
     train = table.iloc[train_idx]
     inputs = _fit_inputs(train, study.data.inputs or [], study.data.categorical)
@@ -270,7 +270,7 @@ def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:
     for name, idx in zip(SPLITS, (train_idx, stop_idx, test_idx), strict=True):
         rows = table.iloc[idx]
         if name != "train":
-            _check_unseen_classes(study, targets, rows, name, idx)
+            _check_unseen_classes(study, targets, rows, name, positions[idx])
         parts[name] = SplitArrays(
             x=inputs.transform(rows),
             y={h: targets[h].transform(rows[study.heads[h].target]) for h in study.heads},
@@ -279,7 +279,7 @@ def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:
                 for h, head in study.heads.items()
                 if head.clean_target is not None
             },
-            rows=np.asarray(idx),
+            rows=positions[idx],
         )
     return Dataset(inputs=inputs, targets=targets, **parts)
 
@@ -314,77 +314,100 @@ def _is_categorical(series: pd.Series, forced: Sequence[str]) -> bool:
     )
 
 
-def _check_values(study: Study, table: pd.DataFrame) -> pd.DataFrame:
-    """Reject non-numeric values in numeric columns and missing or infinite values."""
-    problems = []
-    numeric_columns: list[tuple[str, str]] = []
+def _numeric_columns(study: Study, table: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(key path, column)`` of every column that must hold numbers.
+
+    An input column not listed under ``data.categorical`` is numeric unless most of its values
+    are not numbers (then it is one-hot encoded as a categorical input).
+    """
+    columns = []
     for i, column in enumerate(study.data.inputs or []):
         series = table[column]
         if column in study.data.categorical:
             continue
         if _is_categorical(series, ()):
             converted = pd.to_numeric(series, errors="coerce")
-            bad = converted.isna() & series.notna()
-            if not bad.any():
-                table = table.assign(**{column: converted})
-            elif bad.mean() < 0.5:
-                first = int(np.flatnonzero(bad.to_numpy())[0])
-                problems.append(
-                    Problem(
-                        f"data.inputs.{i} (column {column!r})",
-                        f"expected numbers, found {series.iloc[first]!r} in data row {first + 1} "
-                        f"({int(bad.sum())} non-numeric values); fix the values "
-                        f"or list the column under data.categorical",
-                    )
-                )
-            continue
-        numeric_columns.append((f"data.inputs.{i}", column))
+            if (converted.isna() & series.notna()).mean() >= 0.5:
+                continue
+        columns.append((f"data.inputs.{i}", column))
     for name, head in study.heads.items():
         if head.kind == "regression":
-            numeric_columns.append((f"heads.{name}.target", str(head.target)))
+            columns.append((f"heads.{name}.target", str(head.target)))
         if head.clean_target is not None:
-            numeric_columns.append((f"heads.{name}.clean_target", head.clean_target))
-    for where, column in numeric_columns:
+            columns.append((f"heads.{name}.clean_target", head.clean_target))
+    return columns
+
+
+def _rows(mask: np.ndarray) -> str:
+    """First data rows (1-based) where ``mask`` holds."""
+    return ", ".join(str(r + 1) for r in np.flatnonzero(mask)[:5])
+
+
+def _check_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Convert numeric columns, then reject (or drop) rows with missing or infinite values.
+
+    Returns:
+        The clean table (rows renumbered) and, for each of its rows, its position in the raw
+        table.
+    """
+    problems = []
+    numeric = _numeric_columns(study, table)
+    for where, column in numeric:
         series = table[column]
-        if not pd.api.types.is_numeric_dtype(series):
-            converted = pd.to_numeric(series, errors="coerce")
-            bad = converted.isna() & series.notna()
-            if bad.any():
-                first = int(np.flatnonzero(bad.to_numpy())[0])
-                problems.append(
-                    Problem(
-                        f"{where} (column {column!r})",
-                        f"expected numbers, found {series.iloc[first]!r} in data row "
-                        f"{first + 1} ({int(bad.sum())} non-numeric values)",
-                    )
-                )
-                continue
-            series = converted
-        values = series.to_numpy(dtype=np.float64)
-        bad_rows = np.flatnonzero(~np.isfinite(values))
-        if bad_rows.size:
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            continue
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = (converted.isna() & series.notna()).to_numpy()
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            hint = "; fix the values" + (
+                " or list the column under data.categorical" if where.startswith("data.") else ""
+            )
             problems.append(
                 Problem(
                     f"{where} (column {column!r})",
-                    f"expected finite numbers, found {bad_rows.size} missing or infinite values "
-                    f"(first data rows: {', '.join(str(r + 1) for r in bad_rows[:5])}); "
-                    "fill or remove them",
+                    f"expected numbers, found {series.iloc[first]!r} in data row {first + 1} "
+                    f"({int(bad.sum())} non-numeric values){hint}",
                 )
             )
-    for name, head in study.heads.items():
-        if head.kind != "regression":
-            missing = np.flatnonzero(table[str(head.target)].isna().to_numpy())
-            if missing.size:
-                problems.append(
-                    Problem(
-                        f"heads.{name}.target (column {head.target!r})",
-                        f"expected a label in every row, found {missing.size} missing (first "
-                        f"data rows: {', '.join(str(r + 1) for r in missing[:5])})",
-                    )
-                )
+        else:
+            table = table.assign(**{column: converted})
     if problems:
         raise DataError(problems)
-    return table
+    missing: dict[tuple[str, str], np.ndarray] = {
+        (where, column): ~np.isfinite(table[column].to_numpy(dtype=np.float64))
+        for where, column in numeric
+    }
+    numeric_names = {column for _, column in numeric}
+    for i, column in enumerate(study.data.inputs or []):
+        if column not in numeric_names:
+            missing[(f"data.inputs.{i}", column)] = table[column].isna().to_numpy()
+    for name, head in study.heads.items():
+        if head.kind != "regression":
+            missing[(f"heads.{name}.target", str(head.target))] = (
+                table[str(head.target)].isna().to_numpy()
+            )
+    any_missing = np.logical_or.reduce(list(missing.values()))
+    if not any_missing.any():
+        return table, np.arange(len(table))
+    if study.data.missing == "drop":
+        kept = table.loc[~any_missing].reset_index(drop=True)
+        if kept.empty:
+            raise DataError(
+                [Problem("data.missing", "dropping rows with missing values leaves no rows")]
+            )
+        return kept, np.flatnonzero(~any_missing)
+    raise DataError(
+        [
+            Problem(
+                f"{where} (column {column!r})",
+                f"expected finite values, found {int(mask.sum())} missing or infinite (first "
+                f"data rows: {_rows(mask)}); fill or remove them, or set data.missing: drop",
+            )
+            for (where, column), mask in missing.items()
+            if mask.any()
+        ]
+    )
 
 
 def _fit_inputs(train: pd.DataFrame, inputs: Sequence[str], forced: Sequence[str]) -> InputEncoder:

@@ -32,16 +32,34 @@ BuildFn = Callable[[kt.HyperParameters], keras.Model]
 
 
 class DivergenceGuard(keras.callbacks.Callback):
-    """Stops training as soon as an epoch's losses are NaN or infinite and records why."""
+    """Stops training as soon as a loss is NaN or infinite and records why.
+
+    Checks the running training loss after every batch and every head's train and stop loss
+    after every epoch.
+    """
 
     def __init__(self, keys: list[str]) -> None:
         super().__init__()
         self.keys = keys
         self.reason: str | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        """Remember the epoch, for the message."""
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Stop within the epoch when the training loss stops being finite."""
+        value = (logs or {}).get("loss")
+        if value is not None and not math.isfinite(value := float(value)):
+            self.reason = f"diverged at epoch {self._epoch + 1}, batch {batch + 1}: loss={value}"
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         """Check the epoch's train and stop losses."""
         logs = logs or {}
+        if self.reason is not None:
+            return
         bad = {k: logs[k] for k in self.keys if k in logs and not math.isfinite(float(logs[k]))}
         if bad:
             self.reason = f"diverged at epoch {epoch + 1}: " + ", ".join(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,17 @@ TRIALS_CSV = "trials.csv"
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    # os.open with 0o666 honours the umask, like a plain open() (mkstemp would give 0600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -58,6 +62,13 @@ def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
         row["message"] = t.message
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def write_trials(trials: Iterable[TrialRecord], run_dir: str | Path) -> Path:
+    """Write (atomically) ``trials.csv`` into the run folder and return its path."""
+    path = Path(run_dir) / TRIALS_CSV
+    write_atomic(path, trials_table(trials).to_csv(index=False))
+    return path
 
 
 def _jsonable(value: Any) -> Any:
@@ -199,7 +210,7 @@ def write_report(result: StudyResult, run_dir: str | Path) -> dict[str, Path]:
     """
     run_dir = Path(run_dir)
     paths = {name: run_dir / name for name in (REPORT_JSON, REPORT_MD, TRIALS_CSV)}
-    write_atomic(paths[TRIALS_CSV], trials_table(result.trials).to_csv(index=False))
+    write_trials(result.trials, run_dir)
     write_atomic(paths[REPORT_MD], report_markdown(result))
     write_atomic(paths[REPORT_JSON], report_json(result))
     return paths

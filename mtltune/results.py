@@ -148,6 +148,9 @@ def _ratio(baseline: HeadScores, best: HeadScores, key: str) -> dict[str, float]
     out = {}
     for head, scores in best.items():
         if key in scores and key in baseline.get(head, {}):
-            denominator = scores[key]
-            out[head] = baseline[head][key] / denominator if denominator > 0 else math.inf
+            denominator, numerator = scores[key], baseline[head][key]
+            if denominator > 0:
+                out[head] = numerator / denominator
+            else:  # a zero loss beats any positive one; a NaN loss says nothing
+                out[head] = math.inf if denominator == 0 and numerator > 0 else math.nan
     return out

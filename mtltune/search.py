@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 import warnings
@@ -19,12 +20,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import keras_tuner as kt
+import tensorflow as tf
 
 from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
 from mtltune.evaluation import evaluate, train_and_evaluate
 from mtltune.hypermodel import MultiTaskHyperModel
 from mtltune.objectives import MONITOR, head_loss_key
+from mtltune.report import REPORT_JSON, REPORT_MD, TRIALS_CSV, write_trials
 from mtltune.results import StudyResult, TrialRecord
 from mtltune.strategies import STRATEGY, baseline_plan, declare
 from mtltune.study import Study
@@ -101,9 +104,8 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
     resume = False
     if folder.has_previous_run():
         if overwrite:
-            for child in (folder.tuner_dir,):
-                shutil.rmtree(child, ignore_errors=True)
-            for name in (STUDY_FILE, "report.json", "report.md", "trials.csv"):
+            shutil.rmtree(folder.tuner_dir, ignore_errors=True)
+            for name in (STUDY_FILE, REPORT_JSON, REPORT_MD, TRIALS_CSV):
                 (folder.path / name).unlink(missing_ok=True)
         else:
             previous = (
@@ -198,7 +200,8 @@ def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
     message = None
     if trial.message:
         lines = [line for line in str(trial.message).strip().splitlines() if line.strip()]
-        message = lines[-1] if lines else None
+        # The last traceback line, without the exception's module path and class.
+        message = re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) if lines else None
     epochs, best_epoch, seconds = value("epochs"), value("best_epoch"), value("seconds")
     return TrialRecord(
         trial_id=trial.trial_id,
@@ -240,6 +243,8 @@ def run_study(
         SearchError: If the folder holds another study's run, or every trial failed.
     """
     started = time.perf_counter()
+    # Same study, same seed, same machine: same trials and the same per-head results.
+    tf.config.experimental.enable_op_determinism()
     progress = progress or SilentProgress()
     progress.stage("preparing data")
     dataset = dataset or prepare_dataset(study)
@@ -253,8 +258,11 @@ def run_study(
     def on_trial(event: str, trial: Any) -> None:
         if event == "begin":
             progress.trial_started(trial.trial_id, total)
-        else:
-            progress.trial_finished(trial_record(trial, hypermodel), total)
+            return
+        # Keep trials.csv current, so an interrupted search still shows what finished.
+        records = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
+        write_trials(records, folder.path)
+        progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
 
     progress.stage("resuming search" if resumed else "searching")
     tuner = make_tuner(study, hypermodel, folder, on_trial)

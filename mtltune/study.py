@@ -12,7 +12,7 @@ import difflib
 import math
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,7 +62,7 @@ class LogRange(_Strict):
 class BuiltinParams(_Strict):
     """Parameters of the built-in generators ``hetero_sine`` and ``phase_sine``."""
 
-    n: int = Field(10_000, ge=20, description="number of rows")
+    n: int = Field(10_000, ge=20, le=10_000_000, description="number of rows")
     tasks: int = Field(5, ge=1, le=20, description="number of target columns y0..y{tasks-1}")
 
 
@@ -73,6 +73,9 @@ class DataConfig(_Strict):
     params: BuiltinParams | None = None
     inputs: list[str] | None = Field(None, min_length=1)
     categorical: list[str] = Field(default_factory=list)
+    missing: Literal["error", "drop"] = Field(
+        "error", description="rows with missing or infinite values: an error, or dropped"
+    )
 
     @model_validator(mode="after")
     def _source_and_inputs(self) -> DataConfig:
@@ -406,9 +409,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)  # resolve YAML merge keys (<<: *anchor) first
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"found a key that is a {type(key).__name__}, not a name",
+                key_node.start_mark,
+            )
         if key in mapping:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -462,9 +473,12 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             problems.append(Problem("--set", f"expected KEY=VALUE, got {item!r}"))
             continue
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
+            value = parse_yaml(text, source="--set") if text.strip() else ""
+        except StudyError as exc:
+            if "duplicate key" in str(exc):
+                problems.append(Problem(f"--set {key}", exc.problems[0].message))
+                continue
+            value = text  # not YAML: take the text as a string
         node: Any = result
         parts = key.split(".")
         for depth, part in enumerate(parts[:-1]):
@@ -523,20 +537,31 @@ def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
 
 
 def _problems(exc: ValidationError) -> list[Problem]:
-    problems = []
+    problems: dict[str, Problem] = {}
+    unions: dict[str, tuple[list[str], Any]] = {}
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
+        if loc and loc[-1] in _UNION_TAGS and not _allowed_keys(loc[:-1]):
+            # A union field ("str | int | bool"): pydantic reports one error per member.
+            where = ".".join(str(part) for part in loc[:-1])
+            unions.setdefault(where, ([], error.get("input")))[0].append(str(loc[-1]))
+            problems.setdefault(where, Problem(where, ""))
+            continue
         where = ".".join(str(part) for part in loc)
         if error["type"] == "extra_forbidden":
-            problems.append(Problem(where, _unknown_key_message(loc)))
+            problems[where] = Problem(where, _unknown_key_message(loc))
             continue
-        message = error["msg"]
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        if error["type"] != "missing" and "input" in error and not isinstance(error["input"], dict):
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] != "missing" and not isinstance(error.get("input"), dict | None):
             message += f", got {error['input']!r}"
-        problems.append(Problem(where, message))
-    return problems
+        problems[where] = Problem(where, message)
+    for where, (members, found) in unions.items():
+        problems[where] = Problem(where, f"expected a {' or '.join(members)}, got {found!r}")
+    return list(problems.values())
+
+
+#: Member labels pydantic appends to the location of an error in a union field.
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
 
 
 def _unknown_key_message(loc: tuple[Any, ...]) -> str:

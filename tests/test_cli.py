@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from mtltune.cli import app
@@ -112,3 +113,115 @@ def test_search_into_another_studys_folder_exits_1(write_study, tmp_path: Path) 
     result = runner.invoke(app, ["search", str(other), "--out", str(out)])
     assert result.exit_code == 1
     assert "--overwrite" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Every bad input: exit code 2, the key path / column / row and what is wrong, nothing written.
+
+BASE_ROWS = pd.DataFrame(
+    {
+        "x": [float(i) for i in range(40)],
+        "colour": ["red", "blue"] * 20,
+        "price": [float(i % 7) for i in range(40)],
+        "sold": ["no", "yes"] * 20,
+    }
+)
+BASE_STUDY = {
+    "name": "bad",
+    "data": {"source": "rows.csv", "inputs": ["x", "colour"]},
+    "split": {"train": 0.5, "stop": 0.25, "test": 0.25, "shuffle": False},
+    "heads": {"price": {}, "sold": {"kind": "binary"}},
+}
+
+
+def _rows(**changes) -> pd.DataFrame:
+    frame = BASE_ROWS.copy()
+    for column, (index, value) in changes.items():
+        frame[column] = frame[column].astype(object)
+        frame.loc[index, column] = value
+    return frame
+
+
+BAD_INPUTS = {
+    "malformed yaml": ("name: bad\nheads: [oops\n", None, ["malformed YAML", "line 3"]),
+    "unknown key": ({"traning": {}}, None, ["traning", "did you mean 'training'"]),
+    "wrong type": ({"training": {"max_epochs": "ten"}}, None, ["training.max_epochs", "'ten'"]),
+    "split sum": ({"split": {"train": 0.5, "stop": 0.5, "test": 0.5}}, None, ["must be 1"]),
+    "empty split": (
+        {"split": {"train": 0.98, "stop": 0.01, "test": 0.01}},
+        None,
+        ["split.stop", "no rows"],
+    ),
+    "missing file": ({"data": {"source": "gone.csv"}}, None, ["data.source", "does not exist"]),
+    "unreadable file": ({"data": {"source": "rows.parquet"}}, b"not parquet", ["cannot read"]),
+    "absent column": (
+        {"heads": {"price": {"target": "cost"}}},
+        None,
+        ["heads.price.target", "'cost'", "available columns: x, colour, price, sold"],
+    ),
+    "non-numeric input": ({}, _rows(x=(5, "5,5")), ["column 'x'", "'5,5'", "data row 6"]),
+    "nan target": (
+        {},
+        _rows(price=(3, float("nan"))),
+        ["heads.price.target", "1 missing", "data.missing"],
+    ),
+    "infinite input": ({}, _rows(x=(2, float("inf"))), ["column 'x'", "first data rows: 3"]),
+    "single class": ({}, BASE_ROWS.assign(sold="yes"), ["heads.sold.target", "2 classes"]),
+    "unseen class": ({}, _rows(sold=(39, "maybe")), ["train never saw", "'maybe'", "test"]),
+    "duplicate head": (
+        "name: bad\ndata: {source: rows.csv, inputs: [x]}\nheads:\n  price: {}\n  price: {}\n",
+        None,
+        ["duplicate key 'price'"],
+    ),
+    "invalid head name": ({"heads": {"price-usd": {"target": "price"}}}, None, ["head names"]),
+    "range min above max": (
+        {"search": {"loss_weight": {"min": 5.0, "max": 1.0}}},
+        None,
+        ["search.loss_weight", "min must be <= max"],
+    ),
+    "non-positive log bound": (
+        {"search": {"learning_rate": {"min": -1.0, "max": 0.1}}},
+        None,
+        ["search.learning_rate.min", "greater than 0"],
+    ),
+    "unknown tuner": ({"search": {"tuner": "grid"}}, None, ["search.tuner", "'hyperband'"]),
+    "unknown strategy": (
+        {"search": {"strategies": ["joint"]}},
+        None,
+        ["search.strategies.0", "'separate'"],
+    ),
+    "unknown loss": (
+        {"heads": {"price": {"loss": "mape"}}},
+        None,
+        ["heads.price", "mse, mae, huber"],
+    ),
+    "unknown metric": (
+        {"heads": {"sold": {"kind": "binary", "metrics": ["f1"]}}},
+        None,
+        ["heads.sold", "accuracy, auc, precision, recall"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_bad_input_exits_2_with_an_actionable_message(case, tmp_path) -> None:
+    import yaml
+    from conftest import deep_update
+
+    study, rows, words = BAD_INPUTS[case]
+    if isinstance(rows, bytes):
+        (tmp_path / "rows.parquet").write_bytes(rows)
+        rows = None
+    (rows if rows is not None else BASE_ROWS).to_csv(tmp_path / "rows.csv", index=False)
+    path = tmp_path / "study.yaml"
+    text = study if isinstance(study, str) else yaml.safe_dump(deep_update(BASE_STUDY, study))
+    path.write_text(text)
+    out = tmp_path / "run"
+    for command in (["validate", str(path)], ["search", str(path), "--out", str(out)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        flat = " ".join(result.output.split())
+        for word in words:
+            assert word in flat, (word, result.output)
+        assert "Traceback" not in result.output
+    assert not out.exists()

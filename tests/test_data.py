@@ -2,68 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from mtltune import DataError, load_study, prepare_dataset
-from mtltune.data import hetero_sine, load_table, phase_sine, split_indices
-from mtltune.study import BuiltinParams, SplitConfig
+from mtltune import DataError, Dataset, load_study, prepare_dataset
+from mtltune.data import describe, hetero_sine, load_table, phase_sine, split_indices
+from mtltune.study import BuiltinParams, SplitConfig, Study
+
+SPLITS = ("train", "stop", "test")
 
 
-def test_hetero_sine_noise_grows_like_0_1_times_2_to_the_i() -> None:
-    frame = hetero_sine(BuiltinParams(n=20_000, tasks=4), seed=0)
-    assert list(frame.columns) == ["y0", "y1", "y2", "y3", "x", "y"]
-    np.testing.assert_allclose(frame["y"], np.sin(2 * np.pi * frame["x"]))
-    for i in range(4):
-        std = float((frame[f"y{i}"] - frame["y"]).std())
-        assert std == pytest.approx(0.1 * 2**i, rel=0.05)
-    assert frame["x"].between(0, 1).all()
-
-
-def test_phase_sine_is_exact() -> None:
-    frame = phase_sine(BuiltinParams(n=100, tasks=5), seed=1)
-    for i in range(5):
-        np.testing.assert_allclose(frame[f"y{i}"], np.sin((2 * frame["x"] + i / 5) * np.pi))
-
-
-def test_generators_are_seeded() -> None:
-    params = BuiltinParams(n=50, tasks=2)
-    pd.testing.assert_frame_equal(hetero_sine(params, 3), hetero_sine(params, 3))
-    assert not hetero_sine(params, 3).equals(hetero_sine(params, 4))
-
-
-def test_splits_are_disjoint_cover_all_rows_and_are_seeded() -> None:
-    split = SplitConfig(train=0.5, stop=0.3, test=0.2, shuffle=True)
-    train, stop, test = split_indices(101, split, seed=9)
-    assert len(train) + len(stop) + len(test) == 101
-    assert set(train).isdisjoint(stop) and set(train).isdisjoint(test)
-    assert set(stop).isdisjoint(test)
-    assert set(np.concatenate([train, stop, test])) == set(range(101))
-    again = split_indices(101, split, seed=9)
-    for a, b in zip((train, stop, test), again, strict=True):
-        np.testing.assert_array_equal(a, b)
-    other = split_indices(101, split, seed=10)
-    assert not np.array_equal(train, other[0])
-
-
-def test_unshuffled_split_keeps_file_order() -> None:
-    split = SplitConfig(train=0.05, stop=0.45, test=0.5, shuffle=False)
-    train, stop, test = split_indices(1000, split, seed=0)
-    np.testing.assert_array_equal(train, np.arange(50))
-    np.testing.assert_array_equal(stop, np.arange(50, 500))
-    np.testing.assert_array_equal(test, np.arange(500, 1000))
-
-
-def test_an_empty_split_is_a_data_error() -> None:
-    split = SplitConfig(train=0.98, stop=0.01, test=0.01)
-    with pytest.raises(DataError) as exc:
-        split_indices(20, split, seed=0)
-    assert {p.where for p in exc.value.problems} == {"split.stop", "split.test"}
-
-
-def write_table(tmp_path, frame: pd.DataFrame, study: dict, name: str = "rows.csv"):
+def write_table(
+    tmp_path: Path, frame: pd.DataFrame, study: dict[str, Any], name: str = "rows.csv"
+) -> Study:
+    """Write the rows and a study YAML beside them (data.source relative to it), then load it."""
     path = tmp_path / name
     if name.endswith(".csv"):
         frame.to_csv(path, index=False)
@@ -81,6 +39,20 @@ def write_table(tmp_path, frame: pd.DataFrame, study: dict, name: str = "rows.cs
     return load_study(yaml_path)
 
 
+def builtin_study(tmp_path: Path, generator: str = "hetero_sine", **updates: Any) -> Study:
+    raw: dict[str, Any] = {
+        "name": "builtin",
+        "seed": 3,
+        "data": {"source": f"builtin:{generator}", "params": {"n": 300, "tasks": 3}},
+        "split": {"train": 0.5, "stop": 0.25, "test": 0.25, "shuffle": True},
+        "heads": {f"y{i}": {} for i in range(3)},
+        **updates,
+    }
+    path = tmp_path / "builtin.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_study(path)
+
+
 def mixed_frame(n: int = 40) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     return pd.DataFrame(
@@ -92,6 +64,145 @@ def mixed_frame(n: int = 40) -> pd.DataFrame:
             "kind": ["b", "a", "c", "a"] * (n // 4),
         }
     )
+
+
+def problems(exc: pytest.ExceptionInfo[DataError]) -> dict[str, str]:
+    return {p.where: p.message for p in exc.value.problems}
+
+
+def data_error(study: Study) -> pytest.ExceptionInfo[DataError]:
+    with pytest.raises(DataError) as exc:
+        prepare_dataset(study)
+    return exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in generators
+
+
+def test_hetero_sine_columns() -> None:
+    frame = hetero_sine(BuiltinParams(n=100, tasks=4), seed=0)
+    assert list(frame.columns) == ["y0", "y1", "y2", "y3", "x", "y"]
+    assert len(frame) == 100
+    assert frame["x"].between(0, 1).all()
+    np.testing.assert_allclose(frame["y"], np.sin(2 * np.pi * frame["x"]))
+    assert list(hetero_sine(BuiltinParams(n=20, tasks=1), 0).columns) == ["y0", "x", "y"]
+
+
+def test_hetero_sine_noise_grows_like_0_1_times_2_to_the_i() -> None:
+    frame = hetero_sine(BuiltinParams(n=4000, tasks=5), seed=0)
+    stds = [float((frame[f"y{i}"] - frame["y"]).std()) for i in range(5)]
+    for i, std in enumerate(stds):
+        assert std == pytest.approx(0.1 * 2**i, rel=0.1)
+    for lower, higher in itertools.pairwise(stds):
+        assert higher / lower == pytest.approx(2.0, rel=0.15)
+    means = [float((frame[f"y{i}"] - frame["y"]).mean()) for i in range(5)]
+    assert all(abs(m) < 4 * 0.1 * 2**i / np.sqrt(4000) for i, m in enumerate(means))
+
+
+@pytest.mark.parametrize("tasks", [1, 3, 5])
+def test_phase_sine_is_exact(tasks) -> None:
+    frame = phase_sine(BuiltinParams(n=200, tasks=tasks), seed=1)
+    assert list(frame.columns) == [*(f"y{i}" for i in range(tasks)), "x"]
+    x = frame["x"].to_numpy()
+    for i in range(tasks):
+        np.testing.assert_array_equal(frame[f"y{i}"], np.sin((2.0 * x + i / tasks) * np.pi))
+
+
+@pytest.mark.parametrize("generator", [hetero_sine, phase_sine])
+def test_generators_are_seeded(generator) -> None:
+    params = BuiltinParams(n=50, tasks=2)
+    pd.testing.assert_frame_equal(generator(params, 3), generator(params, 3))
+    assert not generator(params, 3).equals(generator(params, 4))
+    assert not np.array_equal(generator(params, 3)["x"], generator(params, 4)["x"])
+
+
+def test_builtin_study_uses_its_params(tmp_path) -> None:
+    study = builtin_study(tmp_path)
+    table = load_table(study)
+    assert len(table) == 300
+    assert {"y0", "y1", "y2", "x", "y"} == set(table.columns)
+    data = prepare_dataset(study)
+    assert sum(len(data.split(s)) for s in SPLITS) == 300
+    assert data.inputs.feature_names == ["x"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits
+
+
+def test_splits_are_disjoint_cover_all_rows_and_are_seeded() -> None:
+    split = SplitConfig(train=0.5, stop=0.3, test=0.2, shuffle=True)
+    train, stop, test = split_indices(101, split, seed=9)
+    assert len(train) + len(stop) + len(test) == 101
+    assert set(train).isdisjoint(stop) and set(train).isdisjoint(test)
+    assert set(stop).isdisjoint(test)
+    assert sorted(np.concatenate([train, stop, test]).tolist()) == list(range(101))
+    again = split_indices(101, split, seed=9)
+    for a, b in zip((train, stop, test), again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = split_indices(101, split, seed=10)
+    assert not np.array_equal(train, other[0])
+
+
+@pytest.mark.parametrize("n", [5, 10, 57, 1000])
+@pytest.mark.parametrize("fractions", [(0.6, 0.2, 0.2), (0.34, 0.33, 0.33), (0.4, 0.4, 0.2)])
+def test_split_sizes_follow_the_fractions(n, fractions) -> None:
+    split = SplitConfig(train=fractions[0], stop=fractions[1], test=fractions[2])
+    train, stop, test = split_indices(n, split, seed=1)
+    assert sorted(np.concatenate([train, stop, test]).tolist()) == list(range(n))
+    for part, fraction in zip((train, stop, test), fractions, strict=True):
+        assert len(part) >= 1
+        assert abs(len(part) - n * fraction) <= 1.5
+
+
+def test_unshuffled_split_keeps_file_order() -> None:
+    split = SplitConfig(train=0.05, stop=0.45, test=0.5, shuffle=False)
+    train, stop, test = split_indices(1000, split, seed=0)
+    np.testing.assert_array_equal(train, np.arange(50))
+    np.testing.assert_array_equal(stop, np.arange(50, 500))
+    np.testing.assert_array_equal(test, np.arange(500, 1000))
+    for a, b in zip((train, stop, test), split_indices(1000, split, seed=123), strict=True):
+        np.testing.assert_array_equal(a, b)  # the seed does not matter without a shuffle
+
+
+def test_shuffled_split_is_not_file_order() -> None:
+    train, _, _ = split_indices(1000, SplitConfig(shuffle=True), seed=0)
+    assert not np.array_equal(np.sort(train), np.arange(len(train)))
+
+
+def test_an_empty_split_is_a_data_error() -> None:
+    split = SplitConfig(train=0.98, stop=0.01, test=0.01)
+    with pytest.raises(DataError) as exc:
+        split_indices(20, split, seed=0)
+    assert {p.where for p in exc.value.problems} == {"split.stop", "split.test"}
+    assert "split.stop" in str(exc.value) and "no rows" in str(exc.value)
+
+
+def test_an_empty_train_split_is_a_data_error() -> None:
+    with pytest.raises(DataError) as exc:
+        split_indices(4, SplitConfig(train=0.1, stop=0.45, test=0.45), seed=0)
+    assert "split.train" in {p.where for p in exc.value.problems}
+
+
+def test_prepare_dataset_with_too_few_rows_names_the_split(tmp_path) -> None:
+    frame = mixed_frame(8)
+    study = write_table(
+        tmp_path,
+        frame,
+        {
+            "split": {"train": 0.9, "stop": 0.05, "test": 0.05},
+            "data": {"inputs": ["size"]},
+            "heads": {"price": {}},
+        },
+    )
+    found = problems(data_error(study))  # 8 rows: train 7, stop 0, test 1
+    assert set(found) == {"split.stop"}
+    assert "8" in found["split.stop"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessing fitted on train
 
 
 def test_train_only_statistics_and_encodings(tmp_path) -> None:
@@ -110,6 +221,7 @@ def test_train_only_statistics_and_encodings(tmp_path) -> None:
         },
     )
     data = prepare_dataset(study)
+    assert isinstance(data, Dataset)
     train_rows = frame.iloc[:20]
     mean, std = data.inputs.numeric["size"]
     assert mean == pytest.approx(train_rows["size"].mean())
@@ -118,6 +230,7 @@ def test_train_only_statistics_and_encodings(tmp_path) -> None:
     assert data.train.x[:, 0].mean() == pytest.approx(0.0, abs=1e-6)
     assert data.train.x[:, 0].std() == pytest.approx(1.0, rel=1e-5)
     assert data.test.x[:, 0].mean() > 2  # later rows, standardised with train statistics
+    np.testing.assert_allclose(data.test.x[:, 0], (frame["size"].iloc[30:] - mean) / std, rtol=1e-6)
     assert data.inputs.feature_names == ["size", "colour=blue", "colour=red"]
     green = np.flatnonzero(data.test.rows == 35)[0]
     np.testing.assert_array_equal(data.test.x[green, 1:], [0.0, 0.0])
@@ -128,54 +241,242 @@ def test_train_only_statistics_and_encodings(tmp_path) -> None:
     assert data.train.y["price"].shape == (20, 1)
 
 
-def test_parquet_sources_load(tmp_path) -> None:
+def test_shuffled_train_statistics_come_from_the_train_rows_only(tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "u": rng.exponential(3.0, n) + np.linspace(0, 50, n),
+            "v": rng.normal(10.0, 4.0, n),
+            "t": rng.normal(size=n),
+        }
+    )
+    study = write_table(
+        tmp_path,
+        frame,
+        {
+            "split": {"train": 0.3, "stop": 0.3, "test": 0.4, "shuffle": True},
+            "data": {"inputs": ["u", "v"]},
+            "heads": {"t": {}},
+        },
+    )
+    data = prepare_dataset(study)
+    train = frame.iloc[data.train.rows]
+    for j, column in enumerate(["u", "v"]):
+        mean, std = data.inputs.numeric[column]
+        assert mean == pytest.approx(train[column].mean(), rel=1e-12)
+        assert std == pytest.approx(np.std(train[column].to_numpy()), rel=1e-12)
+        assert mean != pytest.approx(frame[column].mean(), rel=1e-6)
+        assert data.train.x[:, j].mean() == pytest.approx(0.0, abs=1e-5)
+        assert data.train.x[:, j].std() == pytest.approx(1.0, rel=1e-4)
+        for name in ("stop", "test"):
+            part = data.split(name)
+            expected = (frame[column].to_numpy()[part.rows] - mean) / std
+            np.testing.assert_allclose(part.x[:, j], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(data.test.y["t"].ravel(), frame["t"].to_numpy()[data.test.rows])
+
+
+def test_dataset_shapes_and_dtypes(tmp_path) -> None:
     study = write_table(
         tmp_path,
         mixed_frame(),
+        {
+            "data": {"inputs": ["size", "colour"]},
+            "heads": {"price": {}, "sold": {"kind": "binary"}, "kind": {"kind": "multiclass"}},
+        },
+    )
+    data = prepare_dataset(study)
+    assert data.input_dim == 3
+    assert [len(data.split(s)) for s in SPLITS] == [20, 10, 10]
+    for name in SPLITS:
+        part = data.split(name)
+        assert part.x.dtype == np.float32 and part.x.shape == (len(part), 3)
+        assert part.y["price"].dtype == np.float32 and part.y["price"].shape == (len(part), 1)
+        assert part.y["sold"].dtype == np.float32 and part.y["sold"].shape == (len(part), 1)
+        assert set(np.unique(part.y["sold"])) <= {0.0, 1.0}
+        assert part.y["kind"].dtype == np.int32 and part.y["kind"].shape == (len(part),)
+        assert part.clean == {}
+    assert sorted(np.concatenate([data.split(s).rows for s in SPLITS]).tolist()) == list(range(40))
+    assert data.targets["sold"].units == 1 and data.targets["price"].units == 1
+    info = describe(data)
+    assert info["rows"] == {"train": 20, "stop": 10, "test": 10}
+    assert info["classes"] == {"sold": ["no", "yes"], "kind": ["a", "b", "c"]}
+
+
+def test_categorical_inputs_use_train_categories(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["colour"] = ["red", "blue"] * 10 + ["red", "purple"] * 10  # purple: stop and test only
+    study = write_table(tmp_path, frame, {"data": {"inputs": ["colour"]}, "heads": {"price": {}}})
+    data = prepare_dataset(study)
+    assert data.inputs.categorical == {"colour": ["blue", "red"]}
+    assert data.inputs.feature_names == ["colour=blue", "colour=red"]
+    np.testing.assert_array_equal(data.train.x[:2], [[0.0, 1.0], [1.0, 0.0]])
+    for name in ("stop", "test"):
+        part = data.split(name)
+        purple = frame["colour"].to_numpy()[part.rows] == "purple"
+        assert purple.any()
+        np.testing.assert_array_equal(part.x[purple], 0.0)  # unseen: all zeros
+        np.testing.assert_array_equal(part.x[~purple].sum(axis=1), 1.0)
+
+
+def test_numeric_column_listed_as_categorical_is_one_hot(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["grade"] = [1, 2, 3, 2] * 10
+    study = write_table(
+        tmp_path,
+        frame,
+        {"data": {"inputs": ["size", "grade"], "categorical": ["grade"]}, "heads": {"price": {}}},
+    )
+    data = prepare_dataset(study)
+    assert data.inputs.feature_names == ["size", "grade=1", "grade=2", "grade=3"]
+    np.testing.assert_array_equal(data.train.x[:4, 1:], np.eye(3)[[0, 1, 2, 1]])
+
+
+def test_numbers_stored_as_text_are_numeric(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["size"] = frame["size"].map(lambda v: f"{v:.1f}")  # strings in the Parquet file
+    study = write_table(
+        tmp_path,
+        frame,
         {"data": {"inputs": ["size"]}, "heads": {"price": {}}},
         name="rows.parquet",
     )
-    assert len(load_table(study)) == 40
+    data = prepare_dataset(study)
+    assert list(data.inputs.numeric) == ["size"] and data.inputs.categorical == {}
+    assert data.train.x[:, 0].mean() == pytest.approx(0.0, abs=1e-6)
 
 
-def test_missing_column_lists_available_ones(tmp_path) -> None:
+def test_constant_and_boolean_inputs(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["const"] = 5.0
+    frame["flag"] = [True, False, False, True] * 10
     study = write_table(
-        tmp_path, mixed_frame(), {"data": {"inputs": ["size"]}, "heads": {"a": {"target": "nope"}}}
+        tmp_path, frame, {"data": {"inputs": ["const", "flag"]}, "heads": {"price": {}}}
     )
-    with pytest.raises(DataError) as exc:
-        prepare_dataset(study)
-    problem = exc.value.problems[0]
-    assert problem.where == "heads.a.target"
-    assert "'nope'" in problem.message and "size, colour, price" in problem.message
+    data = prepare_dataset(study)
+    assert data.inputs.numeric["const"] == (5.0, 1.0)  # a zero std is not divided by
+    assert np.isfinite(data.train.x).all()
+    np.testing.assert_array_equal(data.train.x[:, 0], 0.0)
+    assert data.inputs.feature_names == ["const", "flag=False", "flag=True"]
+    np.testing.assert_array_equal(data.train.x[:4, 1:], [[0, 1], [1, 0], [1, 0], [0, 1]])
 
 
-def test_non_numeric_value_in_a_numeric_column(tmp_path) -> None:
+def test_binary_string_labels_map_to_0_and_1(tmp_path) -> None:
     frame = mixed_frame()
-    frame["size"] = frame["size"].astype(object)
-    frame.loc[7, "size"] = "12kg"
-    study = write_table(tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"price": {}}})
-    with pytest.raises(DataError) as exc:
-        prepare_dataset(study)
-    message = str(exc.value)
-    assert "'size'" in message and "'12kg'" in message and "data row 8" in message
-
-
-def test_missing_target_values_are_counted(tmp_path) -> None:
-    frame = mixed_frame()
-    frame.loc[[3, 9], "price"] = np.nan
-    study = write_table(tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"price": {}}})
-    with pytest.raises(DataError, match=r"2 missing or infinite values \(first data rows: 4, 10\)"):
-        prepare_dataset(study)
-
-
-def test_single_class_target(tmp_path) -> None:
-    frame = mixed_frame()
-    frame["sold"] = "yes"
     study = write_table(
         tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"sold": {"kind": "binary"}}}
     )
-    with pytest.raises(DataError, match="at least 2 classes"):
-        prepare_dataset(study)
+    data = prepare_dataset(study)
+    assert data.targets["sold"].classes == ["no", "yes"]  # the larger label is positive
+    for name in SPLITS:
+        part = data.split(name)
+        expected = (frame["sold"].to_numpy()[part.rows] == "yes").astype(np.float32)
+        np.testing.assert_array_equal(part.y["sold"].ravel(), expected)
+
+
+def test_positive_class_is_honoured(tmp_path) -> None:
+    frame = mixed_frame()
+    study = write_table(
+        tmp_path,
+        frame,
+        {
+            "data": {"inputs": ["size"]},
+            "heads": {"sold": {"kind": "binary", "positive_class": "no"}},
+        },
+    )
+    data = prepare_dataset(study)
+    assert data.targets["sold"].classes == ["yes", "no"]  # [negative, positive]
+    for name in SPLITS:
+        part = data.split(name)
+        expected = (frame["sold"].to_numpy()[part.rows] == "no").astype(np.float32)
+        np.testing.assert_array_equal(part.y["sold"].ravel(), expected)
+
+
+def test_positive_class_with_integer_labels(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["flag"] = [0, 1] * 20
+    study = write_table(
+        tmp_path,
+        frame,
+        {"data": {"inputs": ["size"]}, "heads": {"flag": {"kind": "binary", "positive_class": 0}}},
+    )
+    data = prepare_dataset(study)
+    np.testing.assert_array_equal(data.train.y["flag"].ravel()[:4], [1.0, 0.0, 1.0, 0.0])
+
+
+def test_unknown_positive_class(tmp_path) -> None:
+    study = write_table(
+        tmp_path,
+        mixed_frame(),
+        {
+            "data": {"inputs": ["size"]},
+            "heads": {"sold": {"kind": "binary", "positive_class": "maybe"}},
+        },
+    )
+    found = problems(data_error(study))
+    assert "heads.sold.positive_class" in found
+    assert "'maybe'" in found["heads.sold.positive_class"]
+
+
+def test_binary_head_with_three_classes(tmp_path) -> None:
+    study = write_table(
+        tmp_path,
+        mixed_frame(),
+        {"data": {"inputs": ["size"]}, "heads": {"kind": {"kind": "binary"}}},
+    )
+    exc = data_error(study)
+    assert exc.value.problems[0].where.startswith("heads.kind.target")
+    assert "multiclass" in str(exc.value)
+
+
+def test_multiclass_labels_are_codes_in_sorted_order(tmp_path) -> None:
+    frame = mixed_frame(60)
+    frame["kind"] = (["zebra", "ant", "moose"] * 20)[:60]
+    study = write_table(
+        tmp_path,
+        frame,
+        {
+            "split": {"train": 0.5, "stop": 0.25, "test": 0.25, "shuffle": True},
+            "data": {"inputs": ["size"]},
+            "heads": {"kind": {"kind": "multiclass"}},
+        },
+    )
+    data = prepare_dataset(study)
+    classes = data.targets["kind"].classes
+    assert classes == ["ant", "moose", "zebra"]
+    for name in SPLITS:
+        part = data.split(name)
+        labels = frame["kind"].to_numpy()[part.rows]
+        np.testing.assert_array_equal(part.y["kind"], [classes.index(v) for v in labels])
+
+
+def test_multiclass_integer_labels(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["level"] = [30, 10, 20, 10] * 10
+    study = write_table(
+        tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"level": {"kind": "multiclass"}}}
+    )
+    data = prepare_dataset(study)
+    assert data.targets["level"].classes == [10, 20, 30]
+    np.testing.assert_array_equal(data.train.y["level"][:4], [2, 0, 1, 0])
+
+
+def test_clean_targets_are_kept_for_evaluation(tmp_path) -> None:
+    study = builtin_study(tmp_path, heads={"y0": {"clean_target": "y"}, "y1": {}})
+    data = prepare_dataset(study)
+    table = load_table(study)  # the same draw as prepare_dataset's
+    assert set(data.train.clean) == {"y0"}
+    for name in SPLITS:
+        part = data.split(name)
+        assert part.clean["y0"].shape == (len(part), 1)
+        np.testing.assert_allclose(part.clean["y0"].ravel(), table["y"].to_numpy()[part.rows])
+        np.testing.assert_allclose(part.y["y0"].ravel(), table["y0"].to_numpy()[part.rows])
+        noise = part.y["y1"].ravel() - part.clean["y0"].ravel()
+        assert 0.1 < float(noise.std()) < 0.4  # y1's noise std is 0.2
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
 
 
 def test_class_unseen_in_train(tmp_path) -> None:
@@ -184,23 +485,223 @@ def test_class_unseen_in_train(tmp_path) -> None:
     study = write_table(
         tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"kind": {"kind": "multiclass"}}}
     )
-    with pytest.raises(DataError) as exc:
-        prepare_dataset(study)
+    exc = data_error(study)
     assert exc.value.problems[0].where == "heads.kind.target (column 'kind')"
     assert "['z']" in str(exc.value) and "test split" in str(exc.value)
+    assert "data row 31" in str(exc.value)
 
 
-def test_missing_data_file(tmp_path, tiny_raw) -> None:
-    tiny_raw["data"] = {"source": "absent.csv", "inputs": ["x"]}
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(tiny_raw))
-    with pytest.raises(DataError, match=r"absent\.csv' does not exist"):
-        prepare_dataset(load_study(path))
+def test_class_unseen_in_train_but_in_stop(tmp_path) -> None:
+    frame = mixed_frame()
+    frame.loc[22, "sold"] = "maybe"  # rows 20..29 are the stop split
+    frame.loc[[0, 1, 2, 3], "sold"] = ["no", "yes", "no", "yes"]
+    study = write_table(
+        tmp_path,
+        frame,
+        {"data": {"inputs": ["size"]}, "heads": {"price": {}, "sold": {"kind": "multiclass"}}},
+    )
+    exc = data_error(study)
+    where = [p.where for p in exc.value.problems]
+    assert where == ["heads.sold.target (column 'sold')"]
+    assert "stop split" in str(exc.value) and "'maybe'" in str(exc.value)
 
 
-def test_same_seed_same_dataset(tiny_study) -> None:
-    a, b = prepare_dataset(tiny_study), prepare_dataset(tiny_study)
-    np.testing.assert_array_equal(a.train.x, b.train.x)
-    np.testing.assert_array_equal(a.test.y["y1"], b.test.y["y1"])
-    c = prepare_dataset(tiny_study, seed=tiny_study.seed + 1)
+def test_single_class_target(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["sold"] = "yes"
+    study = write_table(
+        tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"sold": {"kind": "binary"}}}
+    )
+    exc = data_error(study)
+    assert exc.value.problems[0].where.startswith("heads.sold.target")
+    assert "at least 2 classes" in str(exc.value)
+    assert "'yes'" in str(exc.value)
+
+
+def test_single_class_in_train_only(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["kind"] = ["a"] * 20 + ["b", "c"] * 10  # train (first half) sees only 'a'
+    study = write_table(
+        tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"kind": {"kind": "multiclass"}}}
+    )
+    exc = data_error(study)
+    assert exc.value.problems[0].where.startswith("heads.kind.target")
+    assert "at least 2 classes" in str(exc.value)
+
+
+def test_missing_column_lists_available_ones(tmp_path) -> None:
+    study = write_table(
+        tmp_path, mixed_frame(), {"data": {"inputs": ["size"]}, "heads": {"a": {"target": "nope"}}}
+    )
+    exc = data_error(study)
+    problem = exc.value.problems[0]
+    assert problem.where == "heads.a.target"
+    assert "'nope'" in problem.message
+    assert "size, colour, price, sold, kind" in problem.message
+    assert "heads.a.target" in str(exc.value)
+
+
+def test_every_missing_column_is_reported(tmp_path) -> None:
+    study = write_table(
+        tmp_path,
+        mixed_frame(),
+        {
+            "data": {"inputs": ["size", "weight"]},
+            "heads": {"a": {"target": "nope", "clean_target": "gone"}, "price": {}},
+        },
+    )
+    found = problems(data_error(study))
+    assert set(found) == {"data.inputs.1", "heads.a.target", "heads.a.clean_target"}
+    assert "'weight'" in found["data.inputs.1"]
+    assert all("available columns" in m for m in found.values())
+
+
+def test_non_numeric_value_in_a_numeric_column(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["size"] = frame["size"].astype(object)
+    frame.loc[7, "size"] = "12kg"
+    study = write_table(tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"price": {}}})
+    exc = data_error(study)
+    assert len(exc.value.problems) == 1
+    problem = exc.value.problems[0]
+    assert "data.inputs.0" in problem.where and "'size'" in problem.where
+    assert "'12kg'" in problem.message and "data row 8" in problem.message
+    assert "data.categorical" in problem.message  # the other fix
+
+
+def test_non_numeric_value_in_a_regression_target(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["price"] = frame["price"].astype(object)
+    frame.loc[11, "price"] = "n/a?"
+    study = write_table(tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"price": {}}})
+    exc = data_error(study)
+    problem = exc.value.problems[0]
+    assert problem.where.startswith("heads.price.target") and "'price'" in problem.where
+    assert "'n/a?'" in problem.message and "data row 12" in problem.message
+
+
+def test_nan_in_a_regression_target(tmp_path) -> None:
+    frame = mixed_frame()
+    frame.loc[[3, 9], "price"] = np.nan
+    study = write_table(tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"price": {}}})
+    exc = data_error(study)
+    assert [p.where for p in exc.value.problems] == ["heads.price.target (column 'price')"]
+    message = exc.value.problems[0].message
+    assert "2 missing" in message and "4, 10" in message
+
+
+def test_infinite_value_in_an_input(tmp_path) -> None:
+    frame = mixed_frame()
+    frame.loc[5, "size"] = np.inf
+    study = write_table(tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"price": {}}})
+    exc = data_error(study)
+    assert exc.value.problems[0].where == "data.inputs.0 (column 'size')"
+    assert "6" in exc.value.problems[0].message
+
+
+def test_missing_label_in_a_classification_target(tmp_path) -> None:
+    frame = mixed_frame()
+    frame.loc[2, "sold"] = None
+    study = write_table(
+        tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {"sold": {"kind": "binary"}}}
+    )
+    exc = data_error(study)
+    assert exc.value.problems[0].where == "heads.sold.target (column 'sold')"
+    assert "1 missing" in exc.value.problems[0].message
+
+
+def test_missing_values_can_be_dropped(tmp_path) -> None:
+    frame = mixed_frame()
+    frame.loc[[3, 9], "price"] = np.nan
+    frame.loc[12, "size"] = np.inf
+    frame.loc[15, "sold"] = None
+    study = write_table(
+        tmp_path,
+        frame,
+        {
+            "data": {"inputs": ["size"], "missing": "drop"},
+            "heads": {"price": {}, "sold": {"kind": "binary"}},
+        },
+    )
+    data = prepare_dataset(study)
+    assert sum(len(data.split(s)) for s in ("train", "stop", "test")) == 36
+    assert np.isfinite(data.train.x).all() and np.isfinite(data.train.y["price"]).all()
+
+
+def test_dropped_rows_keep_raw_row_positions(tmp_path) -> None:
+    # SplitArrays.rows are positions in the raw table, also after rows are dropped
+    frame = mixed_frame()
+    frame["price"] = np.arange(40, dtype=float)
+    frame.loc[[3, 9], "price"] = np.nan
+    study = write_table(
+        tmp_path,
+        frame,
+        {
+            "split": {"train": 0.5, "stop": 0.25, "test": 0.25, "shuffle": True},
+            "data": {"inputs": ["size"], "missing": "drop"},
+            "heads": {"price": {}},
+        },
+    )
+    data = prepare_dataset(study)
+    rows = np.concatenate([data.split(s).rows for s in SPLITS])
+    assert sorted(rows.tolist()) == sorted(set(range(40)) - {3, 9})
+    for name in SPLITS:
+        part = data.split(name)
+        np.testing.assert_array_equal(part.y["price"].ravel(), frame["price"].to_numpy()[part.rows])
+
+
+def test_missing_data_file(tmp_path) -> None:
+    study = write_table(
+        tmp_path, mixed_frame(), {"data": {"inputs": ["size"]}, "heads": {"price": {}}}
+    )
+    (tmp_path / "rows.csv").unlink()
+    exc = data_error(study)
+    assert exc.value.problems[0].where == "data.source"
+    assert "rows.csv' does not exist" in str(exc.value)
+
+
+def test_unreadable_and_empty_files(tmp_path) -> None:
+    study = write_table(
+        tmp_path,
+        mixed_frame(),
+        {"data": {"inputs": ["size"]}, "heads": {"price": {}}},
+        name="rows.parquet",
+    )
+    (tmp_path / "rows.parquet").write_bytes(b"this is not parquet")
+    exc = data_error(study)
+    assert exc.value.problems[0].where == "data.source" and "cannot read" in str(exc.value)
+    study = write_table(
+        tmp_path, mixed_frame().iloc[:0], {"data": {"inputs": ["size"]}, "heads": {"price": {}}}
+    )
+    exc = data_error(study)
+    assert "no rows" in str(exc.value)
+
+
+def test_parquet_and_csv_give_the_same_dataset(tmp_path) -> None:
+    spec = {
+        "data": {"inputs": ["size", "colour"]},
+        "heads": {"price": {}, "kind": {"kind": "multiclass"}},
+    }
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "pq").mkdir()
+    from_csv = prepare_dataset(write_table(tmp_path / "csv", mixed_frame(), spec))
+    parquet_study = write_table(tmp_path / "pq", mixed_frame(), spec, name="rows.parquet")
+    assert parquet_study.data_path() == (tmp_path / "pq" / "rows.parquet").resolve()
+    pd.testing.assert_frame_equal(load_table(parquet_study), mixed_frame())
+    from_parquet = prepare_dataset(parquet_study)
+    for name in SPLITS:
+        np.testing.assert_allclose(from_csv.split(name).x, from_parquet.split(name).x, rtol=1e-6)
+        np.testing.assert_array_equal(
+            from_csv.split(name).y["kind"], from_parquet.split(name).y["kind"]
+        )
+
+
+def test_same_seed_same_dataset(tmp_path) -> None:
+    study = builtin_study(tmp_path)
+    a, b = prepare_dataset(study), prepare_dataset(study)
+    for name in SPLITS:
+        np.testing.assert_array_equal(a.split(name).x, b.split(name).x)
+        np.testing.assert_array_equal(a.split(name).rows, b.split(name).rows)
+        np.testing.assert_array_equal(a.split(name).y["y1"], b.split(name).y["y1"])
+    c = prepare_dataset(study, seed=study.seed + 1)
     assert not np.array_equal(a.train.x, c.train.x)

@@ -54,7 +54,12 @@ def test_same_seed_same_trials(write_study, tmp_path) -> None:
     second = run_study(study, tmp_path / "two")
     assert [t.hyperparameters for t in first.trials] == [t.hyperparameters for t in second.trials]
     for a, b in zip(first.trials, second.trials, strict=True):
-        assert a.objective == pytest.approx(b.objective, rel=1e-3)
+        assert a.objective == pytest.approx(b.objective, rel=1e-6)
+        for head in study.heads:
+            assert a.stop[head]["loss"] == pytest.approx(b.stop[head]["loss"], rel=1e-6)
+    for head in study.heads:
+        assert first.best.test[head] == pytest.approx(second.best.test[head], rel=1e-6)
+        assert first.baseline.test[head] == pytest.approx(second.baseline.test[head], rel=1e-6)
 
 
 def test_existing_run_resumes_and_keeps_finished_trials(write_study, tmp_path) -> None:
@@ -94,3 +99,73 @@ def test_every_trial_failing_is_a_search_error(write_study, tmp_path) -> None:
     )
     with pytest.raises(SearchError, match=r"all 2 trials failed.*diverged"):
         run_study(study, tmp_path / "run")
+
+
+def test_trials_csv_is_kept_current_during_the_search(write_study, tmp_path) -> None:
+    import pandas as pd
+
+    from mtltune.search import SilentProgress
+
+    seen: list[int] = []
+
+    class Watch(SilentProgress):
+        def trial_finished(self, record, total) -> None:
+            rows = pd.read_csv(tmp_path / "run" / "trials.csv")
+            assert record.trial_id in set(rows["trial_id"].astype(str))
+            seen.append(int((rows["status"] == "COMPLETED").sum()))
+
+    run_study(
+        load_study(write_study({"search": {"max_trials": 2}})), tmp_path / "run", progress=Watch()
+    )
+    assert seen == [1, 2]
+
+
+def test_kill_9_mid_search_then_resume_loses_and_duplicates_nothing(write_study, tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pandas as pd
+
+    path = write_study(
+        {
+            "search": {"max_trials": 3, "strategies": ["weighted"]},
+            "training": {"max_epochs": 40, "patience": 40},
+        }
+    )
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mtltune", "search", str(path), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    csv = out / "trials.csv"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            if csv.exists() and (pd.read_csv(csv)["status"] == "COMPLETED").sum() >= 1:
+                break
+            assert process.poll() is None, "the search ended before it could be killed"
+            time.sleep(0.2)
+        else:
+            pytest.fail("no trial finished in time")
+        time.sleep(0.5)  # into the next trial
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    before = pd.read_csv(csv, dtype={"trial_id": str})
+    finished = before[before["status"] == "COMPLETED"]
+    assert 1 <= len(finished) < 3
+
+    result = run_study(load_study(path), out)
+    ids = [t.trial_id for t in result.trials]
+    assert len(ids) == len(set(ids)) == 3
+    assert all(t.status == "COMPLETED" for t in result.trials)
+    by_id = {t.trial_id: t for t in result.trials}
+    for _, row in finished.iterrows():
+        assert by_id[row["trial_id"]].objective == pytest.approx(row["objective"])
+    after = pd.read_csv(csv, dtype={"trial_id": str})
+    assert sorted(after["trial_id"]) == sorted(ids)
