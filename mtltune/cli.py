@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -106,10 +107,16 @@ def search(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.report import write_report
-    from mtltune.search import run_study
+    from mtltune.search import request_stop, run_study
 
     folder = out_dir if out_dir is not None else Path("runs") / resolved.name
     progress = _RichProgress()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        request_stop()  # honoured at the next batch even if this interrupt gets swallowed
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         result = run_study(
             resolved, folder, overwrite=overwrite, progress=progress, dataset=dataset
@@ -121,6 +128,8 @@ def search(
     except KeyboardInterrupt:
         err.print("interrupted: finished trials are kept; run the same command to resume")
         raise typer.Exit(code=130) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
     paths = write_report(result, folder)
     _print_result(result)
     out.print(f"report: {paths['report.md']}", highlight=False)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import shutil
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import keras
 import keras_tuner as kt
 import tensorflow as tf
 
@@ -39,6 +41,32 @@ TUNERS: dict[str, type[kt.Tuner]] = {
     "bayesian": kt.BayesianOptimization,
     "hyperband": kt.Hyperband,
 }
+
+
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask a running search to stop at the next batch or trial boundary.
+
+    For a SIGINT handler: a ``KeyboardInterrupt`` raised by the signal itself can land in a
+    garbage-collection callback, where Python ignores it; this request is honoured at the next
+    safe point by raising ``KeyboardInterrupt`` there. Finished trials are kept and the
+    interrupted one runs again when the search is resumed.
+    """
+    _STOP.set()
+
+
+def _check_stop() -> None:
+    if _STOP.is_set():
+        raise KeyboardInterrupt("search interrupted")
+
+
+class _StopCheck(keras.callbacks.Callback):
+    """Raises ``KeyboardInterrupt`` after a batch once a stop was requested."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        _check_stop()
 
 
 class Progress(Protocol):
@@ -158,8 +186,9 @@ def make_tuner(
         "directory": str(folder.path),
         "project_name": PROJECT,
         "overwrite": False,
-        # A diverging trial is a failed trial; the search ends only if all of them fail.
-        "max_consecutive_failed_trials": search.max_trials,
+        # A diverging trial is a failed trial: never stop early on failures (run_study reports
+        # a search whose every trial failed).
+        "max_consecutive_failed_trials": search.max_trials + 1,
     }
     if search.tuner == "hyperband":
         tuner = _Tuner(hypermodel, max_epochs=study.training.max_epochs, factor=3, **common)
@@ -243,6 +272,7 @@ def run_study(
         SearchError: If the folder holds another study's run, or every trial failed.
     """
     started = time.perf_counter()
+    _STOP.clear()
     # Same study, same seed, same machine: same trials and the same per-head results.
     tf.config.experimental.enable_op_determinism()
     progress = progress or SilentProgress()
@@ -256,6 +286,7 @@ def run_study(
     total = study.search.max_trials
 
     def on_trial(event: str, trial: Any) -> None:
+        _check_stop()
         if event == "begin":
             progress.trial_started(trial.trial_id, total)
             return
@@ -275,12 +306,14 @@ def run_study(
                 dataset.train.y,
                 validation_data=(dataset.stop.x, dataset.stop.y),
                 epochs=study.training.max_epochs,
+                callbacks=[_StopCheck()],
                 verbose=0,
             )
     except RuntimeError as exc:
         if "consecutive failures" not in str(exc):
             raise
     trials = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
+    write_trials(trials, folder.path)
     finished = [t for t in trials if t.ok]
     if not finished:
         reasons = sorted({t.message or t.status for t in trials})

@@ -225,3 +225,59 @@ def test_bad_input_exits_2_with_an_actionable_message(case, tmp_path) -> None:
             assert word in flat, (word, result.output)
         assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_every_trial_failing_exits_1_with_the_reasons(write_study, tmp_path) -> None:
+    path = write_study(
+        {
+            "search": {
+                "max_trials": 2,
+                "strategies": ["weighted"],
+                "learning_rate": {"min": 1e12, "max": 1e13},
+            },
+            "training": {"max_epochs": 5},
+        }
+    )
+    result = runner.invoke(app, ["search", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    flat = " ".join(result.output.split())
+    assert "all 2 trials failed" in flat and "diverged" in flat
+    assert len(pd.read_csv(tmp_path / "run" / "trials.csv")) == 2
+
+
+def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(write_study, tmp_path) -> None:
+    import signal
+    import time
+
+    path = write_study(
+        {
+            "search": {"max_trials": 3, "strategies": ["weighted"]},
+            "training": {"max_epochs": 40, "patience": 40},
+        }
+    )
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mtltune", "search", str(path), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    csv = out / "trials.csv"
+    deadline = time.monotonic() + 240
+    while not (csv.exists() and len(pd.read_csv(csv)) >= 1):
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, "no trial finished in time"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "run the same command to resume" in output
+    finished = pd.read_csv(csv, dtype={"trial_id": str})
+    assert (finished["status"] == "COMPLETED").sum() >= 1
+
+    result = runner.invoke(app, ["search", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "resuming search" in result.output
+    after = pd.read_csv(csv, dtype={"trial_id": str})
+    assert len(after) == 3 and after["trial_id"].is_unique
+    assert set(finished["trial_id"]) <= set(after["trial_id"])

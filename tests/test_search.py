@@ -169,3 +169,29 @@ def test_kill_9_mid_search_then_resume_loses_and_duplicates_nothing(write_study,
         assert by_id[row["trial_id"]].objective == pytest.approx(row["objective"])
     after = pd.read_csv(csv, dtype={"trial_id": str})
     assert sorted(after["trial_id"]) == sorted(ids)
+
+
+def test_a_diverging_trial_fails_and_the_search_goes_on(write_study, tmp_path) -> None:
+    import pandas as pd
+
+    study = load_study(
+        write_study(
+            {
+                "seed": 1,
+                "search": {
+                    "max_trials": 4,
+                    "strategies": ["weighted"],
+                    "learning_rate": {"min": 1e-3, "max": 1e12},
+                },
+                "training": {"max_epochs": 5},
+            }
+        )
+    )
+    result = run_study(study, tmp_path / "run")
+    statuses = [t.status for t in result.trials]
+    assert "FAILED" in statuses and "COMPLETED" in statuses, statuses
+    assert result.best_trial.status == "COMPLETED"
+    rows = pd.read_csv(tmp_path / "run" / "trials.csv")
+    failed = rows[rows["status"] == "FAILED"]
+    assert failed["message"].str.contains(r"diverged at epoch \d+, batch \d+").all()
+    assert failed["objective"].isna().all()
