@@ -68,3 +68,37 @@ def tiny_dataset(tiny_study):
     from mtltune import prepare_dataset
 
     return prepare_dataset(tiny_study)
+
+
+INTERRUPTIBLE = {
+    "search": {"max_trials": 3, "strategies": ["weighted"]},
+    "training": {"max_epochs": 40, "patience": 40},
+}
+
+
+def start_search_until_a_trial_finishes(path: Path, out: Path):
+    """Run ``mtltune search`` in a child process; return it once a trial is in trials.csv."""
+    import subprocess
+    import sys
+    import time
+
+    import pandas as pd
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mtltune", "search", str(path), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    csv = out / "trials.csv"
+    deadline = time.monotonic() + 240
+    try:
+        while not (csv.exists() and (pd.read_csv(csv)["status"] == "COMPLETED").any()):
+            assert process.poll() is None, "the search ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no trial finished in time"
+            time.sleep(0.2)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process

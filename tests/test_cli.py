@@ -247,27 +247,13 @@ def test_every_trial_failing_exits_1_with_the_reasons(write_study, tmp_path) -> 
 
 def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(write_study, tmp_path) -> None:
     import signal
-    import time
 
-    path = write_study(
-        {
-            "search": {"max_trials": 3, "strategies": ["weighted"]},
-            "training": {"max_epochs": 40, "patience": 40},
-        }
-    )
+    from conftest import INTERRUPTIBLE, start_search_until_a_trial_finishes
+
+    path = write_study(INTERRUPTIBLE)
     out = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mtltune", "search", str(path), "--out", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     csv = out / "trials.csv"
-    deadline = time.monotonic() + 240
-    while not (csv.exists() and len(pd.read_csv(csv)) >= 1):
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        assert time.monotonic() < deadline, "no trial finished in time"
-        time.sleep(0.2)
+    process = start_search_until_a_trial_finishes(path, out)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output

@@ -123,39 +123,21 @@ def test_trials_csv_is_kept_current_during_the_search(write_study, tmp_path) -> 
 def test_kill_9_mid_search_then_resume_loses_and_duplicates_nothing(write_study, tmp_path) -> None:
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
     import pandas as pd
+    from conftest import INTERRUPTIBLE, start_search_until_a_trial_finishes
 
-    path = write_study(
-        {
-            "search": {"max_trials": 3, "strategies": ["weighted"]},
-            "training": {"max_epochs": 40, "patience": 40},
-        }
-    )
+    path = write_study(INTERRUPTIBLE)
     out = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mtltune", "search", str(path), "--out", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     csv = out / "trials.csv"
-    deadline = time.monotonic() + 240
+    process = start_search_until_a_trial_finishes(path, out)
     try:
-        while time.monotonic() < deadline:
-            if csv.exists() and (pd.read_csv(csv)["status"] == "COMPLETED").sum() >= 1:
-                break
-            assert process.poll() is None, "the search ended before it could be killed"
-            time.sleep(0.2)
-        else:
-            pytest.fail("no trial finished in time")
         time.sleep(0.5)  # into the next trial
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.kill()
-        process.wait()
+        process.communicate()
     before = pd.read_csv(csv, dtype={"trial_id": str})
     finished = before[before["status"] == "COMPLETED"]
     assert 1 <= len(finished) < 3

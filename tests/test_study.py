@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import TINY, deep_update
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -21,26 +22,10 @@ from mtltune.study import parse_yaml
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
 
-BASE: dict[str, Any] = {
-    "name": "tiny",
-    "seed": 3,
-    "data": {"source": "builtin:hetero_sine", "params": {"n": 300, "tasks": 3}},
-    "split": {"train": 0.5, "stop": 0.25, "test": 0.25, "shuffle": True},
-    "heads": {"y0": {"clean_target": "y"}, "y1": {"clean_target": "y"}, "y2": {}},
-    "model": {"units": [16, 16]},
-    "training": {"max_epochs": 3, "batch_size": 32, "patience": 2},
-    "search": {"tuner": "random", "max_trials": 3},
-}
-
-
-def merged(base: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in updates.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
+# The conftest study, with one head that has no noise-free target.
+BASE: dict[str, Any] = deep_update(TINY, {})
+BASE["heads"]["y2"] = {}
+merged = deep_update
 
 
 @pytest.fixture
