@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 HeadKind = Literal["regression", "binary", "multiclass"]
-StrategyName = Literal["weighted", "separate"]
+StrategyName = Literal["weighted", "separate", "uncertainty", "geometric"]
 TunerName = Literal["random", "bayesian", "hyperband"]
 
-STRATEGIES: tuple[str, ...] = ("weighted", "separate")
+STRATEGIES: tuple[str, ...] = ("weighted", "separate", "uncertainty", "geometric")
 TUNERS: tuple[str, ...] = ("random", "bayesian", "hyperband")
 
 
@@ -37,19 +37,19 @@ class KindSpec:
 KINDS: dict[str, KindSpec] = {
     "regression": KindSpec(
         default_loss="mse",
-        losses=("mse", "mae", "huber"),
+        losses=("mse", "mae", "huber", "gaussian_nll"),
         default_metrics=("mae", "rmse"),
         metrics=("mse", "mae", "rmse"),
     ),
     "binary": KindSpec(
         default_loss="binary_crossentropy",
-        losses=("binary_crossentropy",),
+        losses=("binary_crossentropy", "weighted_binary_crossentropy"),
         default_metrics=("accuracy", "auc"),
         metrics=("accuracy", "auc", "precision", "recall"),
     ),
     "multiclass": KindSpec(
         default_loss="categorical_crossentropy",
-        losses=("categorical_crossentropy",),
+        losses=("categorical_crossentropy", "weighted_categorical_crossentropy"),
         default_metrics=("accuracy",),
         metrics=("accuracy",),
     ),
@@ -66,3 +66,19 @@ METRIC_DIRECTIONS: dict[str, Literal["min", "max"]] = {
     "precision": "max",
     "recall": "max",
 }
+
+#: Losses that read a second output of the model, and the name of that output for head ``h``.
+AUXILIARY_OUTPUTS: dict[str, str] = {"gaussian_nll": "{head}_logvar"}
+
+#: Losses that are negative log-likelihoods (may be negative): the objective uses ``exp(L)``.
+LOG_SCALE_LOSSES = frozenset({"gaussian_nll"})
+
+#: Losses that take per-class weights (``class_weights`` on the head).
+CLASS_WEIGHTED_LOSSES = frozenset(
+    {"weighted_binary_crossentropy", "weighted_categorical_crossentropy"}
+)
+
+
+def is_custom_loss(name: str) -> bool:
+    """Whether a loss name is an import path ``package.module:function``."""
+    return ":" in name

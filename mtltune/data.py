@@ -183,10 +183,12 @@ class TargetEncoder:
     Attributes:
         kind: The head kind.
         classes: Class labels seen in train (classification heads), in code order.
+        class_weights: Weight of each class in code order (weighted cross-entropy heads).
     """
 
     kind: str
     classes: list[Any] = field(default_factory=list)
+    class_weights: list[float] | None = None
 
     @property
     def units(self) -> int:
@@ -232,6 +234,11 @@ class Dataset:
     test: SplitArrays
     inputs: InputEncoder
     targets: dict[str, TargetEncoder]
+
+    @property
+    def class_weights(self) -> dict[str, list[float]]:
+        """Per-class weights (code order) of the class-weighted heads, from train."""
+        return {h: e.class_weights for h, e in self.targets.items() if e.class_weights}
 
     @property
     def input_dim(self) -> int:
@@ -473,7 +480,32 @@ def _fit_target(name: str, head: HeadConfig, train: pd.DataFrame) -> TargetEncod
                 )
             negative = next(c for c in classes if c != matches[0])
             classes = [negative, matches[0]]
-    return TargetEncoder(kind=head.kind, classes=classes)
+    weights = _class_weights(name, head, train[str(head.target)], classes)
+    return TargetEncoder(kind=head.kind, classes=classes, class_weights=weights)
+
+
+def _class_weights(
+    name: str, head: HeadConfig, labels: pd.Series, classes: list[Any]
+) -> list[float] | None:
+    """Per-class weights in code order: ``balanced`` from train frequencies, or as given."""
+    if head.class_weights is None:
+        return None
+    if head.class_weights == "balanced":
+        counts = labels.value_counts()
+        return [len(labels) / (len(classes) * float(counts[c])) for c in classes]
+    by_label = {str(c): c for c in classes}
+    unknown = sorted(set(head.class_weights) - set(by_label))
+    if unknown:
+        raise DataError(
+            [
+                Problem(
+                    f"heads.{name}.class_weights",
+                    f"labels {unknown} are not classes of the train split; expected some of "
+                    f"{[str(c) for c in classes]}",
+                )
+            ]
+        )
+    return [float(head.class_weights.get(str(c), 1.0)) for c in classes]
 
 
 def _check_unseen_classes(

@@ -50,8 +50,12 @@ def evaluate(
         value = stop[str(objective.config.head)][metric]
     else:
         value = objective.score({h: s["loss"] for h, s in stop.items()})
+    plan = model.plan.describe()
+    learned = model.learned_weights()
+    if learned is not None:
+        plan["learned_weights"] = learned
     return Evaluation(
-        plan=model.plan.describe(),
+        plan=plan,
         objective=float(value),
         stop=stop,
         test=head_scores(model, dataset.test),

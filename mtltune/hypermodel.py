@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -22,7 +22,14 @@ from mtltune.heads import reference_losses
 from mtltune.network import build_network
 from mtltune.objectives import MONITOR, OBJECTIVE, Objective, ObjectiveLogger, head_loss_key
 from mtltune.strategies import TrainPlan, declare
-from mtltune.study import HeadConfig, ObjectiveConfig, SearchConfig, Study, TrainingConfig
+from mtltune.study import (
+    HeadConfig,
+    ObjectiveConfig,
+    SearchConfig,
+    Study,
+    TrainingConfig,
+    named_head,
+)
 from mtltune.training import MultiTaskModel
 
 #: Batch size of the stop-split evaluation each epoch (the result does not depend on it).
@@ -99,23 +106,42 @@ class MultiTaskHyperModel(kt.HyperModel):
         objective: ObjectiveConfig | Mapping[str, Any] | None = None,
         seed: int = 0,
         steps_per_execution: int = 1,
+        class_weights: Mapping[str, Sequence[float]] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name, tunable=True)
         self.build_fn = build_fn
         self.heads = {
-            h: c if isinstance(c, HeadConfig) else HeadConfig.model_validate(dict(c))
+            h: named_head(h, c if isinstance(c, HeadConfig) else HeadConfig.model_validate(dict(c)))
             for h, c in heads.items()
         }
+        self.class_weights = {h: list(w) for h, w in (class_weights or {}).items()}
+        unresolved = [
+            h for h, c in self.heads.items() if c.class_weights and h not in self.class_weights
+        ]
+        if unresolved:
+            raise ValueError(
+                f"heads {unresolved} use a class-weighted loss: pass class_weights={{head: "
+                "[weight per class code]}} (mtltune.heads.balanced_class_weights(y_train) "
+                "computes the 'balanced' ones)"
+            )
         self.search = _coerce(SearchConfig, search)
         self.training = _coerce(TrainingConfig, training)
-        self.objective = Objective(_coerce(ObjectiveConfig, objective), tuple(self.heads))
+        self.objective = Objective(
+            _coerce(ObjectiveConfig, objective),
+            tuple(self.heads),
+            log_heads=frozenset(h for h, c in self.heads.items() if c.loss_scale == "log"),
+        )
         self.seed = seed
         self.steps_per_execution = steps_per_execution
 
     @classmethod
     def from_study(
-        cls, study: Study, input_dim: int, output_units: Mapping[str, int]
+        cls,
+        study: Study,
+        input_dim: int,
+        output_units: Mapping[str, int],
+        class_weights: Mapping[str, Sequence[float]] | None = None,
     ) -> MultiTaskHyperModel:
         """A hypermodel that builds the study's trunk and heads.
 
@@ -123,6 +149,8 @@ class MultiTaskHyperModel(kt.HyperModel):
             study: The validated study.
             input_dim: Number of encoded input features.
             output_units: Output width of each head (1, or the number of classes).
+            class_weights: Per-class weights (code order) of class-weighted heads, computed
+                from the train split (``Dataset.class_weights``).
         """
 
         def build_fn(hp: kt.HyperParameters) -> keras.Model:
@@ -135,6 +163,7 @@ class MultiTaskHyperModel(kt.HyperModel):
             training=study.training,
             objective=study.search.objective,
             seed=study.seed,
+            class_weights=class_weights,
             name=study.name,
         )
 
@@ -154,7 +183,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         """Build and compile a model for a given plan (the baseline, a replicate, a test)."""
         keras.utils.set_random_seed(self.seed)
         net = self.build_fn(hp if hp is not None else kt.HyperParameters())
-        model = MultiTaskModel(net, self.heads, plan)
+        model = MultiTaskModel(net, self.heads, plan, self.class_weights)
         model.compile(steps_per_execution=self.steps_per_execution)
         return model
 
@@ -221,7 +250,8 @@ class MultiTaskHyperModel(kt.HyperModel):
             return self.objective
         if not all(h in y_train and h in y_stop for h in self.heads):
             return self.objective
-        return self.objective.with_reference(reference_losses(self.heads, y_train, y_stop))
+        reference = reference_losses(self.heads, y_train, y_stop, self.class_weights)
+        return self.objective.with_reference(reference)
 
 
 def best_epoch_results(
@@ -237,7 +267,9 @@ def best_epoch_results(
             best = i
     if not math.isfinite(scores[best]):
         raise kt.errors.FailedTrialError(f"the objective is {scores[best]} at every epoch")
-    results = {k: float(v[best]) for k, v in history.items() if k.startswith("val_")}
+    results = {
+        k: float(v[best]) for k, v in history.items() if k.startswith(("val_", "learned_weight_"))
+    }
     results[MONITOR] = float(scores[best])
     if OBJECTIVE in history:
         results[OBJECTIVE] = float(history[OBJECTIVE][best])

@@ -22,7 +22,8 @@ def build_network(
 
     Args:
         model: Trunk sizes, activation and dropout.
-        heads: Head configurations (optional hidden layers of each head).
+        heads: Head configurations (optional hidden layers of each head, and the extra outputs
+            their losses read, ``uses``).
         input_dim: Number of encoded input features.
         output_units: Width of each head's output layer.
         name: Model name.
@@ -44,4 +45,7 @@ def build_network(
                 units, activation=model.activation, name=f"{head_name}_hidden_{j}"
             )(branch)
         outputs[head_name] = output_layer(head_name, head, output_units[head_name])(branch)
+        for extra in head.uses or []:
+            # An output the head's loss reads (a predicted log-variance, say): same width, linear.
+            outputs[extra] = keras.layers.Dense(output_units[head_name], name=extra)(branch)
     return keras.Model(inputs, outputs, name=name)

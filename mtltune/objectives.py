@@ -28,6 +28,11 @@ def head_loss_key(head: str) -> str:
     return f"loss_{head}"
 
 
+def learned_weight_key(head: str) -> str:
+    """Log key of a head's learned weight ``exp(-s)`` (``uncertainty`` strategy)."""
+    return f"learned_weight_{head}"
+
+
 def head_metric_key(head: str, metric: str) -> str:
     """Log key of a head's metric."""
     return head_loss_key(head) if metric == "loss" else f"{head}_{metric}"
@@ -42,11 +47,14 @@ class Objective:
         heads: The head names.
         reference: Each head's stop loss under a constant predictor; with ``config.floor`` it
             sets the smallest loss a head is credited with. ``None``: no floor.
+        log_heads: Heads whose loss is a negative log-likelihood (may be negative): they enter
+            the score as ``exp(loss)``.
     """
 
     config: ObjectiveConfig
     heads: tuple[str, ...]
     reference: Mapping[str, float] | None = None
+    log_heads: frozenset[str] = frozenset()
 
     def with_reference(self, reference: Mapping[str, float] | None) -> Objective:
         """The same objective with per-head reference losses for the floor."""
@@ -94,7 +102,12 @@ class Objective:
             return float(values[str(cfg.head)])
         if not all(math.isfinite(float(values[h])) for h in self.heads):
             return math.nan
-        losses = self.floored(values)
+        losses = self.floored(
+            {
+                h: math.exp(float(values[h])) if h in self.log_heads else values[h]
+                for h in self.heads
+            }
+        )
         if cfg.kind == "priorities":
             priorities = dict(cfg.priorities or {})
             weights = {h: priorities.get(h, 0.0) for h in self.heads}

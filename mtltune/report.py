@@ -166,6 +166,20 @@ def report_markdown(result: StudyResult) -> str:
     ]
     header, rows = head_table(result)
     lines += _table(header, rows)
+    if result.strategies:
+        lines += ["", "## Best trial of each strategy", ""]
+        lines += [
+            "Each strategy's best trial by the stop objective, evaluated once on test.",
+            "",
+        ]
+        lines += _table(
+            ["strategy", "trial", "stop objective", *(f"test loss {h}" for h in result.heads)],
+            [
+                [name, s.trial_id, s.evaluation.objective]
+                + [s.evaluation.test[h]["loss"] for h in result.heads]
+                for name, s in result.strategies.items()
+            ],
+        )
     lines += ["", "## Best configuration", ""]
     lines += _plan_lines(result.best.plan)
     lines += ["", "Baseline:", ""]
@@ -192,13 +206,17 @@ def report_markdown(result: StudyResult) -> str:
 
 def _plan_lines(plan: dict[str, Any]) -> list[str]:
     lines = [f"- strategy: {plan['strategy']}", f"- Adam epsilon: {_fmt(plan['epsilon'])}"]
-    if plan["strategy"] == "weighted":
+    if "learning_rate" in plan:
         lines.append(f"- learning rate: {_fmt(plan['learning_rate'])}")
-        weights = ", ".join(f"{h} {_fmt(w)}" for h, w in plan["loss_weights"].items())
-        lines.append(f"- loss weights (normalised to mean 1): {weights}")
-    else:
+    if "learning_rates" in plan:
         rates = ", ".join(f"{h} {_fmt(r)}" for h, r in plan["learning_rates"].items())
         lines.append(f"- learning rate per head: {rates}")
+    if "loss_weights" in plan:
+        weights = ", ".join(f"{h} {_fmt(w)}" for h, w in plan["loss_weights"].items())
+        lines.append(f"- loss weights (normalised to mean 1): {weights}")
+    if "learned_weights" in plan:
+        weights = ", ".join(f"{h} {_fmt(w)}" for h, w in plan["learned_weights"].items())
+        lines.append(f"- learned weights exp(-s) at the best epoch: {weights}")
     return lines
 
 

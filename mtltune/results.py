@@ -73,6 +73,19 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class StrategyBest:
+    """The best trial of one strategy and its scores (the per-strategy comparison).
+
+    Attributes:
+        trial_id: The strategy's best trial.
+        evaluation: Its stop and test scores.
+    """
+
+    trial_id: str
+    evaluation: Evaluation
+
+
+@dataclass(frozen=True)
 class StudyResult:
     """Everything a search produced; ``mtltune.report`` renders it.
 
@@ -86,6 +99,7 @@ class StudyResult:
         trials: Every trial, in creation order.
         data: Split sizes, encoded features and classes.
         seconds: Wall time of the whole search.
+        strategies: The best trial of each strategy that completed a trial.
     """
 
     study: dict[str, Any]
@@ -97,6 +111,7 @@ class StudyResult:
     trials: list[TrialRecord]
     data: dict[str, Any]
     seconds: float
+    strategies: dict[str, StrategyBest] = field(default_factory=dict)
 
     @property
     def heads(self) -> list[str]:
@@ -104,14 +119,22 @@ class StudyResult:
         return list(self.study["heads"])
 
     @property
+    def _log_heads(self) -> set[str]:
+        heads = self.study.get("heads", {})
+        return {h for h, cfg in heads.items() if (cfg or {}).get("loss_scale") == "log"}
+
+    @property
     def ratio(self) -> dict[str, float]:
-        """Per head: baseline test loss / best test loss (> 1 means the search helped)."""
-        return _ratio(self.baseline.test, self.best.test, "loss")
+        """Per head: baseline test loss / best test loss (> 1 means the search helped).
+
+        For a log-likelihood head (``loss_scale: log``) the ratio of ``exp(loss)``.
+        """
+        return _ratio(self.baseline.test, self.best.test, "loss", self._log_heads)
 
     @property
     def ratio_clean(self) -> dict[str, float]:
         """The same ratio on the loss against the noise-free target, for heads that have one."""
-        return _ratio(self.baseline.test, self.best.test, "loss_clean")
+        return _ratio(self.baseline.test, self.best.test, "loss_clean", self._log_heads)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``report.json`` document."""
@@ -134,6 +157,15 @@ class StudyResult:
         }
         if self.ratio_clean:
             out["ratio_clean"] = self.ratio_clean
+        out["strategies"] = {
+            name: {
+                "trial_id": best.trial_id,
+                "objective": best.evaluation.objective,
+                "plan": best.evaluation.plan,
+                "test": best.evaluation.test,
+            }
+            for name, best in self.strategies.items()
+        }
         out["trials"] = {
             "total": len(self.trials),
             "completed": sum(t.ok for t in self.trials),
@@ -144,11 +176,16 @@ class StudyResult:
         return out
 
 
-def _ratio(baseline: HeadScores, best: HeadScores, key: str) -> dict[str, float]:
+def _ratio(
+    baseline: HeadScores, best: HeadScores, key: str, log_heads: set[str]
+) -> dict[str, float]:
     out = {}
     for head, scores in best.items():
         if key in scores and key in baseline.get(head, {}):
             denominator, numerator = scores[key], baseline[head][key]
+            if head in log_heads:
+                out[head] = math.exp(numerator - denominator)
+                continue
             if denominator > 0:
                 out[head] = numerator / denominator
             else:  # a zero loss beats any positive one; a NaN loss says nothing

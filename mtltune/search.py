@@ -28,9 +28,9 @@ from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
 from mtltune.evaluation import evaluate, train_and_evaluate
 from mtltune.hypermodel import MultiTaskHyperModel
-from mtltune.objectives import MONITOR, head_loss_key
+from mtltune.objectives import MONITOR, head_loss_key, learned_weight_key
 from mtltune.report import REPORT_JSON, REPORT_MD, TRIALS_CSV, write_trials
-from mtltune.results import StudyResult, TrialRecord
+from mtltune.results import StrategyBest, StudyResult, TrialRecord
 from mtltune.strategies import STRATEGY, baseline_plan, declare
 from mtltune.study import Study
 
@@ -232,12 +232,16 @@ def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
         # The last traceback line, without the exception's module path and class.
         message = re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) if lines else None
     epochs, best_epoch, seconds = value("epochs"), value("best_epoch"), value("seconds")
+    learned = {h: value(learned_weight_key(h)) for h in hypermodel.heads}
+    described = plan.describe()
+    if any(v is not None for v in learned.values()):
+        described["learned_weights"] = learned
     return TrialRecord(
         trial_id=trial.trial_id,
         status=status,
         strategy=str(values.get(STRATEGY, plan.strategy)),
         hyperparameters=values,
-        plan=plan.describe(),
+        plan=described,
         objective=objective,
         stop=stop,
         epochs=int(epochs) if epochs is not None else None,
@@ -281,7 +285,10 @@ def run_study(
     folder = RunFolder(Path(out) if out is not None else Path("runs") / study.name)
     resumed = prepare_run_folder(study, folder, overwrite=overwrite)
     hypermodel = MultiTaskHyperModel.from_study(
-        study, dataset.input_dim, {h: enc.units for h, enc in dataset.targets.items()}
+        study,
+        dataset.input_dim,
+        {h: enc.units for h, enc in dataset.targets.items()},
+        dataset.class_weights,
     )
     total = study.search.max_trials
 
@@ -324,6 +331,17 @@ def run_study(
     progress.stage(f"evaluating trial {best_trial.trial_id} on test")
     best_model = tuner.load_model(best_trial_kt)
     best = evaluate(best_model, dataset, hypermodel, epochs=best_trial.epochs)
+    strategies = {}
+    for strategy in dict.fromkeys(t.strategy for t in finished):
+        sign = 1.0 if hypermodel.objective.direction == "min" else -1.0
+        top = min((t for t in finished if t.strategy == strategy), key=lambda t: sign * t.objective)
+        if top.trial_id == best_trial.trial_id:
+            evaluation = best
+        else:
+            progress.stage(f"evaluating {strategy}'s best trial {top.trial_id} on test")
+            model = tuner.load_model(tuner.oracle.trials[top.trial_id])
+            evaluation = evaluate(model, dataset, hypermodel, epochs=top.epochs)
+        strategies[strategy] = StrategyBest(top.trial_id, evaluation)
     progress.stage("training the baseline")
     baseline = train_and_evaluate(
         hypermodel, baseline_plan(tuple(study.heads), study.search.baseline), dataset
@@ -338,6 +356,7 @@ def run_study(
         trials=trials,
         data=describe(dataset),
         seconds=time.perf_counter() - started,
+        strategies=strategies,
     )
 
 

@@ -7,7 +7,10 @@ normalised to mean 1, since Adam ignores the overall scale), one learning rate a
 all applied every step; searches per-head learning rates and epsilon. It does not search loss
 weights: with a per-head Adam a weight only acts like rescaling epsilon.
 
-When a study allows both, ``strategy`` is itself a searched choice and each strategy's
+``uncertainty`` and ``geometric`` set the weights themselves (learned log-variances; the
+geometric mean of the head losses): they search one learning rate and epsilon.
+
+When a study allows several, ``strategy`` is itself a searched choice and each strategy's
 hyperparameters live in a Keras Tuner conditional scope, so they exist only in its own trials.
 Nothing here imports TensorFlow.
 """
@@ -54,11 +57,12 @@ class TrainPlan:
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary, for the report."""
         out: dict[str, Any] = {"strategy": self.strategy, "epsilon": self.epsilon}
-        if self.strategy == "weighted":
-            out["learning_rate"] = self.learning_rates["*"]
-            out["loss_weights"] = dict(self.loss_weights)
-        else:
+        if self.strategy == "separate":
             out["learning_rates"] = dict(self.learning_rates)
+        else:
+            out["learning_rate"] = self.learning_rates["*"]
+        if self.strategy == "weighted":
+            out["loss_weights"] = dict(self.loss_weights)
         return out
 
 
@@ -89,6 +93,11 @@ def weighted_plan(
         learning_rates={"*": learning_rate},
         loss_weights=normalise_weights(raw),
     )
+
+
+def single_optimizer_plan(strategy: str, *, learning_rate: float, epsilon: float) -> TrainPlan:
+    """An ``uncertainty`` or ``geometric`` plan: one Adam; the strategy sets the weights."""
+    return TrainPlan(strategy=strategy, epsilon=epsilon, learning_rates={"*": learning_rate})
 
 
 def separate_plan(learning_rates: Mapping[str, float], *, epsilon: float) -> TrainPlan:
@@ -131,9 +140,13 @@ def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
     weights: dict[str, float] = {}
     rates: dict[str, float] = {}
     rate = lr.min
+    one_rate = [s for s in strategies if s != "separate"]
+    if one_rate:
+        # One learning rate for every single-optimizer strategy.
+        with hp.conditional_scope(STRATEGY, one_rate):
+            rate = hp.Float(LEARNING_RATE, lr.min, lr.max, sampling="log")
     if "weighted" in strategies:
         with hp.conditional_scope(STRATEGY, ["weighted"]):
-            rate = hp.Float(LEARNING_RATE, lr.min, lr.max, sampling="log")
             lw = search.loss_weight
             for head in heads:
                 weights[head] = hp.Float(loss_weight_name(head), lw.min, lw.max, sampling="log")
@@ -145,4 +158,6 @@ def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
                 )
     if strategy == "weighted":
         return weighted_plan(heads, learning_rate=rate, epsilon=epsilon, weights=weights)
-    return separate_plan(rates, epsilon=epsilon)
+    if strategy == "separate":
+        return separate_plan(rates, epsilon=epsilon)
+    return single_optimizer_plan(strategy, learning_rate=rate, epsilon=epsilon)

@@ -9,7 +9,10 @@ Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
+import re
+import sys
 import types
 import typing
 from collections.abc import Hashable, Mapping, Sequence
@@ -29,13 +32,24 @@ from pydantic import (
     model_validator,
 )
 
-from mtltune.catalog import KINDS, METRIC_DIRECTIONS, HeadKind, StrategyName, TunerName
+from mtltune.catalog import (
+    AUXILIARY_OUTPUTS,
+    CLASS_WEIGHTED_LOSSES,
+    KINDS,
+    LOG_SCALE_LOSSES,
+    METRIC_DIRECTIONS,
+    HeadKind,
+    StrategyName,
+    TunerName,
+    is_custom_loss,
+)
 from mtltune.errors import Problem, StudyError
 
 BUILTIN_PREFIX = "builtin:"
 BUILTINS = ("hetero_sine", "phase_sine")
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+CUSTOM_LOSS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 #: Head names that would clash with log keys (``loss_<head>``, ``<head>_<metric>``).
 RESERVED_HEAD_NAMES = frozenset({"objective", "val", *METRIC_DIRECTIONS})
 
@@ -155,17 +169,53 @@ class HeadConfig(_Strict):
     positive_class: str | int | bool | None = Field(
         None, description="label treated as 1 for a binary head (default: the larger label)"
     )
+    class_weights: Literal["balanced"] | dict[str, PositiveFloat] | None = Field(
+        None,
+        description=(
+            "weights of the classes in a weighted cross-entropy: {label: weight} (others 1) or "
+            "'balanced' (n / (classes · n_class) from the train split)"
+        ),
+    )
+    uses: list[str] | None = Field(
+        None,
+        description=(
+            "other model outputs the loss reads, passed after y_pred: loss(y_true, y_pred, "
+            "*uses); a study-built network adds each as an extra output on this head's branch"
+        ),
+    )
+    loss_scale: Literal["linear", "log"] | None = Field(
+        None,
+        description=(
+            "'log' for a negative log-likelihood (it may be negative): the objective and the "
+            "geometric strategy use exp(loss); default 'log' for gaussian_nll, else 'linear'"
+        ),
+    )
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> HeadConfig:
         spec = KINDS[self.kind]
         if self.loss is None:
             object.__setattr__(self, "loss", spec.default_loss)
+        elif is_custom_loss(self.loss):
+            if not re.match(CUSTOM_LOSS_PATTERN, self.loss):
+                raise ValueError(
+                    f"a custom loss is named package.module:function, got {self.loss!r}"
+                )
         elif self.loss not in spec.losses:
             raise ValueError(
                 f"loss {self.loss!r} is not available for a {self.kind} head; expected one of "
-                f"{', '.join(spec.losses)}"
+                f"{', '.join(spec.losses)}, or an import path package.module:function"
             )
+        if self.loss in CLASS_WEIGHTED_LOSSES and self.class_weights is None:
+            object.__setattr__(self, "class_weights", "balanced")
+        if self.class_weights is not None and self.loss not in CLASS_WEIGHTED_LOSSES:
+            raise ValueError(
+                "class_weights needs a weighted loss: weighted_binary_crossentropy or "
+                f"weighted_categorical_crossentropy, got loss {self.loss!r}"
+            )
+        if self.loss_scale is None:
+            scale = "log" if self.loss in LOG_SCALE_LOSSES else "linear"
+            object.__setattr__(self, "loss_scale", scale)
         if self.metrics is None:
             object.__setattr__(self, "metrics", list(spec.default_metrics))
         else:
@@ -182,6 +232,17 @@ class HeadConfig(_Strict):
         if self.positive_class is not None and self.kind != "binary":
             raise ValueError("positive_class is only allowed on a binary head")
         return self
+
+
+def named_head(name: str, head: HeadConfig) -> HeadConfig:
+    """Fill the defaults that depend on the head's name: its target and auxiliary outputs."""
+    update: dict[str, Any] = {}
+    if head.target is None:
+        update["target"] = name
+    if head.uses is None:
+        aux = AUXILIARY_OUTPUTS.get(str(head.loss))
+        update["uses"] = [aux.format(head=name)] if aux else []
+    return head.model_copy(update=update) if update else head
 
 
 class ModelConfig(_Strict):
@@ -299,8 +360,6 @@ class Study(_Strict):
     @field_validator("heads")
     @classmethod
     def _head_names(cls, heads: dict[str, HeadConfig]) -> dict[str, HeadConfig]:
-        import re
-
         problems = [n for n in heads if not re.match(NAME_PATTERN, n)]
         if problems:
             raise ValueError(
@@ -321,10 +380,21 @@ class Study(_Strict):
                     "rename one"
                 )
             lowered[name.lower()] = name
-        return {
-            name: head if head.target else head.model_copy(update={"target": name})
-            for name, head in heads.items()
-        }
+        named = {name: named_head(name, head) for name, head in heads.items()}
+        outputs = set(named)
+        for name, head in named.items():
+            if head.loss in AUXILIARY_OUTPUTS and not head.uses:
+                raise ValueError(f"heads.{name}: loss {head.loss} needs an output in uses")
+            for other in head.uses or []:
+                if other in outputs:
+                    raise ValueError(
+                        f"heads.{name}.uses names {other!r}, which is already an output; each "
+                        "output feeds one loss"
+                    )
+                if not re.match(NAME_PATTERN, other):
+                    raise ValueError(f"heads.{name}.uses: {other!r} is not a valid output name")
+                outputs.add(other)
+        return named
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Study:
@@ -397,11 +467,52 @@ class Study(_Strict):
         except ValidationError as exc:
             raise StudyError(_problems(exc), source=source) from None
         study._base_dir = (base_dir or Path.cwd()).resolve()
+        problems = [
+            Problem(f"heads.{name}.loss", message)
+            for name, head in study.heads.items()
+            if is_custom_loss(str(head.loss))
+            and (message := _import_problem(str(head.loss), study._base_dir))
+        ]
+        if problems:
+            raise StudyError(problems, source=source)
         return study
 
     def resolved(self) -> dict[str, Any]:
         """The study with every default filled in, as plain JSON-compatible data."""
         return self.model_dump(mode="json")
+
+
+def import_loss(path: str, base_dir: Path | None = None) -> Any:
+    """Import a custom loss ``package.module:function``.
+
+    The study's folder is searched first, so a ``my_losses.py`` beside the study is found. This
+    is the only way a study runs user code: through an import path it names explicitly.
+    """
+    module_name, _, attribute = path.partition(":")
+    folder = str(base_dir) if base_dir is not None else None
+    if folder is not None and folder not in sys.path:
+        sys.path.insert(0, folder)
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute)
+
+
+def _import_problem(path: str, base_dir: Path) -> str | None:
+    """Why a custom loss cannot be imported, or ``None`` if it can."""
+    try:
+        function = import_loss(path, base_dir)
+    except ModuleNotFoundError as exc:
+        return (
+            f"cannot import module {exc.name!r} of custom loss {path!r}; put it beside the "
+            "study or on PYTHONPATH"
+        )
+    except AttributeError:
+        module = path.partition(":")[0]
+        return f"module {module!r} has no attribute {path.partition(':')[2]!r}"
+    except Exception as exc:  # the user's module failed while importing
+        return f"importing custom loss {path!r} failed: {type(exc).__name__}: {exc}"
+    if not callable(function):
+        return f"{path!r} is not a function (loss(y_true, y_pred) -> tensor)"
+    return None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

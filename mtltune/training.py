@@ -7,21 +7,30 @@ its compiled-loss tracker owns), and trains by the plan's strategy:
 * ``weighted``: one Adam on ``Σ_i w_i·L_i`` (weights normalised to mean 1);
 * ``separate``: one Adam per head, built only on the variables that head's output depends on
   (the shared trunk and its own head), each applying the gradient of its own loss every step,
-  so each keeps its own moments for the trunk.
+  so each keeps its own moments for the trunk;
+* ``uncertainty`` (Kendall, Gal & Cipolla, 2018): one Adam on ``Σ_i exp(-s_i)·L_i + s_i`` with
+  a learned log-variance ``s_i`` per head. The same form serves regression and classification
+  heads (Kendall et al. halve both terms for regression heads; under Adam that only rescales
+  regression against classification heads). At the optimum ``exp(-s_i) = 1/L_i``: for a
+  Gaussian head the maximum-likelihood weight ``1/σ_i²``. Heads whose loss is already a
+  log-likelihood (``loss_scale: log``) keep weight 1;
+* ``geometric``: one Adam on the geometric mean ``exp(mean_i log L_i)`` (a log-likelihood head
+  enters with ``log exp(L_i) = L_i``); its gradient weights head ``i`` by ``1/L_i``.
 
 The TensorFlow backend is required (``tf.GradientTape``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mtltune.heads import make_loss, make_metrics
-from mtltune.objectives import head_loss_key
+from mtltune.objectives import head_loss_key, learned_weight_key
 from mtltune.strategies import TrainPlan
 from mtltune.study import HeadConfig
 
@@ -41,20 +50,25 @@ class MultiTaskModel(keras.Model):
         net: keras.Model,
         heads: Mapping[str, HeadConfig],
         plan: TrainPlan,
+        class_weights: Mapping[str, Sequence[float]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", "multitask"), **kwargs)
         self.net = net
         self.head_names = tuple(heads)
         self.plan = plan
-        missing = sorted(set(self.head_names) - set(_output_names(net)))
+        self._uses = {h: tuple(cfg.uses or ()) for h, cfg in heads.items()}
+        self.output_keys = self.head_names + tuple(a for h in heads for a in self._uses[h])
+        missing = sorted(set(self.output_keys) - set(_output_names(net)))
         if missing:
             raise ValueError(
                 f"the model has no outputs named {missing}; its outputs are "
                 f"{_output_names(net)}. Name each output layer after its head, or return a dict "
                 "keyed by head name from the functional model"
             )
-        self._loss_fns = {h: make_loss(cfg) for h, cfg in heads.items()}
+        class_weights = class_weights or {}
+        self._loss_fns = {h: make_loss(cfg, class_weights.get(h)) for h, cfg in heads.items()}
+        self._log_scale = tf.constant([cfg.loss_scale == "log" for cfg in heads.values()])
         self.head_loss_trackers = [
             keras.metrics.Mean(name=head_loss_key(h)) for h in self.head_names
         ]
@@ -66,7 +80,22 @@ class MultiTaskModel(keras.Model):
         )
         self.head_optimizers: list[keras.optimizers.Optimizer] = []
         self._variable_groups: list[list[keras.Variable]] = []
+        self.log_variances: keras.Variable | None = None
+        if plan.strategy == "uncertainty":
+            self.log_variances = self.add_weight(
+                shape=(len(self.head_names),), initializer="zeros", name="log_variances"
+            )
         self.built = True
+
+    def learned_weights(self) -> dict[str, float] | None:
+        """``exp(-s_i)`` per head for the ``uncertainty`` strategy, else ``None``."""
+        if self.log_variances is None:
+            return None
+        weights = np.exp(-np.asarray(self.log_variances.numpy(), dtype=float))
+        return {
+            h: float(w) if not log else 1.0
+            for h, w, log in zip(self.head_names, weights, self._log_scale.numpy(), strict=True)
+        }
 
     # -- forward ------------------------------------------------------------------------------
 
@@ -74,11 +103,11 @@ class MultiTaskModel(keras.Model):
         """Run the wrapped network and return its outputs keyed by head name."""
         outputs = self.net(inputs, training=training)
         if isinstance(outputs, Mapping):
-            return {h: outputs[h] for h in self.head_names}
+            return {k: outputs[k] for k in self.output_keys}
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         by_name = dict(zip(_output_names(self.net), outputs, strict=True))
-        return {h: by_name[h] for h in self.head_names}
+        return {k: by_name[k] for k in self.output_keys}
 
     # -- compile --------------------------------------------------------------------------------
 
@@ -91,7 +120,7 @@ class MultiTaskModel(keras.Model):
         """
         plan = self.plan
         variables = list(self.trainable_variables)
-        if plan.strategy == "weighted":
+        if plan.strategy in ("weighted", "uncertainty", "geometric"):
             groups = [variables]
             rates = [plan.learning_rates["*"]]
         elif plan.strategy == "separate":
@@ -99,7 +128,10 @@ class MultiTaskModel(keras.Model):
             groups = [[v for v in variables if id(v) in reach[h]] for h in self.head_names]
             rates = [plan.learning_rates[h] for h in self.head_names]
         else:
-            raise ValueError(f"unknown strategy {plan.strategy!r}; expected weighted or separate")
+            raise ValueError(
+                f"unknown strategy {plan.strategy!r}; expected weighted, separate, uncertainty "
+                "or geometric"
+            )
         optimizers = []
         for i, (group, rate) in enumerate(zip(groups, rates, strict=True)):
             opt = keras.optimizers.Adam(learning_rate=rate, epsilon=plan.epsilon, name=f"adam_{i}")
@@ -116,7 +148,21 @@ class MultiTaskModel(keras.Model):
     # -- steps ----------------------------------------------------------------------------------
 
     def _head_losses(self, y: Mapping[str, Any], outputs: Mapping[str, Any]) -> list[tf.Tensor]:
-        return [self._loss_fns[h](y[h], outputs[h]) for h in self.head_names]
+        return [
+            self._loss_fns[h](y[h], outputs[h], *(outputs[a] for a in self._uses[h]))
+            for h in self.head_names
+        ]
+
+    def _total(self, losses: list[tf.Tensor]) -> tf.Tensor:
+        """What the strategy's single optimizer minimises (``separate``: the weighted sum)."""
+        stacked = tf.stack(losses)
+        if self.plan.strategy == "uncertainty":
+            s = tf.where(self._log_scale, tf.zeros_like(self.log_variances), self.log_variances)
+            return tf.reduce_sum(tf.exp(-s) * stacked + s)
+        if self.plan.strategy == "geometric":
+            logs = tf.where(self._log_scale, stacked, tf.math.log(tf.maximum(stacked, 1e-12)))
+            return tf.exp(tf.reduce_mean(logs))
+        return tf.reduce_sum(self._weights * stacked)
 
     def _track(self, losses: list[tf.Tensor], total: tf.Tensor, batch: tf.Tensor) -> None:
         for tracker, loss in zip(self.head_loss_trackers, losses, strict=True):
@@ -132,7 +178,7 @@ class MultiTaskModel(keras.Model):
             outputs = self(x, training=True)
             losses = self._head_losses(y, outputs)
             regularisation = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
-            total = tf.reduce_sum(self._weights * tf.stack(losses)) + regularisation
+            total = self._total(losses) + regularisation
             if separate:
                 # Inside the tape: each Adam minimises its own head loss (+ regularisation).
                 own = [loss + regularisation for loss in losses]
@@ -146,7 +192,12 @@ class MultiTaskModel(keras.Model):
             group = self._variable_groups[0]
             self.head_optimizers[0].apply(tape.gradient(total, group), group)
         self._track(losses, total, batch)
-        return {m.name: m.result() for m in [self._loss_tracker, *self.head_loss_trackers]}
+        logs = {m.name: m.result() for m in [self._loss_tracker, *self.head_loss_trackers]}
+        if self.log_variances is not None:
+            weights = tf.exp(-self.log_variances)
+            for i, head in enumerate(self.head_names):
+                logs[learned_weight_key(head)] = weights[i]
+        return logs
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         """Per-head losses and metrics of one batch (no update)."""
@@ -154,7 +205,7 @@ class MultiTaskModel(keras.Model):
         batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], "float32")
         outputs = self(x, training=False)
         losses = self._head_losses(y, outputs)
-        total = tf.reduce_sum(self._weights * tf.stack(losses))
+        total = self._total(losses)
         self._track(losses, total, batch)
         for head, metric in zip(self._metric_heads, self.head_metrics, strict=True):
             metric.update_state(y[head], outputs[head])
@@ -196,7 +247,12 @@ def _variables_reached(model: MultiTaskModel) -> dict[str, set[int]]:
     reach = {}
     with tf.GradientTape(persistent=True) as tape:
         outputs = model(dummy, training=False)
-        sums = {h: tf.reduce_sum(tf.cast(outputs[h], "float32")) for h in model.head_names}
+        sums = {
+            h: tf.add_n(
+                [tf.reduce_sum(tf.cast(outputs[k], "float32")) for k in (h, *model._uses[h])]
+            )
+            for h in model.head_names
+        }
     for head, total in sums.items():
         grads = tape.gradient(total, variables)
         reach[head] = {id(v) for v, g in zip(variables, grads, strict=True) if g is not None}
