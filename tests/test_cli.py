@@ -195,6 +195,11 @@ BAD_INPUTS = {
         None,
         ["heads.price", "mse, mae, huber"],
     ),
+    "custom loss not importable": (
+        {"heads": {"price": {"loss": "nowhere_mod:fn"}}},
+        None,
+        ["heads.price.loss", "cannot import module 'nowhere_mod'"],
+    ),
     "unknown metric": (
         {"heads": {"sold": {"kind": "binary", "metrics": ["f1"]}}},
         None,

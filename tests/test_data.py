@@ -705,3 +705,40 @@ def test_same_seed_same_dataset(tmp_path) -> None:
         np.testing.assert_array_equal(a.split(name).y["y1"], b.split(name).y["y1"])
     c = prepare_dataset(study, seed=study.seed + 1)
     assert not np.array_equal(a.train.x, c.train.x)
+
+
+def test_balanced_class_weights_come_from_train_frequencies(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["sold"] = ["yes"] + ["no"] * 39  # rare in train: 1 of 20
+    frame.loc[25, "sold"] = "yes"
+    study = write_table(
+        tmp_path,
+        frame,
+        {
+            "data": {"inputs": ["size"]},
+            "heads": {"sold": {"kind": "binary", "loss": "weighted_binary_crossentropy"}},
+        },
+    )
+    data = prepare_dataset(study)
+    assert data.targets["sold"].classes == ["no", "yes"]
+    assert data.class_weights["sold"] == pytest.approx([20 / (2 * 19), 20 / (2 * 1)])
+
+
+def test_class_weights_by_label_and_unknown_labels(tmp_path) -> None:
+    head = {
+        "kind": "multiclass",
+        "loss": "weighted_categorical_crossentropy",
+        "class_weights": {"c": 5.0},
+    }
+    study = write_table(
+        tmp_path, mixed_frame(), {"data": {"inputs": ["size"]}, "heads": {"kind": head}}
+    )
+    assert prepare_dataset(study).class_weights["kind"] == [1.0, 1.0, 5.0]
+    head["class_weights"] = {"zebra": 2.0}
+    study = write_table(
+        tmp_path, mixed_frame(), {"data": {"inputs": ["size"]}, "heads": {"kind": head}}
+    )
+    with pytest.raises(DataError) as exc:
+        prepare_dataset(study)
+    assert exc.value.problems[0].where == "heads.kind.class_weights"
+    assert "'zebra'" in str(exc.value)

@@ -63,3 +63,59 @@ def test_constant_prediction_loss_uses_train_statistics_only() -> None:
     positives = np.array([[1.0], [0.0], [0.0], [0.0]], dtype="float32")
     got = constant_prediction_loss(HeadConfig(kind="binary"), positives, np.array([[1.0]]))
     assert got == pytest.approx(-np.log(0.25), rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses of issue 3: weighted cross-entropies, one-hot labels, Gaussian NLL, custom losses.
+
+
+def test_weighted_binary_crossentropy_matches_hand_computation() -> None:
+    y = np.array([[1.0], [0.0], [0.0]], dtype="float32")
+    p = np.array([[0.8], [0.3], [0.1]], dtype="float32")
+    head = HeadConfig(kind="binary", loss="weighted_binary_crossentropy")
+    got = float(make_loss(head, [0.5, 4.0])(y, p))
+    expected = np.mean([4.0 * -np.log(0.8), 0.5 * -np.log(0.7), 0.5 * -np.log(0.9)])
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_weighted_categorical_crossentropy_from_labels_and_one_hot() -> None:
+    codes = np.array([2, 0, 1], dtype="int32")
+    one_hot = np.eye(3, dtype="float32")[codes]
+    probs = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.1, 0.7, 0.2]], dtype="float32")
+    weights = [1.0, 2.0, 3.0]
+    expected = np.mean([3.0 * -np.log(0.5), 1.0 * -np.log(0.6), 2.0 * -np.log(0.7)])
+    head = HeadConfig(kind="multiclass", loss="weighted_categorical_crossentropy")
+    assert float(make_loss(head, weights)(codes, probs)) == pytest.approx(expected, rel=1e-5)
+    assert float(make_loss(head, weights)(one_hot, probs)) == pytest.approx(expected, rel=1e-5)
+    plain = make_loss(HeadConfig(kind="multiclass"))
+    assert float(plain(one_hot, probs)) == pytest.approx(float(plain(codes, probs)), rel=1e-6)
+
+
+def test_gaussian_nll_matches_hand_computation() -> None:
+    y = np.array([[1.0], [2.0]], dtype="float32")
+    p = np.array([[1.5], [1.0]], dtype="float32")
+    v = np.array([[0.0], [-1.0]], dtype="float32")
+    head = HeadConfig(loss="gaussian_nll")
+    got = float(make_loss(head)(y, p, v))
+    expected = np.mean([np.exp(0.0) * 0.25 + 0.0, np.exp(1.0) * 1.0 - 1.0])
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert head.loss_scale == "log"
+
+
+def test_custom_loss_is_imported_and_averaged(tmp_path, monkeypatch) -> None:
+    (tmp_path / "my_losses.py").write_text(
+        "import keras\n\ndef cubic(y_true, y_pred):\n"
+        "    return keras.ops.abs(y_pred - y_true) ** 3\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loss = make_loss(HeadConfig(loss="my_losses:cubic"))
+    y = np.array([[0.0], [1.0]], dtype="float32")
+    p = np.array([[2.0], [1.0]], dtype="float32")
+    assert float(loss(y, p)) == pytest.approx(4.0)
+
+
+def test_balanced_class_weights_follow_frequencies() -> None:
+    from mtltune.heads import balanced_class_weights
+
+    labels = np.array([0, 0, 0, 1])
+    assert balanced_class_weights(labels) == pytest.approx([4 / 6, 4 / 2])

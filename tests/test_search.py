@@ -177,3 +177,31 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(write_study, tmp_path) -
     failed = rows[rows["status"] == "FAILED"]
     assert failed["message"].str.contains(r"diverged at epoch \d+, batch \d+").all()
     assert failed["objective"].isna().all()
+
+
+def test_every_strategy_trains_in_one_search_and_is_reported(write_study, tmp_path) -> None:
+    everything = ["weighted", "separate", "uncertainty", "geometric"]
+    study = load_study(
+        write_study(
+            {
+                "seed": 1,  # this seed's random oracle samples all four in six trials
+                "search": {"max_trials": 6, "strategies": everything},
+                "heads": {"y2": {"loss": "gaussian_nll", "clean_target": None}},
+            }
+        )
+    )
+    result = run_study(study, tmp_path / "run")
+    assert {t.strategy for t in result.trials} == set(everything)
+    assert all(t.ok for t in result.trials), [t.message for t in result.trials]
+    assert set(result.strategies) == set(everything)
+    for name, best in result.strategies.items():
+        trials = [t for t in result.trials if t.strategy == name]
+        assert best.trial_id == min(trials, key=lambda t: t.objective).trial_id
+        assert set(best.evaluation.test) == {"y0", "y1", "y2"}
+    uncertainty = [t for t in result.trials if t.strategy == "uncertainty"]
+    assert all(set(t.plan["learned_weights"]) == {"y0", "y1", "y2"} for t in uncertainty)
+    learned = result.strategies["uncertainty"].evaluation.plan["learned_weights"]
+    assert learned["y2"] == 1.0  # a log-likelihood head keeps weight 1
+    assert learned["y0"] > 0 and learned["y1"] > 0
+    document = result.to_dict()
+    assert set(document["strategies"]) == set(everything)

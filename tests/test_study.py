@@ -683,3 +683,58 @@ def test_mutated_study_files_exit_0_or_2_through_the_cli(tmp_path: Path, mutatio
     assert "Traceback" not in result.output
     if result.exit_code == 2:
         assert "Invalid study" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 3: custom losses, class weights, losses that read other outputs
+
+
+def test_custom_loss_resolves_beside_the_study(tmp_path) -> None:
+    (tmp_path / "beside_losses.py").write_text("def l1(y_true, y_pred):\n    return y_true\n")
+    raw = deep_update(TINY, {"heads": {"y0": {"loss": "beside_losses:l1"}}})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert load_study(path).heads["y0"].loss == "beside_losses:l1"
+
+
+@pytest.mark.parametrize(
+    ("loss", "words"),
+    [
+        ("no_such_module_xyz:f", "cannot import module 'no_such_module_xyz'"),
+        ("json:no_such_function", "has no attribute 'no_such_function'"),
+        ("json:__doc__", "is not a function"),
+        ("not a path", "expected one of mse"),
+    ],
+)
+def test_bad_custom_loss_names_the_key(write, loss, words) -> None:
+    problems = problems_of(invalid(write({"heads": {"y0": {"loss": loss}}})))
+    where = "heads.y0.loss" if ":" in loss else "heads.y0"
+    assert words in problems[where]
+
+
+def test_class_weights_need_a_weighted_loss(write) -> None:
+    head = {"kind": "binary", "clean_target": None, "class_weights": "balanced"}
+    problems = problems_of(invalid(write({"heads": {"y0": head}})))
+    assert "weighted_binary_crossentropy" in problems["heads.y0"]
+    study = load_study(
+        write(
+            {
+                "heads": {
+                    "y0": {
+                        "kind": "binary",
+                        "clean_target": None,
+                        "loss": "weighted_binary_crossentropy",
+                    }
+                }
+            }
+        )
+    )
+    assert study.heads["y0"].class_weights == "balanced"
+
+
+def test_gaussian_nll_adds_a_log_variance_output(write) -> None:
+    study = load_study(write({"heads": {"y0": {"loss": "gaussian_nll"}}}))
+    assert study.heads["y0"].uses == ["y0_logvar"]
+    assert study.heads["y0"].loss_scale == "log"
+    problems = problems_of(invalid(write({"heads": {"y0": {"uses": ["y1"]}}})))
+    assert "already an output" in problems["heads"]

@@ -170,3 +170,85 @@ def test_missing_output_names_the_outputs() -> None:
     net = keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(inputs)})
     with pytest.raises(ValueError, match=r"no outputs named \['b'\].*outputs are \['a'\]"):
         MultiTaskModel(net, HEADS, weighted_plan(["a", "b"], learning_rate=1e-3, epsilon=1e-7))
+
+
+# ---------------------------------------------------------------------------------------------
+# uncertainty and geometric strategies
+
+
+def test_geometric_gradient_weights_each_head_by_one_over_its_loss() -> None:
+    from mtltune.strategies import single_optimizer_plan
+
+    x, y = toy_data(32)
+    model = MultiTaskModel(
+        two_head_net(), HEADS, single_optimizer_plan("geometric", learning_rate=1e-3, epsilon=1e-7)
+    )
+    model.compile()
+    variables = model.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        out = model(x, training=True)
+        losses = model._head_losses(y, out)
+        total = model._total(losses)
+    grads = tape.gradient(total, variables)
+    per_head = [
+        # head a's loss does not reach head b's layer: a None gradient is a zero one
+        [
+            np.zeros(v.shape) if g is None else g.numpy()
+            for v, g in zip(variables, tape.gradient(loss, variables), strict=True)
+        ]
+        for loss in losses
+    ]
+    geo = float(total)
+    la, lb = (float(v) for v in losses)
+    assert geo == pytest.approx(np.sqrt(la * lb), rel=1e-5)
+    for g, ga, gb in zip(grads, *per_head, strict=True):
+        expected = geo / 2 * (ga / la + gb / lb)
+        np.testing.assert_allclose(g.numpy(), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_uncertainty_learns_log_variances_and_logs_weights() -> None:
+    from mtltune.strategies import single_optimizer_plan
+
+    x, y = toy_data(128)
+    model = MultiTaskModel(
+        two_head_net(),
+        HEADS,
+        single_optimizer_plan("uncertainty", learning_rate=0.05, epsilon=1e-7),
+    )
+    model.compile()
+    assert model.log_variances is not None
+    assert any(v is model.log_variances for v in model.head_optimizers[0]._trainable_variables)
+    history = model.fit(x, y, epochs=40, batch_size=32, verbose=0).history
+    learned = model.learned_weights()
+    assert history["learned_weight_a"][-1] == pytest.approx(learned["a"], rel=1e-5)
+    # exp(-s) tends to 1/L: the noisier, larger-loss head b gets the smaller weight.
+    assert learned["b"] < learned["a"]
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert learned["b"] == pytest.approx(1 / logs["loss_b"], rel=0.5)
+
+
+def test_a_loss_can_read_another_output() -> None:
+    from mtltune.strategies import weighted_plan as plan
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((2,))
+    trunk = keras.layers.Dense(8, activation="tanh")(inputs)
+    net = keras.Model(
+        inputs,
+        {
+            "rating": keras.layers.Dense(1, name="rating")(trunk),
+            "rating_logvar": keras.layers.Dense(1, name="rating_logvar")(trunk),
+        },
+    )
+    heads = {"rating": HeadConfig(loss="gaussian_nll", uses=["rating_logvar"])}
+    model = MultiTaskModel(net, heads, plan(["rating"], learning_rate=0.01, epsilon=1e-7))
+    model.compile()
+    x, y = toy_data(64)
+    out = model(x)
+    expected = np.mean(
+        np.exp(-out["rating_logvar"]) * (out["rating"] - y["a"]) ** 2 + out["rating_logvar"]
+    )
+    logs = model.evaluate(x, {"rating": y["a"]}, verbose=0, return_dict=True)
+    assert logs["loss_rating"] == pytest.approx(float(expected), rel=1e-5)
+    history = model.fit(x, {"rating": y["a"]}, epochs=10, verbose=0).history
+    assert history["loss_rating"][-1] < history["loss_rating"][0]
