@@ -135,6 +135,76 @@ def search(
     out.print(f"report: {paths['report.md']}", highlight=False)
 
 
+RunDirArg = Annotated[Path, typer.Argument(help="A run folder written by mtltune search.")]
+
+
+def _load_result(run_dir: Path) -> StudyResult:
+    from mtltune.report import REPORT_JSON
+    from mtltune.results import StudyResult
+
+    path = run_dir / REPORT_JSON
+    if not path.is_file():
+        _fail(MtlTuneError(f"{path} does not exist: is {run_dir} a finished run folder?"), 2)
+    import json
+
+    return StudyResult.from_dict(json.loads(path.read_text()))
+
+
+@app.command()
+def report(run_dir: RunDirArg) -> None:
+    """Re-render report.md, pareto.csv and the plots of a finished run (no retraining)."""
+    from mtltune.report import write_report
+
+    result = _load_result(run_dir)
+    paths = write_report(result, run_dir)
+    plots = sorted(k for k in paths if k.startswith("plots/"))
+    out.print(f"report: {paths['report.md']} ({len(plots)} plots)", highlight=False)
+
+
+@app.command()
+def trials(
+    run_dir: RunDirArg,
+    sort: Annotated[
+        str,
+        typer.Option("--sort", help="objective, a head name (its stop loss), or trial."),
+    ] = "objective",
+) -> None:
+    """Print the trials of a run, sorted by the objective or by one head's stop loss."""
+    result = _load_result(run_dir)
+    heads = result.heads
+    if sort not in ("objective", "trial", *heads):
+        _fail(
+            MtlTuneError(
+                f"--sort must be objective, trial or a head ({', '.join(heads)}), got {sort!r}"
+            ),
+            2,
+        )
+
+    def key(t: TrialRecord) -> tuple[int, float | str]:
+        if sort == "trial":
+            return (0, t.trial_id.zfill(8))
+        value = t.objective if sort == "objective" else t.stop.get(sort, {}).get("loss")
+        if value is None:
+            return (1, 0.0)
+        return (0, value if result.objective_direction == "min" or sort != "objective" else -value)
+
+    table = Table(title=f"{len(result.trials)} trials of {result.study['name']}")
+    for column in ["trial", "status", "strategy", "objective", "epochs", *heads]:
+        table.add_column(
+            column, justify="left" if column in ("trial", "status", "strategy") else "right"
+        )
+    for t in sorted(result.trials, key=key):
+        table.add_row(
+            t.trial_id,
+            t.status,
+            t.strategy,
+            _cell(t.objective),
+            _cell(t.epochs),
+            *(_cell(t.stop.get(h, {}).get("loss")) for h in heads),
+        )
+    out.print(table)
+
+
 class _RichProgress:
     """Prints one line per trial (number, strategy, objective, elapsed) and the stages."""
 

@@ -63,11 +63,11 @@ def evaluate(
     )
 
 
-def train_and_evaluate(
-    hypermodel: MultiTaskHyperModel, plan: TrainPlan, dataset: Dataset
-) -> Evaluation:
-    """Train a model for a fixed plan under the hypermodel's budget and evaluate it."""
-    model = hypermodel.build_plan(plan)
+def train_plan(
+    hypermodel: MultiTaskHyperModel, plan: TrainPlan, dataset: Dataset, seed: int | None = None
+) -> tuple[MultiTaskModel, dict[str, float]]:
+    """Train a model for a fixed plan under the hypermodel's budget (best epoch restored)."""
+    model = hypermodel.build_plan(plan, seed=seed)
     results = hypermodel.fit(
         None,
         model,
@@ -75,4 +75,12 @@ def train_and_evaluate(
         dataset.train.y,
         validation_data=(dataset.stop.x, dataset.stop.y),
     )
+    return model, results
+
+
+def train_and_evaluate(
+    hypermodel: MultiTaskHyperModel, plan: TrainPlan, dataset: Dataset
+) -> Evaluation:
+    """Train a model for a fixed plan under the hypermodel's budget and evaluate it."""
+    model, results = train_plan(hypermodel, plan, dataset)
     return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]))

@@ -134,6 +134,8 @@ class MultiTaskHyperModel(kt.HyperModel):
         )
         self.seed = seed
         self.steps_per_execution = steps_per_execution
+        #: Per-epoch logs of the latest ``fit`` (for the run's training-curve plots).
+        self.last_history: dict[str, list[float]] | None = None
 
     @classmethod
     def from_study(
@@ -179,9 +181,17 @@ class MultiTaskHyperModel(kt.HyperModel):
         plan = declare(hp, tuple(self.heads), self.search)
         return self.build_plan(plan, hp)
 
-    def build_plan(self, plan: TrainPlan, hp: kt.HyperParameters | None = None) -> MultiTaskModel:
-        """Build and compile a model for a given plan (the baseline, a replicate, a test)."""
-        keras.utils.set_random_seed(self.seed)
+    def build_plan(
+        self, plan: TrainPlan, hp: kt.HyperParameters | None = None, *, seed: int | None = None
+    ) -> MultiTaskModel:
+        """Build and compile a model for a given plan (the baseline, a replicate, a test).
+
+        Args:
+            plan: Strategy and optimizer settings.
+            hp: Hyperparameters for the user's ``build_fn`` (default: empty).
+            seed: Initialisation seed (default: the hypermodel's; replicates pass others).
+        """
+        keras.utils.set_random_seed(self.seed if seed is None else seed)
         net = self.build_fn(hp if hp is not None else kt.HyperParameters())
         model = MultiTaskModel(net, self.heads, plan, self.class_weights)
         model.compile(steps_per_execution=self.steps_per_execution)
@@ -223,6 +233,7 @@ class MultiTaskHyperModel(kt.HyperModel):
             patience=self.training.patience,
             restore_best_weights=True,
         )
+        self.last_history = None
         kwargs.setdefault("batch_size", self.training.batch_size)
         kwargs.setdefault("validation_batch_size", EVAL_BATCH_SIZE)
         kwargs.setdefault("verbose", 0)
@@ -236,6 +247,7 @@ class MultiTaskHyperModel(kt.HyperModel):
             **kwargs,
         )
         seconds = time.perf_counter() - start
+        self.last_history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
         if guard.reason is not None:
             raise kt.errors.FailedTrialError(guard.reason)
         return best_epoch_results(history.history, objective, seconds)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mtltune.results import StudyResult, TrialRecord
@@ -21,6 +22,9 @@ from mtltune.results import StudyResult, TrialRecord
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 TRIALS_CSV = "trials.csv"
+PARETO_CSV = "pareto.csv"
+PREDICTIONS_NPZ = "predictions.npz"
+REPLICATES_NPZ = "replicates.npz"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -56,6 +60,8 @@ def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
         row.update({f"hp_{k}": v for k, v in t.hyperparameters.items()})
         for head, weight in (t.plan.get("loss_weights") or {}).items():
             row[f"weight_{head}"] = weight
+        for head, weight in (t.plan.get("learned_weights") or {}).items():
+            row[f"learned_weight_{head}"] = weight
         for head, scores in t.stop.items():
             for key, value in scores.items():
                 row[f"stop_{key}_{head}"] = value
@@ -140,8 +146,18 @@ def head_table(result: StudyResult, *, compact: bool = False) -> tuple[list[str]
     return header, rows
 
 
-def report_markdown(result: StudyResult) -> str:
-    """The ``report.md`` text."""
+def report_markdown(
+    result: StudyResult, plots: dict[str, Path] | None = None, run_dir: Path | None = None
+) -> str:
+    """The ``report.md`` text, embedding the given plots (paths relative to ``run_dir``)."""
+    plots = plots or {}
+
+    def image(key: str, caption: str) -> list[str]:
+        if key not in plots:
+            return []
+        target = plots[key].relative_to(run_dir) if run_dir else plots[key]
+        return ["", f"![{caption}]({target.as_posix()})", ""]
+
     study = result.study
     best = result.best_trial
     lines = [
@@ -166,6 +182,12 @@ def report_markdown(result: StudyResult) -> str:
     ]
     header, rows = head_table(result)
     lines += _table(header, rows)
+    for key in sorted(plots):
+        if key.startswith("predictions_"):
+            lines += image(key, f"test predictions of head {key.removeprefix('predictions_')}")
+    if result.replicates is not None:
+        lines += _replicate_lines(result)
+        lines += image("ratios", "per-head ratio baseline / best over replicates (log scale)")
     if result.strategies:
         lines += ["", "## Best trial of each strategy", ""]
         lines += [
@@ -184,6 +206,28 @@ def report_markdown(result: StudyResult) -> str:
     lines += _plan_lines(result.best.plan)
     lines += ["", "Baseline:", ""]
     lines += _plan_lines(result.baseline.plan)
+    lines += ["", "## Pareto front", ""]
+    lines += [
+        f"{len(result.pareto)} of {sum(t.ok for t in result.trials)} completed trials are "
+        "Pareto-optimal on the per-head stop losses (no head can improve without another "
+        f"getting worse); they are in `{PARETO_CSV}`.",
+        "",
+    ]
+    front = [t for t in result.trials if t.trial_id in result.pareto]
+    lines += _table(
+        ["trial", "strategy", "objective", *(f"stop loss {h}" for h in result.heads)],
+        [
+            [
+                t.trial_id + (" (best)" if t.trial_id == result.best_trial.trial_id else ""),
+                t.strategy,
+                t.objective,
+                *(t.stop[h]["loss"] for h in result.heads),
+            ]
+            for t in front
+        ],
+    )
+    lines += image("pareto", "per-head stop losses of the trials, Pareto front and best trial")
+    lines += image("history", "training and stop loss per head of the best trial")
     lines += ["", "## Trials", "", f"All trials are in `{TRIALS_CSV}`. The best ten:", ""]
     ranked = sorted(
         (t for t in result.trials if t.ok),
@@ -197,11 +241,46 @@ def report_markdown(result: StudyResult) -> str:
             for t in ranked
         ],
     )
+    lines += image("objective", "objective over trials")
+    lines += image("hyperparameters", "each searched hyperparameter against the objective")
     failed = [t for t in result.trials if not t.ok]
     if failed:
         lines += ["", "Failed trials:", ""]
         lines += [f"- `{t.trial_id}` ({t.status}): {t.message or 'no message'}" for t in failed]
     return "\n".join(lines) + "\n"
+
+
+def _replicate_lines(result: StudyResult) -> list[str]:
+    summary = result.replicates or {}
+    count = summary.get("count", 0)
+    lines = [
+        "",
+        f"## Replicates ({count})",
+        "",
+        f"The best configuration and the baseline retrained {count} times with other seeds "
+        "(and other data draws where the data are generated or the split shuffled). The ratio "
+        "is baseline / best test loss; `{REPLICATES_NPZ}` holds every test prediction.".replace(
+            "{REPLICATES_NPZ}", REPLICATES_NPZ
+        ),
+        "",
+    ]
+    rows = []
+    for head, entry in summary.get("heads", {}).items():
+        for key, stats in entry.items():
+            ratios = [r for r in stats["ratios"] if isinstance(r, float) and math.isfinite(r)]
+            rows.append(
+                [
+                    head + (" (clean)" if key == "loss_clean" else ""),
+                    f"{stats['best']['mean']:.4g} ± {stats['best']['std']:.2g}",
+                    f"{stats['baseline']['mean']:.4g} ± {stats['baseline']['std']:.2g}",
+                    float(np.median(ratios)) if ratios else None,
+                    f"{100 * stats['share_best_wins']:.0f} %",
+                ]
+            )
+    lines += _table(
+        ["head", "best test loss", "baseline test loss", "median ratio", "best wins"], rows
+    )
+    return lines
 
 
 def _plan_lines(plan: dict[str, Any]) -> list[str]:
@@ -220,15 +299,41 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
+def pareto_table(result: StudyResult) -> pd.DataFrame:
+    """The Pareto-optimal trials with their strategy and per-head stop losses."""
+    rows = [
+        {
+            "trial_id": t.trial_id,
+            "strategy": t.strategy,
+            "objective": t.objective,
+            "best": t.trial_id == result.best_trial.trial_id,
+            **{f"stop_loss_{h}": t.stop[h]["loss"] for h in result.heads},
+        }
+        for t in result.trials
+        if t.trial_id in result.pareto
+    ]
+    return pd.DataFrame(rows)
+
+
 def write_report(result: StudyResult, run_dir: str | Path) -> dict[str, Path]:
-    """Write ``report.json``, ``report.md`` and ``trials.csv`` into the run folder.
+    """Write ``report.json``, ``report.md``, ``trials.csv``, ``pareto.csv`` and the plots.
+
+    Plots are drawn from the run folder's files (``histories/``, ``predictions.npz``), so this
+    also re-renders a finished run (``mtltune report``).
 
     Returns:
-        The written paths, keyed by file name.
+        The written paths, keyed by file name (plots by ``plots/<name>.png``).
     """
     run_dir = Path(run_dir)
-    paths = {name: run_dir / name for name in (REPORT_JSON, REPORT_MD, TRIALS_CSV)}
+    paths = {name: run_dir / name for name in (REPORT_JSON, REPORT_MD, TRIALS_CSV, PARETO_CSV)}
     write_trials(result.trials, run_dir)
-    write_atomic(paths[REPORT_MD], report_markdown(result))
+    write_atomic(paths[PARETO_CSV], pareto_table(result).to_csv(index=False))
+    plots: dict[str, Path] = {}
+    if result.study.get("report", {}).get("plots", True):
+        from mtltune.plots import draw_all
+
+        plots = draw_all(result, run_dir)
+    write_atomic(paths[REPORT_MD], report_markdown(result, plots, run_dir))
     write_atomic(paths[REPORT_JSON], report_json(result))
+    paths.update({f"plots/{p.name}": p for p in plots.values()})
     return paths

@@ -112,6 +112,8 @@ class StudyResult:
     data: dict[str, Any]
     seconds: float
     strategies: dict[str, StrategyBest] = field(default_factory=dict)
+    pareto: list[str] = field(default_factory=list)
+    replicates: dict[str, Any] | None = None
 
     @property
     def heads(self) -> list[str]:
@@ -171,9 +173,56 @@ class StudyResult:
             "completed": sum(t.ok for t in self.trials),
             "failed": sum(not t.ok for t in self.trials),
         }
+        out["pareto"] = {
+            "heads": self.heads,
+            "trials": [
+                {
+                    "trial_id": t.trial_id,
+                    "strategy": t.strategy,
+                    "stop": {h: t.stop[h]["loss"] for h in self.heads},
+                }
+                for t in self.trials
+                if t.trial_id in self.pareto
+            ],
+        }
+        if self.replicates is not None:
+            out["replicates"] = self.replicates
         out["data"] = self.data
         out["seconds"] = self.seconds
+        out["trial_records"] = [asdict(t) for t in self.trials]
         return out
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> StudyResult:
+        """Rebuild a result from its ``report.json`` document (for ``mtltune report``)."""
+        trials = [TrialRecord(**t) for t in doc["trial_records"]]
+        best = dict(doc["best"])
+        trial_id = best.pop("trial_id")
+        for key in ("strategy", "hyperparameters"):
+            best.pop(key, None)
+        strategies = {
+            name: StrategyBest(
+                entry["trial_id"],
+                Evaluation(
+                    plan=entry["plan"], objective=entry["objective"], stop={}, test=entry["test"]
+                ),
+            )
+            for name, entry in doc.get("strategies", {}).items()
+        }
+        return cls(
+            study=doc["study"],
+            objective_name=doc["objective"]["name"],
+            objective_direction=doc["objective"]["direction"],
+            best_trial=next(t for t in trials if t.trial_id == trial_id),
+            best=Evaluation(**best),
+            baseline=Evaluation(**doc["baseline"]),
+            trials=trials,
+            data=doc["data"],
+            seconds=doc["seconds"],
+            strategies=strategies,
+            pareto=[t["trial_id"] for t in doc.get("pareto", {}).get("trials", [])],
+            replicates=doc.get("replicates"),
+        )
 
 
 def _ratio(

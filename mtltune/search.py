@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import threading
@@ -22,19 +23,31 @@ from typing import Any, Protocol
 
 import keras
 import keras_tuner as kt
+import numpy as np
 import tensorflow as tf
 
 from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
-from mtltune.evaluation import evaluate, train_and_evaluate
-from mtltune.hypermodel import MultiTaskHyperModel
+from mtltune.evaluation import evaluate, train_plan
+from mtltune.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
 from mtltune.objectives import MONITOR, head_loss_key, learned_weight_key
-from mtltune.report import REPORT_JSON, REPORT_MD, TRIALS_CSV, write_trials
+from mtltune.pareto import pareto_front
+from mtltune.replicates import run_replicates, summarise
+from mtltune.report import (
+    PREDICTIONS_NPZ,
+    REPLICATES_NPZ,
+    REPORT_JSON,
+    REPORT_MD,
+    TRIALS_CSV,
+    write_atomic,
+    write_trials,
+)
 from mtltune.results import StrategyBest, StudyResult, TrialRecord
 from mtltune.strategies import STRATEGY, baseline_plan, declare
 from mtltune.study import Study
 
 PROJECT = "tuner"
+HISTORIES = "histories"
 STUDY_FILE = "study.json"
 TUNERS: dict[str, type[kt.Tuner]] = {
     "random": kt.RandomSearch,
@@ -295,8 +308,12 @@ def run_study(
     def on_trial(event: str, trial: Any) -> None:
         _check_stop()
         if event == "begin":
+            hypermodel.last_history = None
             progress.trial_started(trial.trial_id, total)
             return
+        if hypermodel.last_history is not None:
+            history_path = folder.path / HISTORIES / f"{trial.trial_id}.json"
+            write_atomic(history_path, json.dumps(hypermodel.last_history))
         # Keep trials.csv current, so an interrupted search still shows what finished.
         records = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
         write_trials(records, folder.path)
@@ -343,9 +360,31 @@ def run_study(
             evaluation = evaluate(model, dataset, hypermodel, epochs=top.epochs)
         strategies[strategy] = StrategyBest(top.trial_id, evaluation)
     progress.stage("training the baseline")
-    baseline = train_and_evaluate(
-        hypermodel, baseline_plan(tuple(study.heads), study.search.baseline), dataset
+    base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
+    baseline_model, baseline_fit = train_plan(hypermodel, base_plan, dataset)
+    baseline = evaluate(baseline_model, dataset, hypermodel, epochs=int(baseline_fit["epochs"]))
+    save_npz(
+        folder.path / PREDICTIONS_NPZ,
+        test_arrays(dataset, {"best": best_model, "baseline": baseline_model}),
     )
+    replicates = None
+    if study.report.replicates > 0:
+        count = study.report.replicates
+        plans = {
+            "best": declare(best_trial_kt.hyperparameters.copy(), tuple(study.heads), study.search),
+            "baseline": base_plan,
+        }
+        arrays = run_replicates(
+            study,
+            hypermodel,
+            plans,
+            dataset,
+            count,
+            lambda k: progress.stage(f"replicate {k + 1} of {count}: best and baseline"),
+        )
+        save_npz(folder.path / REPLICATES_NPZ, arrays)
+        replicates = summarise(arrays, hypermodel.heads, hypermodel.class_weights)
+    points = {t.trial_id: {h: t.stop[h]["loss"] for h in study.heads} for t in finished}
     return StudyResult(
         study=study.resolved(),
         objective_name=hypermodel.objective.name,
@@ -357,7 +396,28 @@ def run_study(
         data=describe(dataset),
         seconds=time.perf_counter() - started,
         strategies=strategies,
+        pareto=pareto_front(points, list(study.heads)),
+        replicates=replicates,
     )
+
+
+def test_arrays(dataset: Dataset, models: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Test inputs, targets and each model's predictions, for plots and recomputation."""
+    test = dataset.test
+    arrays: dict[str, np.ndarray] = {"x": test.x, "rows": test.rows}
+    arrays.update({f"y/{h}": v for h, v in test.y.items()})
+    arrays.update({f"clean/{h}": v for h, v in test.clean.items()})
+    for role, model in models.items():
+        predictions = model.predict(test.x, batch_size=EVAL_BATCH_SIZE, verbose=0)
+        arrays.update({f"{role}/{k}": np.asarray(predictions[k]) for k in model.output_keys})
+    return arrays
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays to a compressed ``.npz`` atomically."""
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def _ordered(trials: dict[str, Any]) -> list[Any]:

@@ -343,6 +343,21 @@ class SearchConfig(_Strict):
         return value
 
 
+class ReportConfig(_Strict):
+    """What the report holds beyond the best trial and the baseline."""
+
+    replicates: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description=(
+            "retrain the best configuration and the baseline this many times with other seeds "
+            "(and other data draws where the data are generated or the split shuffled)"
+        ),
+    )
+    plots: bool = Field(True, description="write PNG plots under plots/ and embed them")
+
+
 class Study(_Strict):
     """A validated, immutable study. Build one with ``load_study`` or ``Study.from_dict``."""
 
@@ -354,6 +369,7 @@ class Study(_Strict):
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     search: SearchConfig = SearchConfig()
+    report: ReportConfig = ReportConfig()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
