@@ -48,6 +48,7 @@ from mtltune.study import Study
 
 PROJECT = "tuner"
 HISTORIES = "histories"
+TENSORBOARD = "tensorboard"
 STUDY_FILE = "study.json"
 TUNERS: dict[str, type[kt.Tuner]] = {
     "random": kt.RandomSearch,
@@ -321,6 +322,10 @@ def run_study(
 
     progress.stage("resuming search" if resumed else "searching")
     tuner = make_tuner(study, hypermodel, folder, on_trial)
+    callbacks: list[keras.callbacks.Callback] = [_StopCheck()]
+    if study.report.tensorboard:
+        # Keras Tuner gives each trial its own log folder and writes its hyperparameters.
+        callbacks.append(keras.callbacks.TensorBoard(str(folder.path / TENSORBOARD)))
     try:
         with warnings.catch_warnings():
             # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
@@ -330,7 +335,7 @@ def run_study(
                 dataset.train.y,
                 validation_data=(dataset.stop.x, dataset.stop.y),
                 epochs=study.training.max_epochs,
-                callbacks=[_StopCheck()],
+                callbacks=callbacks,
                 verbose=0,
             )
     except RuntimeError as exc:

@@ -356,6 +356,11 @@ class ReportConfig(_Strict):
         ),
     )
     plots: bool = Field(True, description="write PNG plots under plots/ and embed them")
+    tensorboard: bool = Field(
+        False,
+        description="log every trial for TensorBoard under tensorboard/ (with Keras Tuner's "
+        "HParams view)",
+    )
 
 
 class Study(_Strict):

@@ -102,3 +102,16 @@ def start_search_until_a_trial_finishes(path: Path, out: Path):
         process.wait()
         raise
     return process
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished tiny search with two replicates and its report (shared, read-only)."""
+    from mtltune import Study, run_study, write_report
+
+    raw = deep_update(TINY, {"report": {"replicates": 2}, "search": {"max_trials": 3}})
+    study = Study.from_dict(raw)
+    run_dir = tmp_path_factory.mktemp("tiny_run") / "run"
+    result = run_study(study, run_dir)
+    write_report(result, run_dir)
+    return result, run_dir

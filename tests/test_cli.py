@@ -272,3 +272,42 @@ def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(write_study, tmp_
     after = pd.read_csv(csv, dtype={"trial_id": str})
     assert len(after) == 3 and after["trial_id"].is_unique
     assert set(finished["trial_id"]) <= set(after["trial_id"])
+
+
+def test_report_and_trials_commands_rerender_without_tensorflow(tiny_run) -> None:
+    _, run_dir = tiny_run
+    code = f"""
+import sys
+from pathlib import Path
+from typer.testing import CliRunner
+from mtltune.cli import app
+run = Path({str(run_dir)!r})
+runner = CliRunner()
+(run / "report.md").unlink()
+result = runner.invoke(app, ["report", str(run)])
+assert result.exit_code == 0, result.output
+assert (run / "report.md").exists() and "8 plots" in result.output, result.output
+result = runner.invoke(app, ["trials", str(run), "--sort", "y1"])
+assert result.exit_code == 0, result.output
+assert "3 trials of tiny" in result.output
+assert runner.invoke(app, ["trials", str(run), "--sort", "nope"]).exit_code == 2
+assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+print("ok")
+"""
+    done = run_python(code)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok" in done.stdout
+
+
+def test_trials_sorted_by_a_head(tiny_run) -> None:
+    result, run_dir = tiny_run
+    output = runner.invoke(app, ["trials", str(run_dir), "--sort", "y0"]).output
+    order = sorted(result.trials, key=lambda t: t.stop["y0"]["loss"])
+    positions = [output.index(f"│ {t.trial_id} ") for t in order]
+    assert positions == sorted(positions)
+
+
+def test_report_of_a_folder_without_a_run_exits_2(tmp_path) -> None:
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "report.json" in result.output

@@ -205,3 +205,15 @@ def test_every_strategy_trains_in_one_search_and_is_reported(write_study, tmp_pa
     assert learned["y0"] > 0 and learned["y1"] > 0
     document = result.to_dict()
     assert set(document["strategies"]) == set(everything)
+
+
+def test_tensorboard_logs_each_trial_when_asked(write_study, tmp_path) -> None:
+    study = load_study(
+        write_study({"search": {"max_trials": 2}, "report": {"tensorboard": True}})
+    )
+    run_study(study, tmp_path / "run")
+    logs = tmp_path / "run" / "tensorboard"
+    trial_dirs = sorted(p.name for p in logs.iterdir())
+    assert len(trial_dirs) == 2
+    events = list(logs.rglob("events.out.tfevents.*"))
+    assert events and all(e.stat().st_size > 0 for e in events)
