@@ -16,7 +16,9 @@ from mtltune import write_report
 from mtltune.report import head_table, report_json, report_markdown, trials_table, write_atomic
 from mtltune.results import TrialRecord
 
-FILES = ["report.json", "report.md", "trials.csv"]
+FILES = ["pareto.csv", "report.json", "report.md", "trials.csv"]
+LISTING = sorted([*FILES, "plots"])
+PLOTS = ["plots/hyperparameters.png", "plots/objective.png", "plots/pareto.png"]
 
 
 def strict_loads(text: str):
@@ -34,18 +36,18 @@ def listing(folder: Path) -> list[str]:
 # write_report
 
 
-def test_write_report_writes_the_three_files(tmp_path) -> None:
+def test_write_report_writes_the_files_and_plots(tmp_path) -> None:
     paths = write_report(make_result(), tmp_path)
-    assert set(paths) == set(FILES)
+    assert set(paths) == set(FILES) | set(PLOTS)
     assert all(paths[name] == tmp_path / name for name in FILES)
     assert all(paths[name].is_file() and paths[name].stat().st_size > 0 for name in FILES)
-    assert listing(tmp_path) == FILES  # no temporary files left behind
+    assert listing(tmp_path) == LISTING  # no temporary files left behind
 
 
 def test_write_report_creates_the_run_folder(tmp_path) -> None:
     run = tmp_path / "runs" / "first"
     paths = write_report(make_result(), str(run))
-    assert listing(run) == FILES
+    assert listing(run) == LISTING
     assert paths["report.json"].parent == run
 
 
@@ -53,7 +55,7 @@ def test_write_report_overwrites_a_previous_report(tmp_path) -> None:
     write_report(make_result(), tmp_path)
     write_report(make_result(seconds=42.0), tmp_path)
     assert strict_loads((tmp_path / "report.json").read_text())["seconds"] == 42.0
-    assert listing(tmp_path) == FILES
+    assert listing(tmp_path) == LISTING
 
 
 # ---------------------------------------------------------------------------------------------

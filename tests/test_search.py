@@ -208,9 +208,7 @@ def test_every_strategy_trains_in_one_search_and_is_reported(write_study, tmp_pa
 
 
 def test_tensorboard_logs_each_trial_when_asked(write_study, tmp_path) -> None:
-    study = load_study(
-        write_study({"search": {"max_trials": 2}, "report": {"tensorboard": True}})
-    )
+    study = load_study(write_study({"search": {"max_trials": 2}, "report": {"tensorboard": True}}))
     run_study(study, tmp_path / "run")
     logs = tmp_path / "run" / "tensorboard"
     trial_dirs = sorted(p.name for p in logs.iterdir())
