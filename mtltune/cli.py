@@ -95,9 +95,18 @@ def search(
         bool,
         typer.Option("--overwrite", help="Replace an existing run folder instead of resuming."),
     ] = False,
+    replicates: Annotated[
+        int | None,
+        typer.Option(
+            "--replicates",
+            help="Retrain the best configuration and the baseline R times (report.replicates).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Search the study and report per-head test performance of the best trial."""
-    resolved = _load(study, overrides)
+    extra = [f"report.replicates={replicates}"] if replicates is not None else []
+    resolved = _load(study, [*(overrides or []), *extra])
     from mtltune.data import prepare_dataset
 
     try:
