@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from mtltune.data import Dataset, SplitArrays
 from mtltune.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
 from mtltune.objectives import head_loss_key
@@ -84,3 +88,15 @@ def train_and_evaluate(
     """Train a model for a fixed plan under the hypermodel's budget and evaluate it."""
     model, results = train_plan(hypermodel, plan, dataset)
     return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]))
+
+
+def test_arrays(dataset: Dataset, models: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Test inputs, targets and each model's predictions, for plots and recomputation."""
+    test = dataset.test
+    arrays: dict[str, np.ndarray] = {"x": test.x, "rows": test.rows}
+    arrays.update({f"y/{h}": v for h, v in test.y.items()})
+    arrays.update({f"clean/{h}": v for h, v in test.clean.items()})
+    for role, model in models.items():
+        predictions = model.predict(test.x, batch_size=EVAL_BATCH_SIZE, verbose=0)
+        arrays.update({f"{role}/{k}": np.asarray(predictions[k]) for k in model.output_keys})
+    return arrays

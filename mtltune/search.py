@@ -8,48 +8,39 @@ with default hyperparameters under the same budget and seed.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import shutil
 import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import keras
 import keras_tuner as kt
-import numpy as np
 import tensorflow as tf
 
 from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
-from mtltune.evaluation import evaluate, train_plan
-from mtltune.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
+from mtltune.evaluation import evaluate, test_arrays, train_plan
+from mtltune.hypermodel import MultiTaskHyperModel
 from mtltune.objectives import MONITOR, head_loss_key, learned_weight_key
 from mtltune.pareto import pareto_front
 from mtltune.replicates import run_replicates, summarise
 from mtltune.report import (
     PREDICTIONS_NPZ,
     REPLICATES_NPZ,
-    REPORT_JSON,
-    REPORT_MD,
-    TRIALS_CSV,
     write_atomic,
     write_trials,
 )
 from mtltune.results import StrategyBest, StudyResult, TrialRecord
+from mtltune.runfolder import PROJECT, RunFolder, prepare_run_folder, save_npz
 from mtltune.strategies import STRATEGY, baseline_plan, declare
 from mtltune.study import Study
 
-PROJECT = "tuner"
 HISTORIES = "histories"
 TENSORBOARD = "tensorboard"
-STUDY_FILE = "study.json"
 TUNERS: dict[str, type[kt.Tuner]] = {
     "random": kt.RandomSearch,
     "bayesian": kt.BayesianOptimization,
@@ -107,63 +98,6 @@ class SilentProgress:
 
     def trial_finished(self, record: TrialRecord, total: int) -> None:
         """Ignore."""
-
-
-@dataclass(frozen=True)
-class RunFolder:
-    """The folder a search writes to.
-
-    Attributes:
-        path: The run folder (``runs/<study name>`` by default).
-    """
-
-    path: Path
-
-    @property
-    def tuner_dir(self) -> Path:
-        """Keras Tuner's project folder."""
-        return self.path / PROJECT
-
-    def has_previous_run(self) -> bool:
-        """Whether a search already wrote here."""
-        return (self.path / STUDY_FILE).exists() or self.tuner_dir.exists()
-
-
-def study_fingerprint(study: Study) -> str:
-    """Hash of the resolved study, ignoring ``search.max_trials`` (raising it resumes a run)."""
-    resolved = study.resolved()
-    resolved["search"].pop("max_trials", None)
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
-
-
-def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> bool:
-    """Create, clear or check the run folder; return whether an earlier search is resumed.
-
-    Raises:
-        SearchError: If the folder holds a run of a different study and ``overwrite`` is off.
-    """
-    marker = folder.path / STUDY_FILE
-    resume = False
-    if folder.has_previous_run():
-        if overwrite:
-            shutil.rmtree(folder.tuner_dir, ignore_errors=True)
-            for name in (STUDY_FILE, REPORT_JSON, REPORT_MD, TRIALS_CSV):
-                (folder.path / name).unlink(missing_ok=True)
-        else:
-            previous = (
-                json.loads(marker.read_text()).get("fingerprint") if marker.exists() else None
-            )
-            if previous != study_fingerprint(study):
-                raise SearchError(
-                    f"{folder.path} holds a run of a different study (or of another version of "
-                    "this one); pass --overwrite to replace it, or --out to write elsewhere"
-                )
-            resume = True
-    folder.path.mkdir(parents=True, exist_ok=True)
-    marker.write_text(
-        json.dumps({"fingerprint": study_fingerprint(study), "study": study.resolved()}, indent=2)
-    )
-    return resume
 
 
 def make_tuner(
@@ -404,25 +338,6 @@ def run_study(
         pareto=pareto_front(points, list(study.heads)),
         replicates=replicates,
     )
-
-
-def test_arrays(dataset: Dataset, models: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Test inputs, targets and each model's predictions, for plots and recomputation."""
-    test = dataset.test
-    arrays: dict[str, np.ndarray] = {"x": test.x, "rows": test.rows}
-    arrays.update({f"y/{h}": v for h, v in test.y.items()})
-    arrays.update({f"clean/{h}": v for h, v in test.clean.items()})
-    for role, model in models.items():
-        predictions = model.predict(test.x, batch_size=EVAL_BATCH_SIZE, verbose=0)
-        arrays.update({f"{role}/{k}": np.asarray(predictions[k]) for k in model.output_keys})
-    return arrays
-
-
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays to a compressed ``.npz`` atomically."""
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def _ordered(trials: dict[str, Any]) -> list[Any]:

@@ -8,18 +8,12 @@ Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import math
 import re
-import sys
-import types
-import typing
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -44,6 +38,9 @@ from mtltune.catalog import (
     is_custom_loss,
 )
 from mtltune.errors import Problem, StudyError
+from mtltune.messages import problems_from
+from mtltune.usercode import import_problem
+from mtltune.yamlio import apply_overrides, parse_yaml
 
 BUILTIN_PREFIX = "builtin:"
 BUILTINS = ("hetero_sine", "phase_sine")
@@ -486,13 +483,13 @@ class Study(_Strict):
         try:
             study = cls.model_validate(raw)
         except ValidationError as exc:
-            raise StudyError(_problems(exc), source=source) from None
+            raise StudyError(problems_from(exc, cls), source=source) from None
         study._base_dir = (base_dir or Path.cwd()).resolve()
         problems = [
             Problem(f"heads.{name}.loss", message)
             for name, head in study.heads.items()
             if is_custom_loss(str(head.loss))
-            and (message := _import_problem(str(head.loss), study._base_dir))
+            and (message := import_problem(str(head.loss), study._base_dir))
         ]
         if problems:
             raise StudyError(problems, source=source)
@@ -501,133 +498,6 @@ class Study(_Strict):
     def resolved(self) -> dict[str, Any]:
         """The study with every default filled in, as plain JSON-compatible data."""
         return self.model_dump(mode="json")
-
-
-def import_loss(path: str, base_dir: Path | None = None) -> Any:
-    """Import a custom loss ``package.module:function``.
-
-    The study's folder is searched first, so a ``my_losses.py`` beside the study is found. This
-    is the only way a study runs user code: through an import path it names explicitly.
-    """
-    module_name, _, attribute = path.partition(":")
-    folder = str(base_dir) if base_dir is not None else None
-    if folder is not None and folder not in sys.path:
-        sys.path.insert(0, folder)
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute)
-
-
-def _import_problem(path: str, base_dir: Path) -> str | None:
-    """Why a custom loss cannot be imported, or ``None`` if it can."""
-    try:
-        function = import_loss(path, base_dir)
-    except ModuleNotFoundError as exc:
-        return (
-            f"cannot import module {exc.name!r} of custom loss {path!r}; put it beside the "
-            "study or on PYTHONPATH"
-        )
-    except AttributeError:
-        module = path.partition(":")[0]
-        return f"module {module!r} has no attribute {path.partition(':')[2]!r}"
-    except Exception as exc:  # the user's module failed while importing
-        return f"importing custom loss {path!r} failed: {type(exc).__name__}: {exc}"
-    if not callable(function):
-        return f"{path!r} is not a function (loss(y_true, y_pred) -> tensor)"
-    return None
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that rejects duplicate keys instead of keeping the last one."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)  # resolve YAML merge keys (<<: *anchor) first
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, Hashable):
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"found a key that is a {type(key).__name__}, not a name",
-                key_node.start_mark,
-            )
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key!r}: each key may appear once in a mapping",
-                key_node.start_mark,
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def parse_yaml(text: str, *, source: str = "<string>") -> Any:
-    """Parse YAML safely (no object construction), rejecting duplicate keys.
-
-    Raises:
-        StudyError: With the line and column of the syntax error.
-    """
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise StudyError([Problem(where, f"malformed YAML: {problem}")], source=source) from None
-
-
-def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``KEY=VALUE`` overrides (dotted keys, YAML values) to a parsed study.
-
-    Args:
-        raw: The parsed study; not modified.
-        overrides: Strings such as ``search.max_trials=10`` or ``heads.y0.hidden=[8]``.
-
-    Returns:
-        A new mapping with the overrides applied.
-
-    Raises:
-        StudyError: When an override is not of the form KEY=VALUE or crosses a non-mapping.
-    """
-    import copy
-
-    result = copy.deepcopy(raw)
-    problems: list[Problem] = []
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            problems.append(Problem("--set", f"expected KEY=VALUE, got {item!r}"))
-            continue
-        try:
-            value = parse_yaml(text, source="--set") if text.strip() else ""
-        except StudyError as exc:
-            if "duplicate key" in str(exc):
-                problems.append(Problem(f"--set {key}", exc.problems[0].message))
-                continue
-            value = text  # not YAML: take the text as a string
-        node: Any = result
-        parts = key.split(".")
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part) if isinstance(node, dict) else None
-            if child is None:
-                child = {}
-                node[part] = child
-            if not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                problems.append(Problem(f"--set {key}", f"{where} is not a mapping, got {child!r}"))
-                break
-            node = child
-        else:
-            node[parts[-1]] = value
-    if problems:
-        raise StudyError(problems, source="command line")
-    return result
 
 
 def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
@@ -662,76 +532,3 @@ def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
         )
     raw = apply_overrides(raw, overrides)
     return Study.from_dict(raw, base_dir=path.resolve().parent, source=str(path))
-
-
-# ---------------------------------------------------------------------------------------------
-# Error messages
-
-
-def _problems(exc: ValidationError) -> list[Problem]:
-    problems: dict[str, Problem] = {}
-    unions: dict[str, tuple[list[str], Any]] = {}
-    for error in exc.errors(include_url=False):
-        loc = tuple(error["loc"])
-        if loc and loc[-1] in _UNION_TAGS and not _allowed_keys(loc[:-1]):
-            # A union field ("str | int | bool"): pydantic reports one error per member.
-            where = ".".join(str(part) for part in loc[:-1])
-            unions.setdefault(where, ([], error.get("input")))[0].append(str(loc[-1]))
-            problems.setdefault(where, Problem(where, ""))
-            continue
-        where = ".".join(str(part) for part in loc)
-        if error["type"] == "extra_forbidden":
-            problems[where] = Problem(where, _unknown_key_message(loc))
-            continue
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] != "missing" and not isinstance(error.get("input"), dict | None):
-            message += f", got {error['input']!r}"
-        problems[where] = Problem(where, message)
-    for where, (members, found) in unions.items():
-        problems[where] = Problem(where, f"expected a {' or '.join(members)}, got {found!r}")
-    return list(problems.values())
-
-
-#: Member labels pydantic appends to the location of an error in a union field.
-_UNION_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
-
-
-def _unknown_key_message(loc: tuple[Any, ...]) -> str:
-    allowed = _allowed_keys(loc[:-1])
-    key = str(loc[-1])
-    message = f"unknown key {key!r}"
-    if allowed:
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
-        message += f"; expected one of {', '.join(allowed)}"
-    return message
-
-
-def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
-    """Field names allowed at a location of the study, found by walking the schema."""
-    annotation: Any = Study
-    for part in parent:
-        annotation = _unwrap(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(str(part))
-            if field is None:
-                return []
-            annotation = field.annotation
-        elif typing.get_origin(annotation) is dict:
-            annotation = typing.get_args(annotation)[1]
-        else:
-            return []
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Strip ``X | None`` down to ``X``."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mtltune import SearchError, load_study, run_study
-from mtltune.search import study_fingerprint
+from mtltune.runfolder import study_fingerprint
 
 
 def test_search_evaluates_best_and_baseline_on_test(write_study, tmp_path) -> None:

@@ -1,0 +1,86 @@
+"""Turning pydantic validation errors into ``Problem``s a user can act on.
+
+Each problem names the dotted key path; an unknown key lists the allowed ones with a "did you
+mean" for near misses; a wrong value says what was found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mtltune.errors import Problem
+
+
+def problems_from(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
+    """One ``Problem`` per invalid key of a mapping validated against ``root``."""
+    problems: dict[str, Problem] = {}
+    unions: dict[str, tuple[list[str], Any]] = {}
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        if loc and loc[-1] in _UNION_TAGS and not _allowed_keys(root, loc[:-1]):
+            # A union field ("str | int | bool"): pydantic reports one error per member.
+            where = ".".join(str(part) for part in loc[:-1])
+            unions.setdefault(where, ([], error.get("input")))[0].append(str(loc[-1]))
+            problems.setdefault(where, Problem(where, ""))
+            continue
+        where = ".".join(str(part) for part in loc)
+        if error["type"] == "extra_forbidden":
+            problems[where] = Problem(where, _unknown_key_message(root, loc))
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] != "missing" and not isinstance(error.get("input"), dict | None):
+            message += f", got {error['input']!r}"
+        problems[where] = Problem(where, message)
+    for where, (members, found) in unions.items():
+        problems[where] = Problem(where, f"expected a {' or '.join(members)}, got {found!r}")
+    return list(problems.values())
+
+
+#: Member labels pydantic appends to the location of an error in a union field.
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def _unknown_key_message(root: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    allowed = _allowed_keys(root, loc[:-1])
+    key = str(loc[-1])
+    message = f"unknown key {key!r}"
+    if allowed:
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        message += f"; expected one of {', '.join(allowed)}"
+    return message
+
+
+def _allowed_keys(root: type[BaseModel], parent: tuple[Any, ...]) -> list[str]:
+    """Field names allowed at a location, found by walking the schema from ``root``."""
+    annotation: Any = root
+    for part in parent:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``X | None`` down to ``X``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation

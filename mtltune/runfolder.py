@@ -1,0 +1,88 @@
+"""The run folder: its fingerprint, resume-or-refuse rule, and saved arrays.
+
+A run folder holds one study's search. ``study.json`` records the resolved study and its
+fingerprint; a folder holding another study's run is refused unless overwritten, so a second
+process never wipes a run it does not own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mtltune.errors import SearchError
+from mtltune.report import REPORT_JSON, REPORT_MD, TRIALS_CSV
+from mtltune.study import Study
+
+PROJECT = "tuner"
+STUDY_FILE = "study.json"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The folder a search writes to.
+
+    Attributes:
+        path: The run folder (``runs/<study name>`` by default).
+    """
+
+    path: Path
+
+    @property
+    def tuner_dir(self) -> Path:
+        """Keras Tuner's project folder."""
+        return self.path / PROJECT
+
+    def has_previous_run(self) -> bool:
+        """Whether a search already wrote here."""
+        return (self.path / STUDY_FILE).exists() or self.tuner_dir.exists()
+
+
+def study_fingerprint(study: Study) -> str:
+    """Hash of the resolved study, ignoring ``search.max_trials`` (raising it resumes a run)."""
+    resolved = study.resolved()
+    resolved["search"].pop("max_trials", None)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> bool:
+    """Create, clear or check the run folder; return whether an earlier search is resumed.
+
+    Raises:
+        SearchError: If the folder holds a run of a different study and ``overwrite`` is off.
+    """
+    marker = folder.path / STUDY_FILE
+    resume = False
+    if folder.has_previous_run():
+        if overwrite:
+            shutil.rmtree(folder.tuner_dir, ignore_errors=True)
+            for name in (STUDY_FILE, REPORT_JSON, REPORT_MD, TRIALS_CSV):
+                (folder.path / name).unlink(missing_ok=True)
+        else:
+            previous = (
+                json.loads(marker.read_text()).get("fingerprint") if marker.exists() else None
+            )
+            if previous != study_fingerprint(study):
+                raise SearchError(
+                    f"{folder.path} holds a run of a different study (or of another version of "
+                    "this one); pass --overwrite to replace it, or --out to write elsewhere"
+                )
+            resume = True
+    folder.path.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        json.dumps({"fingerprint": study_fingerprint(study), "study": study.resolved()}, indent=2)
+    )
+    return resume
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays to a compressed ``.npz`` atomically."""
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)

@@ -1,0 +1,113 @@
+"""Reading YAML safely, and ``--set KEY=VALUE`` overrides.
+
+The loader is PyYAML's safe loader (no object construction) that also rejects duplicate keys
+instead of silently keeping the last one, and keys that are not names.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import yaml
+
+from mtltune.errors import Problem, StudyError
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects duplicate keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    explicit = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+    loader.flatten_mapping(node)  # resolve YAML merge keys (<<: *anchor); merged pairs first
+    mapping: dict[Any, Any] = {}
+    written: set[Any] = set()  # keys written explicitly in this mapping
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"found a key that is a {type(key).__name__}, not a name",
+                key_node.start_mark,
+            )
+        if id(key_node) not in explicit:  # a merged key: explicit ones override it
+            mapping.setdefault(key, loader.construct_object(value_node, deep=True))
+            continue
+        if key in written:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r}: each key may appear once in a mapping",
+                key_node.start_mark,
+            )
+        written.add(key)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, *, source: str = "<string>") -> Any:
+    """Parse YAML safely (no object construction), rejecting duplicate keys.
+
+    Raises:
+        StudyError: With the line and column of the syntax error.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise StudyError([Problem(where, f"malformed YAML: {problem}")], source=source) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``KEY=VALUE`` overrides (dotted keys, YAML values) to a parsed study.
+
+    Args:
+        raw: The parsed study; not modified.
+        overrides: Strings such as ``search.max_trials=10`` or ``heads.y0.hidden=[8]``.
+
+    Returns:
+        A new mapping with the overrides applied.
+
+    Raises:
+        StudyError: When an override is not of the form KEY=VALUE or crosses a non-mapping.
+    """
+    result = copy.deepcopy(raw)
+    problems: list[Problem] = []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(Problem("--set", f"expected KEY=VALUE, got {item!r}"))
+            continue
+        try:
+            value = parse_yaml(text, source="--set") if text.strip() else ""
+        except StudyError as exc:
+            if "duplicate key" in str(exc):
+                problems.append(Problem(f"--set {key}", exc.problems[0].message))
+                continue
+            value = text  # not YAML: take the text as a string
+        node: Any = result
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = {}
+                node[part] = child
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                problems.append(Problem(f"--set {key}", f"{where} is not a mapping, got {child!r}"))
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    if problems:
+        raise StudyError(problems, source="command line")
+    return result
