@@ -1,0 +1,173 @@
+"""Checks of a raw table against its study.
+
+Columns present, numbers numeric, values finite, classes seen in train. Every failure is a
+``DataError`` naming the key path, the column and the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mtltune.errors import DataError, Problem
+from mtltune.study import Study
+
+
+def check_columns(study: Study, table: pd.DataFrame) -> None:
+    """Every input, target and clean-target column exists (else list the available ones)."""
+    available = list(map(str, table.columns))
+    problems = []
+
+    def need(column: str, where: str) -> None:
+        if column not in table.columns:
+            problems.append(
+                Problem(
+                    where,
+                    f"column {column!r} is not in the data; available columns: "
+                    f"{', '.join(available)}",
+                )
+            )
+
+    for i, column in enumerate(study.data.inputs or []):
+        need(column, f"data.inputs.{i}")
+    for name, head in study.heads.items():
+        need(str(head.target), f"heads.{name}.target")
+        if head.clean_target is not None:
+            need(head.clean_target, f"heads.{name}.clean_target")
+    if problems:
+        raise DataError(problems)
+
+
+def is_categorical(series: pd.Series, forced: Sequence[str]) -> bool:
+    """Whether a column is one-hot encoded: forced, or not numbers (booleans count as labels)."""
+    return series.name in forced or not (
+        pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    )
+
+
+def _numeric_columns(study: Study, table: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(key path, column)`` of every column that must hold numbers.
+
+    An input column not listed under ``data.categorical`` is numeric unless most of its values
+    are not numbers (then it is one-hot encoded as a categorical input).
+    """
+    columns = []
+    for i, column in enumerate(study.data.inputs or []):
+        series = table[column]
+        if column in study.data.categorical:
+            continue
+        if is_categorical(series, ()):
+            converted = pd.to_numeric(series, errors="coerce")
+            if (converted.isna() & series.notna()).mean() >= 0.5:
+                continue
+        columns.append((f"data.inputs.{i}", column))
+    for name, head in study.heads.items():
+        if head.kind == "regression":
+            columns.append((f"heads.{name}.target", str(head.target)))
+        if head.clean_target is not None:
+            columns.append((f"heads.{name}.clean_target", head.clean_target))
+    return columns
+
+
+def _rows(mask: np.ndarray) -> str:
+    """First data rows (1-based) where ``mask`` holds."""
+    return ", ".join(str(r + 1) for r in np.flatnonzero(mask)[:5])
+
+
+def check_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Convert numeric columns, then reject (or drop) rows with missing or infinite values.
+
+    Returns:
+        The clean table (rows renumbered) and, for each of its rows, its position in the raw
+        table.
+    """
+    problems = []
+    numeric = _numeric_columns(study, table)
+    for where, column in numeric:
+        series = table[column]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            continue
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = (converted.isna() & series.notna()).to_numpy()
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            hint = "; fix the values" + (
+                " or list the column under data.categorical" if where.startswith("data.") else ""
+            )
+            problems.append(
+                Problem(
+                    f"{where} (column {column!r})",
+                    f"expected numbers, found {series.iloc[first]!r} in data row {first + 1} "
+                    f"({int(bad.sum())} non-numeric values){hint}",
+                )
+            )
+        else:
+            table = table.assign(**{column: converted})
+    if problems:
+        raise DataError(problems)
+    missing: dict[tuple[str, str], np.ndarray] = {
+        (where, column): ~np.isfinite(table[column].to_numpy(dtype=np.float64))
+        for where, column in numeric
+    }
+    numeric_names = {column for _, column in numeric}
+    for i, column in enumerate(study.data.inputs or []):
+        if column not in numeric_names:
+            missing[(f"data.inputs.{i}", column)] = table[column].isna().to_numpy()
+    for name, head in study.heads.items():
+        if head.kind != "regression":
+            missing[(f"heads.{name}.target", str(head.target))] = (
+                table[str(head.target)].isna().to_numpy()
+            )
+    any_missing = np.logical_or.reduce(list(missing.values()))
+    if not any_missing.any():
+        return table, np.arange(len(table))
+    if study.data.missing == "drop":
+        kept = table.loc[~any_missing].reset_index(drop=True)
+        if kept.empty:
+            raise DataError(
+                [Problem("data.missing", "dropping rows with missing values leaves no rows")]
+            )
+        return kept, np.flatnonzero(~any_missing)
+    raise DataError(
+        [
+            Problem(
+                f"{where} (column {column!r})",
+                f"expected finite values, found {int(mask.sum())} missing or infinite (first "
+                f"data rows: {_rows(mask)}); fill or remove them, or set data.missing: drop",
+            )
+            for (where, column), mask in missing.items()
+            if mask.any()
+        ]
+    )
+
+
+def check_unseen_classes(
+    study: Study,
+    targets: Mapping[str, Any],
+    rows: pd.DataFrame,
+    split_name: str,
+    idx: np.ndarray,
+) -> None:
+    """Stop and test rows may only hold classes that the train split has."""
+    problems = []
+    for name, encoder in targets.items():
+        if encoder.kind == "regression":
+            continue
+        column = str(study.heads[name].target)
+        unseen = ~rows[column].isin(encoder.classes).to_numpy()
+        if unseen.any():
+            labels = sorted(map(str, rows[column][unseen].unique()))
+            first = int(idx[np.flatnonzero(unseen)[0]])
+            problems.append(
+                Problem(
+                    f"heads.{name}.target (column {column!r})",
+                    f"the {split_name} split has classes that train never saw: {labels} "
+                    f"(first at data row {first + 1}); shuffle the split, add rows or "
+                    "merge rare classes",
+                )
+            )
+    if problems:
+        raise DataError(problems)
