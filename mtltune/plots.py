@@ -251,11 +251,15 @@ def draw_all(result: Any, run_dir: Path) -> dict[str, Path]:
             points, result.pareto, result.best_trial.trial_id, heads, out_dir / "pareto.png"
         )
     if result.replicates is not None:
-        ratios = {h: e["loss"]["ratios"] for h, e in result.replicates["heads"].items()}
+        # Against the noise-free target where a head has one (the reference experiment's view).
+        heads_stats = result.replicates["heads"]
+        ratios = {h: e.get("loss_clean", e["loss"])["ratios"] for h, e in heads_stats.items()}
+        clean = any("loss_clean" in e for e in heads_stats.values())
         plots["ratios"] = ratio_boxplot(
             ratios,
             out_dir / "ratios.png",
-            f"{result.replicates['count']} replicates: baseline / best test loss",
+            f"{result.replicates['count']} replicates: baseline / best test loss"
+            + (" (vs clean target)" if clean else ""),
         )
     history_file = run_dir / "histories" / f"{result.best_trial.trial_id}.json"
     if history_file.exists():
