@@ -34,7 +34,7 @@ from mtltune.report import (
     write_atomic,
     write_trials,
 )
-from mtltune.results import StrategyBest, StudyResult, TrialRecord
+from mtltune.results import Evaluation, StrategyBest, StudyResult, TrialRecord
 from mtltune.runfolder import PROJECT, RunFolder, prepare_run_folder, save_npz
 from mtltune.strategies import STRATEGY, baseline_plan, declare
 from mtltune.study import Study
@@ -260,21 +260,17 @@ def run_study(
     if study.report.tensorboard:
         # Keras Tuner gives each trial its own log folder and writes its hyperparameters.
         callbacks.append(keras.callbacks.TensorBoard(str(folder.path / TENSORBOARD)))
-    try:
-        with warnings.catch_warnings():
-            # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
-            warnings.filterwarnings("ignore", module="sklearn")
-            tuner.search(
-                dataset.train.x,
-                dataset.train.y,
-                validation_data=(dataset.stop.x, dataset.stop.y),
-                epochs=study.training.max_epochs,
-                callbacks=callbacks,
-                verbose=0,
-            )
-    except RuntimeError as exc:
-        if "consecutive failures" not in str(exc):
-            raise
+    with warnings.catch_warnings():
+        # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
+        warnings.filterwarnings("ignore", module="sklearn")
+        tuner.search(
+            dataset.train.x,
+            dataset.train.y,
+            validation_data=(dataset.stop.x, dataset.stop.y),
+            epochs=study.training.max_epochs,
+            callbacks=callbacks,
+            verbose=0,
+        )
     trials = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
     write_trials(trials, folder.path)
     finished = [t for t in trials if t.ok]
@@ -287,17 +283,9 @@ def run_study(
     progress.stage(f"evaluating trial {best_trial.trial_id} on test")
     best_model = tuner.load_model(best_trial_kt)
     best = evaluate(best_model, dataset, hypermodel, epochs=best_trial.epochs)
-    strategies = {}
-    for strategy in dict.fromkeys(t.strategy for t in finished):
-        sign = 1.0 if hypermodel.objective.direction == "min" else -1.0
-        top = min((t for t in finished if t.strategy == strategy), key=lambda t: sign * t.objective)
-        if top.trial_id == best_trial.trial_id:
-            evaluation = best
-        else:
-            progress.stage(f"evaluating {strategy}'s best trial {top.trial_id} on test")
-            model = tuner.load_model(tuner.oracle.trials[top.trial_id])
-            evaluation = evaluate(model, dataset, hypermodel, epochs=top.epochs)
-        strategies[strategy] = StrategyBest(top.trial_id, evaluation)
+    strategies = _best_of_each_strategy(
+        finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress
+    )
     progress.stage("training the baseline")
     base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
     baseline_model, baseline_fit = train_plan(hypermodel, base_plan, dataset)
@@ -338,6 +326,29 @@ def run_study(
         pareto=pareto_front(points, list(study.heads)),
         replicates=replicates,
     )
+
+
+def _best_of_each_strategy(
+    finished: list[TrialRecord],
+    best_id: str,
+    best: Evaluation,
+    tuner: kt.Tuner,
+    dataset: Dataset,
+    hypermodel: MultiTaskHyperModel,
+    progress: Progress,
+) -> dict[str, StrategyBest]:
+    """Each strategy's best trial by the stop objective, evaluated once on test."""
+    sign = 1.0 if hypermodel.objective.direction == "min" else -1.0
+    out = {}
+    for strategy in dict.fromkeys(t.strategy for t in finished):
+        top = min((t for t in finished if t.strategy == strategy), key=lambda t: sign * t.objective)
+        evaluation = best
+        if top.trial_id != best_id:
+            progress.stage(f"evaluating {strategy}'s best trial {top.trial_id} on test")
+            model = tuner.load_model(tuner.oracle.trials[top.trial_id])
+            evaluation = evaluate(model, dataset, hypermodel, epochs=top.epochs)
+        out[strategy] = StrategyBest(top.trial_id, evaluation)
+    return out
 
 
 def _ordered(trials: dict[str, Any]) -> list[Any]:
