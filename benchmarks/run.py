@@ -1,0 +1,154 @@
+"""Benchmarks of issue 5, each measured against a peer in the same run.
+
+1. ``trials``: per-trial wall time and best stop objective of mtltune against the hand-written
+   Keras Tuner peer (benchmarks/peer_keras_tuner.py) on the hetero-sine study, same seed, same
+   number of trials, same search space (weighted strategy, random search), one after the other.
+2. ``steps``: time per training step of the ``separate`` strategy against ``weighted``, five
+   heads, same model and data.
+3. ``memory``: resident memory after each of N short trials in one search.
+
+Run: python benchmarks/run.py [--trials 8] [--parts trials,steps,memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peer_keras_tuner import STUDY, run_peer
+
+from mtltune import load_study, prepare_dataset, run_study
+from mtltune.hypermodel import MultiTaskHyperModel
+from mtltune.search import SilentProgress
+from mtltune.strategies import separate_plan, weighted_plan
+
+
+class Clock(SilentProgress):
+    """Records each trial's wall time (build, fit, bookkeeping) and the RSS after it."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.rss_mb: list[float] = []
+        self._start = 0.0
+
+    def trial_started(self, trial_id: str, total: int) -> None:
+        self._start = time.perf_counter()
+
+    def trial_finished(self, record, total: int) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+        self.rss_mb.append(rss_mb())
+
+
+def rss_mb() -> float:
+    """Resident set size of this process in MB (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bench_trials(trials: int) -> None:
+    overrides = [
+        "search.tuner=random",
+        "search.strategies=[weighted]",
+        f"search.max_trials={trials}",
+    ]
+    study = load_study(STUDY, overrides)
+    with tempfile.TemporaryDirectory() as folder:
+        clock = Clock()
+        result = run_study(study, Path(folder) / "mtltune", progress=clock)
+        ours = {
+            "seconds": clock.seconds,
+            "epochs": [t.epochs for t in result.trials],
+            "best": min(t.objective for t in result.trials if t.ok),
+        }
+        peer_records = run_peer(trials, Path(folder) / "peer")
+    peer = {
+        "seconds": [r["seconds"] for r in peer_records],
+        "epochs": [int(r["epochs"]) for r in peer_records],
+        "best": min(r["objective"] for r in peer_records),
+    }
+    print(f"## trials: hetero_sine, {trials} trials each, weighted strategy, random search")
+    for name, run in (("mtltune", ours), ("peer", peer)):
+        print(
+            f"{name:8s} per-trial seconds: mean {statistics.mean(run['seconds']):.2f}, "
+            f"median {statistics.median(run['seconds']):.2f}; epochs {run['epochs']}; "
+            f"seconds per epoch {sum(run['seconds']) / sum(run['epochs']):.3f}; "
+            f"best stop objective {run['best']:.5f}"
+        )
+    ratio = statistics.mean(ours["seconds"]) / statistics.mean(peer["seconds"])
+    per_epoch = (sum(ours["seconds"]) / sum(ours["epochs"])) / (
+        sum(peer["seconds"]) / sum(peer["epochs"])
+    )
+    print(
+        f"ratio mtltune / peer: per trial {ratio:.2f}, per epoch {per_epoch:.2f} (target <= 0.33)"
+    )
+
+
+def bench_steps(epochs: int = 5) -> None:
+    study = load_study(STUDY)
+    data = prepare_dataset(study)
+    heads = list(study.heads)
+    hypermodel = MultiTaskHyperModel.from_study(study, data.input_dim, dict.fromkeys(heads, 1))
+    plans = {
+        "weighted": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
+        "separate": separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3),
+    }
+    batch = study.training.batch_size
+    steps = -(-len(data.train) // batch) * epochs
+    times = {}
+    for name, plan in plans.items():
+        model = hypermodel.build_plan(plan)
+        model.fit(data.train.x, data.train.y, epochs=1, batch_size=batch, verbose=0)  # trace
+        start = time.perf_counter()
+        model.fit(data.train.x, data.train.y, epochs=epochs, batch_size=batch, verbose=0)
+        times[name] = (time.perf_counter() - start) / steps
+    print(f"## steps: {len(heads)} heads, {steps} steps of batch {batch}")
+    for name, seconds in times.items():
+        print(f"{name:8s} {1000 * seconds:.2f} ms per step ({1 / seconds:.0f} steps/s)")
+    print(f"ratio separate / weighted: {times['separate'] / times['weighted']:.2f} (target <= 1.5)")
+
+
+def bench_memory(trials: int) -> None:
+    overrides = [
+        "search.tuner=random",
+        f"search.max_trials={trials}",
+        "training.max_epochs=2",
+        "data.params.n=2000",
+    ]
+    study = load_study(STUDY, overrides)
+    clock = Clock()
+    with tempfile.TemporaryDirectory() as folder:
+        run_study(study, Path(folder) / "memory", progress=clock)
+    rss = clock.rss_mb
+    print(f"## memory: resident MB after each of {trials} trials (2 epochs each)")
+    print(" ".join(f"{v:.0f}" for v in rss))
+    print(
+        f"growth from trial 1 to trial {trials}: {rss[-1] - rss[0]:.0f} MB; from trial 5: "
+        f"{rss[-1] - rss[min(4, len(rss) - 1)]:.0f} MB (target < 200)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--memory-trials", type=int, default=50)
+    parser.add_argument("--parts", default="trials,steps,memory")
+    args = parser.parse_args()
+    parts = args.parts.split(",")
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    if "steps" in parts:
+        bench_steps()
+    if "trials" in parts:
+        bench_trials(args.trials)
+    if "memory" in parts:
+        bench_memory(args.memory_trials)
+
+
+if __name__ == "__main__":
+    main()
