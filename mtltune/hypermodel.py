@@ -122,7 +122,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         if unresolved:
             raise ValueError(
                 f"heads {unresolved} use a class-weighted loss: pass class_weights={{head: "
-                "[weight per class code]}} (mtltune.heads.balanced_class_weights(y_train) "
+                "[weight per class code]} (mtltune.heads.balanced_class_weights(y_train) "
                 "computes the 'balanced' ones)"
             )
         self.search = _coerce(SearchConfig, search)
