@@ -6,8 +6,10 @@
 2. ``steps``: time per training step of the ``separate`` strategy against ``weighted``, five
    heads, same model and data.
 3. ``memory``: resident memory after each of N short trials in one search.
+4. ``leak``: resident memory growth per fit of mtltune's model against a plain Keras model,
+   outside Keras Tuner (is the growth ours or Keras'?).
 
-Run: python benchmarks/run.py [--trials 8] [--parts trials,steps,memory]
+Run: python benchmarks/run.py [--trials 8] [--parts trials,steps,memory,leak]
 """
 
 from __future__ import annotations
@@ -134,11 +136,60 @@ def bench_memory(trials: int) -> None:
     )
 
 
+def bench_leak(fits: int = 16) -> None:
+    """RSS growth per fit: mtltune's model against a plain compiled Keras model (the peer)."""
+    import gc
+
+    import keras
+
+    study = load_study(STUDY, ["data.params.n=2000"])
+    data = prepare_dataset(study)
+    heads = list(study.heads)
+    hypermodel = MultiTaskHyperModel.from_study(study, data.input_dim, dict.fromkeys(heads, 1))
+
+    def ours() -> None:
+        model = hypermodel.build_plan(weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3))
+        hypermodel.fit(
+            None,
+            model,
+            data.train.x,
+            data.train.y,
+            validation_data=(data.stop.x, data.stop.y),
+            epochs=2,
+        )
+
+    def plain() -> None:
+        inputs = keras.Input((data.input_dim,))
+        hidden = inputs
+        for _ in range(10):
+            hidden = keras.layers.Dense(100, activation="relu")(hidden)
+        model = keras.Model(inputs, {h: keras.layers.Dense(1, name=h)(hidden) for h in heads})
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=dict.fromkeys(heads, "mse"))
+        model.fit(
+            data.train.x,
+            data.train.y,
+            validation_data=(data.stop.x, data.stop.y),
+            epochs=2,
+            verbose=0,
+        )
+
+    print(f"## leak: RSS MB after each of {fits} fits (2 epochs, clear_session between)")
+    for name, fit in (("mtltune", ours), ("plain keras", plain)):
+        values = []
+        for _ in range(fits):
+            keras.backend.clear_session()
+            gc.collect()
+            fit()
+            values.append(rss_mb())
+        growth = (values[-1] - values[3]) / (fits - 4)
+        print(f"{name:11s} {' '.join(f'{v:.0f}' for v in values)}; {growth:.1f} MB per fit")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--memory-trials", type=int, default=50)
-    parser.add_argument("--parts", default="trials,steps,memory")
+    parser.add_argument("--parts", default="trials,steps,memory,leak")
     args = parser.parse_args()
     parts = args.parts.split(",")
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
@@ -148,6 +199,8 @@ def main() -> None:
         bench_trials(args.trials)
     if "memory" in parts:
         bench_memory(args.memory_trials)
+    if "leak" in parts:
+        bench_leak()
 
 
 if __name__ == "__main__":
