@@ -13,8 +13,6 @@ HeadKind = Literal["regression", "binary", "multiclass"]
 StrategyName = Literal["weighted", "separate", "uncertainty", "geometric"]
 TunerName = Literal["random", "bayesian", "hyperband"]
 
-STRATEGIES: tuple[str, ...] = ("weighted", "separate", "uncertainty", "geometric")
-TUNERS: tuple[str, ...] = ("random", "bayesian", "hyperband")
 
 
 @dataclass(frozen=True)

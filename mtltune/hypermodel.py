@@ -136,6 +136,8 @@ class MultiTaskHyperModel(kt.HyperModel):
         self.steps_per_execution = steps_per_execution
         #: Per-epoch logs of the latest ``fit`` (for the run's training-curve plots).
         self.last_history: dict[str, list[float]] | None = None
+        self._reference_data: tuple[Any, Any] = (None, None)
+        self._reference: Objective = self.objective
 
     @classmethod
     def from_study(
@@ -262,8 +264,14 @@ class MultiTaskHyperModel(kt.HyperModel):
             return self.objective
         if not all(h in y_train and h in y_stop for h in self.heads):
             return self.objective
-        reference = reference_losses(self.heads, y_train, y_stop, self.class_weights)
-        return self.objective.with_reference(reference)
+        # Same arrays every trial of a search: compute the constant-predictor losses once.
+        # Held (not just their ids) so a freed dict's id cannot be reused by new data.
+        cached_train, cached_stop = self._reference_data
+        if cached_train is not y_train or cached_stop is not y_stop:
+            reference = reference_losses(self.heads, y_train, y_stop, self.class_weights)
+            self._reference = self.objective.with_reference(reference)
+            self._reference_data = (y_train, y_stop)
+        return self._reference
 
 
 def best_epoch_results(
