@@ -14,7 +14,6 @@ StrategyName = Literal["weighted", "separate", "uncertainty", "geometric"]
 TunerName = Literal["random", "bayesian", "hyperband"]
 
 
-
 @dataclass(frozen=True)
 class KindSpec:
     """What a head kind allows.

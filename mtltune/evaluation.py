@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from mtltune import loop
 from mtltune.data import Dataset, SplitArrays
 from mtltune.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
 from mtltune.objectives import head_loss_key
@@ -26,15 +27,12 @@ def head_scores(model: MultiTaskModel, split: SplitArrays) -> HeadScores:
     Returns:
         ``{head: {"loss": ..., "<metric>": ..., ["loss_clean": ...]}}``.
     """
-    logs = model.evaluate(split.x, split.y, batch_size=EVAL_BATCH_SIZE, verbose=0, return_dict=True)
+    logs = loop.evaluate(model, split.x, split.y)
     scores: HeadScores = {h: {"loss": float(logs[head_loss_key(h)])} for h in model.head_names}
     for head, metric in model.metric_keys():
         scores[head][metric] = float(logs[f"{head}_{metric}"])
     if split.clean:
-        clean_y = {**split.y, **split.clean}
-        clean = model.evaluate(
-            split.x, clean_y, batch_size=EVAL_BATCH_SIZE, verbose=0, return_dict=True
-        )
+        clean = loop.evaluate(model, split.x, {**split.y, **split.clean})
         for head in split.clean:
             scores[head]["loss_clean"] = float(clean[head_loss_key(head)])
     return scores

@@ -6,18 +6,26 @@ the user's ``build_fn(hp)``) and wraps it in a compiled ``MultiTaskModel`` with 
 weight-free objective (restoring the best epoch) and returns the objective and the per-head stop
 losses of the best epoch. A trial whose losses become NaN or infinite raises Keras Tuner's
 ``FailedTrialError``: the search records it as failed and goes on.
+
+In-memory arrays train through ``mtltune.loop`` (one compiled call per epoch); other inputs
+(a ``tf.data.Dataset``, say) through Keras' ``fit``. Inside ``with hypermodel.recycling():``
+a model whose training ended is recycled by the next ``build`` of the same strategy and
+architecture: fresh initial weights and optimizer state, but no new tracing and no new graphs,
+which is where Keras and TensorFlow spend time and leak memory with every new model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import keras
 import keras_tuner as kt
 
+from mtltune import loop
 from mtltune.heads import reference_losses
 from mtltune.network import build_network
 from mtltune.objectives import MONITOR, OBJECTIVE, Objective, ObjectiveLogger, head_loss_key
@@ -33,7 +41,10 @@ from mtltune.study import (
 from mtltune.training import MultiTaskModel
 
 #: Batch size of the stop-split evaluation each epoch (the result does not depend on it).
-EVAL_BATCH_SIZE = 4096
+EVAL_BATCH_SIZE = loop.EVAL_BATCH_SIZE
+
+#: At most this many idle models are kept for recycling (one per strategy and architecture).
+POOL_SIZE = 8
 
 BuildFn = Callable[[kt.HyperParameters], keras.Model]
 
@@ -138,6 +149,9 @@ class MultiTaskHyperModel(kt.HyperModel):
         self.last_history: dict[str, list[float]] | None = None
         self._reference_data: tuple[Any, Any] = (None, None)
         self._reference: Objective = self.objective
+        self._recycling = False
+        #: Idle models by (strategy, network signature); a model is idle once ``fit`` ended.
+        self._pool: dict[tuple[Any, ...], MultiTaskModel] = {}
 
     @classmethod
     def from_study(
@@ -193,11 +207,48 @@ class MultiTaskHyperModel(kt.HyperModel):
             hp: Hyperparameters for the user's ``build_fn`` (default: empty).
             seed: Initialisation seed (default: the hypermodel's; replicates pass others).
         """
-        keras.utils.set_random_seed(self.seed if seed is None else seed)
+        seed = self.seed if seed is None else seed
+        keras.utils.set_random_seed(seed)
         net = self.build_fn(hp if hp is not None else kt.HyperParameters())
-        model = MultiTaskModel(net, self.heads, plan, self.class_weights)
-        model.compile(steps_per_execution=self.steps_per_execution)
+        key = (plan.strategy, _signature(net))
+        model = self._pool.pop(key, None) if self._recycling else None
+        if model is not None:
+            model.recycle(net, plan)
+        else:
+            model = MultiTaskModel(net, self.heads, plan, self.class_weights)
+            model.compile(steps_per_execution=self.steps_per_execution)
+        # Not tracked attributes: where the model may go back to, and its shuffle seed.
+        object.__setattr__(model, "_mtltune_pool_key", key)
+        object.__setattr__(model, "_mtltune_seed", seed)
         return model
+
+    @contextlib.contextmanager
+    def recycling(self) -> Iterator[None]:
+        """Within this block, models whose ``fit`` ended are recycled by later builds.
+
+        For loops that build, train and drop one model at a time (a Keras Tuner search, say):
+        a model stays valid until the next ``build``/``build_plan`` of the same strategy and
+        architecture after its ``fit``. Models built outside the block are never recycled, so
+        ``tuner.get_best_models`` and ``tuner.load_model`` there return independent models.
+        """
+        previous = self._recycling
+        self._recycling = True
+        try:
+            yield
+        finally:
+            self._recycling = previous
+            if not previous:
+                self._pool.clear()
+
+    def _release(self, model: MultiTaskModel) -> None:
+        """Offer a model whose training ended for recycling (inside ``recycling`` only)."""
+        key = getattr(model, "_mtltune_pool_key", None)
+        if not self._recycling or key is None:
+            return
+        self._pool.pop(key, None)
+        self._pool[key] = model
+        while len(self._pool) > POOL_SIZE:
+            self._pool.pop(next(iter(self._pool)))
 
     def fit(
         self,
@@ -236,23 +287,43 @@ class MultiTaskHyperModel(kt.HyperModel):
             restore_best_weights=True,
         )
         self.last_history = None
-        kwargs.setdefault("batch_size", self.training.batch_size)
-        kwargs.setdefault("validation_batch_size", EVAL_BATCH_SIZE)
-        kwargs.setdefault("verbose", 0)
+        callbacks = [ObjectiveLogger(objective), guard, early, *(callbacks or [])]
+        epochs = epochs or self.training.max_epochs
+        batch_size = kwargs.pop("batch_size", self.training.batch_size)
         start = time.perf_counter()
-        history = model.fit(
-            x,
-            y,
-            validation_data=validation_data,
-            epochs=epochs or self.training.max_epochs,
-            callbacks=[ObjectiveLogger(objective), guard, early, *(callbacks or [])],
-            **kwargs,
-        )
+        try:
+            if _fast_path(x, y, validation_data, kwargs):
+                history = loop.fit(
+                    model,
+                    x,
+                    y,
+                    validation_data,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    callbacks=callbacks,
+                    seed=getattr(model, "_mtltune_seed", self.seed),
+                    shuffle=kwargs.get("shuffle", True),
+                    initial_epoch=kwargs.get("initial_epoch", 0),
+                )
+            else:
+                kwargs.setdefault("validation_batch_size", EVAL_BATCH_SIZE)
+                kwargs.setdefault("verbose", 0)
+                history = model.fit(
+                    x,
+                    y,
+                    validation_data=validation_data,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    callbacks=callbacks,
+                    **kwargs,
+                ).history
+        finally:
+            self._release(model)
         seconds = time.perf_counter() - start
-        self.last_history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+        self.last_history = {k: [float(v) for v in vs] for k, vs in history.items()}
         if guard.reason is not None:
             raise kt.errors.FailedTrialError(guard.reason)
-        return best_epoch_results(history.history, objective, seconds)
+        return best_epoch_results(history, objective, seconds)
 
     def objective_for(self, y_train: Any, y_stop: Any) -> Objective:
         """The objective with its per-head floor set from the data (see ``ObjectiveConfig``).
@@ -295,6 +366,18 @@ def best_epoch_results(
         results[OBJECTIVE] = float(history[OBJECTIVE][best])
     results.update(epochs=float(len(scores)), best_epoch=float(best + 1), seconds=seconds)
     return results
+
+
+def _fast_path(x: Any, y: Any, validation_data: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``fit`` can use the in-memory loop: arrays only, no Keras-only options."""
+    extra = set(kwargs) - {"shuffle", "verbose", "initial_epoch"}
+    return not extra and len(validation_data) == 2 and loop.in_memory(x, y, *validation_data)
+
+
+def _signature(net: keras.Model) -> tuple[Any, ...]:
+    """What a recycled model must share with a new network: its variables and outputs."""
+    variables = tuple((v.path, tuple(v.shape), str(v.dtype)) for v in net.variables)
+    return (type(net).__name__, tuple(getattr(net, "output_names", None) or ()), variables)
 
 
 def _coerce(cls: Any, value: Any) -> Any:

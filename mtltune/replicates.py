@@ -52,22 +52,37 @@ def run_replicates(
     """
     redraw = study.data.is_builtin or study.split.shuffle
     arrays: dict[str, np.ndarray] = {}
-    for k in range(count):
-        if on_replicate is not None:
-            on_replicate(k)
-        seed = replicate_seed(study.seed, k)
-        data = prepare_dataset(study, seed=seed) if redraw else dataset
-        for head, y in data.test.y.items():
-            arrays[f"y/{k}/{head}"] = np.asarray(y)
-        for head, clean in data.test.clean.items():
-            arrays[f"clean/{k}/{head}"] = np.asarray(clean)
-        for role, plan in plans.items():
-            model, _ = train_plan(hypermodel, plan, data, seed=seed)
-            predictions = model.predict(data.test.x, batch_size=EVAL_BATCH_SIZE, verbose=0)
-            for key in model.output_keys:
-                arrays[f"{role}/{k}/{key}"] = np.asarray(predictions[key])
+    with hypermodel.recycling():  # Each model is read right after its training.
+        for k in range(count):
+            _replicate(study, hypermodel, plans, dataset, k, redraw, arrays, on_replicate)
     arrays["count"] = np.asarray(count)
     return arrays
+
+
+def _replicate(
+    study: Study,
+    hypermodel: MultiTaskHyperModel,
+    plans: Mapping[str, TrainPlan],
+    dataset: Dataset,
+    k: int,
+    redraw: bool,
+    arrays: dict[str, np.ndarray],
+    on_replicate: Callable[[int], None] | None,
+) -> None:
+    """Train and predict replicate ``k`` of every plan into ``arrays``."""
+    if on_replicate is not None:
+        on_replicate(k)
+    seed = replicate_seed(study.seed, k)
+    data = prepare_dataset(study, seed=seed) if redraw else dataset
+    for head, y in data.test.y.items():
+        arrays[f"y/{k}/{head}"] = np.asarray(y)
+    for head, clean in data.test.clean.items():
+        arrays[f"clean/{k}/{head}"] = np.asarray(clean)
+    for role, plan in plans.items():
+        model, _ = train_plan(hypermodel, plan, data, seed=seed)
+        predictions = model.predict(data.test.x, batch_size=EVAL_BATCH_SIZE, verbose=0)
+        for key in model.output_keys:
+            arrays[f"{role}/{k}/{key}"] = np.asarray(predictions[key])
 
 
 def head_loss(

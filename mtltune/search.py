@@ -263,14 +263,15 @@ def run_study(
     with warnings.catch_warnings():
         # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
         warnings.filterwarnings("ignore", module="sklearn")
-        tuner.search(
-            dataset.train.x,
-            dataset.train.y,
-            validation_data=(dataset.stop.x, dataset.stop.y),
-            epochs=study.training.max_epochs,
-            callbacks=callbacks,
-            verbose=0,
-        )
+        with hypermodel.recycling():
+            tuner.search(
+                dataset.train.x,
+                dataset.train.y,
+                validation_data=(dataset.stop.x, dataset.stop.y),
+                epochs=study.training.max_epochs,
+                callbacks=callbacks,
+                verbose=0,
+            )
     trials = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
     write_trials(trials, folder.path)
     finished = [t for t in trials if t.ok]

@@ -75,9 +75,10 @@ class MultiTaskModel(keras.Model):
         self.head_metrics = [m for h, cfg in heads.items() for m in make_metrics(h, cfg)]
         self._metric_heads = [h for h, cfg in heads.items() for _ in cfg.metrics or []]
         self._metric_names = [m for cfg in heads.values() for m in cfg.metrics or []]
-        self._weights = tf.constant(
-            [plan.loss_weights.get(h, 1.0) for h in self.head_names], dtype="float32"
-        )
+        # Plain TensorFlow variables (not model weights): a recycled model takes a new plan's
+        # loss weights and epsilon without tracing its steps again.
+        self._weights = tf.Variable(self._weight_vector(plan), trainable=False, name="weights")
+        self._epsilon = tf.Variable(float(plan.epsilon), trainable=False, name="epsilon")
         self.head_optimizers: list[keras.optimizers.Optimizer] = []
         self._variable_groups: list[list[keras.Variable]] = []
         self.log_variances: keras.Variable | None = None
@@ -134,7 +135,8 @@ class MultiTaskModel(keras.Model):
             )
         optimizers = []
         for i, (group, rate) in enumerate(zip(groups, rates, strict=True)):
-            opt = keras.optimizers.Adam(learning_rate=rate, epsilon=plan.epsilon, name=f"adam_{i}")
+            # Keras' Adam reads epsilon in its update step: a variable keeps it tunable.
+            opt = keras.optimizers.Adam(learning_rate=rate, epsilon=self._epsilon, name=f"adam_{i}")
             opt.build(group)
             optimizers.append(opt)
         self.head_optimizers = optimizers
@@ -144,6 +146,54 @@ class MultiTaskModel(keras.Model):
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
         )
+
+    # -- recycling ------------------------------------------------------------------------------
+
+    def _weight_vector(self, plan: TrainPlan) -> list[float]:
+        return [float(plan.loss_weights.get(h, 1.0)) for h in self.head_names]
+
+    def _learning_rates(self, plan: TrainPlan) -> list[float]:
+        if plan.strategy == "separate":
+            return [float(plan.learning_rates[h]) for h in self.head_names]
+        return [float(plan.learning_rates["*"])]
+
+    def recycle(self, net: keras.Model, plan: TrainPlan) -> None:
+        """Become a freshly built model for ``plan``, keeping the traced steps.
+
+        Every variable of the wrapped network takes its value in ``net`` (a freshly built
+        network of the same architecture: its initial weights), the optimizers' moments and
+        step counts are zeroed, and the plan's learning rates, epsilon and loss weights are set.
+        The optimizers stay built on the same variables, as a fresh compile would build them.
+
+        Args:
+            net: A newly built network with the same variables (names, shapes) as ``self.net``.
+            plan: The new plan; its strategy must be this model's.
+
+        Raises:
+            ValueError: If the strategy or the network's variables differ.
+        """
+        if plan.strategy != self.plan.strategy:
+            raise ValueError(
+                f"a {self.plan.strategy!r} model cannot be recycled for a {plan.strategy!r} plan"
+            )
+        mine, fresh = self.net.variables, net.variables
+        if [tuple(v.shape) for v in mine] != [tuple(v.shape) for v in fresh]:
+            raise ValueError("the new network's variables differ from the recycled model's")
+        for target, source in zip(mine, fresh, strict=True):
+            target.assign(source.value)
+        for opt, rate in zip(self.head_optimizers, self._learning_rates(plan), strict=True):
+            for variable in opt.variables:
+                if variable is opt.iterations:
+                    variable.assign(0)
+                elif variable is not opt._learning_rate:
+                    variable.assign(tf.zeros_like(variable))
+            opt.learning_rate = rate
+        self._weights.assign(self._weight_vector(plan))
+        self._epsilon.assign(float(plan.epsilon))
+        if self.log_variances is not None:
+            self.log_variances.assign(tf.zeros_like(self.log_variances))
+        self.plan = plan
+        self.stop_training = False
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -164,15 +214,19 @@ class MultiTaskModel(keras.Model):
             return tf.exp(tf.reduce_mean(logs))
         return tf.reduce_sum(self._weights * stacked)
 
-    def _track(self, losses: list[tf.Tensor], total: tf.Tensor, batch: tf.Tensor) -> None:
-        for tracker, loss in zip(self.head_loss_trackers, losses, strict=True):
-            tracker.update_state(loss, sample_weight=batch)
+    def _track(self, losses: tf.Tensor, total: tf.Tensor, batch: tf.Tensor) -> None:
+        for i, tracker in enumerate(self.head_loss_trackers):
+            tracker.update_state(losses[i], sample_weight=batch)
         self._loss_tracker.update_state(total, sample_weight=batch)
 
-    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        """One optimisation step by the plan's strategy."""
+    def train_batch(self, data: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        """One optimisation step by the plan's strategy.
+
+        Returns:
+            The per-head losses (stacked, in head order) and the strategy's total, both of the
+            batch before the update.
+        """
         x, y = data[0], data[1]
-        batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], "float32")
         separate = self.plan.strategy == "separate"
         with tf.GradientTape(persistent=separate) as tape:
             outputs = self(x, training=True)
@@ -191,28 +245,53 @@ class MultiTaskModel(keras.Model):
         else:
             group = self._variable_groups[0]
             self.head_optimizers[0].apply(tape.gradient(total, group), group)
-        self._track(losses, total, batch)
-        logs = {m.name: m.result() for m in [self._loss_tracker, *self.head_loss_trackers]}
-        if self.log_variances is not None:
+        return tf.stack(losses), total
+
+    def test_batch(self, data: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-head losses (stacked) and total of one batch; updates the head metrics."""
+        x, y = data[0], data[1]
+        outputs = self(x, training=False)
+        losses = self._head_losses(y, outputs)
+        for head, metric in zip(self._metric_heads, self.head_metrics, strict=True):
+            metric.update_state(y[head], outputs[head])
+        return tf.stack(losses), self._total(losses)
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """One optimisation step (Keras ``fit``): running means of the epoch so far."""
+        losses, total = self.train_batch(data)
+        self._track(losses, total, _batch_size(data[0]))
+        return self._tracked_logs(training=True)
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """Per-head losses and metrics of one batch (Keras ``evaluate``), as running means."""
+        losses, total = self.test_batch(data)
+        self._track(losses, total, _batch_size(data[0]))
+        return self._tracked_logs(training=False)
+
+    def _tracked_logs(self, *, training: bool) -> dict[str, tf.Tensor]:
+        losses = tf.stack([t.result() for t in self.head_loss_trackers])
+        return self.epoch_logs(self._loss_tracker.result(), losses, training=training)
+
+    def epoch_logs(
+        self, total: tf.Tensor, losses: tf.Tensor, *, training: bool
+    ) -> dict[str, tf.Tensor]:
+        """The logs of an epoch (``training``) or an evaluation, from its mean losses.
+
+        Args:
+            total: Mean of the strategy's total (``loss``).
+            losses: Mean loss of each head, stacked in head order (``loss_<head>``).
+            training: Training logs add the learned weights (``uncertainty``); evaluation
+                logs add every head metric's result (``<head>_<metric>``).
+        """
+        logs = {"loss": total}
+        logs.update({head_loss_key(h): losses[i] for i, h in enumerate(self.head_names)})
+        if not training:
+            logs.update({m.name: m.result() for m in self.head_metrics})
+        elif self.log_variances is not None:
             weights = tf.exp(-self.log_variances)
             for i, head in enumerate(self.head_names):
                 logs[learned_weight_key(head)] = weights[i]
         return logs
-
-    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        """Per-head losses and metrics of one batch (no update)."""
-        x, y = data[0], data[1]
-        batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], "float32")
-        outputs = self(x, training=False)
-        losses = self._head_losses(y, outputs)
-        total = self._total(losses)
-        self._track(losses, total, batch)
-        for head, metric in zip(self._metric_heads, self.head_metrics, strict=True):
-            metric.update_state(y[head], outputs[head])
-        return {
-            m.name: m.result()
-            for m in [self._loss_tracker, *self.head_loss_trackers, *self.head_metrics]
-        }
 
     def metric_keys(self) -> list[tuple[str, str]]:
         """``(head, metric)`` pairs; each is logged as ``<head>_<metric>``."""
@@ -223,6 +302,10 @@ class MultiTaskModel(keras.Model):
         """The trackers reset at each epoch: total, per-head losses, per-head metrics."""
         trackers = [*self.head_loss_trackers, *self.head_metrics]
         return [self._loss_tracker, *trackers] if self._loss_tracker is not None else trackers
+
+
+def _batch_size(x: Any) -> tf.Tensor:
+    return tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], "float32")
 
 
 def _output_names(net: keras.Model) -> list[str]:

@@ -1,0 +1,237 @@
+"""The training loop for in-memory data: one compiled call per epoch, no ``tf.data``.
+
+Keras' ``fit`` builds a ``tf.data`` pipeline and an iterator for every epoch and calls the
+compiled step once per batch (or per ``steps_per_execution`` batches). On the small models of a
+search that overhead is most of an epoch. Here the training and stop arrays are placed in
+memory as tensors once per ``fit``; one ``tf.function`` runs a whole epoch (every batch of a
+fresh shuffle, each through the model's ``train_batch``, as Keras' ``fit`` does) and another
+scores the stop split in large chunks through ``test_batch``. Both are traced once per model:
+a model the hypermodel recycles across trials (see ``MultiTaskHyperModel.recycling``) is never
+traced again.
+
+The loop drives ordinary Keras callbacks (``EarlyStopping``, Keras Tuner's, TensorBoard):
+``on_train_batch_end`` is called once per epoch, with the index of the last batch run. An epoch
+stops at the first batch whose running loss is NaN or infinite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+#: Rows per chunk when scoring a split (the result does not depend on it).
+EVAL_BATCH_SIZE = 4096
+
+#: The Keras Tuner callback that checkpoints a trial's best epoch (saved once, after training).
+try:
+    from keras_tuner.src.engine.tuner_utils import SaveBestEpoch as _SaveBestEpoch
+except ImportError:  # pragma: no cover - another Keras Tuner layout: save every improvement
+    _SaveBestEpoch = None
+
+
+def in_memory(*values: Any) -> bool:
+    """Whether every value is an array, or a dict/list/tuple of arrays, all with rows."""
+
+    def ok(value: Any) -> bool:
+        if isinstance(value, Mapping):
+            return bool(value) and all(ok(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return bool(value) and all(ok(v) for v in value)
+        return isinstance(value, (np.ndarray, tf.Tensor)) and len(value.shape) >= 1
+
+    return all(ok(v) for v in values)
+
+
+def as_tensors(value: Any) -> Any:
+    """The same structure with every array as a tensor (floats as float32)."""
+
+    def convert(array: Any) -> tf.Tensor:
+        array = np.asarray(array)
+        if array.dtype.kind == "f":
+            array = array.astype("float32", copy=False)
+        return tf.convert_to_tensor(array)
+
+    return tf.nest.map_structure(convert, value)
+
+
+def rows(value: Any) -> int:
+    """Number of rows of an array structure (every leaf must agree)."""
+    counts = {int(leaf.shape[0]) for leaf in tf.nest.flatten(value)}
+    if len(counts) != 1:
+        raise ValueError(f"the arrays have different numbers of rows: {sorted(counts)}")
+    return counts.pop()
+
+
+class EpochLoop:
+    """The compiled epoch and evaluation functions of one model (traced on first use).
+
+    Args:
+        model: A compiled ``MultiTaskModel``: ``train_batch``/``test_batch`` take ``(x, y)``
+            batches and return per-head and total losses; ``epoch_logs`` turns their means
+            into logs.
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+        self._train = tf.function(self._train_epoch, reduce_retracing=True)
+        self._evaluate = tf.function(self._evaluate_chunks, reduce_retracing=True)
+
+    def _train_epoch(
+        self, x: Any, y: Any, order: tf.Tensor, batch_size: tf.Tensor
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """Every batch of ``order``; returns the batches run (fewer if diverged) and the logs."""
+        n = tf.shape(order)[0]
+        batches = (n + batch_size - 1) // batch_size
+        sums = tf.zeros([len(self.model.head_names)])
+        total = tf.constant(0.0)
+        seen = tf.constant(0.0)
+        done = tf.constant(0)
+        for i in tf.range(batches):
+            index = order[i * batch_size : (i + 1) * batch_size]
+            batch = tf.nest.map_structure(lambda t, index=index: tf.gather(t, index), (x, y))
+            losses, loss = self.model.train_batch(batch)
+            rows = tf.cast(tf.shape(index)[0], "float32")
+            sums += tf.cast(losses, "float32") * rows
+            total += tf.cast(loss, "float32") * rows
+            seen += rows
+            done = i + 1
+            if not tf.math.is_finite(loss):
+                break
+        return done, self.model.epoch_logs(total / seen, sums / seen, training=True)
+
+    def _evaluate_chunks(self, x: Any, y: Any, chunk: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Score consecutive chunks with ``test_batch``; returns the evaluation logs."""
+        for metric in self.model.head_metrics:
+            metric.reset_state()
+        n = tf.shape(tf.nest.flatten(x)[0])[0]
+        sums = tf.zeros([len(self.model.head_names)])
+        total = tf.constant(0.0)
+        for start in tf.range(0, n, chunk):
+            batch = tf.nest.map_structure(lambda t, start=start: t[start : start + chunk], (x, y))
+            losses, loss = self.model.test_batch(batch)
+            rows = tf.cast(tf.shape(tf.nest.flatten(batch[0])[0])[0], "float32")
+            sums += tf.cast(losses, "float32") * rows
+            total += tf.cast(loss, "float32") * rows
+        seen = tf.cast(n, "float32")
+        return self.model.epoch_logs(total / seen, sums / seen, training=False)
+
+    def train_epoch(
+        self, x: Any, y: Any, order: np.ndarray, batch_size: int
+    ) -> tuple[int, dict[str, float]]:
+        """Train one epoch over the rows in ``order``.
+
+        Returns:
+            The number of batches run and the epoch's training logs.
+        """
+        done, logs = self._train(x, y, tf.constant(order, dtype="int32"), tf.constant(batch_size))
+        return int(done), _floats(logs)
+
+    def evaluate(self, x: Any, y: Any) -> dict[str, float]:
+        """The trackers' results over every row of ``(x, y)``."""
+        return _floats(self._evaluate(x, y, tf.constant(EVAL_BATCH_SIZE)))
+
+
+def _floats(logs: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in logs.items()}
+
+
+def loop_of(model: keras.Model) -> EpochLoop:
+    """The model's epoch loop, created (and later traced) once per model."""
+    loop = getattr(model, "_mtltune_loop", None)
+    if loop is None:
+        loop = EpochLoop(model)
+        # Not a tracked attribute: the loop holds functions, not weights.
+        object.__setattr__(model, "_mtltune_loop", loop)
+    return loop
+
+
+def evaluate(model: keras.Model, x: Any, y: Any) -> dict[str, float]:
+    """Score in-memory arrays with the model's ``test_batch`` (losses and metrics by name)."""
+    return loop_of(model).evaluate(as_tensors(x), as_tensors(y))
+
+
+def fit(
+    model: keras.Model,
+    x: Any,
+    y: Any,
+    validation_data: tuple[Any, Any],
+    *,
+    epochs: int,
+    batch_size: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    seed: int = 0,
+    shuffle: bool = True,
+    initial_epoch: int = 0,
+) -> dict[str, list[float]]:
+    """Train on in-memory arrays, scoring ``validation_data`` after every epoch.
+
+    Args:
+        model: A compiled model (``MultiTaskModel``).
+        x: Training inputs (array, or a structure of arrays).
+        y: Training targets.
+        validation_data: ``(x_stop, y_stop)``, scored after every epoch (logged as ``val_*``).
+        epochs: At most this many epochs (callbacks may stop earlier).
+        batch_size: Rows per training step.
+        callbacks: Keras callbacks (Keras Tuner's best-epoch checkpoint is saved once, at the
+            end, from the weights the model holds then).
+        seed: Seeds the shuffle of every epoch.
+        shuffle: Shuffle the rows each epoch (else keep their order).
+        initial_epoch: Index of the first epoch (Hyperband resumes a trial's training).
+
+    Returns:
+        The logs of every epoch, as Keras' ``History.history``.
+    """
+    x, y = as_tensors(x), as_tensors(y)
+    x_val, y_val = as_tensors(validation_data[0]), as_tensors(validation_data[1])
+    n = rows((x, y))
+    if n == 0:
+        raise ValueError("no training rows")
+    rng = np.random.default_rng(seed)
+    loop = loop_of(model)
+    deferred = [c for c in callbacks if _SaveBestEpoch and isinstance(c, _SaveBestEpoch)]
+    recorder = _Recorder()
+    per_epoch = [c for c in callbacks if not any(c is d for d in deferred)]
+    hooks = keras.callbacks.CallbackList(
+        [*per_epoch, recorder],
+        add_history=False,
+        add_progbar=False,
+        model=model,
+        epochs=epochs,
+        verbose=0,
+    )
+    model.stop_training = False
+    hooks.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        hooks.on_epoch_begin(epoch)
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        done, logs = loop.train_epoch(x, y, order, batch_size)
+        hooks.on_train_batch_end(done - 1, {"loss": logs["loss"]})
+        if not math.isfinite(logs["loss"]):
+            break  # The epoch stopped at the diverging batch; callbacks were told.
+        logs.update({"val_" + k: v for k, v in loop.evaluate(x_val, y_val).items()})
+        hooks.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    hooks.on_train_end()
+    for callback in deferred:
+        callback.set_model(model)
+        callback._save_model()
+    return recorder.history
+
+
+class _Recorder(keras.callbacks.Callback):
+    """Records each epoch's logs as the last callback sees them (after ``ObjectiveLogger``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Append every value of the epoch's logs."""
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
