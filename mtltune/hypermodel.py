@@ -17,6 +17,7 @@ which is where Keras and TensorFlow spend time and leak memory with every new mo
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -375,9 +376,37 @@ def _fast_path(x: Any, y: Any, validation_data: tuple[Any, ...], kwargs: Mapping
 
 
 def _signature(net: keras.Model) -> tuple[Any, ...]:
-    """What a recycled model must share with a new network: its variables and outputs."""
-    variables = tuple((v.path, tuple(v.shape), str(v.dtype)) for v in net.variables)
-    return (type(net).__name__, tuple(getattr(net, "output_names", None) or ()), variables)
+    """What a recycled model must share with a new network: architecture, variables, outputs.
+
+    The architecture is the network's config with every layer name replaced by the layer's
+    position (names do not change what a network computes, and without Keras'
+    ``clear_session`` every build numbers them anew), so an activation or a dropout rate that
+    differs keeps two networks apart even when their variables have the same shapes. A network
+    without a config (a subclassed model) is never recycled.
+    """
+    variables = tuple((tuple(v.shape), str(v.dtype)) for v in net.variables)
+    outputs = tuple(getattr(net, "output_names", None) or ())
+    try:
+        config = net.get_config()
+    except NotImplementedError:
+        return (id(net),)
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list):
+        return (id(net),)
+    names = {str(layer.get("name")): f"#{i}" for i, layer in enumerate(layers)}
+    names[str(config.get("name"))] = "#net"
+
+    def normalise(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: normalise(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [normalise(v) for v in value]
+        if isinstance(value, str):
+            return names.get(value, value)
+        return value
+
+    architecture = json.dumps(normalise(config), sort_keys=True, default=repr)
+    return (type(net).__name__, outputs, variables, architecture)
 
 
 def _coerce(cls: Any, value: Any) -> Any:

@@ -7,7 +7,7 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from mtltune import MultiTaskHyperModel, separate_plan, weighted_plan
+from mtltune import MultiTaskHyperModel, loop, separate_plan, weighted_plan
 
 HEADS = {"a": {}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
 
@@ -133,3 +133,85 @@ def test_objective_direction_follows_the_metric() -> None:
     )
     assert hypermodel.tuner_objective.direction == "max"
     assert hypermodel.tuner_objective.name == "val_objective"
+
+
+RECYCLED_PLANS = [
+    weighted_plan(["a", "b"], learning_rate=0.02, epsilon=1e-3, weights={"a": 4.0}),
+    separate_plan({"a": 0.003, "b": 0.03}, epsilon=1e-2),
+]
+
+
+@pytest.mark.parametrize("plan", RECYCLED_PLANS, ids=lambda p: p.strategy)
+def test_a_recycled_model_trains_exactly_like_a_fresh_one(plan) -> None:
+    def same_strategy_other_settings():
+        if plan.strategy == "weighted":
+            return weighted_plan(["a", "b"], learning_rate=0.001, epsilon=1e-7)
+        return separate_plan({"a": 0.05, "b": 0.001}, epsilon=1e-6)
+
+    fixed = {"units": 8}
+    hypermodel = MultiTaskHyperModel(
+        user_build, HEADS, training={"max_epochs": 4, "patience": 4}, seed=4
+    )
+    hp = kt.HyperParameters()
+    hp.Fixed("units", fixed["units"])
+    x, y = user_data(64, 0)
+    xv, yv = user_data(32, 1)
+    with hypermodel.recycling():
+        first = hypermodel.build_plan(same_strategy_other_settings(), hp)
+        hypermodel.fit(None, first, x, y, validation_data=(xv, yv))
+        recycled = hypermodel.build_plan(plan, hp)
+        assert recycled is first
+        got = hypermodel.fit(None, recycled, x, y, validation_data=(xv, yv))
+    fresh = hypermodel.build_plan(plan, hp)
+    assert fresh is not recycled
+    want = hypermodel.fit(None, fresh, x, y, validation_data=(xv, yv))
+    for key in ("val_objective", "val_loss_a", "val_loss_b", "val_b_accuracy", "epochs"):
+        assert got[key] == pytest.approx(want[key], rel=1e-6), key
+    for mine, reference in zip(recycled.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=1e-6, atol=1e-7)
+    # The recycled model's steps were traced once, for its first plan.
+    assert loop.loop_of(recycled)._train.experimental_get_tracing_count() == 1
+
+
+def test_models_are_recycled_only_inside_the_block_and_after_their_fit() -> None:
+    hypermodel = MultiTaskHyperModel(user_build, HEADS, training={"max_epochs": 1}, seed=4)
+    hp = kt.HyperParameters()
+    hp.Fixed("units", 4)
+    plan = weighted_plan(["a", "b"], learning_rate=1e-3, epsilon=1e-7)
+    x, y = user_data(16, 0)
+    xv, yv = user_data(8, 1)
+    first = hypermodel.build_plan(plan, hp)
+    hypermodel.fit(None, first, x, y, validation_data=(xv, yv))
+    assert hypermodel.build_plan(plan, hp) is not first, "recycled outside the block"
+    with hypermodel.recycling():
+        built = hypermodel.build_plan(plan, hp)
+        assert hypermodel.build_plan(plan, hp) is not built, "recycled before its fit ended"
+        hypermodel.fit(None, built, x, y, validation_data=(xv, yv))
+        other = separate_plan({"a": 1e-3, "b": 1e-3}, epsilon=1e-7)
+        assert hypermodel.build_plan(other, hp) is not built, "recycled for another strategy"
+        wider = kt.HyperParameters()
+        wider.Fixed("units", 8)
+        assert hypermodel.build_plan(plan, wider) is not built, "recycled for another network"
+        assert hypermodel.build_plan(plan, hp) is built
+    hypermodel.fit(None, built, x, y, validation_data=(xv, yv))
+    assert hypermodel.build_plan(plan, hp) is not built, "the pool outlived the block"
+
+
+def test_a_network_that_differs_only_without_variables_is_not_recycled() -> None:
+    def build(hp: kt.HyperParameters) -> keras.Model:
+        inputs = keras.Input((3,))
+        hidden = keras.layers.Dense(4, activation=hp.Choice("act", ["relu", "tanh"]))(inputs)
+        a = keras.layers.Dense(1, name="a")(hidden)
+        return keras.Model(inputs, {"a": a, "b": keras.layers.Dense(1, name="b")(hidden)})
+
+    hypermodel = MultiTaskHyperModel(build, {"a": {}, "b": {}}, training={"max_epochs": 1})
+    plan = weighted_plan(["a", "b"], learning_rate=1e-3, epsilon=1e-7)
+    x, y = user_data(16, 0)
+    y = {"a": y["a"], "b": y["a"]}
+    relu, tanh = kt.HyperParameters(), kt.HyperParameters()
+    relu.Fixed("act", "relu")
+    tanh.Fixed("act", "tanh")
+    with hypermodel.recycling():
+        first = hypermodel.build_plan(plan, relu)
+        hypermodel.fit(None, first, x, y, validation_data=(x, y))
+        assert hypermodel.build_plan(plan, tanh) is not first

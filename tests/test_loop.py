@@ -1,0 +1,141 @@
+"""The in-memory epoch loop: same training as Keras' ``fit``, one compiled call per epoch."""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from mtltune import MultiTaskHyperModel, loop, separate_plan, weighted_plan
+
+HEADS = {"a": {"metrics": ["mae"]}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
+
+
+def build(hp: kt.HyperParameters) -> keras.Model:
+    inputs = keras.Input((3,), name="features")
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    return keras.Model(
+        inputs,
+        {
+            "a": keras.layers.Dense(1, name="a")(hidden),
+            "b": keras.layers.Dense(1, activation="sigmoid", name="b")(hidden),
+        },
+    )
+
+
+def data(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    return x, {"a": x[:, :1] * 3.0, "b": (x[:, 1:2] > 0).astype("float32")}
+
+
+def hypermodel(**training) -> MultiTaskHyperModel:
+    return MultiTaskHyperModel(build, HEADS, training={"max_epochs": 3, **training}, seed=5)
+
+
+PLANS = {
+    "weighted": weighted_plan(["a", "b"], learning_rate=0.01, epsilon=1e-4, weights={"b": 3.0}),
+    "separate": separate_plan({"a": 0.01, "b": 0.02}, epsilon=1e-4),
+}
+
+
+@pytest.mark.parametrize("strategy", sorted(PLANS))
+def test_one_epoch_trains_exactly_as_keras_fit(strategy: str) -> None:
+    # 70 rows in batches of 16: four full batches and a short one, in file order.
+    x, y = data(70, 0)
+    xv, yv = data(40, 1)
+    ours = hypermodel().build_plan(PLANS[strategy])
+    theirs = hypermodel().build_plan(PLANS[strategy])
+    history = loop.fit(ours, x, y, (xv, yv), epochs=2, batch_size=16, shuffle=False)
+    keras_history = theirs.fit(
+        x, y, validation_data=(xv, yv), epochs=2, batch_size=16, shuffle=False, verbose=0
+    ).history
+    for mine, reference in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-6)
+    assert set(history) == set(keras_history)
+    for key, values in keras_history.items():
+        np.testing.assert_allclose(history[key], values, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_evaluate_scores_every_row_in_chunks(monkeypatch) -> None:
+    model = hypermodel().build_plan(PLANS["weighted"])
+    x, y = data(50, 2)
+    whole = loop.evaluate(model, x, y)
+    # Fresh loop, chunks of 7 rows: the last chunk is short; the means must not change.
+    object.__setattr__(model, "_mtltune_loop", None)
+    monkeypatch.setattr(loop, "EVAL_BATCH_SIZE", 7)
+    chunked = loop.evaluate(model, x, y)
+    keras_logs = model.evaluate(x, y, batch_size=50, verbose=0, return_dict=True)
+    for key in ("loss_a", "loss_b", "a_mae", "b_accuracy", "loss"):
+        assert chunked[key] == pytest.approx(whole[key], rel=1e-5)
+        assert whole[key] == pytest.approx(keras_logs[key], rel=1e-5)
+
+
+def test_an_epoch_stops_at_the_first_diverging_batch() -> None:
+    model = hypermodel().build_plan(weighted_plan(["a", "b"], learning_rate=1e15, epsilon=1e-7))
+    x, y = data(320, 0)
+    seen: list[tuple[int, float]] = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            seen.append((batch, logs["loss"]))
+
+    history = loop.fit(model, x, y, data(20, 1), epochs=5, batch_size=8, callbacks=[Spy()])
+    assert len(seen) == 1, "training goes on after a non-finite loss"
+    batch, loss = seen[0]
+    assert not np.isfinite(loss)
+    assert batch < 40 - 1, "the epoch ran to its end"
+    assert history == {}, "a diverged epoch is not logged"
+
+
+def test_epochs_are_traced_once_per_model() -> None:
+    model = hypermodel().build_plan(PLANS["separate"])
+    x, y = data(64, 0)
+    for n in (40, 33):  # a different stop-split size does not trace the step again either
+        loop.fit(model, x, y, data(n, 1), epochs=3, batch_size=16)
+    epoch_loop = loop.loop_of(model)
+    assert epoch_loop._train.experimental_get_tracing_count() == 1
+    assert epoch_loop._evaluate.experimental_get_tracing_count() <= 2
+
+
+def test_keras_tuner_checkpoint_is_written_once_with_the_best_epoch(tmp_path) -> None:
+    from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
+
+    hm = hypermodel(max_epochs=8, patience=3)
+    model = hm.build_plan(PLANS["weighted"])
+    x, y = data(64, 0)
+    xv, yv = data(32, 1)
+    path = tmp_path / "best.weights.h5"
+    checkpoint = SaveBestEpoch(kt.Objective("val_objective", "min"), str(path))
+    results = hm.fit(None, model, x, y, validation_data=(xv, yv), callbacks=[checkpoint])
+    assert path.exists()
+    reloaded = hm.build_plan(PLANS["weighted"])
+    reloaded.load_weights(str(path))
+    logs = loop.evaluate(reloaded, xv, yv)
+    assert logs["loss_a"] == pytest.approx(results["val_loss_a"], rel=1e-5)
+    assert logs["loss_b"] == pytest.approx(results["val_loss_b"], rel=1e-5)
+
+
+def test_initial_epoch_resumes_the_epoch_count() -> None:
+    model = hypermodel().build_plan(PLANS["weighted"])
+    x, y = data(32, 0)
+    epochs: list[int] = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            epochs.append(epoch)
+
+    history = loop.fit(
+        model, x, y, data(16, 1), epochs=5, batch_size=8, callbacks=[Spy()], initial_epoch=3
+    )
+    assert epochs == [3, 4]
+    assert len(history["val_loss_a"]) == 2
+
+
+def test_in_memory_accepts_arrays_and_structures_only() -> None:
+    x, y = data(4, 0)
+    assert loop.in_memory(x, y, {"x": x}, [x, x])
+    assert not loop.in_memory(x, None)
+    assert not loop.in_memory({}, y)
+    assert not loop.in_memory(x, np.float32(1.0))
