@@ -75,15 +75,16 @@ class PeerTuner(kt.RandomSearch):
 
 def run_peer(trials: int, out: Path, seed: int | None = None) -> list[dict[str, float]]:
     """Run the peer search on the hetero-sine study; one record per trial."""
-    study = load_study(STUDY)
+    # The seed drives the data draw, the initialisation and the tuner, as mtltune's study seed.
+    study = load_study(STUDY, [] if seed is None else [f"seed={seed}"])
     data = prepare_dataset(study)
-    keras.utils.set_random_seed(study.seed if seed is None else seed)
+    keras.utils.set_random_seed(study.seed)
     tuner = PeerTuner(
         list(study.heads),
         data,
         objective=kt.Objective("objective", "min"),
         max_trials=trials,
-        seed=study.seed if seed is None else seed,
+        seed=study.seed,
         directory=str(out),
         project_name="peer",
         overwrite=True,

@@ -9,7 +9,7 @@
 4. ``leak``: resident memory growth per fit of mtltune's model against a plain Keras model,
    outside Keras Tuner (is the growth ours or Keras'?).
 
-Run: python benchmarks/run.py [--trials 8] [--parts trials,steps,memory,leak]
+Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--parts trials,steps,memory,leak]
 """
 
 from __future__ import annotations
@@ -55,42 +55,53 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def bench_trials(trials: int) -> None:
-    overrides = [
-        "search.tuner=random",
-        "search.strategies=[weighted]",
-        f"search.max_trials={trials}",
-    ]
-    study = load_study(STUDY, overrides)
-    with tempfile.TemporaryDirectory() as folder:
-        clock = Clock()
-        result = run_study(study, Path(folder) / "mtltune", progress=clock)
-        ours = {
-            "seconds": clock.seconds,
-            "epochs": [t.epochs for t in result.trials],
-            "best": min(t.objective for t in result.trials if t.ok),
+def bench_trials(trials: int, seeds: list[int]) -> None:
+    """Per-trial time and best stop objective of mtltune and the peer, for each seed."""
+    rows = []
+    for seed in seeds:
+        overrides = [
+            "search.tuner=random",
+            "search.strategies=[weighted]",
+            f"search.max_trials={trials}",
+            f"seed={seed}",
+        ]
+        study = load_study(STUDY, overrides)
+        with tempfile.TemporaryDirectory() as folder:
+            clock = Clock()
+            result = run_study(study, Path(folder) / "mtltune", progress=clock)
+            ours = {
+                "seconds": clock.seconds,
+                "epochs": [t.epochs for t in result.trials],
+                "best": min(t.objective for t in result.trials if t.ok),
+            }
+            peer_records = run_peer(trials, Path(folder) / "peer", seed=seed)
+        peer = {
+            "seconds": [r["seconds"] for r in peer_records],
+            "epochs": [int(r["epochs"]) for r in peer_records],
+            "best": min(r["objective"] for r in peer_records),
         }
-        peer_records = run_peer(trials, Path(folder) / "peer")
-    peer = {
-        "seconds": [r["seconds"] for r in peer_records],
-        "epochs": [int(r["epochs"]) for r in peer_records],
-        "best": min(r["objective"] for r in peer_records),
-    }
-    print(f"## trials: hetero_sine, {trials} trials each, weighted strategy, random search")
-    for name, run in (("mtltune", ours), ("peer", peer)):
-        print(
-            f"{name:8s} per-trial seconds: mean {statistics.mean(run['seconds']):.2f}, "
-            f"median {statistics.median(run['seconds']):.2f}; epochs {run['epochs']}; "
-            f"seconds per epoch {sum(run['seconds']) / sum(run['epochs']):.3f}; "
-            f"best stop objective {run['best']:.5f}"
+        print(f"## trials: hetero_sine seed {seed}, {trials} trials each, weighted, random search")
+        for name, run in (("mtltune", ours), ("peer", peer)):
+            print(
+                f"{name:8s} per-trial seconds: mean {statistics.mean(run['seconds']):.2f}, "
+                f"median {statistics.median(run['seconds']):.2f}; epochs {run['epochs']}; "
+                f"seconds per epoch {sum(run['seconds']) / sum(run['epochs']):.3f}; "
+                f"best stop objective {run['best']:.5f}"
+            )
+        ratio = statistics.mean(ours["seconds"]) / statistics.mean(peer["seconds"])
+        per_epoch = (sum(ours["seconds"]) / sum(ours["epochs"])) / (
+            sum(peer["seconds"]) / sum(peer["epochs"])
         )
-    ratio = statistics.mean(ours["seconds"]) / statistics.mean(peer["seconds"])
-    per_epoch = (sum(ours["seconds"]) / sum(ours["epochs"])) / (
-        sum(peer["seconds"]) / sum(peer["epochs"])
-    )
-    print(
-        f"ratio mtltune / peer: per trial {ratio:.2f}, per epoch {per_epoch:.2f} (target <= 0.33)"
-    )
+        print(f"ratio mtltune / peer: per trial {ratio:.2f}, per epoch {per_epoch:.2f}")
+        rows.append((ratio, ours["best"], peer["best"]))
+    if len(rows) > 1:
+        ratios, ours_best, peer_best = zip(*rows, strict=True)
+        print(
+            f"## over seeds {seeds}: per-trial ratio mean {statistics.mean(ratios):.2f} "
+            f"(max {max(ratios):.2f}; target <= 0.33); best stop objective mtltune "
+            f"{statistics.mean(ours_best):.5f} ± {statistics.stdev(ours_best):.5f}, peer "
+            f"{statistics.mean(peer_best):.5f} ± {statistics.stdev(peer_best):.5f} (mean ± sd)"
+        )
 
 
 def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
@@ -201,6 +212,7 @@ def bench_leak(fits: int = 16) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--seeds", default="7", help="comma-separated study seeds (trials part)")
     parser.add_argument("--memory-trials", type=int, default=50)
     parser.add_argument("--parts", default="trials,steps,memory,leak")
     args = parser.parse_args()
@@ -209,7 +221,7 @@ def main() -> None:
     if "steps" in parts:
         bench_steps()
     if "trials" in parts:
-        bench_trials(args.trials)
+        bench_trials(args.trials, [int(s) for s in args.seeds.split(",")])
     if "memory" in parts:
         bench_memory(args.memory_trials)
     if "leak" in parts:
