@@ -53,8 +53,9 @@ BuildFn = Callable[[kt.HyperParameters], keras.Model]
 class DivergenceGuard(keras.callbacks.Callback):
     """Stops training as soon as a loss is NaN or infinite and records why.
 
-    Checks the running training loss after every batch and every head's train and stop loss
-    after every epoch.
+    Checks the running training loss after every batch (Keras' ``fit``) or once per epoch
+    (``mtltune.loop``, whose compiled epoch itself stops at the first non-finite batch and
+    reports that batch), and every head's train and stop loss after every epoch.
     """
 
     def __init__(self, keys: list[str]) -> None:
@@ -98,7 +99,8 @@ class MultiTaskHyperModel(kt.HyperModel):
         training: Epoch budget, batch size and early-stopping patience.
         objective: The weight-free score (default: geometric mean of per-head stop losses).
         seed: Seeds the initialisation of every trial's model (same seed, same start).
-        steps_per_execution: Training steps per call of the compiled step function.
+        steps_per_execution: Training steps per call of Keras' compiled step function, for
+            inputs that go through Keras' ``fit`` (in-memory arrays run a whole epoch per call).
 
     Example:
         ```python
