@@ -15,6 +15,7 @@ Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--parts trials,steps
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -55,31 +56,48 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _in_child(function, *args):
+    """Run ``function(*args)`` in a new Python process (spawned) and return its result."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def _run_ours(overrides: list[str]) -> dict:
+    study = load_study(STUDY, overrides)
+    with tempfile.TemporaryDirectory() as folder:
+        clock = Clock()
+        result = run_study(study, Path(folder) / "mtltune", progress=clock)
+    return {
+        "seconds": clock.seconds,
+        "epochs": [t.epochs for t in result.trials],
+        "best": min(t.objective for t in result.trials if t.ok),
+    }
+
+
+def _run_peer(trials: int, seed: int) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        records = run_peer(trials, Path(folder) / "peer", seed=seed)
+    return {
+        "seconds": [r["seconds"] for r in records],
+        "epochs": [int(r["epochs"]) for r in records],
+        "best": min(r["objective"] for r in records),
+    }
+
+
 def bench_trials(trials: int, seeds: list[int]) -> None:
     """Per-trial time and best stop objective of mtltune and the peer, for each seed."""
     rows = []
     for seed in seeds:
-        overrides = [
+        overrides: list[str] = [
             "search.tuner=random",
             "search.strategies=[weighted]",
             f"search.max_trials={trials}",
             f"seed={seed}",
         ]
-        study = load_study(STUDY, overrides)
-        with tempfile.TemporaryDirectory() as folder:
-            clock = Clock()
-            result = run_study(study, Path(folder) / "mtltune", progress=clock)
-            ours = {
-                "seconds": clock.seconds,
-                "epochs": [t.epochs for t in result.trials],
-                "best": min(t.objective for t in result.trials if t.ok),
-            }
-            peer_records = run_peer(trials, Path(folder) / "peer", seed=seed)
-        peer = {
-            "seconds": [r["seconds"] for r in peer_records],
-            "epochs": [int(r["epochs"]) for r in peer_records],
-            "best": min(r["objective"] for r in peer_records),
-        }
+        # Each search in a fresh child process: neither inherits the other's heap (Keras
+        # Tuner's per-trial gc.collect() slows down with every object a previous run left).
+        ours = _in_child(_run_ours, overrides)
+        peer = _in_child(_run_peer, trials, seed)
         print(f"## trials: hetero_sine seed {seed}, {trials} trials each, weighted, random search")
         for name, run in (("mtltune", ours), ("peer", peer)):
             print(
