@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from mtltune.cli import app
 from mtltune.errors import SearchError
 from mtltune.runlock import LOCK_FILE, acquire_run_lock, read_run_lock
 
@@ -84,3 +86,24 @@ def test_a_live_holder_is_refused_and_its_death_frees_the_folder(tmp_path) -> No
         assert time.monotonic() < deadline
         time.sleep(0.05)
     acquire_run_lock(folder).release()
+
+
+def test_search_overwrite_on_a_folder_with_a_live_chief_is_refused(write_study, tmp_path) -> None:
+    folder = tmp_path / "run"
+    (folder / "tuner").mkdir(parents=True)
+    (folder / "tuner" / "oracle.json").write_text("{}")
+    (folder / "trials.csv").write_text("trial_id\n0\n")
+    holder = hold_lock(folder)
+    try:
+        path = write_study()
+        for extra in (["--overwrite"], [], ["--overwrite", "--workers", "1"]):
+            result = CliRunner().invoke(app, ["search", str(path), "--out", str(folder), *extra])
+            assert result.exit_code == 1, result.output
+            flat = " ".join(result.output.split())
+            assert "in use by a distributed search's chief" in flat and str(holder.pid) in flat
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # Nothing was wiped.
+    assert (folder / "tuner" / "oracle.json").read_text() == "{}"
+    assert (folder / "trials.csv").exists()
