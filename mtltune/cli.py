@@ -136,6 +136,8 @@ def search(
     ] = 120.0,
 ) -> None:
     """Search the study and report per-head test performance of the best trial."""
+    if workers is None and (bind != "127.0.0.1" or port != 0 or heartbeat_timeout != 120.0):
+        _fail(MtlTuneError("--bind, --port and --heartbeat-timeout need --workers N"), 2)
     extra = [f"report.replicates={replicates}"] if replicates is not None else []
     resolved = _load(study, [*(overrides or []), *extra])
     from mtltune.data import prepare_dataset

@@ -255,8 +255,8 @@ def run_chief(
 def _thread_pool() -> Any:
     from concurrent import futures
 
-    # The oracle serialises its own calls; a few threads keep GetTrial from queueing.
-    return futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="mtltune-oracle")
+    # One thread, as Keras Tuner's chief: get_space and get_trial are not synchronised.
+    return futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtltune-oracle")
 
 
 def _listen(server: Any, options: Distributed) -> int:

@@ -118,6 +118,15 @@ def test_a_failed_remote_worker_and_a_failing_oracle_end_the_search(tmp_path) ->
         monitor.poll()
 
 
+def test_chief_options_without_workers_are_refused(write_study, tmp_path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["search", str(write_study()), "--out", str(out), "--bind", "0.0.0.0"]
+    )
+    assert result.exit_code == 2 and "need --workers N" in result.output
+    assert not out.exists()
+
+
 def read_trials(folder: Path) -> pd.DataFrame:
     return pd.read_csv(folder / "trials.csv", dtype={"trial_id": str})
 
