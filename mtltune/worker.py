@@ -33,6 +33,7 @@ from mtltune.study import Study, load_study
 from mtltune.workers import CHIEF_ID, MESSAGE_FILE, silence_keras_tuner_print, split_address
 
 ADDRESS_WAIT_SECONDS = 60.0
+IDLE_SECONDS = 0.5
 WATCH_SECONDS = 2.0
 
 
@@ -129,6 +130,11 @@ def chief_address(folder: Path, wait: float = ADDRESS_WAIT_SECONDS) -> str:
                 f"no search is running on {folder} (no live lock {folder / LOCK_FILE}); start "
                 f"the chief with `mtltune search STUDY --workers 0 --out {folder}`, or pass "
                 "--chief HOST:PORT"
+            )
+        if info.get("serving") is False:
+            raise SearchError(
+                f"the search on {folder} has run all its trials (its chief, "
+                f"{describe_holder(info)}, is evaluating them): there is nothing left to join"
             )
         if info.get("address"):
             return str(info["address"])
@@ -291,6 +297,17 @@ def _search(
         send(trial)
 
     client.end_trial = end_trial
+    create = client.create_trial
+
+    def create_trial(tuner_id: str) -> Any:
+        # An oracle that has no trial to give yet (Hyperband between rounds) answers IDLE, and
+        # Keras Tuner's worker asks again at once: wait a little instead of spinning.
+        trial = create(tuner_id)
+        if trial.status == "IDLE":
+            time.sleep(IDLE_SECONDS)
+        return trial
+
+    client.create_trial = create_trial
     args, kwargs = core.search_arguments(study, dataset, run)
     with hypermodel.recycling():
         tuner.search(*args, **kwargs)

@@ -233,7 +233,7 @@ def run_chief(
     server.start()
     wildcard = options.bind in WILDCARD_HOSTS
     address = join_address(socket.gethostname() if wildcard else options.bind, port)
-    lock.update(address=address, port=port)
+    lock.update(address=address, port=port, serving=True)
     local: list[LocalWorker] = []
     try:
         if options.workers:
@@ -250,6 +250,7 @@ def run_chief(
     finally:
         stop_local_workers(local)
         server.stop(grace=None)
+        lock.update(serving=False)  # a worker that comes now is told there is nothing to do
 
 
 def _thread_pool() -> Any:

@@ -61,8 +61,11 @@ def test_chief_address_comes_from_a_live_lock(tmp_path) -> None:
     with acquire_run_lock(folder, "search"), pytest.raises(SearchError, match="serves no workers"):
         chief_address(folder, wait=0)
     with acquire_run_lock(folder, "chief") as lock:
-        lock.update(address="10.0.0.5:8470")
+        lock.update(address="10.0.0.5:8470", serving=True)
         assert chief_address(folder) == "10.0.0.5:8470"
+        lock.update(serving=False)
+        with pytest.raises(SearchError, match="nothing left to join"):
+            chief_address(folder)
 
 
 def start_chief(path: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
