@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -17,15 +16,8 @@ from typer.testing import CliRunner
 
 from mtltune.cli import app
 from mtltune.errors import SearchError
-from mtltune.heartbeat import Heartbeat, pid_alive, read_heartbeat
-from mtltune.workers import (
-    Distributed,
-    Monitor,
-    exit_description,
-    join_address,
-    split_address,
-    tail,
-)
+from mtltune.heartbeat import pid_alive, read_heartbeat
+from mtltune.workers import Distributed, join_address, split_address
 
 # Trials long enough (a few seconds on one thread) to kill a worker in the middle of one.
 SLOW = {
@@ -47,75 +39,13 @@ def test_options_are_checked_and_threads_split_between_workers() -> None:
         Distributed(port=70000)
 
 
-def test_addresses_exit_codes_and_log_tails(tmp_path) -> None:
+def test_addresses(tmp_path) -> None:
     assert split_address("127.0.0.1:8470") == ("127.0.0.1", 8470)
     assert split_address("[::1]:8470") == ("::1", 8470)
     assert join_address("::1", 5) == "[::1]:5" and join_address("h", 5) == "h:5"
     for bad in ("8470", "host:", ":80", "host:port", "h:70000"):
         with pytest.raises(SearchError, match="HOST:PORT"):
             split_address(bad)
-    assert exit_description(-9) == "exit code -9 (killed by SIGKILL)"
-    assert exit_description(1) == "exit code 1"
-    log = tmp_path / "w.log"
-    log.write_text("".join(f"line {i}\n" for i in range(30)))
-    assert tail(log, 2) == "    | line 28\n    | line 29"
-    assert "no log" in tail(tmp_path / "none.log")
-
-
-class FakeOracle:
-    """What the chief's monitor reads of an oracle: one worker running one trial."""
-
-    def __init__(self, tuner_id: str, trial_id: str) -> None:
-        trial = SimpleNamespace(trial_id=trial_id)
-        self.ongoing_trials = {tuner_id: trial}
-        self.tuner_ids = {tuner_id}
-        self.end_order: list[str] = []
-        self.trials = {trial_id: trial}
-
-    def save(self) -> None:
-        """The monitor saves the oracle after trials end."""
-
-
-def test_a_silent_remote_worker_is_declared_dead_after_the_timeout(tmp_path) -> None:
-    now = [0.0]
-    events: list[tuple[str, str]] = []
-    servicer = SimpleNamespace(failure=None, stop_triggered=False)
-    monitor = Monitor(
-        FakeOracle("far", "7"),
-        tmp_path,
-        Distributed(workers=0, heartbeat_timeout=30),
-        [],
-        servicer,
-        lambda event, trial: events.append((event, trial.trial_id)),
-        clock=lambda: now[0],
-    )
-    beat = Heartbeat(tmp_path, "far")
-    beat.beat(state="running", trial="7")
-    assert monitor.poll() is False
-    assert events == [("begin", "7")]
-    now[0] = 25.0
-    beat.beat()  # still alive: the clock restarts
-    assert monitor.poll() is False
-    now[0] = 50.0
-    assert monitor.poll() is False
-    now[0] = 56.0
-    with pytest.raises(SearchError) as dead:
-        monitor.poll()
-    message = " ".join(str(dead.value).split())
-    assert "worker far (pid" in message and "no heartbeat for 31 s" in message
-    assert "while running trial 7" in message and "resume" in message
-
-
-def test_a_failed_remote_worker_and_a_failing_oracle_end_the_search(tmp_path) -> None:
-    servicer = SimpleNamespace(failure=None, stop_triggered=False)
-    options = Distributed(workers=0)
-    monitor = Monitor(FakeOracle("far", "2"), tmp_path, options, [], servicer, lambda *a: None)
-    Heartbeat(tmp_path, "far").beat(state="failed", error="DataError: no file")
-    with pytest.raises(SearchError, match=r"worker far .* failed while running trial 2: DataError"):
-        monitor.poll()
-    servicer.failure = "CreateTrial: RuntimeError: Number of consecutive failures exceeded"
-    with pytest.raises(SearchError, match=r"the oracle failed .*consecutive failures"):
-        monitor.poll()
 
 
 def test_chief_options_without_workers_are_refused(write_study, tmp_path) -> None:
