@@ -8,8 +8,12 @@
 3. ``memory``: resident memory after each of N short trials in one search.
 4. ``leak``: resident memory growth per fit of mtltune's model against a plain Keras model,
    outside Keras Tuner (is the growth ours or Keras'?).
+5. ``workers``: trials per minute of a distributed search with 1 and with 2 local workers
+   (``search --workers N``), and of the one-process search, on the hetero-sine study, same
+   seed, same trials (random search), one after the other.
 
-Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--parts trials,steps,memory,leak]
+Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9]
+     [--parts trials,steps,memory,leak,workers]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from mtltune import load_study, loop, prepare_dataset, run_study
 from mtltune.hypermodel import MultiTaskHyperModel
 from mtltune.search import SilentProgress
 from mtltune.strategies import separate_plan, weighted_plan
+from mtltune.workers import Distributed
 
 
 class Clock(SilentProgress):
@@ -227,6 +232,85 @@ def bench_leak(fits: int = 16) -> None:
         print(f"{name:11s} {' '.join(f'{v:.0f}' for v in values)}; {growth:.1f} MB per fit")
 
 
+class SearchClock(SilentProgress):
+    """Records when the search starts and when each trial ends."""
+
+    def __init__(self) -> None:
+        self.search_started = 0.0
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+
+    def stage(self, message: str) -> None:
+        if message in ("searching", "resuming search"):
+            self.search_started = time.perf_counter()
+
+    def trial_started(self, trial_id: str, total: int) -> None:
+        self.starts.append(time.perf_counter())
+
+    def trial_finished(self, record, total: int) -> None:
+        self.ends.append(time.perf_counter())
+
+
+def bench_workers(trials: int, strategies: str) -> None:
+    """Trials per minute with 1 and 2 local workers (and in one process), same trials.
+
+    The search phase is timed from its start (worker start-up included) to the end of the last
+    trial; the test-set evaluation after it is not a search cost and is left out.
+    """
+    overrides = [
+        "search.tuner=random",
+        f"search.max_trials={trials}",
+        f"search.strategies=[{strategies}]",
+        "report.plots=false",
+    ]
+    study = load_study(STUDY, overrides)
+    dataset = prepare_dataset(study)
+    runs: dict[str, dict] = {}
+    for name, distributed in (
+        ("1 process", None),
+        ("1 worker", Distributed(workers=1)),
+        ("2 workers", Distributed(workers=2)),
+    ):
+        clock = SearchClock()
+        with tempfile.TemporaryDirectory() as folder:
+            result = run_study(
+                study,
+                Path(folder) / "run",
+                progress=clock,
+                dataset=dataset,
+                distributed=distributed,
+            )
+        seconds = clock.ends[-1] - clock.search_started
+        runs[name] = {
+            "seconds": seconds,
+            "per_minute": 60 * len(clock.ends) / seconds,
+            "start_up": clock.starts[0] - clock.search_started,
+            "epochs": [t.epochs for t in result.trials],
+            "best": min(t.objective for t in result.trials if t.ok),
+            "threads": distributed.worker_threads() if distributed else os.cpu_count(),
+        }
+    print(f"## workers: hetero_sine, {trials} trials, strategies {strategies}, random search")
+    for name, run in runs.items():
+        print(
+            f"{name:9s} {run['per_minute']:.2f} trials/min (search {run['seconds']:.1f} s, of "
+            f"which {run['start_up']:.1f} s before the first trial; {run['threads']} thread(s) "
+            f"per process); epochs {run['epochs']}; best stop objective {run['best']:.5f}"
+        )
+    ratio = runs["2 workers"]["per_minute"] / runs["1 worker"]["per_minute"]
+    against_one = runs["2 workers"]["per_minute"] / runs["1 process"]["per_minute"]
+    # Without the workers' start-up (Python, TensorFlow import, data), which a longer search
+    # amortises; each worker still traces each strategy's step once, inside its first trials.
+    running = {
+        name: (run["seconds"] - run["start_up"]) / len(run["epochs"]) for name, run in runs.items()
+    }
+    print(
+        f"ratio 2 workers / 1 worker: {ratio:.2f} (target >= 1.6); "
+        f"2 workers / 1 process: {against_one:.2f}; from the first trial's start on: "
+        f"{running['1 worker'] / running['2 workers']:.2f} and "
+        f"{running['1 process'] / running['2 workers']:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -244,6 +328,11 @@ def main() -> None:
         bench_memory(args.memory_trials)
     if "leak" in parts:
         bench_leak()
+    if "workers" in parts:
+        # weighted alone is the trials part's search space; separate alone already keeps two
+        # cores busy (its per-head gradients run in parallel), so the mix gains less.
+        for strategies in ("weighted", "weighted,separate"):
+            bench_workers(args.trials, strategies)
 
 
 if __name__ == "__main__":

@@ -103,8 +103,41 @@ def search(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Run Keras Tuner's distributed mode: this process is the chief, with N local "
+            "worker processes (0: only workers started with `mtltune worker RUN_DIR`).",
+            show_default=False,
+        ),
+    ] = None,
+    bind: Annotated[
+        str,
+        typer.Option(
+            "--bind",
+            help="With --workers: address the chief listens on (0.0.0.0: "
+            "all interfaces, for workers on other hosts).",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option("--port", min=0, max=65535, help="With --workers: port (0: a free one)."),
+    ] = 0,
+    heartbeat_timeout: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat-timeout",
+            min=1.0,
+            help="With --workers: seconds of heartbeat silence after which a worker started "
+            "elsewhere is presumed dead.",
+        ),
+    ] = 120.0,
 ) -> None:
     """Search the study and report per-head test performance of the best trial."""
+    if workers is None and (bind != "127.0.0.1" or port != 0 or heartbeat_timeout != 120.0):
+        _fail(MtlTuneError("--bind, --port and --heartbeat-timeout need --workers N"), 2)
     extra = [f"report.replicates={replicates}"] if replicates is not None else []
     resolved = _load(study, [*(overrides or []), *extra])
     from mtltune.data import prepare_dataset
@@ -117,7 +150,13 @@ def search(
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.report import write_report
     from mtltune.search import request_stop, run_study
+    from mtltune.workers import Distributed
 
+    distributed = None
+    if workers is not None:
+        distributed = Distributed(
+            workers=workers, bind=bind, port=port, heartbeat_timeout=heartbeat_timeout
+        )
     folder = out_dir if out_dir is not None else Path("runs") / resolved.name
     progress = _RichProgress()
 
@@ -128,7 +167,12 @@ def search(
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         result = run_study(
-            resolved, folder, overwrite=overwrite, progress=progress, dataset=dataset
+            resolved,
+            folder,
+            overwrite=overwrite,
+            progress=progress,
+            dataset=dataset,
+            distributed=distributed,
         )
     except InputError as exc:
         _fail(exc, 2)
@@ -145,6 +189,77 @@ def search(
 
 
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder written by mtltune search.")]
+
+
+@app.command()
+def worker(
+    run_dir: Annotated[
+        Path, typer.Argument(help="The run folder of a running distributed search (shared).")
+    ],
+    chief: Annotated[
+        str | None,
+        typer.Option(
+            "--chief",
+            help="The chief's HOST:PORT (default: read from RUN_DIR/mtltune.lock).",
+            show_default=False,
+        ),
+    ] = None,
+    tuner_id: Annotated[
+        str | None,
+        typer.Option("--id", help="Worker id (default: tuner-<host>-<pid>).", show_default=False),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="CPU threads for TensorFlow (default: all).",
+            show_default=False,
+        ),
+    ] = None,
+    study: Annotated[
+        Path | None,
+        typer.Option(
+            "--study",
+            help="The study file, if its data path differs on this host (default: the run "
+            "folder's study.json).",
+            show_default=False,
+        ),
+    ] = None,
+    chief_timeout: Annotated[
+        float,
+        typer.Option(
+            "--chief-timeout",
+            min=1.0,
+            help="Seconds the chief may be unreachable before this worker stops.",
+        ),
+    ] = 120.0,
+    parent_pid: Annotated[int | None, typer.Option("--parent-pid", hidden=True)] = None,
+) -> None:
+    """Join a running distributed search: run trials from its chief until none are left."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from mtltune.worker import run_worker
+
+    try:
+        count = run_worker(
+            run_dir,
+            chief,
+            tuner_id=tuner_id,
+            threads=threads,
+            parent_pid=parent_pid,
+            study_file=study,
+            chief_timeout=chief_timeout,
+            echo=lambda line: out.print(line, highlight=False),
+        )
+    except InputError as exc:
+        _fail(exc, 2)
+    except MtlTuneError as exc:
+        _fail(exc, 1)
+    except KeyboardInterrupt:
+        err.print("interrupted: the chief will report this worker as dead")
+        raise typer.Exit(code=130) from None
+    out.print(f"worker done: {count} trial(s); the chief has no more", highlight=False)
 
 
 def _load_result(run_dir: Path) -> StudyResult:
@@ -219,17 +334,17 @@ class _RichProgress:
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
-        self.trial_started_at = self.started
+        self.trial_started_at: dict[str, float] = {}  # several run at once with --workers
 
     def stage(self, message: str) -> None:
         out.print(f"[dim]{self._clock()}[/] {message}", highlight=False)
 
     def trial_started(self, trial_id: str, total: int) -> None:
-        self.trial_started_at = time.perf_counter()
+        self.trial_started_at[trial_id] = time.perf_counter()
         out.print(f"[dim]{self._clock()}[/] trial {trial_id} of {total} …", highlight=False)
 
     def trial_finished(self, record: TrialRecord, total: int) -> None:
-        seconds = time.perf_counter() - self.trial_started_at
+        seconds = time.perf_counter() - self.trial_started_at.pop(record.trial_id, self.started)
         if record.ok:
             what = f"objective [bold]{record.objective:.5g}[/] after {record.epochs} epochs"
         else:

@@ -1,8 +1,9 @@
 """The run folder: its fingerprint, resume-or-refuse rule, and saved arrays.
 
 A run folder holds one study's search. ``study.json`` records the resolved study and its
-fingerprint; a folder holding another study's run is refused unless overwritten, so a second
-process never wipes a run it does not own.
+fingerprint; a folder holding another study's run is refused unless overwritten, and a folder
+in use by a live search is refused even then (``mtltune.runlock``), so a second process never
+wipes a run it does not own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mtltune.errors import SearchError
+from mtltune.heartbeat import WORKERS_DIR
 from mtltune.report import REPORT_JSON, REPORT_MD, TRIALS_CSV
 from mtltune.study import Study
 
@@ -43,6 +45,18 @@ class RunFolder:
         """Whether a search already wrote here."""
         return (self.path / STUDY_FILE).exists() or self.tuner_dir.exists()
 
+    def adopt_tuner_state(self, tuner_id: str) -> None:
+        """Make a tuner with this id reload the project's oracle instead of starting over.
+
+        Keras Tuner reloads a project only if ``<tuner_id>.json`` exists, so a run begun by one
+        process (``tuner0``) and resumed as a distributed search (``chief``), or the other way
+        round, would start again from trial 0 over the saved trials. That file holds the
+        tuner's own state, which is empty for every tuner mtltune makes.
+        """
+        own = self.tuner_dir / f"{tuner_id}.json"
+        if (self.tuner_dir / "oracle.json").exists() and not own.exists():
+            own.write_text("{}")
+
 
 def study_fingerprint(study: Study) -> str:
     """Hash of the resolved study, ignoring ``search.max_trials`` (raising it resumes a run)."""
@@ -62,6 +76,7 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
     if folder.has_previous_run():
         if overwrite:
             shutil.rmtree(folder.tuner_dir, ignore_errors=True)
+            shutil.rmtree(folder.path / WORKERS_DIR, ignore_errors=True)
             for name in (STUDY_FILE, REPORT_JSON, REPORT_MD, TRIALS_CSV):
                 (folder.path / name).unlink(missing_ok=True)
         else:
@@ -75,9 +90,13 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
                 )
             resume = True
     folder.path.mkdir(parents=True, exist_ok=True)
-    marker.write_text(
-        json.dumps({"fingerprint": study_fingerprint(study), "study": study.resolved()}, indent=2)
-    )
+    # base_dir lets workers of a distributed search resolve relative data paths.
+    saved = {
+        "fingerprint": study_fingerprint(study),
+        "study": study.resolved(),
+        "base_dir": str(study.base_dir),
+    }
+    marker.write_text(json.dumps(saved, indent=2))
     return resume
 
 

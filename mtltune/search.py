@@ -3,19 +3,23 @@
 Data are prepared and checked before anything is written. Keras Tuner's oracle runs the trials
 (an existing run folder is resumed through Keras Tuner's reload), the best trial's model is
 reloaded from its best-epoch checkpoint and evaluated on test once, and so is a baseline trained
-with default hyperparameters under the same budget and seed.
+with default hyperparameters under the same budget and seed. The search holds the run folder's
+lock throughout (``mtltune.runlock``); with ``distributed`` its trials run in worker processes
+while this process is Keras Tuner's chief (``mtltune.workers``), and the rest is the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
 import keras_tuner as kt
@@ -36,8 +40,12 @@ from mtltune.report import (
 )
 from mtltune.results import Evaluation, StrategyBest, StudyResult, TrialRecord
 from mtltune.runfolder import PROJECT, RunFolder, prepare_run_folder, save_npz
+from mtltune.runlock import RunLock, acquire_run_lock
 from mtltune.strategies import STRATEGY, baseline_plan, declare
 from mtltune.study import Study
+
+if TYPE_CHECKING:
+    from mtltune.workers import Distributed
 
 HISTORIES = "histories"
 TENSORBOARD = "tensorboard"
@@ -100,11 +108,57 @@ class SilentProgress:
         """Ignore."""
 
 
+def study_hypermodel(study: Study, dataset: Dataset) -> MultiTaskHyperModel:
+    """The hypermodel of a study on its prepared data."""
+    return MultiTaskHyperModel.from_study(
+        study,
+        dataset.input_dim,
+        {h: enc.units for h, enc in dataset.targets.items()},
+        dataset.class_weights,
+    )
+
+
+def search_arguments(
+    study: Study, dataset: Dataset, folder: RunFolder
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments of ``tuner.search`` for a study (in any process)."""
+    callbacks: list[keras.callbacks.Callback] = [_StopCheck()]
+    if study.report.tensorboard:
+        # Keras Tuner gives each trial its own log folder and writes its hyperparameters.
+        callbacks.append(keras.callbacks.TensorBoard(str(folder.path / TENSORBOARD)))
+    kwargs = {
+        "validation_data": (dataset.stop.x, dataset.stop.y),
+        "epochs": study.training.max_epochs,
+        "callbacks": callbacks,
+        "verbose": 0,
+    }
+    return (dataset.train.x, dataset.train.y), kwargs
+
+
+@contextlib.contextmanager
+def _tuner_id(tuner_id: str | None) -> Iterator[None]:
+    """Set ``KERASTUNER_TUNER_ID`` while Keras Tuner reads it (a tuner's constructor)."""
+    if tuner_id is None:
+        yield
+        return
+    previous = os.environ.get("KERASTUNER_TUNER_ID")
+    os.environ["KERASTUNER_TUNER_ID"] = tuner_id
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("KERASTUNER_TUNER_ID", None)
+        else:
+            os.environ["KERASTUNER_TUNER_ID"] = previous
+
+
 def make_tuner(
     study: Study,
     hypermodel: MultiTaskHyperModel,
     folder: RunFolder,
     on_trial: Callable[[str, kt.engine.trial.Trial], None] | None = None,
+    *,
+    tuner_id: str | None = None,
 ) -> kt.Tuner:
     """The study's Keras Tuner, writing into the run folder (reloaded if it exists there).
 
@@ -113,7 +167,10 @@ def make_tuner(
         hypermodel: The hypermodel to tune.
         folder: The run folder.
         on_trial: Called with ``("begin" | "end", trial)`` around each trial.
+        tuner_id: Keras Tuner's id of this tuner (``chief`` or a worker's id in a distributed
+            search; default: ``KERASTUNER_TUNER_ID`` or ``tuner0``).
     """
+    folder.adopt_tuner_state(tuner_id or os.environ.get("KERASTUNER_TUNER_ID", "tuner0"))
     search = study.search
     base = TUNERS[search.tuner]
 
@@ -138,18 +195,19 @@ def make_tuner(
         # a search whose every trial failed).
         "max_consecutive_failed_trials": search.max_trials + 1,
     }
-    if search.tuner == "hyperband":
-        tuner = _Tuner(hypermodel, max_epochs=study.training.max_epochs, factor=3, **common)
-        tuner.oracle.max_trials = search.max_trials
-    elif search.tuner == "bayesian":
-        tuner = _Tuner(
-            hypermodel,
-            max_trials=search.max_trials,
-            num_initial_points=max(3, search.max_trials // 3),
-            **common,
-        )
-    else:
-        tuner = _Tuner(hypermodel, max_trials=search.max_trials, **common)
+    with _tuner_id(tuner_id):
+        if search.tuner == "hyperband":
+            tuner = _Tuner(hypermodel, max_epochs=study.training.max_epochs, factor=3, **common)
+            tuner.oracle.max_trials = search.max_trials
+        elif search.tuner == "bayesian":
+            tuner = _Tuner(
+                hypermodel,
+                max_trials=search.max_trials,
+                num_initial_points=max(3, search.max_trials // 3),
+                **common,
+            )
+        else:
+            tuner = _Tuner(hypermodel, max_trials=search.max_trials, **common)
     return tuner
 
 
@@ -206,6 +264,7 @@ def run_study(
     overwrite: bool = False,
     progress: Progress | None = None,
     dataset: Dataset | None = None,
+    distributed: Distributed | None = None,
 ) -> StudyResult:
     """Search the study, then evaluate the best trial and the baseline on test.
 
@@ -215,13 +274,16 @@ def run_study(
         overwrite: Replace an existing run folder instead of resuming it.
         progress: Receives live news (default: silent).
         dataset: The prepared data, if the caller already has it.
+        distributed: Run the trials in Keras Tuner's distributed mode, this process being the
+            chief (``mtltune.workers``); default: in this process.
 
     Returns:
         The study result (the caller writes the report with ``mtltune.report``).
 
     Raises:
         DataError: If the data are invalid (nothing is written).
-        SearchError: If the folder holds another study's run, or every trial failed.
+        SearchError: If the folder holds another study's run or is in use by another search,
+            if every trial failed, or if a worker of a distributed search died.
     """
     started = time.perf_counter()
     _STOP.clear()
@@ -231,13 +293,27 @@ def run_study(
     progress.stage("preparing data")
     dataset = dataset or prepare_dataset(study)
     folder = RunFolder(Path(out) if out is not None else Path("runs") / study.name)
+    role = "search" if distributed is None else "chief"
+    with acquire_run_lock(folder.path, role) as lock:
+        return _run_locked(
+            study, folder, dataset, progress, overwrite, distributed, lock, started=started
+        )
+
+
+def _run_locked(
+    study: Study,
+    folder: RunFolder,
+    dataset: Dataset,
+    progress: Progress,
+    overwrite: bool,
+    distributed: Distributed | None,
+    lock: RunLock,
+    *,
+    started: float,
+) -> StudyResult:
+    """``run_study`` once this process holds the run folder's lock."""
     resumed = prepare_run_folder(study, folder, overwrite=overwrite)
-    hypermodel = MultiTaskHyperModel.from_study(
-        study,
-        dataset.input_dim,
-        {h: enc.units for h, enc in dataset.targets.items()},
-        dataset.class_weights,
-    )
+    hypermodel = study_hypermodel(study, dataset)
     total = study.search.max_trials
 
     def on_trial(event: str, trial: Any) -> None:
@@ -255,23 +331,21 @@ def run_study(
         progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
 
     progress.stage("resuming search" if resumed else "searching")
-    tuner = make_tuner(study, hypermodel, folder, on_trial)
-    callbacks: list[keras.callbacks.Callback] = [_StopCheck()]
-    if study.report.tensorboard:
-        # Keras Tuner gives each trial its own log folder and writes its hyperparameters.
-        callbacks.append(keras.callbacks.TensorBoard(str(folder.path / TENSORBOARD)))
+    if distributed is None:
+        tuner = make_tuner(study, hypermodel, folder, on_trial)
+    else:
+        from mtltune.workers import CHIEF_ID, run_chief
+
+        tuner = make_tuner(study, hypermodel, folder, on_trial, tuner_id=CHIEF_ID)
     with warnings.catch_warnings():
         # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
         warnings.filterwarnings("ignore", module="sklearn")
-        with hypermodel.recycling():
-            tuner.search(
-                dataset.train.x,
-                dataset.train.y,
-                validation_data=(dataset.stop.x, dataset.stop.y),
-                epochs=study.training.max_epochs,
-                callbacks=callbacks,
-                verbose=0,
-            )
+        if distributed is None:
+            args, kwargs = search_arguments(study, dataset, folder)
+            with hypermodel.recycling():
+                tuner.search(*args, **kwargs)
+        else:
+            run_chief(tuner, folder.path, distributed, on_trial, lock, progress.stage)
     trials = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
     write_trials(trials, folder.path)
     finished = [t for t in trials if t.ok]

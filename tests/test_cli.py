@@ -28,7 +28,8 @@ from typer.testing import CliRunner
 from mtltune.cli import app
 runner = CliRunner()
 study = {str(path)!r}
-for args in (["--help"], ["search", "--help"], ["validate", study], ["show", study]):
+for args in (["--help"], ["search", "--help"], ["worker", "--help"], ["validate", study],
+             ["show", study]):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, (args, result.output)
 assert "tensorflow" not in sys.modules, "TensorFlow was imported"

@@ -49,3 +49,23 @@ def test_save_npz_round_trips_and_leaves_no_temporary_file(tmp_path) -> None:
     np.testing.assert_array_equal(loaded["x"], np.arange(3))
     np.testing.assert_array_equal(loaded["y/z"], np.ones((2, 2)))
     assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]
+
+
+def test_study_json_records_the_folder_relative_paths_resolve_against(tiny_raw, tmp_path) -> None:
+    study = Study.from_dict(tiny_raw, base_dir=tmp_path)
+    folder = RunFolder(tmp_path / "run")
+    prepare_run_folder(study, folder, overwrite=False)
+    assert json.loads((folder.path / "study.json").read_text())["base_dir"] == str(tmp_path)
+
+
+def test_a_tuner_of_another_id_adopts_the_saved_oracle(tmp_path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    folder.adopt_tuner_state("chief")  # nothing saved yet: nothing to adopt
+    assert not folder.tuner_dir.exists()
+    folder.tuner_dir.mkdir(parents=True)
+    (folder.tuner_dir / "oracle.json").write_text("{}")
+    (folder.tuner_dir / "tuner0.json").write_text('{"kept": 1}')
+    folder.adopt_tuner_state("chief")
+    folder.adopt_tuner_state("tuner0")
+    assert (folder.tuner_dir / "chief.json").read_text() == "{}"
+    assert (folder.tuner_dir / "tuner0.json").read_text() == '{"kept": 1}'

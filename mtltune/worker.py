@@ -1,0 +1,314 @@
+"""One worker of a distributed search (``mtltune worker RUN_DIR``).
+
+A worker is a Keras Tuner in Keras Tuner's distributed mode: its oracle is an
+``OracleClient`` of the chief (``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP``,
+``KERASTUNER_ORACLE_PORT``). It reads the study from the run folder's ``study.json`` (so it runs
+exactly the chief's study), prepares the data itself, asks the chief for trials until it has
+none left, and writes checkpoints and per-trial histories into the shared run folder. It never
+prepares, clears or overwrites the run folder, and never takes its lock.
+
+While it runs it beats a heartbeat file (``mtltune.heartbeat``) and watches the chief: if the
+process that started it is gone, or the chief does not answer for ``chief_timeout`` seconds, it
+stops (Keras Tuner's client would wait an hour per call).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mtltune.errors import InputError, Problem, SearchError
+from mtltune.heartbeat import Heartbeat
+from mtltune.runfolder import STUDY_FILE, RunFolder, study_fingerprint
+from mtltune.runlock import LOCK_FILE, describe_holder, read_run_lock
+from mtltune.study import Study, load_study
+from mtltune.workers import CHIEF_ID, MESSAGE_FILE, silence_keras_tuner_print, split_address
+
+ADDRESS_WAIT_SECONDS = 60.0
+IDLE_SECONDS = 0.5
+WATCH_SECONDS = 2.0
+
+
+def thread_settings(threads: int) -> tuple[int, int]:
+    """``(intra_op, inter_op)`` TensorFlow threads for a worker given ``threads`` CPU threads."""
+    return threads, min(2, threads)
+
+
+def configure_threads(threads: int | None) -> None:
+    """Limit TensorFlow's CPU threads; call before TensorFlow is imported (or does any work)."""
+    if threads is None:
+        return
+    intra, inter = thread_settings(threads)
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(intra)
+    os.environ["TF_NUM_INTEROP_THREADS"] = str(inter)
+    os.environ["OMP_NUM_THREADS"] = str(intra)
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+        except RuntimeError:  # TensorFlow already ran: the environment may still apply
+            pass
+
+
+def default_tuner_id() -> str:
+    """A worker id unique across hosts: ``tuner-<host>-<pid>``."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()).replace(CHIEF_ID, "chf")
+    return f"tuner-{host}-{os.getpid()}"
+
+
+def check_tuner_id(tuner_id: str) -> str:
+    """Return a valid worker id or raise ``InputError`` (exit code 2) saying why not."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", tuner_id):
+        raise InputError([Problem("--id", f"use letters, digits, '_', '.', '-'; got {tuner_id!r}")])
+    if CHIEF_ID in tuner_id:
+        raise InputError(
+            [
+                Problem(
+                    "--id",
+                    f"must not contain {CHIEF_ID!r} (Keras Tuner would take the worker "
+                    f"for the chief); got {tuner_id!r}",
+                )
+            ]
+        )
+    return tuner_id
+
+
+def load_run_study(folder: Path, study_file: Path | None = None) -> Study:
+    """The study of a run folder, from its ``study.json`` or from the same study's file.
+
+    Args:
+        folder: The run folder.
+        study_file: The study YAML, when its data path differs on this host; it must be the
+            run's study (same fingerprint, ``search.max_trials`` aside).
+
+    Raises:
+        SearchError: If the folder has no study or ``study_file`` is another study.
+    """
+    marker = folder / STUDY_FILE
+    if not marker.is_file():
+        raise SearchError(
+            f"{marker} does not exist: {folder} is not the run folder of a started search. "
+            f"Start the chief first (mtltune search STUDY --workers 0 --out {folder}) and pass "
+            "the same folder, as this host sees it"
+        )
+    saved = json.loads(marker.read_text())
+    if study_file is not None:
+        study = load_study(study_file)
+    else:
+        base = Path(saved.get("base_dir") or ".")
+        study = Study.from_dict(saved["study"], base_dir=base, source=str(marker))
+    if study_fingerprint(study) != saved.get("fingerprint"):
+        where = study_file if study_file is not None else marker
+        raise SearchError(
+            f"the study in {where} is not the one the chief searches ({marker}); pass the "
+            "same study file (only search.max_trials may differ) or leave --study out"
+        )
+    return study
+
+
+def chief_address(folder: Path, wait: float = ADDRESS_WAIT_SECONDS) -> str:
+    """The address a running chief wrote into the run folder's lock (waits while it starts).
+
+    Raises:
+        SearchError: If no chief holds the folder.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        info = read_run_lock(folder)
+        if info is None:
+            raise SearchError(
+                f"no search is running on {folder} (no live lock {folder / LOCK_FILE}); start "
+                f"the chief with `mtltune search STUDY --workers 0 --out {folder}`, or pass "
+                "--chief HOST:PORT"
+            )
+        if info.get("serving") is False:
+            raise SearchError(
+                f"the search on {folder} has run all its trials (its chief, "
+                f"{describe_holder(info)}, is evaluating them): there is nothing left to join"
+            )
+        if info.get("address"):
+            return str(info["address"])
+        if info.get("role") not in (None, "chief") or time.monotonic() > deadline:
+            raise SearchError(
+                f"{folder} is held by {describe_holder(info)}, which serves no workers; run "
+                "the search with --workers, or pass --chief HOST:PORT"
+            )
+        time.sleep(0.5)
+
+
+class Watchdog(threading.Thread):
+    """Stops the worker process when its chief is gone.
+
+    Args:
+        address: The chief's ``HOST:PORT``.
+        parent_pid: The chief's pid when the chief started this worker (checked every beat).
+        timeout: Seconds the chief may be unreachable.
+        on_death: Called with the reason before the process exits (exit code 1).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        parent_pid: int | None,
+        timeout: float,
+        on_death: Callable[[str], None],
+    ) -> None:
+        super().__init__(name="mtltune-watchdog", daemon=True)
+        self.address = address
+        self.parent_pid = parent_pid
+        self.timeout = timeout
+        self.on_death = on_death
+
+    def run(self) -> None:
+        """Check the chief every ``WATCH_SECONDS``."""
+        import grpc
+
+        channel = grpc.insecure_channel(self.address)
+        unreachable_since: float | None = None
+        while True:
+            time.sleep(WATCH_SECONDS)
+            if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                self._die(f"the chief (pid {self.parent_pid}) that started this worker is gone")
+            try:
+                grpc.channel_ready_future(channel).result(timeout=WATCH_SECONDS)
+                unreachable_since = None
+            except grpc.FutureTimeoutError:
+                now = time.monotonic()
+                unreachable_since = unreachable_since or now
+                if now - unreachable_since > self.timeout:
+                    self._die(
+                        f"the chief at {self.address} has not answered for {self.timeout:g} s"
+                    )
+
+    def _die(self, reason: str) -> None:
+        self.on_death(reason)
+        print(f"mtltune worker: {reason}; stopping", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+def run_worker(
+    folder: Path,
+    chief: str | None = None,
+    *,
+    tuner_id: str | None = None,
+    threads: int | None = None,
+    parent_pid: int | None = None,
+    study_file: Path | None = None,
+    chief_timeout: float = 120.0,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Run trials for the chief of ``folder`` until it has none left.
+
+    Args:
+        folder: The run folder shared with the chief.
+        chief: The chief's ``HOST:PORT`` (default: read from the run folder's lock).
+        tuner_id: This worker's Keras Tuner id (default ``tuner-<host>-<pid>``).
+        threads: CPU threads for TensorFlow (default: TensorFlow's choice, all cores).
+        parent_pid: The chief's pid, when the chief started this worker.
+        study_file: The study YAML, if its data path differs on this host.
+        chief_timeout: Seconds the chief may be unreachable before the worker stops.
+        echo: Receives a line per trial.
+
+    Returns:
+        How many trials this worker ran.
+
+    Raises:
+        SearchError: If the folder, the study or the chief is not usable.
+        InputError: If the study's data are invalid here, or the id is.
+    """
+    tuner_id = check_tuner_id(tuner_id) if tuner_id is not None else default_tuner_id()
+    study = load_run_study(folder, study_file)
+    address = chief if chief is not None else chief_address(folder)
+    host, port = split_address(address)
+    heartbeat = Heartbeat(folder, tuner_id)
+    heartbeat.claim(stale_after=chief_timeout)
+    configure_threads(threads)  # before TensorFlow is imported
+    os.environ.update(
+        KERASTUNER_TUNER_ID=tuner_id,
+        KERASTUNER_ORACLE_IP=host,
+        KERASTUNER_ORACLE_PORT=str(port),
+    )
+    heartbeat.start()
+    Watchdog(
+        address, parent_pid, chief_timeout, lambda why: heartbeat.stop("failed", error=why)
+    ).start()
+    try:
+        count = _search(study, folder, tuner_id, heartbeat, echo)
+    except BaseException as exc:
+        heartbeat.stop("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    heartbeat.stop("done")
+    return count
+
+
+def _search(
+    study: Study, folder: Path, tuner_id: str, heartbeat: Heartbeat, echo: Callable[[str], None]
+) -> int:
+    import tensorflow as tf
+
+    from mtltune import search as core
+    from mtltune.data import prepare_dataset
+    from mtltune.report import write_atomic
+
+    tf.config.experimental.enable_op_determinism()
+    silence_keras_tuner_print()
+    dataset = prepare_dataset(study)
+    hypermodel = core.study_hypermodel(study, dataset)
+    run = RunFolder(folder)
+    done: list[str] = []
+    started: dict[str, float] = {}
+
+    def on_trial(event: str, trial: Any) -> None:
+        if event == "begin":
+            hypermodel.last_history = None
+            started[trial.trial_id] = time.perf_counter()
+            heartbeat.beat(trial=trial.trial_id)
+            echo(f"{tuner_id}: trial {trial.trial_id} started")
+            return
+        heartbeat.beat(trial=None)
+        done.append(trial.trial_id)
+        record = core.trial_record(trial, hypermodel)
+        seconds = time.perf_counter() - started.pop(trial.trial_id, time.perf_counter())
+        outcome = f"objective {record.objective:.5g}" if record.ok else record.message or ""
+        echo(f"{tuner_id}: trial {record.trial_id} {record.status} {outcome} ({seconds:.1f} s)")
+
+    tuner = core.make_tuner(study, hypermodel, run, on_trial, tuner_id=tuner_id)
+    client = tuner.oracle
+    send = client.end_trial
+
+    def end_trial(trial: Any) -> None:
+        # Before the chief hears of the end: the history, and the failure message that Keras
+        # Tuner's trial protocol cannot carry (the chief's EndTrial reads it).
+        if hypermodel.last_history is not None:
+            history = folder / core.HISTORIES / f"{trial.trial_id}.json"
+            write_atomic(history, json.dumps(hypermodel.last_history))
+        if trial.message:
+            write_atomic(Path(tuner.get_trial_dir(trial.trial_id)) / MESSAGE_FILE, trial.message)
+        send(trial)
+
+    client.end_trial = end_trial
+    create = client.create_trial
+
+    def create_trial(tuner_id: str) -> Any:
+        # An oracle that has no trial to give yet (Hyperband between rounds) answers IDLE, and
+        # Keras Tuner's worker asks again at once: wait a little instead of spinning.
+        trial = create(tuner_id)
+        if trial.status == "IDLE":
+            time.sleep(IDLE_SECONDS)
+        return trial
+
+    client.create_trial = create_trial
+    args, kwargs = core.search_arguments(study, dataset, run)
+    with hypermodel.recycling():
+        tuner.search(*args, **kwargs)
+    return len(done)

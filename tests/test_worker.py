@@ -1,0 +1,198 @@
+"""``mtltune worker``: joining a chief over a shared run folder, as on several hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from mtltune.cli import app
+from mtltune.errors import InputError, SearchError
+from mtltune.heartbeat import pid_alive, read_heartbeat
+from mtltune.runfolder import STUDY_FILE, RunFolder, prepare_run_folder
+from mtltune.runlock import acquire_run_lock
+from mtltune.study import load_study
+from mtltune.worker import (
+    check_tuner_id,
+    chief_address,
+    default_tuner_id,
+    load_run_study,
+    thread_settings,
+)
+
+MTLTUNE = [sys.executable, "-m", "mtltune"]
+
+
+def test_worker_ids_threads_and_the_run_folders_study(write_study, tmp_path) -> None:
+    assert check_tuner_id("gpu-box_2.a") == "gpu-box_2.a"
+    for bad in ("chief", "my-chief-1", "a b", ""):
+        with pytest.raises(InputError, match="--id"):
+            check_tuner_id(bad)
+    assert "chief" not in default_tuner_id() and str(os.getpid()) in default_tuner_id()
+    assert thread_settings(1) == (1, 1) and thread_settings(8) == (8, 2)
+
+    folder = tmp_path / "run"
+    with pytest.raises(SearchError, match=r"study\.json does not exist"):
+        load_run_study(folder)
+    study = load_study(write_study({"search": {"max_trials": 2}}))
+    prepare_run_folder(study, RunFolder(folder), overwrite=False)
+    assert load_run_study(folder).resolved() == study.resolved()
+    assert load_run_study(folder).base_dir == study.base_dir
+    # The same study file with more trials is the same study; another seed is not.
+    assert load_run_study(folder, write_study({"search": {"max_trials": 9}}, "more.yaml"))
+    other = write_study({"seed": 11}, "other.yaml")
+    with pytest.raises(SearchError, match="not the one the chief searches"):
+        load_run_study(folder, other)
+
+
+def test_chief_address_comes_from_a_live_lock(tmp_path) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    with pytest.raises(SearchError, match="no search is running on"):
+        chief_address(folder)
+    with acquire_run_lock(folder, "search"), pytest.raises(SearchError, match="serves no workers"):
+        chief_address(folder, wait=0)
+    with acquire_run_lock(folder, "chief") as lock:
+        lock.update(address="10.0.0.5:8470", serving=True)
+        assert chief_address(folder) == "10.0.0.5:8470"
+        lock.update(serving=False)
+        with pytest.raises(SearchError, match="nothing left to join"):
+            chief_address(folder)
+
+
+def start_chief(path: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    """``mtltune search --workers 0``: a chief that waits for workers started elsewhere."""
+    return subprocess.Popen(
+        [*MTLTUNE, "search", str(path), "--out", str(out), "--workers", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for_address(out: Path, chief: subprocess.Popen[str]) -> str:
+    lock = out / "mtltune.lock"
+    deadline = time.monotonic() + 120
+    while True:
+        assert chief.poll() is None, chief.communicate()[0]
+        assert time.monotonic() < deadline, "the chief did not start listening"
+        if lock.exists():
+            info = json.loads(lock.read_text() or "{}")
+            if info.get("address"):
+                return info["address"]
+        time.sleep(0.2)
+
+
+def stop(*processes: subprocess.Popen[str]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_workers_join_a_chief_on_a_loopback_port(write_study, tmp_path) -> None:
+    path = write_study({"search": {"max_trials": 4}, "report": {"plots": False}})
+    out = tmp_path / "run"
+    chief = start_chief(path, out, "--heartbeat-timeout", "60")
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        address = wait_for_address(out, chief)
+        assert address.startswith("127.0.0.1:")
+        # While the chief runs, nobody may wipe its folder.
+        second = CliRunner().invoke(app, ["search", str(path), "--out", str(out), "--overwrite"])
+        assert second.exit_code == 1 and "in use by a distributed search's chief" in " ".join(
+            second.output.split()
+        )
+        for args in (["--chief", address, "--id", "far-a"], ["--threads", "1"]):
+            workers.append(
+                subprocess.Popen(
+                    [*MTLTUNE, "worker", str(out), *args],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+        outputs = [w.communicate(timeout=300)[0] for w in workers]
+        chief_output, _ = chief.communicate(timeout=300)
+    finally:
+        stop(chief, *workers)
+    assert chief.returncode == 0, chief_output
+    for worker, output in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, output
+        assert "the chief has no more" in output
+    ran = [
+        {line.split()[2] for line in output.splitlines() if " COMPLETED " in line}
+        for output in outputs
+    ]
+    assert not ran[0] & ran[1] and ran[0] | ran[1] == {"0", "1", "2", "3"}
+    assert "far-a: trial" in outputs[0] and "tuner-" in outputs[1]  # the default id
+    trials = pd.read_csv(out / "trials.csv", dtype={"trial_id": str})
+    assert sorted(trials["trial_id"]) == ["0", "1", "2", "3"]
+    assert (trials["status"] == "COMPLETED").all()
+    assert (out / "report.json").exists() and "per-head test performance" in chief_output
+    assert "waiting for workers (mtltune worker" in chief_output
+
+
+def test_a_remote_worker_killed_mid_trial_is_caught_by_its_heartbeat(write_study, tmp_path) -> None:
+    path = write_study(
+        {"search": {"max_trials": 2, "strategies": ["weighted"]}, "training": {"max_epochs": 200}}
+    )
+    out = tmp_path / "run"
+    chief = start_chief(path, out, "--heartbeat-timeout", "4")
+    worker = None
+    try:
+        address = wait_for_address(out, chief)
+        worker = subprocess.Popen(
+            [*MTLTUNE, "worker", str(out), "--chief", address, "--id", "far"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while not (read_heartbeat(out, "far") or {}).get("trial"):
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        output, _ = chief.communicate(timeout=60)
+    finally:
+        stop(chief, *([worker] if worker else []))
+    assert chief.returncode == 1, output
+    flat = " ".join(output.split())
+    assert f"worker far (pid {worker.pid} on host" in flat
+    assert "sent no heartbeat for" in flat and "limit 4 s" in flat
+    assert "while running trial 0" in flat and "presumed dead" in flat
+
+
+def test_local_workers_stop_when_their_chief_is_killed(write_study, tmp_path) -> None:
+    path = write_study({"training": {"max_epochs": 200, "patience": 200}})
+    out = tmp_path / "run"
+    chief = subprocess.Popen(
+        [*MTLTUNE, "search", str(path), "--out", str(out), "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (read_heartbeat(out, "tuner0") or {}).get("trial"):
+            assert time.monotonic() < deadline and chief.poll() is None
+            time.sleep(0.1)
+        pid = read_heartbeat(out, "tuner0")["pid"]
+        chief.send_signal(signal.SIGKILL)
+        chief.wait()
+        deadline = time.monotonic() + 20
+        while pid_alive(pid):
+            assert time.monotonic() < deadline, "the orphaned worker kept running"
+            time.sleep(0.1)
+    finally:
+        stop(chief)
+    assert read_heartbeat(out, "tuner0")["state"] == "failed"
+    assert "is gone" in read_heartbeat(out, "tuner0")["error"]
+    assert (out / STUDY_FILE).exists()
