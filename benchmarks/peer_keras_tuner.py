@@ -52,25 +52,44 @@ class PeerTuner(kt.RandomSearch):
 
     def run_trial(self, trial, *args, **kwargs) -> dict[str, float]:
         model = self.hypermodel.build(trial.hyperparameters)
-        start = time.perf_counter()
-        history = model.fit(
-            self.data.train.x,
-            self.data.train.y,
-            validation_data=(self.data.stop.x, self.data.stop.y),
-            epochs=200,
-            callbacks=[keras.callbacks.EarlyStopping(patience=5)],
-            verbose=0,
-        ).history
-        seconds = time.perf_counter() - start
-        per_epoch = [
-            math.exp(np.mean([math.log(history[f"val_{h}_loss"][e]) for h in self.heads]))
-            for e in range(len(history["val_loss"]))
-        ]
-        objective = float(min(per_epoch))
-        self.records.append(
-            {"seconds": seconds, "epochs": float(len(per_epoch)), "objective": objective}
-        )
-        return {"objective": objective}
+        record = fit_as_a_keras_user(model, self.data, self.heads)
+        self.records.append(record)
+        return {"objective": record["objective"]}
+
+
+def fit_as_a_keras_user(model: keras.Model, data, heads: list[str]) -> dict[str, float]:
+    """Plain ``fit`` with ``EarlyStopping(patience=5)``; the weight-free objective of the run."""
+    start = time.perf_counter()
+    history = model.fit(
+        data.train.x,
+        data.train.y,
+        validation_data=(data.stop.x, data.stop.y),
+        epochs=200,
+        callbacks=[keras.callbacks.EarlyStopping(patience=5)],
+        verbose=0,
+    ).history
+    seconds = time.perf_counter() - start
+    per_epoch = [
+        math.exp(np.mean([math.log(history[f"val_{h}_loss"][e]) for h in heads]))
+        for e in range(len(history["val_loss"]))
+    ]
+    return {"seconds": seconds, "epochs": float(len(per_epoch)), "objective": min(per_epoch)}
+
+
+def run_peer_on(configs: list[dict[str, float]], seed: int) -> list[dict[str, float]]:
+    """Fit the peer's model once per given hyperparameter set (mtltune's trials, say)."""
+    study = load_study(STUDY, [f"seed={seed}"])
+    data = prepare_dataset(study)
+    heads = list(study.heads)
+    records = []
+    for values in configs:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(study.seed)
+        hp = kt.HyperParameters()
+        for name in [f"loss_weight_{h}" for h in heads] + ["learning_rate", "epsilon"]:
+            hp.Fixed(name, float(values[name]))
+        records.append(fit_as_a_keras_user(build(hp, heads, data.input_dim), data, heads))
+    return records
 
 
 def run_peer(trials: int, out: Path, seed: int | None = None) -> list[dict[str, float]]:

@@ -19,6 +19,7 @@ Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9]
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import os
 import statistics
@@ -30,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from peer_keras_tuner import STUDY, run_peer
+from peer_keras_tuner import STUDY, run_peer, run_peer_on
 
 from mtltune import load_study, loop, prepare_dataset, run_study
 from mtltune.hypermodel import MultiTaskHyperModel
@@ -76,7 +77,13 @@ def _run_ours(overrides: list[str]) -> dict:
         "seconds": clock.seconds,
         "epochs": [t.epochs for t in result.trials],
         "best": min(t.objective for t in result.trials if t.ok),
+        "objectives": [t.objective for t in result.trials],
+        "configs": [t.hyperparameters for t in result.trials],
     }
+
+
+def _run_peer_on(configs: list[dict], seed: int) -> list[float]:
+    return [r["objective"] for r in run_peer_on(configs, seed)]
 
 
 def _run_peer(trials: int, seed: int) -> dict:
@@ -89,7 +96,7 @@ def _run_peer(trials: int, seed: int) -> dict:
     }
 
 
-def bench_trials(trials: int, seeds: list[int]) -> None:
+def bench_trials(trials: int, seeds: list[int], paired: bool = False) -> None:
     """Per-trial time and best stop objective of mtltune and the peer, for each seed."""
     rows = []
     for seed in seeds:
@@ -117,6 +124,19 @@ def bench_trials(trials: int, seeds: list[int]) -> None:
         )
         print(f"ratio mtltune / peer: per trial {ratio:.2f}, per epoch {per_epoch:.2f}")
         rows.append((ratio, ours["best"], peer["best"]))
+        if paired:
+            # The same 8 configurations in both: sampling luck cancels, training differs.
+            theirs = _in_child(_run_peer_on, ours["configs"], seed)
+            pairs = zip(ours["objectives"], theirs, strict=True)
+            diffs = [a - b for a, b in pairs if a is not None and b is not None]
+            wins = sum(d < 0 for d in diffs)
+            print(
+                f"paired (mtltune's configurations fitted by the peer): mtltune "
+                f"{' '.join(f'{v or math.nan:.4f}' for v in ours['objectives'])}; peer "
+                f"{' '.join(f'{v:.4f}' for v in theirs)}; mtltune better in {wins}/{len(diffs)}, "
+                f"median difference {statistics.median(diffs):+.4f}; best of each "
+                f"{ours['best']:.5f} vs {min(theirs):.5f}"
+            )
     if len(rows) > 1:
         ratios, ours_best, peer_best = zip(*rows, strict=True)
         print(
@@ -315,6 +335,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--seeds", default="7", help="comma-separated study seeds (trials part)")
+    parser.add_argument(
+        "--paired", action="store_true", help="also fit mtltune's configurations with the peer"
+    )
     parser.add_argument("--memory-trials", type=int, default=50)
     parser.add_argument("--parts", default="trials,steps,memory,leak")
     args = parser.parse_args()
@@ -323,7 +346,7 @@ def main() -> None:
     if "steps" in parts:
         bench_steps()
     if "trials" in parts:
-        bench_trials(args.trials, [int(s) for s in args.seeds.split(",")])
+        bench_trials(args.trials, [int(s) for s in args.seeds.split(",")], args.paired)
     if "memory" in parts:
         bench_memory(args.memory_trials)
     if "leak" in parts:
