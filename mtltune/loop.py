@@ -165,7 +165,7 @@ def fit(
     batch_size: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     seed: int = 0,
-    shuffle: bool = True,
+    shuffle: bool | str = True,
     initial_epoch: int = 0,
 ) -> dict[str, list[float]]:
     """Train on in-memory arrays, scoring ``validation_data`` after every epoch.
@@ -180,7 +180,11 @@ def fit(
         callbacks: Keras callbacks (Keras Tuner's best-epoch checkpoint is saved once, at the
             end, from the weights the model holds then).
         seed: Seeds the shuffle of every epoch.
-        shuffle: Shuffle the rows each epoch (else keep their order).
+        shuffle: ``True``: one seeded permutation of the rows, used by every epoch, which is
+            what Keras' ``fit`` does under ``keras.utils.set_random_seed`` (its ``tf.data``
+            shuffle replays the same permutation each epoch); ``"epoch"``: a new permutation
+            every epoch; ``False``: the rows in order. On hetero_sine, reshuffling every epoch
+            ended trials earlier and worse under early stopping (benchmarks/RESULTS.md).
         initial_epoch: Index of the first epoch (Hyperband resumes a trial's training).
 
     Returns:
@@ -208,7 +212,8 @@ def fit(
     hooks.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         hooks.on_epoch_begin(epoch)
-        order = rng.permutation(n) if shuffle else np.arange(n)
+        if epoch == initial_epoch or shuffle == "epoch":
+            order = rng.permutation(n) if shuffle else np.arange(n)
         done, logs = loop.train_epoch(x, y, order, batch_size)
         hooks.on_train_batch_end(done - 1, {"loss": logs["loss"]})
         if not math.isfinite(logs["loss"]):

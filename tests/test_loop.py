@@ -139,3 +139,23 @@ def test_in_memory_accepts_arrays_and_structures_only() -> None:
     assert not loop.in_memory(x, None)
     assert not loop.in_memory({}, y)
     assert not loop.in_memory(x, np.float32(1.0))
+
+
+@pytest.mark.parametrize(("shuffle", "same_order"), [(True, True), ("epoch", False)])
+def test_shuffle_draws_one_order_per_fit_or_one_per_epoch(shuffle, same_order) -> None:
+    x, y = data(48, 0)
+    model = hypermodel().build_plan(PLANS["weighted"])
+    orders: list[np.ndarray] = []
+    epoch_loop = loop.loop_of(model)
+    original = epoch_loop.train_epoch
+
+    def spy(x_, y_, order, batch_size):
+        orders.append(np.array(order))
+        return original(x_, y_, order, batch_size)
+
+    epoch_loop.train_epoch = spy
+    loop.fit(model, x, y, data(16, 1), epochs=3, batch_size=16, shuffle=shuffle, seed=4)
+    assert len(orders) == 3
+    assert sorted(orders[0].tolist()) == list(range(48))
+    assert not np.array_equal(orders[0], np.arange(48))
+    assert all(np.array_equal(o, orders[0]) for o in orders) == same_order
