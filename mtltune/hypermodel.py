@@ -213,8 +213,9 @@ class MultiTaskHyperModel(kt.HyperModel):
         seed = self.seed if seed is None else seed
         keras.utils.set_random_seed(seed)
         net = self.build_fn(hp if hp is not None else kt.HyperParameters())
-        key = (plan.strategy, _signature(net))
-        model = self._pool.pop(key, None) if self._recycling else None
+        # The signature (a config walk) is only needed where models can be recycled.
+        key = (plan.strategy, _signature(net)) if self._recycling else None
+        model = self._pool.pop(key, None) if key is not None else None
         if model is not None:
             model.recycle(net, plan)
         else:
