@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import keras
 import keras_tuner as kt
 import numpy as np
@@ -193,6 +195,9 @@ def test_models_are_recycled_only_inside_the_block_and_after_their_fit() -> None
         wider.Fixed("units", 8)
         assert hypermodel.build_plan(plan, wider) is not built, "recycled for another network"
         assert hypermodel.build_plan(plan, hp) is built
+        # After a new model's first fit, the long-lived heap is hidden from the collector...
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0, "...until the block ends"
     hypermodel.fit(None, built, x, y, validation_data=(xv, yv))
     assert hypermodel.build_plan(plan, hp) is not built, "the pool outlived the block"
 
