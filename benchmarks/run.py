@@ -4,16 +4,19 @@
    Keras Tuner peer (benchmarks/peer_keras_tuner.py) on the hetero-sine study, same seed, same
    number of trials, same search space (weighted strategy, random search), one after the other.
 2. ``steps``: time per training step of the ``separate`` strategy against ``weighted``, five
-   heads, same model and data.
+   heads, same model and data, and the floor: ``weighted`` plus only the work any exact
+   ``separate`` step must add (the other heads' back-propagation through the trunk, and their
+   Adam moments of it).
 3. ``memory``: resident memory after each of N short trials in one search.
 4. ``leak``: resident memory growth per fit of mtltune's model against a plain Keras model,
    outside Keras Tuner (is the growth ours or Keras'?).
 5. ``workers``: trials per minute of a distributed search with 1 and with 2 local workers
    (``search --workers N``), and of the one-process search, on the hetero-sine study, same
-   seed, same trials (random search), one after the other.
+   seed, same trials (random search), one after the other, the worker runs repeated.
 
-Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9]
-     [--parts trials,steps,memory,leak,workers]
+Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
+     [--parts trials,steps,memory,leak,workers] [--worker-trials 20] [--repeats 3]
+     [--worker-strategies "weighted;weighted,separate"]
 """
 
 from __future__ import annotations
@@ -361,11 +364,13 @@ class SearchClock(SilentProgress):
         self.ends.append(time.perf_counter())
 
 
-def bench_workers(trials: int, strategies: str) -> None:
+def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
     """Trials per minute with 1 and 2 local workers (and in one process), same trials.
 
     The search phase is timed from its start (worker start-up included) to the end of the last
-    trial; the test-set evaluation after it is not a search cost and is left out.
+    trial; the test-set evaluation after it is not a search cost and is left out. The 1-worker
+    and 2-worker searches alternate ``repeats`` times (which worker gets the last, longest
+    trial varies from run to run); the one-process search runs once.
     """
     overrides = [
         "search.tuner=random",
@@ -375,12 +380,13 @@ def bench_workers(trials: int, strategies: str) -> None:
     ]
     study = load_study(STUDY, overrides)
     dataset = prepare_dataset(study)
-    runs: dict[str, dict] = {}
-    for name, distributed in (
-        ("1 process", None),
-        ("1 worker", Distributed(workers=1)),
-        ("2 workers", Distributed(workers=2)),
-    ):
+    runs: dict[str, list[dict]] = {"1 process": [], "1 worker": [], "2 workers": []}
+    configs = [("1 process", None)] + [
+        (name, Distributed(workers=count))
+        for _ in range(repeats)
+        for name, count in (("1 worker", 1), ("2 workers", 2))
+    ]
+    for name, distributed in configs:
         clock = SearchClock()
         with tempfile.TemporaryDirectory() as folder:
             result = run_study(
@@ -391,33 +397,44 @@ def bench_workers(trials: int, strategies: str) -> None:
                 distributed=distributed,
             )
         seconds = clock.ends[-1] - clock.search_started
-        runs[name] = {
-            "seconds": seconds,
-            "per_minute": 60 * len(clock.ends) / seconds,
-            "start_up": clock.starts[0] - clock.search_started,
-            "epochs": [t.epochs for t in result.trials],
-            "best": min(t.objective for t in result.trials if t.ok),
-            "threads": distributed.worker_threads() if distributed else os.cpu_count(),
-        }
-    print(f"## workers: hetero_sine, {trials} trials, strategies {strategies}, random search")
-    for name, run in runs.items():
-        print(
-            f"{name:9s} {run['per_minute']:.2f} trials/min (search {run['seconds']:.1f} s, of "
-            f"which {run['start_up']:.1f} s before the first trial; {run['threads']} thread(s) "
-            f"per process); epochs {run['epochs']}; best stop objective {run['best']:.5f}"
+        runs[name].append(
+            {
+                "seconds": seconds,
+                "per_minute": 60 * len(clock.ends) / seconds,
+                "start_up": clock.starts[0] - clock.search_started,
+                "epochs": [t.epochs for t in result.trials],
+                "best": min(t.objective for t in result.trials if t.ok),
+                "threads": distributed.worker_threads() if distributed else os.cpu_count(),
+            }
         )
-    ratio = runs["2 workers"]["per_minute"] / runs["1 worker"]["per_minute"]
-    against_one = runs["2 workers"]["per_minute"] / runs["1 process"]["per_minute"]
+    print(
+        f"## workers: hetero_sine, {trials} trials, strategies {strategies}, random search, "
+        f"{repeats} repeat(s)"
+    )
+    for name, done in runs.items():
+        for run in done:
+            print(
+                f"{name:9s} {run['per_minute']:.2f} trials/min (search {run['seconds']:.1f} s, of "
+                f"which {run['start_up']:.1f} s before the first trial; {run['threads']} "
+                f"thread(s) per process); epochs {sum(run['epochs'])}; best stop objective "
+                f"{run['best']:.5f}"
+            )
+    ratios = [
+        two["per_minute"] / one["per_minute"]
+        for one, two in zip(runs["1 worker"], runs["2 workers"], strict=True)
+    ]
     # Without the workers' start-up (Python, TensorFlow import, data), which a longer search
     # amortises; each worker still traces each strategy's step once, inside its first trials.
-    running = {
-        name: (run["seconds"] - run["start_up"]) / len(run["epochs"]) for name, run in runs.items()
-    }
+    running = [
+        (one["seconds"] - one["start_up"]) / (two["seconds"] - two["start_up"])
+        for one, two in zip(runs["1 worker"], runs["2 workers"], strict=True)
+    ]
+    against_one = runs["2 workers"][0]["per_minute"] / runs["1 process"][0]["per_minute"]
     print(
-        f"ratio 2 workers / 1 worker: {ratio:.2f} (target >= 1.6); "
-        f"2 workers / 1 process: {against_one:.2f}; from the first trial's start on: "
-        f"{running['1 worker'] / running['2 workers']:.2f} and "
-        f"{running['1 process'] / running['2 workers']:.2f}"
+        f"ratio 2 workers / 1 worker: {' '.join(f'{r:.2f}' for r in ratios)}, mean "
+        f"{statistics.mean(ratios):.2f} (target >= 1.6); from the first trial's start on: "
+        f"{' '.join(f'{r:.2f}' for r in running)}; first 2-worker run / 1 process: "
+        f"{against_one:.2f}"
     )
 
 
@@ -430,6 +447,15 @@ def main() -> None:
     )
     parser.add_argument("--memory-trials", type=int, default=50)
     parser.add_argument("--parts", default="trials,steps,memory,leak")
+    parser.add_argument(
+        "--worker-trials", type=int, default=20, help="trials per search (workers part)"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="repeats (workers part)")
+    parser.add_argument(
+        "--worker-strategies",
+        default="weighted;weighted,separate",
+        help="semicolon-separated strategy sets (workers part)",
+    )
     args = parser.parse_args()
     parts = args.parts.split(",")
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
@@ -444,8 +470,8 @@ def main() -> None:
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two
         # cores busy (its per-head gradients run in parallel), so the mix gains less.
-        for strategies in ("weighted", "weighted,separate"):
-            bench_workers(args.trials, strategies)
+        for strategies in args.worker_strategies.split(";"):
+            bench_workers(args.worker_trials, strategies, args.repeats)
 
 
 if __name__ == "__main__":

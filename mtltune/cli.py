@@ -148,7 +148,7 @@ def search(
         _fail(exc, 2)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from mtltune.report import write_report
+    from mtltune.report import REPORT_MD
     from mtltune.search import request_stop, run_study
     from mtltune.workers import Distributed
 
@@ -173,6 +173,7 @@ def search(
             progress=progress,
             dataset=dataset,
             distributed=distributed,
+            report=True,
         )
     except InputError as exc:
         _fail(exc, 2)
@@ -183,9 +184,8 @@ def search(
         raise typer.Exit(code=130) from None
     finally:
         signal.signal(signal.SIGINT, previous)
-    paths = write_report(result, folder)
     _print_result(result)
-    out.print(f"report: {paths['report.md']}", highlight=False)
+    out.print(f"report: {folder / REPORT_MD}", highlight=False)
 
 
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder written by mtltune search.")]

@@ -36,6 +36,7 @@ from mtltune.report import (
     PREDICTIONS_NPZ,
     REPLICATES_NPZ,
     write_atomic,
+    write_report,
     write_trials,
 )
 from mtltune.results import Evaluation, StrategyBest, StudyResult, TrialRecord
@@ -265,6 +266,7 @@ def run_study(
     progress: Progress | None = None,
     dataset: Dataset | None = None,
     distributed: Distributed | None = None,
+    report: bool = False,
 ) -> StudyResult:
     """Search the study, then evaluate the best trial and the baseline on test.
 
@@ -276,9 +278,13 @@ def run_study(
         dataset: The prepared data, if the caller already has it.
         distributed: Run the trials in Keras Tuner's distributed mode, this process being the
             chief (``mtltune.workers``); default: in this process.
+        report: Also write the report (``mtltune.report.write_report``) into the run folder
+            before its lock is released, so no other search can start on the folder while
+            the report is being written.
 
     Returns:
-        The study result (the caller writes the report with ``mtltune.report``).
+        The study result (without ``report``, the caller writes the report with
+        ``mtltune.report.write_report``).
 
     Raises:
         DataError: If the data are invalid (nothing is written).
@@ -295,9 +301,13 @@ def run_study(
     folder = RunFolder(Path(out) if out is not None else Path("runs") / study.name)
     role = "search" if distributed is None else "chief"
     with acquire_run_lock(folder.path, role) as lock:
-        return _run_locked(
+        result = _run_locked(
             study, folder, dataset, progress, overwrite, distributed, lock, started=started
         )
+        if report:
+            progress.stage("writing the report")
+            write_report(result, folder.path)
+        return result
 
 
 def _run_locked(

@@ -215,3 +215,24 @@ def test_tensorboard_logs_each_trial_when_asked(write_study, tmp_path) -> None:
     assert len(trial_dirs) == 2
     events = list(logs.rglob("events.out.tfevents.*"))
     assert events and all(e.stat().st_size > 0 for e in events)
+
+
+def test_the_report_is_written_while_the_run_folder_is_locked(
+    write_study, tmp_path, monkeypatch
+) -> None:
+    from mtltune import search
+    from mtltune.runlock import read_run_lock
+
+    held = []
+    write = search.write_report
+
+    def checked(result, folder):
+        held.append(read_run_lock(folder))  # another search would be refused now
+        return write(result, folder)
+
+    monkeypatch.setattr(search, "write_report", checked)
+    study = load_study(write_study({"search": {"max_trials": 1}, "report": {"plots": False}}))
+    run_study(study, tmp_path / "run", report=True)
+    assert held and held[0] is not None and held[0]["role"] == "search"
+    assert (tmp_path / "run" / "report.md").is_file()
+    assert read_run_lock(tmp_path / "run") is None
