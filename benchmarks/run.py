@@ -13,9 +13,11 @@
 5. ``workers``: trials per minute of a distributed search with 1 and with 2 local workers
    (``search --workers N``), and of the one-process search, on the hetero-sine study, same
    seed, same trials (random search), one after the other, the worker runs repeated.
+6. ``profile``: a ``cProfile`` of a 10-trial one-process search: seconds in garbage
+   collection, best-epoch weight copies, network builds, epochs and evaluations.
 
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
-     [--parts trials,steps,memory,leak,workers] [--worker-trials 20] [--repeats 3]
+     [--parts trials,steps,memory,leak,workers,profile] [--worker-trials 20] [--repeats 3]
      [--worker-strategies "weighted;weighted,separate"]
 """
 
@@ -364,6 +366,49 @@ class SearchClock(SilentProgress):
         self.ends.append(time.perf_counter())
 
 
+def bench_profile(trials: int = 10) -> None:
+    """Where a one-process search spends its time outside training: a ``cProfile`` of it.
+
+    Prints the total and per-call seconds of the per-trial overheads found so far: garbage
+    collection (Keras Tuner and Keras' ``clear_session`` collect before every build), the
+    best-epoch weight copies, building the network, the compiled epochs and evaluations.
+    """
+    import cProfile
+    import pstats
+
+    overrides = [
+        "search.tuner=random",
+        f"search.max_trials={trials}",
+        "search.strategies=[weighted]",
+        "report.plots=false",
+    ]
+    study = load_study(STUDY, overrides)
+    dataset = prepare_dataset(study)
+    clock = SearchClock()
+    profile = cProfile.Profile()
+    with tempfile.TemporaryDirectory() as folder:
+        profile.enable()
+        run_study(study, Path(folder) / "run", progress=clock, dataset=dataset)
+        profile.disable()
+    stats = pstats.Stats(profile).stats  # {(file, line, name): (cc, calls, tottime, cumtime, _)}
+    wanted = {
+        "gc.collect": lambda f, n: n == "<built-in method gc.collect>",
+        "best-epoch copies (save)": lambda f, n: f.endswith("earlystop.py") and n == "save",
+        "Keras get_weights": lambda f, n: n == "get_weights",
+        "build_network": lambda f, n: f.endswith("network.py") and n == "build_network",
+        "train_epoch": lambda f, n: f.endswith("loop.py") and n == "train_epoch",
+        "evaluate (stop split)": lambda f, n: f.endswith("loop.py") and n == "evaluate",
+    }
+    search = clock.ends[-1] - clock.search_started
+    print(f"## profile: {trials}-trial one-process search, weighted; search {search:.1f} s")
+    for label, match in wanted.items():
+        rows = [v for (f, _, n), v in stats.items() if match(f, n)]
+        calls = sum(r[1] for r in rows)
+        seconds = sum(r[3] for r in rows)
+        each = f"{1000 * seconds / calls:.1f} ms each" if calls else "-"
+        print(f"{label:26s} {calls:5d} calls {seconds:6.2f} s ({each})")
+
+
 def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
     """Trials per minute with 1 and 2 local workers (and in one process), same trials.
 
@@ -467,6 +512,8 @@ def main() -> None:
         bench_memory(args.memory_trials)
     if "leak" in parts:
         bench_leak()
+    if "profile" in parts:
+        bench_profile()
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two
         # cores busy (its per-head gradients run in parallel), so the mix gains less.

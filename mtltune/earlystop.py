@@ -16,6 +16,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from mtltune.loop import per_model
+
 
 class WeightSnapshot:
     """Shadow copies of a model's weights, saved and restored with one compiled call each.
@@ -51,12 +53,7 @@ class WeightSnapshot:
 
 def snapshot_of(model: keras.Model) -> WeightSnapshot:
     """The model's ``WeightSnapshot``, created (and traced) once per model."""
-    snapshot = getattr(model, "_mtltune_snapshot", None)
-    if snapshot is None:
-        snapshot = WeightSnapshot(model)
-        # Not a tracked attribute: Keras would count the shadows as the model's weights.
-        object.__setattr__(model, "_mtltune_snapshot", snapshot)
-    return snapshot
+    return per_model(model, "_mtltune_snapshot", WeightSnapshot)
 
 
 class BestEpochStopping(keras.callbacks.EarlyStopping):

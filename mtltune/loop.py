@@ -17,12 +17,14 @@ stops at the first batch whose running loss is NaN or infinite.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+T = TypeVar("T")
 
 #: Rows per chunk when scoring a split (the result does not depend on it).
 EVAL_BATCH_SIZE = 4096
@@ -140,14 +142,22 @@ def _floats(logs: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in logs.items()}
 
 
+def per_model(model: keras.Model, attribute: str, make: Callable[[keras.Model], T]) -> T:
+    """``make(model)``, made once per model and kept on it as ``attribute``.
+
+    The attribute is set past Keras' tracking: what it holds (compiled functions, shadow
+    variables) is not the model's, and is neither saved nor counted among its weights.
+    """
+    value = getattr(model, attribute, None)
+    if value is None:
+        value = make(model)
+        object.__setattr__(model, attribute, value)
+    return value
+
+
 def loop_of(model: keras.Model) -> EpochLoop:
     """The model's epoch loop, created (and later traced) once per model."""
-    loop = getattr(model, "_mtltune_loop", None)
-    if loop is None:
-        loop = EpochLoop(model)
-        # Not a tracked attribute: the loop holds functions, not weights.
-        object.__setattr__(model, "_mtltune_loop", loop)
-    return loop
+    return per_model(model, "_mtltune_loop", EpochLoop)
 
 
 def evaluate(model: keras.Model, x: Any, y: Any) -> dict[str, float]:
