@@ -15,9 +15,12 @@
    seed, same trials (random search), one after the other, the worker runs repeated.
 6. ``profile``: a ``cProfile`` of a 10-trial one-process search: seconds in garbage
    collection, best-epoch weight copies, network builds, epochs and evaluations.
+7. ``adam``: the same one-process searches (``weighted``, then ``separate``) with Keras' own
+   ``Adam`` and with ``mtltune.FusedAdam``: seconds per search, first trial (its trace) and
+   per epoch after it; each search in its own spawned process, alternating.
 
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
-     [--parts trials,steps,memory,leak,workers,profile] [--worker-trials 20] [--repeats 3]
+     [--parts trials,steps,memory,leak,workers,profile,adam] [--worker-trials 20] [--repeats 3]
      [--worker-strategies "weighted;weighted,separate"]
 """
 
@@ -483,6 +486,63 @@ def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
     )
 
 
+def _search_with(optimizer: str, strategy: str, trials: int) -> dict:
+    """A one-process random search of ``trials`` trials, with ``optimizer`` for every Adam."""
+    if optimizer == "keras":
+        import keras
+
+        import mtltune.training
+
+        mtltune.training.FusedAdam = keras.optimizers.Adam  # Keras' own update, for comparison
+    overrides = [
+        "search.tuner=random",
+        f"search.max_trials={trials}",
+        f"search.strategies=[{strategy}]",
+        "report.plots=false",
+    ]
+    study = load_study(STUDY, overrides)
+    dataset = prepare_dataset(study)
+    clock = SearchClock()
+    with tempfile.TemporaryDirectory() as folder:
+        result = run_study(study, Path(folder) / "run", progress=clock, dataset=dataset)
+    epochs = [t.epochs for t in result.trials]
+    seconds = clock.ends[-1] - clock.search_started
+    first = clock.ends[0] - clock.search_started
+    return {
+        "seconds": seconds,
+        "first": first,
+        "first_epochs": epochs[0],
+        "per_epoch": (seconds - first) / (sum(epochs) - epochs[0]),
+        "epochs": sum(epochs),
+        "best": min(t.objective for t in result.trials if t.ok),
+    }
+
+
+def bench_adam(trials: int = 10, repeats: int = 2) -> None:
+    """Keras' ``Adam`` against ``FusedAdam`` in the same searches (spawned, alternating)."""
+    print(f"## adam: hetero_sine, {trials} trials, random search, {repeats} repeat(s)")
+    for strategy in ("weighted", "separate"):
+        runs: dict[str, list[dict]] = {"keras": [], "fused": []}
+        for _ in range(repeats):
+            for optimizer in runs:
+                runs[optimizer].append(_in_child(_search_with, optimizer, strategy, trials))
+        for optimizer, done in runs.items():
+            for run in done:
+                print(
+                    f"{strategy:9s} {optimizer:6s} search {run['seconds']:.1f} s, first trial "
+                    f"{run['first']:.1f} s ({run['first_epochs']} epochs), then "
+                    f"{1000 * run['per_epoch']:.1f} ms per epoch (everything included); "
+                    f"{run['epochs']} epochs, best {run['best']:.5f}"
+                )
+        ratio = statistics.mean(r["per_epoch"] for r in runs["fused"]) / statistics.mean(
+            r["per_epoch"] for r in runs["keras"]
+        )
+        first = statistics.mean(r["first"] for r in runs["fused"]) / statistics.mean(
+            r["first"] for r in runs["keras"]
+        )
+        print(f"{strategy}: fused / keras per epoch {ratio:.2f}, first trial {first:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -495,7 +555,7 @@ def main() -> None:
     parser.add_argument(
         "--worker-trials", type=int, default=20, help="trials per search (workers part)"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="repeats (workers part)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats (workers, adam parts)")
     parser.add_argument(
         "--worker-strategies",
         default="weighted;weighted,separate",
@@ -514,6 +574,8 @@ def main() -> None:
         bench_leak()
     if "profile" in parts:
         bench_profile()
+    if "adam" in parts:
+        bench_adam(repeats=args.repeats)
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two
         # cores busy (its per-head gradients run in parallel), so the mix gains less.

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "DataError": "mtltune.errors",
     "Dataset": "mtltune.data",
+    "FusedAdam": "mtltune.adam",
     "HeadConfig": "mtltune.study",
     "MtlTuneError": "mtltune.errors",
     "MultiTaskHyperModel": "mtltune.hypermodel",
@@ -38,6 +39,7 @@ _LAZY = {
 __all__ = [
     "DataError",
     "Dataset",
+    "FusedAdam",
     "HeadConfig",
     "MtlTuneError",
     "MultiTaskHyperModel",
@@ -74,6 +76,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from mtltune.adam import FusedAdam
     from mtltune.data import Dataset, prepare_dataset
     from mtltune.errors import DataError, MtlTuneError, SearchError, StudyError
     from mtltune.hypermodel import MultiTaskHyperModel
