@@ -27,6 +27,7 @@ Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
 import os
@@ -68,6 +69,21 @@ def rss_mb() -> float:
     """Resident set size of this process in MB (Linux)."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@contextlib.contextmanager
+def keras_adam():
+    """Models built inside use Keras' own ``Adam`` instead of ``mtltune.FusedAdam``."""
+    import keras
+
+    import mtltune.training
+
+    fused = mtltune.training.FusedAdam
+    mtltune.training.FusedAdam = keras.optimizers.Adam
+    try:
+        yield
+    finally:
+        mtltune.training.FusedAdam = fused
 
 
 def _in_child(function, *args):
@@ -238,7 +254,8 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
     ``epochs`` epochs and each keeps its fastest round (the machine is shared and noisy). The
     ``floor`` row is ``weighted``'s step plus only the extra back-propagation work of the other
     heads (``FloorStep``): no implementation of ``separate`` can be faster; ``floor+adam`` adds
-    their Adam moments of the trunk, stacked.
+    their Adam moments of the trunk, stacked. The ``(Keras Adam)`` rows are both strategies with
+    Keras' own ``Adam`` instead of ``mtltune.FusedAdam``.
     """
     study = load_study(STUDY)
     data = prepare_dataset(study)
@@ -249,6 +266,8 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
         "separate": separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3),
         "floor": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
         "floor+adam": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
+        "weighted (Keras Adam)": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
+        "separate (Keras Adam)": separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3),
     }
     batch = study.training.batch_size
     x, y = loop.as_tensors(data.train.x), loop.as_tensors(data.train.y)
@@ -257,7 +276,8 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
     steps = -(-len(data.train) // batch) * epochs
     loops = {}
     for name, plan in plans.items():
-        model = hypermodel.build_plan(plan)
+        with keras_adam() if "Keras" in name else contextlib.nullcontext():
+            model = hypermodel.build_plan(plan)
         if name.startswith("floor"):
             loops[name] = loop.EpochLoop(FloorStep(model, batch, adam=name == "floor+adam"))
         else:
@@ -272,12 +292,14 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
             times[name] = min(times[name], (time.perf_counter() - start) / steps)
     print(f"## steps: {len(heads)} heads, best of {rounds} rounds of {steps} steps, batch {batch}")
     for name, seconds in times.items():
-        print(f"{name:10s} {1000 * seconds:.2f} ms per step ({1 / seconds:.0f} steps/s)")
+        print(f"{name:21s} {1000 * seconds:.2f} ms per step ({1 / seconds:.0f} steps/s)")
     print(
         f"ratio separate / weighted: {times['separate'] / times['weighted']:.2f} (target <= 1.5); "
         f"floor / weighted: {times['floor'] / times['weighted']:.2f} (the least any exact "
         f"separate step can cost); floor+adam / weighted: "
-        f"{times['floor+adam'] / times['weighted']:.2f} (with the other heads' Adam moments)"
+        f"{times['floor+adam'] / times['weighted']:.2f} (with the other heads' Adam moments); "
+        f"with Keras' own Adam: separate / weighted "
+        f"{times['separate (Keras Adam)'] / times['weighted (Keras Adam)']:.2f}"
     )
 
 
@@ -488,12 +510,6 @@ def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
 
 def _search_with(optimizer: str, strategy: str, trials: int) -> dict:
     """A one-process random search of ``trials`` trials, with ``optimizer`` for every Adam."""
-    if optimizer == "keras":
-        import keras
-
-        import mtltune.training
-
-        mtltune.training.FusedAdam = keras.optimizers.Adam  # Keras' own update, for comparison
     overrides = [
         "search.tuner=random",
         f"search.max_trials={trials}",
@@ -503,7 +519,8 @@ def _search_with(optimizer: str, strategy: str, trials: int) -> dict:
     study = load_study(STUDY, overrides)
     dataset = prepare_dataset(study)
     clock = SearchClock()
-    with tempfile.TemporaryDirectory() as folder:
+    optimizers = keras_adam() if optimizer == "keras" else contextlib.nullcontext()
+    with optimizers, tempfile.TemporaryDirectory() as folder:
         result = run_study(study, Path(folder) / "run", progress=clock, dataset=dataset)
     epochs = [t.epochs for t in result.trials]
     seconds = clock.ends[-1] - clock.search_started
