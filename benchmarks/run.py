@@ -86,6 +86,19 @@ def keras_adam():
         mtltune.training.FusedAdam = fused
 
 
+def random_search(trials: int, strategies: str):
+    """The bundled study as a random search of ``trials`` trials over ``strategies``, no plots,
+    and its prepared data."""
+    overrides = [
+        "search.tuner=random",
+        f"search.max_trials={trials}",
+        f"search.strategies=[{strategies}]",
+        "report.plots=false",
+    ]
+    study = load_study(STUDY, overrides)
+    return study, prepare_dataset(study)
+
+
 def _in_child(function, *args):
     """Run ``function(*args)`` in a new Python process (spawned) and return its result."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -401,14 +414,7 @@ def bench_profile(trials: int = 10) -> None:
     import cProfile
     import pstats
 
-    overrides = [
-        "search.tuner=random",
-        f"search.max_trials={trials}",
-        "search.strategies=[weighted]",
-        "report.plots=false",
-    ]
-    study = load_study(STUDY, overrides)
-    dataset = prepare_dataset(study)
+    study, dataset = random_search(trials, "weighted")
     clock = SearchClock()
     profile = cProfile.Profile()
     with tempfile.TemporaryDirectory() as folder:
@@ -442,14 +448,7 @@ def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
     and 2-worker searches alternate ``repeats`` times (which worker gets the last, longest
     trial varies from run to run); the one-process search runs once.
     """
-    overrides = [
-        "search.tuner=random",
-        f"search.max_trials={trials}",
-        f"search.strategies=[{strategies}]",
-        "report.plots=false",
-    ]
-    study = load_study(STUDY, overrides)
-    dataset = prepare_dataset(study)
+    study, dataset = random_search(trials, strategies)
     runs: dict[str, list[dict]] = {"1 process": [], "1 worker": [], "2 workers": []}
     configs = [("1 process", None)] + [
         (name, Distributed(workers=count))
@@ -510,14 +509,7 @@ def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
 
 def _search_with(optimizer: str, strategy: str, trials: int) -> dict:
     """A one-process random search of ``trials`` trials, with ``optimizer`` for every Adam."""
-    overrides = [
-        "search.tuner=random",
-        f"search.max_trials={trials}",
-        f"search.strategies=[{strategy}]",
-        "report.plots=false",
-    ]
-    study = load_study(STUDY, overrides)
-    dataset = prepare_dataset(study)
+    study, dataset = random_search(trials, strategy)
     clock = SearchClock()
     optimizers = keras_adam() if optimizer == "keras" else contextlib.nullcontext()
     with optimizers, tempfile.TemporaryDirectory() as folder:
