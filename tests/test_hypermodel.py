@@ -202,6 +202,54 @@ def test_models_are_recycled_only_inside_the_block_and_after_their_fit() -> None
     assert hypermodel.build_plan(plan, hp) is not built, "the pool outlived the block"
 
 
+def test_a_study_hypermodel_keeps_tensorflow_caches_only_inside_the_block(
+    tiny_study, tiny_dataset, monkeypatch
+) -> None:
+    """Seeding and clear_session would clear TensorFlow's caches at each trial; not for a study.
+
+    A recycled model then keeps its instantiated epoch, and still trains exactly like a fresh one.
+    """
+    from tensorflow.python.eager import context
+
+    clears = []
+    real = context.pywrap_tfe.TFE_ContextClearCaches
+    monkeypatch.setattr(
+        context.pywrap_tfe, "TFE_ContextClearCaches", lambda h: (clears.append(h), real(h))
+    )
+    heads = list(tiny_study.heads)
+    study_model = MultiTaskHyperModel.from_study(
+        tiny_study, tiny_dataset.input_dim, dict.fromkeys(heads, 1)
+    )
+    train, stop = tiny_dataset.train, tiny_dataset.stop
+
+    def fit(model):
+        return study_model.fit(None, model, train.x, train.y, validation_data=(stop.x, stop.y))
+
+    plans = [
+        separate_plan(dict.fromkeys(heads, 0.01), epsilon=1e-3),
+        separate_plan(dict.fromkeys(heads, 0.002), epsilon=1e-6),
+    ]
+    with study_model.recycling():
+        first = study_model.build_plan(plans[0])
+        fit(first)
+        keras.backend.clear_session()  # what Keras Tuner calls before every build
+        recycled = study_model.build_plan(plans[1])  # seeds with keras.utils.set_random_seed
+        got = fit(recycled)
+    assert recycled is first and clears == []
+    fresh = study_model.build_plan(plans[1])
+    assert clears, "outside the block, seeding clears the caches as TensorFlow does"
+    want = fit(fresh)
+    assert got["epochs"] == want["epochs"]
+    assert got["val_objective"] == pytest.approx(want["val_objective"], rel=1e-6)
+    for mine, reference in zip(recycled.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=1e-6, atol=1e-7)
+    # A user's build_fn may use stateful random kernels: for it the caches are still cleared.
+    clears.clear()
+    with MultiTaskHyperModel(user_build, HEADS).recycling():
+        keras.utils.set_random_seed(1)
+    assert clears
+
+
 def test_a_network_that_differs_only_without_variables_is_not_recycled() -> None:
     def build(hp: kt.HyperParameters) -> keras.Model:
         inputs = keras.Input((3,))
