@@ -4,8 +4,10 @@ Keras 3's ``Adam.update_step`` builds its update from generic ops, per variable:
 the step's bias-correction scalars (learning rate, step count, ``β₁ᵗ``, ``β₂ᵗ``) for every
 variable, and goes through the distribution strategy's ``update`` and an AutoGraph wrapper per
 variable. With five per-head optimizers over a ten-layer trunk (``separate``) that is 110
-variable updates and over 3,000 graph ops per step: slow to trace (about 3.5 s of a 6 s first
-trial), and, on one intra-op thread, slow to run (the scalar ops execute at every step).
+variable updates and over 3,000 graph ops per step: slow to trace and instantiate (with this
+class the first ``separate`` trial of a search takes about half the time:
+``python benchmarks/run.py --parts adam``), and, on one intra-op thread, slow to run (the
+scalar ops execute at every step).
 
 ``FusedAdam`` is the same optimizer (same hyperparameters, moments, config and saved variables)
 whose update runs ``ResourceApplyAdam``, the kernel ``tf.keras`` 2's Adam used: the scalars
