@@ -73,7 +73,39 @@ def tiny_dataset(tiny_study):
 INTERRUPTIBLE = {
     "search": {"max_trials": 3, "strategies": ["weighted"]},
     "training": {"max_epochs": 40, "patience": 40},
+    "heads": {"y0": {"loss": "paced_losses:paced_mse"}},
 }
+"""A study whose trials last at least 40 epochs x 5 batches x 10 ms = 2 s whatever the machine.
+
+Trials of tiny models take a fraction of a second once TensorFlow's caches are warm, so a test
+that interrupts "the next trial" would race with it; head ``y0``'s loss pauses on every batch.
+Write it with :func:`write_interruptible_study`, which puts the loss module beside the study.
+"""
+
+PACED_LOSSES = '''"""An MSE that pauses 10 ms per call, to give trials a minimum length."""
+import time
+
+import tensorflow as tf
+
+
+def _pause(loss):
+    time.sleep(0.01)
+    return loss
+
+
+def paced_mse(y_true, y_pred):
+    loss = tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+    paused = tf.numpy_function(_pause, [loss], loss.dtype, stateful=True)
+    with tf.control_dependencies([paused]):
+        return tf.identity(loss)
+'''
+
+
+def write_interruptible_study(write_study) -> Path:
+    """Write :data:`INTERRUPTIBLE` and its loss module into the test's folder; return the study."""
+    path = write_study(INTERRUPTIBLE)
+    (path.parent / "paced_losses.py").write_text(PACED_LOSSES)
+    return path
 
 
 def start_search_until_a_trial_finishes(path: Path, out: Path):

@@ -254,9 +254,9 @@ def test_every_trial_failing_exits_1_with_the_reasons(write_study, tmp_path) -> 
 def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(write_study, tmp_path) -> None:
     import signal
 
-    from conftest import INTERRUPTIBLE, start_search_until_a_trial_finishes
+    from conftest import start_search_until_a_trial_finishes, write_interruptible_study
 
-    path = write_study(INTERRUPTIBLE)
+    path = write_interruptible_study(write_study)
     out = tmp_path / "run"
     csv = out / "trials.csv"
     process = start_search_until_a_trial_finishes(path, out)
