@@ -15,9 +15,10 @@
    seed, same trials (random search), one after the other, the worker runs repeated.
 6. ``profile``: a ``cProfile`` of a 10-trial one-process search: seconds in garbage
    collection, best-epoch weight copies, network builds, epochs and evaluations.
-7. ``adam``: the same one-process searches (``weighted``, then ``separate``) with Keras' own
-   ``Adam`` and with ``mtltune.FusedAdam``: seconds per search, first trial (its trace) and
-   per epoch after it; each search in its own spawned process, alternating.
+7. ``adam``: the same one-process searches (``weighted``, then ``separate``) with mtltune's
+   ``FlatAdam``, the per-variable ``mtltune.FusedAdam`` and Keras' own ``Adam``: seconds per
+   search, first trial (its trace) and per epoch after it; each search in its own spawned
+   process, alternating.
 
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
      [--parts trials,steps,memory,leak,workers,profile,adam] [--worker-trials 20] [--repeats 3]
@@ -71,19 +72,25 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+#: The Adams the ``steps`` and ``adam`` parts compare: mtltune's (flat moments, one kernel per
+#: optimizer), the per-variable fused kernel, Keras' own.
+ADAMS = ("flat", "fused", "keras")
+
+
 @contextlib.contextmanager
-def keras_adam():
-    """Models built inside use Keras' own ``Adam`` instead of ``mtltune.FusedAdam``."""
+def adam_class(adam: str):
+    """Models built inside use ``adam`` (one of ``ADAMS``) instead of ``mtltune``'s ``FlatAdam``."""
     import keras
 
     import mtltune.training
+    from mtltune.adam import FlatAdam, FusedAdam
 
-    fused = mtltune.training.FusedAdam
-    mtltune.training.FusedAdam = keras.optimizers.Adam
+    classes = {"flat": FlatAdam, "fused": FusedAdam, "keras": keras.optimizers.Adam}
+    mtltune.training.FlatAdam = classes[adam]
     try:
         yield
     finally:
-        mtltune.training.FusedAdam = fused
+        mtltune.training.FlatAdam = FlatAdam
 
 
 def random_search(trials: int, strategies: str):
@@ -194,9 +201,10 @@ class FloorStep:
     activation's derivative, the kernel and bias gradients, the gradient for the layer below.
     Without ``adam`` the extra Adam updates of the trunk (each head's Adam keeps its own
     moments for it) are left out, so its time is a lower bound for ``separate``, whatever the
-    implementation; with ``adam`` it also updates those moments, stacked (one set of ops for
-    the other heads), and computes their summed step (not applied: weighted's training is
-    unchanged): the least a batched implementation of ``separate`` would cost.
+    implementation; with ``adam`` it also updates those moments (flat, one ``ResourceApplyAdam``
+    for all the other heads, as ``FlatAdam`` does per head) and sums their step (not applied:
+    weighted's training is unchanged): the least a batched implementation of ``separate``
+    would cost.
 
     Args:
         model: The ``weighted`` model; its trunk is the Dense layers named ``trunk_*``.
@@ -214,9 +222,8 @@ class FloorStep:
         ]
         self.extra = len(model.head_names) - 1
         self.adam = adam
-        shapes = [(k.shape[0], self.extra, k.shape[1]) for k in self.kernels]
-        shapes += [(self.extra, k.shape[1]) for k in self.kernels]  # the biases
-        self.moments = [(tf.Variable(tf.zeros(s)), tf.Variable(tf.zeros(s))) for s in shapes]
+        size = sum(self.extra * (k.shape[0] + 1) * k.shape[1] for k in self.kernels)
+        self.flat = [tf.Variable(tf.zeros(size)) for _ in ("momentum", "velocity", "delta")]
         rng = np.random.default_rng(0)
         self.inputs = [
             tf.constant(rng.normal(size=(batch_size, k.shape[0])), "float32") for k in self.kernels
@@ -245,14 +252,25 @@ class FloorStep:
             if i:
                 below = tf.matmul(tf.reshape(delta, [-1, out]), kernel, transpose_b=True)
                 upstream = tf.reshape(below, [rows, self.extra, -1])
-        for j, grad in grads.items():
-            if self.adam:  # Adam's moments and step, per head (stacked), summed over heads
-                m, v = self.moments[j]
-                m.assign_add((grad - m) * 0.1)
-                v.assign_add((grad * grad - v) * 0.001)
-                step = tf.reduce_sum(m * 1e-3 / (tf.sqrt(v) + 1e-7), axis=-2)
-                checksum += tf.reshape(step, [-1])[0]
-            else:
+        if self.adam:  # the other heads' Adams, flat, in one kernel; their summed step
+            momentum, velocity, delta = self.flat
+            tf.raw_ops.ResourceApplyAdam(
+                var=delta.handle,
+                m=momentum.handle,
+                v=velocity.handle,
+                beta1_power=tf.constant(0.9),
+                beta2_power=tf.constant(0.999),
+                lr=tf.constant(1e-3),
+                beta1=tf.constant(0.9),
+                beta2=tf.constant(0.999),
+                epsilon=tf.constant(1e-7),
+                grad=tf.concat([tf.reshape(g, [-1]) for g in grads.values()], 0),
+            )
+            step = delta.read_value()
+            checksum += tf.reduce_sum(step)
+            delta.assign(tf.zeros_like(step))
+        else:
+            for grad in grads.values():
                 checksum += tf.reshape(grad, [-1])[0]
         return losses, total + 0.0 * checksum
 
@@ -267,20 +285,24 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
     ``epochs`` epochs and each keeps its fastest round (the machine is shared and noisy). The
     ``floor`` row is ``weighted``'s step plus only the extra back-propagation work of the other
     heads (``FloorStep``): no implementation of ``separate`` can be faster; ``floor+adam`` adds
-    their Adam moments of the trunk, stacked. The ``(Keras Adam)`` rows are both strategies with
-    Keras' own ``Adam`` instead of ``mtltune.FusedAdam``.
+    their Adam moments of the trunk, updated by one fused kernel. The ``(FusedAdam)`` and
+    ``(Keras Adam)`` rows are both strategies with those optimizers instead of ``FlatAdam``.
     """
     study = load_study(STUDY)
     data = prepare_dataset(study)
     heads = list(study.heads)
     hypermodel = MultiTaskHyperModel.from_study(study, data.input_dim, dict.fromkeys(heads, 1))
-    plans = {
-        "weighted": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
-        "separate": separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3),
-        "floor": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
-        "floor+adam": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
-        "weighted (Keras Adam)": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
-        "separate (Keras Adam)": separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3),
+    weighted = weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3)
+    separate = separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3)
+    plans = {  # name: (plan, Adam)
+        "weighted": (weighted, "flat"),
+        "separate": (separate, "flat"),
+        "floor": (weighted, "flat"),
+        "floor+adam": (weighted, "flat"),
+        "weighted (FusedAdam)": (weighted, "fused"),
+        "separate (FusedAdam)": (separate, "fused"),
+        "weighted (Keras Adam)": (weighted, "keras"),
+        "separate (Keras Adam)": (separate, "keras"),
     }
     batch = study.training.batch_size
     x, y = loop.as_tensors(data.train.x), loop.as_tensors(data.train.y)
@@ -288,8 +310,8 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
     order = rng.permutation(len(data.train))
     steps = -(-len(data.train) // batch) * epochs
     loops = {}
-    for name, plan in plans.items():
-        with keras_adam() if "Keras" in name else contextlib.nullcontext():
+    for name, (plan, adam) in plans.items():
+        with adam_class(adam):
             model = hypermodel.build_plan(plan)
         if name.startswith("floor"):
             loops[name] = loop.EpochLoop(FloorStep(model, batch, adam=name == "floor+adam"))
@@ -311,8 +333,9 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
         f"floor / weighted: {times['floor'] / times['weighted']:.2f} (the least any exact "
         f"separate step can cost); floor+adam / weighted: "
         f"{times['floor+adam'] / times['weighted']:.2f} (with the other heads' Adam moments); "
-        f"with Keras' own Adam: separate / weighted "
-        f"{times['separate (Keras Adam)'] / times['weighted (Keras Adam)']:.2f}"
+        f"with FusedAdam: separate / weighted "
+        f"{times['separate (FusedAdam)'] / times['weighted (FusedAdam)']:.2f}; with Keras' own "
+        f"Adam: {times['separate (Keras Adam)'] / times['weighted (Keras Adam)']:.2f}"
     )
 
 
@@ -511,8 +534,7 @@ def _search_with(optimizer: str, strategy: str, trials: int) -> dict:
     """A one-process random search of ``trials`` trials, with ``optimizer`` for every Adam."""
     study, dataset = random_search(trials, strategy)
     clock = SearchClock()
-    optimizers = keras_adam() if optimizer == "keras" else contextlib.nullcontext()
-    with optimizers, tempfile.TemporaryDirectory() as folder:
+    with adam_class(optimizer), tempfile.TemporaryDirectory() as folder:
         result = run_study(study, Path(folder) / "run", progress=clock, dataset=dataset)
     epochs = [t.epochs for t in result.trials]
     seconds = clock.ends[-1] - clock.search_started
@@ -528,10 +550,10 @@ def _search_with(optimizer: str, strategy: str, trials: int) -> dict:
 
 
 def bench_adam(trials: int = 10, repeats: int = 2) -> None:
-    """Keras' ``Adam`` against ``FusedAdam`` in the same searches (spawned, alternating)."""
+    """``FlatAdam``, ``FusedAdam`` and Keras' ``Adam`` in the same searches (spawned, in turn)."""
     print(f"## adam: hetero_sine, {trials} trials, random search, {repeats} repeat(s)")
     for strategy in ("weighted", "separate"):
-        runs: dict[str, list[dict]] = {"keras": [], "fused": []}
+        runs: dict[str, list[dict]] = {adam: [] for adam in ADAMS}
         for _ in range(repeats):
             for optimizer in runs:
                 runs[optimizer].append(_in_child(_search_with, optimizer, strategy, trials))
@@ -543,13 +565,15 @@ def bench_adam(trials: int = 10, repeats: int = 2) -> None:
                     f"{1000 * run['per_epoch']:.1f} ms per epoch (everything included); "
                     f"{run['epochs']} epochs, best {run['best']:.5f}"
                 )
-        ratio = statistics.mean(r["per_epoch"] for r in runs["fused"]) / statistics.mean(
-            r["per_epoch"] for r in runs["keras"]
-        )
-        first = statistics.mean(r["first"] for r in runs["fused"]) / statistics.mean(
-            r["first"] for r in runs["keras"]
-        )
-        print(f"{strategy}: fused / keras per epoch {ratio:.2f}, first trial {first:.2f}")
+        for peer in ADAMS[1:]:
+            ratios = [
+                statistics.mean(r[key] for r in runs["flat"])
+                / statistics.mean(r[key] for r in runs[peer])
+                for key in ("per_epoch", "first")
+            ]
+            print(
+                f"{strategy}: flat / {peer} per epoch {ratios[0]:.2f}, first trial {ratios[1]:.2f}"
+            )
 
 
 def main() -> None:

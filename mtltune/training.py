@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mtltune.adam import FusedAdam
+from mtltune.adam import FlatAdam
 from mtltune.heads import make_loss, make_metrics
 from mtltune.objectives import head_loss_key, learned_weight_key
 from mtltune.strategies import TrainPlan
@@ -136,8 +136,9 @@ class MultiTaskModel(keras.Model):
             )
         optimizers = []
         for i, (group, rate) in enumerate(zip(groups, rates, strict=True)):
-            # Adam reads epsilon in its update step: a variable keeps it tunable.
-            opt = FusedAdam(learning_rate=rate, epsilon=self._epsilon, name=f"adam_{i}")
+            # Adam reads epsilon in its update step: a variable keeps it tunable. FlatAdam:
+            # one fused kernel per optimizer and step (separate: five, not one per variable).
+            opt = FlatAdam(learning_rate=rate, epsilon=self._epsilon, name=f"adam_{i}")
             opt.build(group)
             optimizers.append(opt)
         self.head_optimizers = optimizers

@@ -104,11 +104,10 @@ def test_separate_step_applies_each_heads_adam_with_its_own_moments() -> None:
     np.testing.assert_allclose(after, expected, rtol=1e-3, atol=1e-6)
     # Each optimizer holds its own first moment of the shared kernel: that head's gradient.
     for head, opt in zip(("a", "b"), model.head_optimizers, strict=True):
-        index = opt._get_variable_index(trunk_kernel)
-        moment = opt._momentums[index].numpy()
+        moment = opt.moments(trunk_kernel)[0].numpy()
         np.testing.assert_allclose(moment, (1 - opt.beta_1) * grads[head], rtol=1e-3, atol=1e-7)
-    m_a = model.head_optimizers[0]._momentums[0].numpy()
-    m_b = model.head_optimizers[1]._momentums[0].numpy()
+    m_a = model.head_optimizers[0].moments(trunk_kernel)[0].numpy()
+    m_b = model.head_optimizers[1].moments(trunk_kernel)[0].numpy()
     assert not np.allclose(m_a, m_b)
 
 
