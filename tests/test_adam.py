@@ -5,6 +5,8 @@ FlatAdam: FusedAdam's update over flat moment buffers, one kernel per step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import pytest
@@ -119,13 +121,15 @@ def fit_weights(optimizer: keras.optimizers.Optimizer) -> list[np.ndarray]:
     return [np.array(v.numpy()) for v in net.trainable_variables]
 
 
+def fit_in_a_strategy(make: Callable[[], keras.optimizers.Optimizer]) -> list[np.ndarray]:
+    """``fit_weights`` inside a one-device distribution strategy, the optimizer made inside."""
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        return fit_weights(make())
+
+
 def test_inside_a_distribution_strategy_keras_own_update_exactly() -> None:
-    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    with strategy.scope():
-        fused = fit_weights(FusedAdam(learning_rate=0.01))
-    with strategy.scope():
-        reference = fit_weights(keras.optimizers.Adam(learning_rate=0.01))
-    assert_weights(fused, reference, rtol=0)
+    reference = fit_in_a_strategy(lambda: keras.optimizers.Adam(learning_rate=0.01))
+    assert_weights(fit_in_a_strategy(lambda: FusedAdam(learning_rate=0.01)), reference, rtol=0)
     # Outside a strategy, the same fit takes the fused kernel (close, not bit-identical).
     outside = fit_weights(FusedAdam(learning_rate=0.01))
     assert_weights(outside, reference, rtol=1e-5, atol=1e-6)
@@ -215,12 +219,8 @@ def test_flat_adam_where_the_kernel_cannot_run_is_keras_adam() -> None:
     assert_weights(weights, train(keras.optimizers.Adam(learning_rate=0.01, amsgrad=True)), rtol=0)
     momentum, _ = flat.moments(flat._trainable_variables[1])
     np.testing.assert_array_equal(momentum, flat._momentums[1].numpy())
-    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    with strategy.scope():
-        inside = fit_weights(FlatAdam(learning_rate=0.01))
-    with strategy.scope():
-        reference = fit_weights(keras.optimizers.Adam(learning_rate=0.01))
-    assert_weights(inside, reference, rtol=0)
+    reference = fit_in_a_strategy(lambda: keras.optimizers.Adam(learning_rate=0.01))
+    assert_weights(fit_in_a_strategy(lambda: FlatAdam(learning_rate=0.01)), reference, rtol=0)
 
 
 def test_flat_adam_state_saves_and_loads(tmp_path) -> None:
