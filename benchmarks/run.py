@@ -19,10 +19,13 @@
    ``FlatAdam``, the per-variable ``mtltune.FusedAdam`` and Keras' own ``Adam``: seconds per
    search, first trial (its trace) and per epoch after it; each search in its own spawned
    process, alternating.
+8. ``recycle``: the first training epoch after a recycling build (``clear_session``, then
+   ``build_plan``, as Keras Tuner does at each trial), with TensorFlow's caches kept (a study
+   hypermodel) and cleared (as for a user's ``build_fn``), against the epoch after it.
 
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
-     [--parts trials,steps,memory,leak,workers,profile,adam] [--worker-trials 20] [--repeats 3]
-     [--worker-strategies "weighted;weighted,separate"]
+     [--parts trials,steps,memory,leak,workers,profile,adam,recycle] [--worker-trials 20]
+     [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
 """
 
 from __future__ import annotations
@@ -427,6 +430,54 @@ class SearchClock(SilentProgress):
         self.ends.append(time.perf_counter())
 
 
+def bench_recycle(rounds: int = 3) -> None:
+    """Seconds of the first epoch after a recycling build, caches kept and cleared.
+
+    Inside ``recycling()`` a study hypermodel keeps TensorFlow's kernel and function caches,
+    which Keras Tuner's ``clear_session`` and each build's seeding would clear; a hypermodel on a
+    user's ``build_fn`` (``_stateless_build`` false) lets them be cleared. For each strategy and
+    each way, a model is built and traced, then ``rounds`` times: released (as the end of its
+    ``fit`` does), ``clear_session``, recycled by ``build_plan``, one epoch timed (the first
+    after the build), then a second epoch timed.
+    """
+    import keras
+
+    study = load_study(STUDY)
+    data = prepare_dataset(study)
+    heads = list(study.heads)
+    batch = study.training.batch_size
+    x, y = loop.as_tensors(data.train.x), loop.as_tensors(data.train.y)
+    order = np.random.default_rng(0).permutation(len(data.train))
+    plans = {
+        "weighted": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
+        "separate": separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3),
+    }
+    print(f"## recycle: first epoch after a recycling build, {rounds} rounds, best of them")
+    for name, plan in plans.items():
+        for kept in (True, False):
+            hypermodel = MultiTaskHyperModel.from_study(
+                study, data.input_dim, dict.fromkeys(heads, 1)
+            )
+            hypermodel._stateless_build = kept
+            first, second = [], []
+            with hypermodel.recycling():
+                model = hypermodel.build_plan(plan)
+                loop.loop_of(model).train_epoch(x, y, order, batch)  # trace
+                for _ in range(rounds):
+                    hypermodel._release(model)
+                    keras.backend.clear_session()
+                    recycled = hypermodel.build_plan(plan)
+                    assert recycled is model, "the model was not recycled"
+                    for seconds in (first, second):
+                        start = time.perf_counter()
+                        loop.loop_of(model).train_epoch(x, y, order, batch)
+                        seconds.append(time.perf_counter() - start)
+            print(
+                f"{name:9s} caches {'kept' if kept else 'cleared':7s}: first epoch after the "
+                f"build {min(first):.3f} s (max {max(first):.3f}), next epoch {min(second):.3f} s"
+            )
+
+
 def bench_profile(trials: int = 10) -> None:
     """Where a one-process search spends its time outside training: a ``cProfile`` of it.
 
@@ -609,6 +660,8 @@ def main() -> None:
         bench_profile()
     if "adam" in parts:
         bench_adam(repeats=args.repeats)
+    if "recycle" in parts:
+        bench_recycle()
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two
         # cores busy (its per-head gradients run in parallel), so the mix gains less.

@@ -247,8 +247,9 @@ class MultiTaskHyperModel(kt.HyperModel):
         Keras' stateless generators), TensorFlow's kernel and function caches are also kept
         within the block. ``keras.utils.set_random_seed`` (each build) and Keras'
         ``clear_session`` (Keras Tuner, before each build) would clear them, and a recycled model
-        would then re-instantiate its compiled epoch at its first call: 0.3 s (``weighted``) to
-        0.9 s (``separate``) per trial on the bundled study. The clearing exists to restart
+        would then re-instantiate its compiled epoch at its first call: 0.2 s (``weighted``) to
+        0.5 s (``separate``) per trial on the bundled study (``python benchmarks/run.py --parts
+        recycle``). The clearing exists to restart
         stateful random kernels, which a user's ``build_fn`` may use; so it is kept for those.
         """
         previous = self._recycling
