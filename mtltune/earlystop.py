@@ -31,8 +31,8 @@ class WeightSnapshot:
         self.shadows = [
             tf.Variable(tf.zeros(w.shape, dtype=w.dtype), trainable=False) for w in self.weights
         ]
-        self._save = tf.function(self._copy_weights)
-        self._restore = tf.function(self._copy_shadows)
+        self._save = tf.function(self._copy_weights, autograph=False)
+        self._restore = tf.function(self._copy_shadows, autograph=False)
 
     def _copy_weights(self) -> None:
         for shadow, weight in zip(self.shadows, self.weights, strict=True):

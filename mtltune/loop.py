@@ -80,8 +80,11 @@ class EpochLoop:
 
     def __init__(self, model: keras.Model) -> None:
         self.model = model
-        self._train = tf.function(self._train_epoch, reduce_retracing=True)
-        self._evaluate = tf.function(self._evaluate_chunks, reduce_retracing=True)
+        # Without autograph, as Keras' ``fit`` traces its step (``do_not_convert``): the loops
+        # are written as ``tf.while_loop``, and converting this module and the model's steps
+        # cost about a second of every process's first trace.
+        self._train = tf.function(self._train_epoch, reduce_retracing=True, autograph=False)
+        self._evaluate = tf.function(self._evaluate_chunks, reduce_retracing=True, autograph=False)
 
     def _train_epoch(
         self, x: Any, y: Any, order: tf.Tensor, batch_size: tf.Tensor
@@ -89,21 +92,33 @@ class EpochLoop:
         """Every batch of ``order``; returns the batches run (fewer if diverged) and the logs."""
         n = tf.shape(order)[0]
         batches = (n + batch_size - 1) // batch_size
-        sums = tf.zeros([len(self.model.head_names)])
-        total = tf.constant(0.0)
-        seen = tf.constant(0.0)
-        done = tf.constant(0)
-        for i in tf.range(batches):
+
+        def running(i: tf.Tensor, finite: tf.Tensor, *_: tf.Tensor) -> tf.Tensor:
+            return tf.logical_and(i < batches, finite)
+
+        def step(
+            i: tf.Tensor, finite: tf.Tensor, sums: tf.Tensor, total: tf.Tensor, seen: tf.Tensor
+        ) -> tuple[tf.Tensor, ...]:
             index = order[i * batch_size : (i + 1) * batch_size]
-            batch = tf.nest.map_structure(lambda t, index=index: tf.gather(t, index), (x, y))
+            batch = tf.nest.map_structure(lambda t: tf.gather(t, index), (x, y))
             losses, loss = self.model.train_batch(batch)
             rows = tf.cast(tf.shape(index)[0], "float32")
-            sums += tf.cast(losses, "float32") * rows
-            total += tf.cast(loss, "float32") * rows
-            seen += rows
-            done = i + 1
-            if not tf.math.is_finite(loss):
-                break
+            return (
+                i + 1,
+                tf.math.is_finite(loss),  # the batch that diverged is the epoch's last
+                sums + tf.cast(losses, "float32") * rows,
+                total + tf.cast(loss, "float32") * rows,
+                seen + rows,
+            )
+
+        start = (
+            tf.constant(0),
+            tf.constant(True),
+            tf.zeros([len(self.model.head_names)]),
+            tf.constant(0.0),
+            tf.constant(0.0),
+        )
+        done, _, sums, total, seen = tf.while_loop(running, step, start)
         return done, self.model.epoch_logs(total / seen, sums / seen, training=True)
 
     def _evaluate_chunks(self, x: Any, y: Any, chunk: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -111,14 +126,21 @@ class EpochLoop:
         for metric in self.model.head_metrics:
             metric.reset_state()
         n = tf.shape(tf.nest.flatten(x)[0])[0]
-        sums = tf.zeros([len(self.model.head_names)])
-        total = tf.constant(0.0)
-        for start in tf.range(0, n, chunk):
-            batch = tf.nest.map_structure(lambda t, start=start: t[start : start + chunk], (x, y))
+
+        def step(
+            start: tf.Tensor, sums: tf.Tensor, total: tf.Tensor
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            batch = tf.nest.map_structure(lambda t: t[start : start + chunk], (x, y))
             losses, loss = self.model.test_batch(batch)
             rows = tf.cast(tf.shape(tf.nest.flatten(batch[0])[0])[0], "float32")
-            sums += tf.cast(losses, "float32") * rows
-            total += tf.cast(loss, "float32") * rows
+            return (
+                start + chunk,
+                sums + tf.cast(losses, "float32") * rows,
+                total + tf.cast(loss, "float32") * rows,
+            )
+
+        start = (tf.constant(0), tf.zeros([len(self.model.head_names)]), tf.constant(0.0))
+        _, sums, total = tf.while_loop(lambda i, *_: i < n, step, start)
         seen = tf.cast(n, "float32")
         return self.model.epoch_logs(total / seen, sums / seen, training=False)
 

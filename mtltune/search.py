@@ -160,6 +160,7 @@ def make_tuner(
     on_trial: Callable[[str, kt.engine.trial.Trial], None] | None = None,
     *,
     tuner_id: str | None = None,
+    worker: bool = False,
 ) -> kt.Tuner:
     """The study's Keras Tuner, writing into the run folder (reloaded if it exists there).
 
@@ -170,10 +171,14 @@ def make_tuner(
         on_trial: Called with ``("begin" | "end", trial)`` around each trial.
         tuner_id: Keras Tuner's id of this tuner (``chief`` or a worker's id in a distributed
             search; default: ``KERASTUNER_TUNER_ID`` or ``tuner0``).
+        worker: The tuner is a distributed search's worker: the chief's oracle decides its
+            trials, and its own oracle only names the objective and the budget, so a Bayesian
+            study's worker gets a random-search oracle (which needs no scikit-learn).
     """
     folder.adopt_tuner_state(tuner_id or os.environ.get("KERASTUNER_TUNER_ID", "tuner0"))
     search = study.search
-    base = TUNERS[search.tuner]
+    kind = "random" if worker and search.tuner == "bayesian" else search.tuner
+    base = TUNERS[kind]
 
     class _Tuner(base):  # type: ignore[valid-type, misc]
         def on_trial_begin(self, trial: Any) -> None:
@@ -197,10 +202,10 @@ def make_tuner(
         "max_consecutive_failed_trials": search.max_trials + 1,
     }
     with _tuner_id(tuner_id):
-        if search.tuner == "hyperband":
+        if kind == "hyperband":
             tuner = _Tuner(hypermodel, max_epochs=study.training.max_epochs, factor=3, **common)
             tuner.oracle.max_trials = search.max_trials
-        elif search.tuner == "bayesian":
+        elif kind == "bayesian":
             tuner = _Tuner(
                 hypermodel,
                 max_trials=search.max_trials,

@@ -14,6 +14,7 @@ stops (Keras Tuner's client would wait an hour per call).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,31 @@ from mtltune.workers import CHIEF_ID, MESSAGE_FILE, silence_keras_tuner_print, s
 ADDRESS_WAIT_SECONDS = 60.0
 IDLE_SECONDS = 0.5
 WATCH_SECONDS = 2.0
+
+#: Packages that Keras and Keras Tuner import at their own import when installed, for what a
+#: worker never uses: Keras' image-gallery plots (``matplotlib.pyplot``), its notebook file
+#: editor (``IPython``), its scikit-learn wrappers and Keras Tuner's Bayesian oracle
+#: (``sklearn``: a worker's trials come from the chief's oracle). A worker imports Keras
+#: without them, which takes 2 to 3 s off its start-up (``benchmarks/run.py --parts startup``).
+NOT_FOR_WORKERS = ("matplotlib.pyplot", "IPython", "sklearn")
+
+
+@contextlib.contextmanager
+def imports_hidden(names: Sequence[str]) -> Iterator[None]:
+    """Inside the block, importing one of these modules (not yet imported) raises ImportError.
+
+    A package that imports them optionally (``try: import ... except ImportError``) goes on
+    without them; after the block they import normally.
+    """
+    hidden = [name for name in names if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # what ``import`` reads as absent
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def thread_settings(threads: int) -> tuple[int, int]:
@@ -254,9 +280,10 @@ def run_worker(
 def _search(
     study: Study, folder: Path, tuner_id: str, heartbeat: Heartbeat, echo: Callable[[str], None]
 ) -> int:
-    import tensorflow as tf
+    with imports_hidden(NOT_FOR_WORKERS):
+        import tensorflow as tf
 
-    from mtltune import search as core
+        from mtltune import search as core
     from mtltune.data import prepare_dataset
     from mtltune.report import write_atomic
 
@@ -282,7 +309,7 @@ def _search(
         outcome = f"objective {record.objective:.5g}" if record.ok else record.message or ""
         echo(f"{tuner_id}: trial {record.trial_id} {record.status} {outcome} ({seconds:.1f} s)")
 
-    tuner = core.make_tuner(study, hypermodel, run, on_trial, tuner_id=tuner_id)
+    tuner = core.make_tuner(study, hypermodel, run, on_trial, tuner_id=tuner_id, worker=True)
     client = tuner.oracle
     send = client.end_trial
 

@@ -6,6 +6,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mtltune import MultiTaskHyperModel, loop, separate_plan, weighted_plan
 
@@ -87,6 +88,36 @@ def test_an_epoch_stops_at_the_first_diverging_batch() -> None:
     assert not np.isfinite(loss)
     assert batch < 40 - 1, "the epoch ran to its end"
     assert history == {}, "a diverged epoch is not logged"
+
+
+BRANCHING_LOSS = """
+import tensorflow as tf
+
+
+def branching(y_true, y_pred):
+    if tf.reduce_mean(y_pred) > 0:  # a Python branch on a tensor: only autograph converts it
+        return tf.reduce_mean(tf.square(y_true - y_pred))
+    return tf.reduce_mean(tf.abs(y_true - y_pred))
+"""
+
+
+def test_a_custom_loss_is_traced_as_keras_fit_traces_it(tmp_path, monkeypatch) -> None:
+    # Keras' fit traces its step without autograph (do_not_convert), and so does the loop: a
+    # loss that Keras' fit rejects is rejected here in the same way, not silently converted.
+    (tmp_path / "branching_losses.py").write_text(BRANCHING_LOSS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    heads = {**HEADS, "a": {"loss": "branching_losses:branching"}}
+    x, y = data(32, 0)
+    models = [
+        MultiTaskHyperModel(build, heads, training={"max_epochs": 1}, seed=5).build_plan(
+            PLANS["weighted"]
+        )
+        for _ in range(2)
+    ]
+    with pytest.raises(tf.errors.OperatorNotAllowedInGraphError):
+        models[0].fit(x, y, epochs=1, batch_size=16, verbose=0)
+    with pytest.raises(tf.errors.OperatorNotAllowedInGraphError):
+        loop.fit(models[1], x, y, data(16, 1), epochs=1, batch_size=16)
 
 
 def test_epochs_are_traced_once_per_model() -> None:

@@ -21,9 +21,11 @@ from mtltune.runfolder import STUDY_FILE, RunFolder, prepare_run_folder
 from mtltune.runlock import acquire_run_lock
 from mtltune.study import load_study
 from mtltune.worker import (
+    NOT_FOR_WORKERS,
     check_tuner_id,
     chief_address,
     default_tuner_id,
+    imports_hidden,
     load_run_study,
     thread_settings,
 )
@@ -51,6 +53,42 @@ def test_worker_ids_threads_and_the_run_folders_study(write_study, tmp_path) -> 
     other = write_study({"seed": 11}, "other.yaml")
     with pytest.raises(SearchError, match="not the one the chief searches"):
         load_run_study(folder, other)
+
+
+def test_imports_hidden_inside_the_block_only(tmp_path, monkeypatch) -> None:
+    (tmp_path / "optional_extra.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with imports_hidden(["optional_extra", "json"]):
+        with pytest.raises(ImportError):
+            import optional_extra
+        import json as already  # imported before the block: unaffected
+
+        assert already is json
+    import optional_extra
+
+    assert optional_extra.VALUE == 1
+    sys.modules.pop("optional_extra")
+
+
+WORKER_IMPORTS = """
+import sys
+from mtltune.worker import NOT_FOR_WORKERS, imports_hidden
+with imports_hidden(NOT_FOR_WORKERS):
+    import tensorflow
+    from mtltune import search
+print(sorted(m for m in NOT_FOR_WORKERS if m in sys.modules))
+import sklearn.gaussian_process
+print("sklearn" in sys.modules)
+"""
+
+
+def test_a_worker_imports_keras_and_keras_tuner_without_what_it_never_uses() -> None:
+    assert set(NOT_FOR_WORKERS) == {"matplotlib.pyplot", "IPython", "sklearn"}
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_IMPORTS], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True"], done.stdout
 
 
 def test_chief_address_comes_from_a_live_lock(tmp_path) -> None:

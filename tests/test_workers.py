@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from mtltune import load_study, run_study
 from mtltune.cli import app
 from mtltune.errors import SearchError
 from mtltune.heartbeat import pid_alive, read_heartbeat
@@ -97,6 +98,22 @@ def test_two_local_workers_run_every_trial_exactly_once(write_study, tmp_path) -
         )
     assert "chief at 127.0.0.1:" in result.output and "2 local worker(s)" in result.output
     assert not (out / "mtltune.lock").exists()
+
+
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
+def test_bayesian_and_hyperband_searches_run_on_workers(write_study, tmp_path, tuner) -> None:
+    # Bayesian: the chief's Gaussian process picks the trials after the first three (its
+    # workers import no scikit-learn). Hyperband: workers wait while the oracle has no trial
+    # to give between rounds (it answers IDLE).
+    study = load_study(write_study({"search": {"tuner": tuner, "max_trials": 5}}))
+    result = run_study(study, tmp_path / "run", distributed=Distributed(workers=2))
+    assert [t.status for t in result.trials] == ["COMPLETED"] * len(result.trials)
+    assert len(result.trials) == len({t.trial_id for t in result.trials}) >= 4
+    trials = read_trials(tmp_path / "run")
+    assert sorted(trials["trial_id"]) == sorted(t.trial_id for t in result.trials)
+    if tuner == "hyperband":  # a round of 1-epoch trials, then longer ones
+        epochs = [t.epochs for t in result.trials]
+        assert min(epochs) == 1 < max(epochs), epochs
 
 
 def wait_for(condition, seconds: float, what: str) -> None:
