@@ -23,19 +23,27 @@
    ``build_plan``, as Keras Tuner does at each trial), with TensorFlow's caches kept (a study
    hypermodel) and cleared (as for a user's ``build_fn``), against the epoch after it.
 
+9. ``startup``: what a worker pays before its first trial, each in a fresh process: importing
+   TensorFlow, Keras and Keras Tuner with and without the packages a worker never uses
+   (``mtltune.worker.NOT_FOR_WORKERS``), and the first training epoch and first evaluation
+   (their trace) of each strategy with the epoch loop traced without autograph (as mtltune
+   does) and with it (the ``tf.function`` default).
+
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
-     [--parts trials,steps,memory,leak,workers,profile,adam,recycle] [--worker-trials 20]
-     [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
+     [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup]
+     [--worker-trials 20] [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import math
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +58,7 @@ from mtltune import load_study, loop, prepare_dataset, run_study
 from mtltune.hypermodel import MultiTaskHyperModel
 from mtltune.search import SilentProgress
 from mtltune.strategies import separate_plan, weighted_plan
+from mtltune.worker import NOT_FOR_WORKERS
 from mtltune.workers import Distributed
 
 
@@ -627,6 +636,92 @@ def bench_adam(trials: int = 10, repeats: int = 2) -> None:
             )
 
 
+IMPORTS = """
+import sys, time
+from mtltune.worker import NOT_FOR_WORKERS, imports_hidden
+start = time.perf_counter()
+with imports_hidden(NOT_FOR_WORKERS if sys.argv[1] == "hidden" else ()):
+    import tensorflow
+    from mtltune import search
+print(time.perf_counter() - start)
+"""
+
+
+def _import_seconds(way: str) -> float:
+    """Seconds a fresh Python takes to import what a worker imports, ``way`` "hidden" or not."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS, way], capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.split()[-1])
+
+
+def _first_trace(strategy: str, autograph: bool) -> tuple[float, float]:
+    """Seconds of a fresh model's first training epoch and first evaluation in this process."""
+    import tensorflow as tf
+
+    study = load_study(STUDY)
+    data = prepare_dataset(study)
+    heads = list(study.heads)
+    plan = (
+        weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3)
+        if strategy == "weighted"
+        else separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3)
+    )
+    model = MultiTaskHyperModel.from_study(
+        study, data.input_dim, dict.fromkeys(heads, 1)
+    ).build_plan(plan)
+    epochs = loop.loop_of(model)
+    if autograph:  # the same functions, converted as tf.function does by default
+        epochs._train = tf.function(epochs._train_epoch, reduce_retracing=True)
+        epochs._evaluate = tf.function(epochs._evaluate_chunks, reduce_retracing=True)
+    x, y = loop.as_tensors(data.train.x), loop.as_tensors(data.train.y)
+    order = np.arange(len(data.train))
+    start = time.perf_counter()
+    epochs.train_epoch(x, y, order, study.training.batch_size)
+    train = time.perf_counter() - start
+    start = time.perf_counter()
+    epochs.evaluate(loop.as_tensors(data.stop.x), loop.as_tensors(data.stop.y))
+    return train, time.perf_counter() - start
+
+
+def bench_startup(repeats: int = 3) -> None:
+    """A worker's start-up costs, ours against the peer (each in a fresh process, in turn)."""
+    installed = [m for m in NOT_FOR_WORKERS if importlib.util.find_spec(m.split(".")[0])]
+    print(
+        f"## startup: {repeats} repeat(s), fresh processes; installed of {NOT_FOR_WORKERS}: "
+        f"{installed}"
+    )
+    imports: dict[str, list[float]] = {"hidden": [], "all": []}
+    for _ in range(repeats):
+        for way, seconds in imports.items():
+            seconds.append(_import_seconds(way))
+    for way, seconds in imports.items():
+        print(
+            f"import TensorFlow, Keras, Keras Tuner, mtltune.search ({way:6s}): "
+            f"median {statistics.median(seconds):.2f} s ({' '.join(f'{t:.2f}' for t in seconds)})"
+        )
+    ratio = statistics.median(imports["hidden"]) / statistics.median(imports["all"])
+    print(f"imports hidden / all: {ratio:.2f}")
+    for strategy in ("weighted", "separate"):
+        traces: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        for _ in range(repeats):
+            for autograph, done in traces.items():
+                done.append(_in_child(_first_trace, strategy, autograph))
+        medians = {
+            autograph: [statistics.median(t[k] for t in done) for k in (0, 1)]
+            for autograph, done in traces.items()
+        }
+        for autograph, (train, evaluate) in medians.items():
+            print(
+                f"{strategy:9s} autograph {'on ' if autograph else 'off'}: first epoch "
+                f"{train:.2f} s, first evaluation {evaluate:.2f} s (medians)"
+            )
+        print(
+            f"{strategy}: first epoch + evaluation, off / on: "
+            f"{sum(medians[False]) / sum(medians[True]):.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -639,7 +734,9 @@ def main() -> None:
     parser.add_argument(
         "--worker-trials", type=int, default=20, help="trials per search (workers part)"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="repeats (workers, adam parts)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="repeats (workers, adam, startup parts)"
+    )
     parser.add_argument(
         "--worker-strategies",
         default="weighted;weighted,separate",
@@ -662,6 +759,8 @@ def main() -> None:
         bench_adam(repeats=args.repeats)
     if "recycle" in parts:
         bench_recycle()
+    if "startup" in parts:
+        bench_startup(args.repeats)
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two
         # cores busy (its per-head gradients run in parallel), so the mix gains less.
