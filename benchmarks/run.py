@@ -28,9 +28,13 @@
    (``mtltune.worker.NOT_FOR_WORKERS``), and the first training epoch and first evaluation
    (their trace) of each strategy with the epoch loop traced without autograph (as mtltune
    does) and with it (the ``tf.function`` default).
+10. ``cli``: ``mtltune search`` on the bundled study as a user runs it, in one process and with
+   ``--workers 2``: seconds from the command's start to its first trial's start, to the end
+   of the search (the first line after the last trial) and to its exit, and the distributed
+   search's extra start-up over the one-process search's.
 
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
-     [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup]
+     [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli]
      [--worker-trials 20] [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
 """
 
@@ -42,6 +46,7 @@ import importlib.util
 import math
 import multiprocessing
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -722,6 +727,62 @@ def bench_startup(repeats: int = 3) -> None:
         )
 
 
+def _cli_search(trials: int, workers: int | None) -> dict[str, float]:
+    """Run ``mtltune search`` on the bundled study; seconds to milestones of its output."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [
+            sys.executable, "-m", "mtltune", "search", str(STUDY), "--out", f"{folder}/run",
+            "--set", "search.tuner=random", "--set", f"search.max_trials={trials}",
+            "--set", "search.strategies=[weighted]", "--set", "report.plots=false",
+        ]  # fmt: skip
+        if workers is not None:
+            command += ["--workers", str(workers)]
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1)
+        seen: dict[str, float] = {}
+        ended = 0
+        for line in process.stdout:  # "MM:SS trial 3 of 20 …" as it starts, then as it ends
+            now = time.perf_counter() - start
+            trial = re.search(r"\btrial \d+ of \d+ (…)?", line)
+            if trial and trial.group(1) and "first" not in seen:
+                seen["first"] = now
+            elif trial and not trial.group(1):
+                ended += 1
+                if ended == trials:
+                    seen["searched"] = now
+        process.wait()
+        seen["exit"] = time.perf_counter() - start
+        assert process.returncode == 0, f"mtltune search failed ({process.returncode})"
+    return seen
+
+
+def bench_cli(trials: int, repeats: int) -> None:
+    """``mtltune search`` as a user runs it, one process against two local workers (in turn)."""
+    print(f"## cli: mtltune search, hetero_sine, {trials} trials, weighted, {repeats} repeat(s)")
+    runs: dict[str, list[dict[str, float]]] = {"1 process": [], "2 workers": []}
+    for _ in range(repeats):
+        runs["1 process"].append(_cli_search(trials, None))
+        runs["2 workers"].append(_cli_search(trials, 2))
+    for name, done in runs.items():
+        for run in done:
+            print(
+                f"{name:9s} first trial started at {run['first']:.1f} s, last trial ended at "
+                f"{run['searched']:.1f} s, exit at {run['exit']:.1f} s"
+            )
+    extra = [
+        two["first"] - one["first"]
+        for one, two in zip(runs["1 process"], runs["2 workers"], strict=True)
+    ]
+    searched = [
+        one["searched"] / two["searched"]
+        for one, two in zip(runs["1 process"], runs["2 workers"], strict=True)
+    ]
+    print(
+        f"2 workers' extra start-up over 1 process: {' '.join(f'{e:.1f}' for e in extra)} s; "
+        f"search end 1 process / 2 workers: {' '.join(f'{r:.2f}' for r in searched)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -761,6 +822,8 @@ def main() -> None:
         bench_recycle()
     if "startup" in parts:
         bench_startup(args.repeats)
+    if "cli" in parts:
+        bench_cli(args.worker_trials, args.repeats)
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two
         # cores busy (its per-head gradients run in parallel), so the mix gains less.

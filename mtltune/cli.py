@@ -149,7 +149,7 @@ def search(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.report import REPORT_MD
-    from mtltune.search import request_stop, run_study
+    from mtltune.runopen import default_run_folder, open_run
     from mtltune.workers import Distributed
 
     distributed = None
@@ -157,24 +157,23 @@ def search(
         distributed = Distributed(
             workers=workers, bind=bind, port=port, heartbeat_timeout=heartbeat_timeout
         )
-    folder = out_dir if out_dir is not None else Path("runs") / resolved.name
+    folder = out_dir if out_dir is not None else default_run_folder(resolved)
     progress = _RichProgress()
 
     def on_sigint(signum: int, frame: Any) -> None:
-        request_stop()  # honoured at the next batch even if this interrupt gets swallowed
+        search = sys.modules.get("mtltune.search")
+        if search is not None:  # honoured at the next batch even if this interrupt is swallowed
+            search.request_stop()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = run_study(
-            resolved,
-            folder,
-            overwrite=overwrite,
-            progress=progress,
-            dataset=dataset,
-            distributed=distributed,
-            report=True,
-        )
+        # The run (and its local workers) first: the workers start while this process imports
+        # TensorFlow.
+        with open_run(resolved, folder, overwrite=overwrite, distributed=distributed) as run:
+            from mtltune.search import run_study
+
+            result = run_study(resolved, run=run, progress=progress, dataset=dataset, report=True)
     except InputError as exc:
         _fail(exc, 2)
     except MtlTuneError as exc:

@@ -40,8 +40,8 @@ from mtltune.report import (
     write_trials,
 )
 from mtltune.results import Evaluation, StrategyBest, StudyResult, TrialRecord
-from mtltune.runfolder import PROJECT, RunFolder, prepare_run_folder, save_npz
-from mtltune.runlock import RunLock, acquire_run_lock
+from mtltune.runfolder import PROJECT, RunFolder, save_npz
+from mtltune.runopen import OpenRun, open_run
 from mtltune.strategies import STRATEGY, baseline_plan, declare
 from mtltune.study import Study
 
@@ -272,6 +272,7 @@ def run_study(
     dataset: Dataset | None = None,
     distributed: Distributed | None = None,
     report: bool = False,
+    run: OpenRun | None = None,
 ) -> StudyResult:
     """Search the study, then evaluate the best trial and the baseline on test.
 
@@ -286,6 +287,9 @@ def run_study(
         report: Also write the report (``mtltune.report.write_report``) into the run folder
             before its lock is released, so no other search can start on the folder while
             the report is being written.
+        run: The study's run, already opened with ``mtltune.runopen.open_run`` (which takes
+            ``out``, ``overwrite`` and ``distributed`` instead): a caller that opens it
+            before importing TensorFlow has its local workers start meanwhile.
 
     Returns:
         The study result (without ``report``, the caller writes the report with
@@ -295,39 +299,39 @@ def run_study(
         DataError: If the data are invalid (nothing is written).
         SearchError: If the folder holds another study's run or is in use by another search,
             if every trial failed, or if a worker of a distributed search died.
+        ValueError: If ``run`` is given with ``out``, ``overwrite`` or ``distributed``, or is
+            another study's.
     """
     started = time.perf_counter()
+    if run is not None and (out is not None or overwrite or distributed is not None):
+        raise ValueError("pass out, overwrite and distributed to open_run, not with run")
+    if run is not None and run.study is not study:
+        raise ValueError("the run was opened for another study")
     _STOP.clear()
     # Same study, same seed, same machine: same trials and the same per-head results.
     tf.config.experimental.enable_op_determinism()
     progress = progress or SilentProgress()
     progress.stage("preparing data")
     dataset = dataset or prepare_dataset(study)
-    folder = RunFolder(Path(out) if out is not None else Path("runs") / study.name)
-    role = "search" if distributed is None else "chief"
-    with acquire_run_lock(folder.path, role) as lock:
-        result = _run_locked(
-            study, folder, dataset, progress, overwrite, distributed, lock, started=started
-        )
+    opened = (
+        contextlib.nullcontext(run)
+        if run is not None
+        else open_run(study, out, overwrite=overwrite, distributed=distributed)
+    )
+    with opened as current:
+        result = _run_opened(current, dataset, progress, started=started)
         if report:
             progress.stage("writing the report")
-            write_report(result, folder.path)
+            write_report(result, current.folder.path)
         return result
 
 
-def _run_locked(
-    study: Study,
-    folder: RunFolder,
-    dataset: Dataset,
-    progress: Progress,
-    overwrite: bool,
-    distributed: Distributed | None,
-    lock: RunLock,
-    *,
-    started: float,
+def _run_opened(
+    run: OpenRun, dataset: Dataset, progress: Progress, *, started: float
 ) -> StudyResult:
-    """``run_study`` once this process holds the run folder's lock."""
-    resumed = prepare_run_folder(study, folder, overwrite=overwrite)
+    """``run_study`` once this process holds the run folder, prepared."""
+    study, folder, distributed = run.study, run.folder, run.distributed
+    resumed = run.resumed
     hypermodel = study_hypermodel(study, dataset)
     total = study.search.max_trials
 
@@ -360,7 +364,8 @@ def _run_locked(
             with hypermodel.recycling():
                 tuner.search(*args, **kwargs)
         else:
-            run_chief(tuner, folder.path, distributed, on_trial, lock, progress.stage)
+            local = run.local_workers
+            run_chief(tuner, folder.path, distributed, on_trial, run.lock, progress.stage, local)
     trials = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
     write_trials(trials, folder.path)
     finished = [t for t in trials if t.ok]

@@ -142,34 +142,53 @@ def load_run_study(folder: Path, study_file: Path | None = None) -> Study:
     return study
 
 
-def chief_address(folder: Path, wait: float = ADDRESS_WAIT_SECONDS) -> str:
+def _chief_lock(folder: Path) -> dict[str, Any]:
+    """What the lock of a folder a chief holds says (raises if no chief can serve a worker)."""
+    info = read_run_lock(folder)
+    if info is None:
+        raise SearchError(
+            f"no search is running on {folder} (no live lock {folder / LOCK_FILE}); start "
+            f"the chief with `mtltune search STUDY --workers 0 --out {folder}`, or pass "
+            "--chief HOST:PORT"
+        )
+    if info.get("serving") is False:
+        raise SearchError(
+            f"the search on {folder} has run all its trials (its chief, "
+            f"{describe_holder(info)}, is evaluating them): there is nothing left to join"
+        )
+    if info.get("role") not in (None, "chief"):
+        raise _serves_no_workers(folder, info)
+    return info
+
+
+def _serves_no_workers(folder: Path, info: dict[str, Any]) -> SearchError:
+    return SearchError(
+        f"{folder} is held by {describe_holder(info)}, which serves no workers; run "
+        "the search with --workers, or pass --chief HOST:PORT"
+    )
+
+
+def chief_address(folder: Path, wait: float = ADDRESS_WAIT_SECONDS, *, local: bool = False) -> str:
     """The address a running chief wrote into the run folder's lock (waits while it starts).
+
+    Args:
+        folder: The run folder.
+        wait: Seconds to wait for a starting chief to listen.
+        local: The chief's address for the workers it started itself (on its own host), if
+            it wrote one.
 
     Raises:
         SearchError: If no chief holds the folder.
     """
     deadline = time.monotonic() + wait
     while True:
-        info = read_run_lock(folder)
-        if info is None:
-            raise SearchError(
-                f"no search is running on {folder} (no live lock {folder / LOCK_FILE}); start "
-                f"the chief with `mtltune search STUDY --workers 0 --out {folder}`, or pass "
-                "--chief HOST:PORT"
-            )
-        if info.get("serving") is False:
-            raise SearchError(
-                f"the search on {folder} has run all its trials (its chief, "
-                f"{describe_holder(info)}, is evaluating them): there is nothing left to join"
-            )
-        if info.get("address"):
-            return str(info["address"])
-        if info.get("role") not in (None, "chief") or time.monotonic() > deadline:
-            raise SearchError(
-                f"{folder} is held by {describe_holder(info)}, which serves no workers; run "
-                "the search with --workers, or pass --chief HOST:PORT"
-            )
-        time.sleep(0.5)
+        info = _chief_lock(folder)
+        address = (info.get("local_address") if local else None) or info.get("address")
+        if address:
+            return str(address)
+        if time.monotonic() > deadline:
+            raise _serves_no_workers(folder, info)
+        time.sleep(0.25)
 
 
 class Watchdog(threading.Thread):
@@ -254,21 +273,26 @@ def run_worker(
     """
     tuner_id = check_tuner_id(tuner_id) if tuner_id is not None else default_tuner_id()
     study = load_run_study(folder, study_file)
-    address = chief if chief is not None else chief_address(folder)
-    host, port = split_address(address)
+    if chief is None:
+        _chief_lock(folder)  # fail now, not after importing TensorFlow, if no chief is there
+    else:
+        split_address(chief)
     heartbeat = Heartbeat(folder, tuner_id)
     heartbeat.claim(stale_after=chief_timeout)
     configure_threads(threads)  # before TensorFlow is imported
-    os.environ.update(
-        KERASTUNER_TUNER_ID=tuner_id,
-        KERASTUNER_ORACLE_IP=host,
-        KERASTUNER_ORACLE_PORT=str(port),
-    )
     heartbeat.start()
-    Watchdog(
-        address, parent_pid, chief_timeout, lambda why: heartbeat.stop("failed", error=why)
-    ).start()
     try:
+        _import_keras()  # a chief that is starting too may start listening meanwhile
+        address = chief or chief_address(folder, local=parent_pid is not None)
+        host, port = split_address(address)
+        os.environ.update(
+            KERASTUNER_TUNER_ID=tuner_id,
+            KERASTUNER_ORACLE_IP=host,
+            KERASTUNER_ORACLE_PORT=str(port),
+        )
+        Watchdog(
+            address, parent_pid, chief_timeout, lambda why: heartbeat.stop("failed", error=why)
+        ).start()
         count = _search(study, folder, tuner_id, heartbeat, echo)
     except BaseException as exc:
         heartbeat.stop("failed", error=f"{type(exc).__name__}: {exc}")
@@ -277,13 +301,20 @@ def run_worker(
     return count
 
 
+def _import_keras() -> None:
+    """Import TensorFlow, Keras and Keras Tuner (via ``mtltune.search``), as a worker needs."""
+    with imports_hidden(NOT_FOR_WORKERS):
+        import tensorflow  # noqa: F401
+
+        from mtltune import search  # noqa: F401
+
+
 def _search(
     study: Study, folder: Path, tuner_id: str, heartbeat: Heartbeat, echo: Callable[[str], None]
 ) -> int:
-    with imports_hidden(NOT_FOR_WORKERS):
-        import tensorflow as tf
+    import tensorflow as tf
 
-        from mtltune import search as core
+    from mtltune import search as core
     from mtltune.data import prepare_dataset
     from mtltune.report import write_atomic
 

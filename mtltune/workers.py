@@ -10,7 +10,9 @@ sharing the run folder: workers write checkpoints and histories, the chief the o
 What the chief adds to Keras Tuner's (``keras_tuner/src/distribute/oracle_chief.py``):
 
 - it listens on a free port (or ``port``) and writes its address into the run folder's lock,
-  where ``mtltune worker RUN_DIR`` finds it;
+  where ``mtltune worker RUN_DIR`` finds it, and so do its local workers, which
+  ``mtltune.runopen.open_run`` starts before the chief listens (even before it imports
+  TensorFlow, in ``mtltune search``);
 - it notices dead workers (``mtltune.workerwatch``) instead of waiting forever for their
   trials: a local worker that
   exits with an error, or a worker whose heartbeat file (``mtltune.heartbeat``) stays unchanged
@@ -36,7 +38,7 @@ from typing import Any
 from mtltune.errors import SearchError
 from mtltune.heartbeat import WORKERS_DIR
 from mtltune.runlock import RunLock
-from mtltune.workerwatch import LocalWorker, Monitor, start_local_workers, stop_local_workers
+from mtltune.workerwatch import LocalWorker, Monitor, stop_local_workers
 
 CHIEF_ID = "chief"
 MESSAGE_FILE = "message.txt"
@@ -107,16 +109,19 @@ def run_chief(
     on_trial: Callable[[str, Any], None],
     lock: RunLock,
     stage: Callable[[str], None],
+    local: list[LocalWorker],
 ) -> None:
     """Serve the tuner's oracle to workers until every trial has ended.
 
     Args:
         tuner: The chief's Keras Tuner (its oracle decides the trials).
         folder: The run folder shared with the workers.
-        options: Workers to start, address, heartbeat timeout.
+        options: Address, heartbeat timeout.
         on_trial: Called with ``("begin" | "end", trial)`` as trials start and end.
         lock: The run folder's lock, held by this process (the address is written there).
         stage: Receives a line about the chief's address and workers.
+        local: The local workers, already started (``mtltune.runopen.open_run``): they wait
+            for the address in the lock. They are stopped when this returns.
 
     Raises:
         SearchError: If a worker dies, the oracle fails, or the chief cannot listen.
@@ -135,16 +140,13 @@ def run_chief(
     server.start()
     wildcard = options.bind in WILDCARD_HOSTS
     address = join_address(socket.gethostname() if wildcard else options.bind, port)
-    lock.update(address=address, port=port, serving=True)
-    local: list[LocalWorker] = []
+    local_address = join_address("127.0.0.1" if wildcard else options.bind, port)
+    lock.update(address=address, local_address=local_address, port=port, serving=True)
     try:
-        if options.workers:
-            threads = options.worker_threads()
-            local_address = join_address("127.0.0.1" if wildcard else options.bind, port)
-            local = start_local_workers(folder, local_address, options.workers, threads)
+        if local:
             stage(
-                f"chief at {address}: {options.workers} local worker(s), {threads} CPU "
-                f"thread(s) each; logs in {folder / WORKERS_DIR}"
+                f"chief at {address}: {len(local)} local worker(s), "
+                f"{options.worker_threads()} CPU thread(s) each; logs in {folder / WORKERS_DIR}"
             )
         else:
             stage(f"chief at {address}: waiting for workers (mtltune worker {folder})")

@@ -64,11 +64,15 @@ class LocalWorker:
     log: Path
 
 
-def start_local_workers(folder: Path, address: str, count: int, threads: int) -> list[LocalWorker]:
+def start_local_workers(
+    folder: Path, address: str | None, count: int, threads: int
+) -> list[LocalWorker]:
     """Start ``count`` ``mtltune worker`` processes connecting to the chief at ``address``.
 
     Each gets its own session (Ctrl-C reaches the chief only, which stops them), the chief's
-    pid (a worker whose chief is gone stops), and a log ``RUN_DIR/workers/tunerK.log``.
+    pid (a worker whose chief is gone stops), and a log ``RUN_DIR/workers/tunerK.log``. Without
+    an ``address`` (the chief does not listen yet), each reads the chief's local address from
+    the run folder's lock once it has imported TensorFlow.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -85,8 +89,7 @@ def start_local_workers(folder: Path, address: str, count: int, threads: int) ->
             "mtltune",
             "worker",
             str(folder),
-            "--chief",
-            address,
+            *(["--chief", address] if address is not None else []),
             "--id",
             tuner_id,
             "--threads",

@@ -8,6 +8,7 @@ import pytest
 
 from mtltune import SearchError, load_study, run_study
 from mtltune.runfolder import study_fingerprint
+from mtltune.runopen import open_run
 
 
 def test_search_evaluates_best_and_baseline_on_test(write_study, tmp_path) -> None:
@@ -236,3 +237,16 @@ def test_the_report_is_written_while_the_run_folder_is_locked(
     assert held and held[0] is not None and held[0]["role"] == "search"
     assert (tmp_path / "run" / "report.md").is_file()
     assert read_run_lock(tmp_path / "run") is None
+
+
+def test_a_run_opened_beforehand_is_searched_in_place(write_study, tmp_path) -> None:
+    study = load_study(write_study({"search": {"max_trials": 2}}))
+    with open_run(study, tmp_path / "run") as run:
+        with pytest.raises(ValueError, match="not with run"):
+            run_study(study, tmp_path / "elsewhere", run=run)
+        with pytest.raises(ValueError, match="another study"):
+            run_study(load_study(write_study({"search": {"max_trials": 2}})), run=run)
+        result = run_study(study, run=run, report=True)
+    assert [t.trial_id for t in result.trials] == ["0", "1"]
+    assert (tmp_path / "run" / "report.md").exists()
+    assert not (tmp_path / "elsewhere").exists()

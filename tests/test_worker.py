@@ -101,6 +101,11 @@ def test_chief_address_comes_from_a_live_lock(tmp_path) -> None:
     with acquire_run_lock(folder, "chief") as lock:
         lock.update(address="10.0.0.5:8470", serving=True)
         assert chief_address(folder) == "10.0.0.5:8470"
+        assert chief_address(folder, local=True) == "10.0.0.5:8470"
+        # A chief on all interfaces: the workers it started connect over the loopback.
+        lock.update(address="host-a:8470", local_address="127.0.0.1:8470")
+        assert chief_address(folder, local=True) == "127.0.0.1:8470"
+        assert chief_address(folder) == "host-a:8470"
         lock.update(serving=False)
         with pytest.raises(SearchError, match="nothing left to join"):
             chief_address(folder)

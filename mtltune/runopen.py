@@ -1,0 +1,87 @@
+"""Opening a run: the run folder's lock, the folder itself, a distributed search's local workers.
+
+Nothing here imports TensorFlow. ``mtltune search --workers N`` therefore opens its run, which
+starts the local workers, before it imports TensorFlow itself: the workers' start-up (mostly
+their own TensorFlow import) overlaps the chief's, and they read the chief's address from the
+run folder's lock once it listens (``mtltune.worker.chief_address``). ``run_study`` opens the
+run itself when it is not given one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mtltune.runfolder import RunFolder, prepare_run_folder
+from mtltune.runlock import RunLock, acquire_run_lock
+from mtltune.study import Study
+from mtltune.workers import Distributed
+from mtltune.workerwatch import LocalWorker, start_local_workers, stop_local_workers
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    """A run folder this process holds, prepared for a study's search.
+
+    Attributes:
+        study: The study searched there.
+        folder: The run folder.
+        lock: Its lock, held until the run is closed.
+        resumed: Whether the folder holds an earlier search of the study, which resumes.
+        distributed: How the trials run (``None``: in this process).
+        local_workers: The local worker processes started for ``distributed``.
+    """
+
+    study: Study
+    folder: RunFolder
+    lock: RunLock
+    resumed: bool
+    distributed: Distributed | None
+    local_workers: list[LocalWorker]
+
+
+def default_run_folder(study: Study) -> Path:
+    """Where a study's search runs when no folder is given: ``runs/<study name>``."""
+    return Path("runs") / study.name
+
+
+@contextlib.contextmanager
+def open_run(
+    study: Study,
+    out: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    distributed: Distributed | None = None,
+) -> Iterator[OpenRun]:
+    """Lock, create, clear or check the run folder, and start the local workers.
+
+    Args:
+        study: The validated study.
+        out: Run folder (default ``runs/<study name>``).
+        overwrite: Replace an earlier run of another study instead of refusing it.
+        distributed: Run the trials in Keras Tuner's distributed mode; its local workers are
+            started here, and wait for the chief's address in the lock.
+
+    Yields:
+        The open run, for ``mtltune.search.run_study(study, run=...)``. On leaving, workers
+        still running are stopped and the lock is released.
+
+    Raises:
+        SearchError: If the folder is in use by another search, or holds a run of a different
+            study and ``overwrite`` is off.
+    """
+    folder = RunFolder(Path(out) if out is not None else default_run_folder(study))
+    role = "search" if distributed is None else "chief"
+    with acquire_run_lock(folder.path, role) as lock:
+        resumed = prepare_run_folder(study, folder, overwrite=overwrite)
+        local: list[LocalWorker] = []
+        try:
+            if distributed is not None and distributed.workers:
+                local = start_local_workers(
+                    folder.path, None, distributed.workers, distributed.worker_threads()
+                )
+            yield OpenRun(study, folder, lock, resumed, distributed, local)
+        finally:
+            stop_local_workers(local)
