@@ -449,7 +449,7 @@ def bench_recycle(rounds: int = 3) -> None:
 
     Inside ``recycling()`` a study hypermodel keeps TensorFlow's kernel and function caches,
     which Keras Tuner's ``clear_session`` and each build's seeding would clear; a hypermodel on a
-    user's ``build_fn`` (``_stateless_build`` false) lets them be cleared. For each strategy and
+    user's ``build_fn`` (``stateless_build`` off) lets them be cleared. For each strategy and
     each way, a model is built and traced, then ``rounds`` times: released (as the end of its
     ``fit`` does), ``clear_session``, recycled by ``build_plan``, one epoch timed (the first
     after the build), then a second epoch timed.
@@ -472,7 +472,7 @@ def bench_recycle(rounds: int = 3) -> None:
             hypermodel = MultiTaskHyperModel.from_study(
                 study, data.input_dim, dict.fromkeys(heads, 1)
             )
-            hypermodel._stateless_build = kept
+            hypermodel.stateless_build = kept
             first, second = [], []
             with hypermodel.recycling():
                 model = hypermodel.build_plan(plan)

@@ -28,6 +28,7 @@ import keras
 import keras_tuner as kt
 
 from mtltune import loop
+from mtltune.catalog import is_custom_loss
 from mtltune.earlystop import BestEpochStopping
 from mtltune.heads import reference_losses
 from mtltune.network import build_network
@@ -103,6 +104,14 @@ class MultiTaskHyperModel(kt.HyperModel):
         seed: Seeds the initialisation of every trial's model (same seed, same start).
         steps_per_execution: Training steps per call of Keras' compiled step function, for
             inputs that go through Keras' ``fit`` (in-memory arrays run a whole epoch per call).
+        class_weights: Per-class weights (code order) of heads with a class-weighted loss.
+        name: The hypermodel's name.
+        stateless_build: ``build_fn`` and the heads' losses draw random numbers only through
+            Keras' stateless generators (Keras' own initializers and dropout), never through
+            TensorFlow's stateful random ops: inside ``recycling()`` TensorFlow's caches are
+            then kept across trials, which saves the first epoch's re-instantiation (see
+            ``recycling``). Leave it off if unsure: with stateful random ops and kept caches,
+            a trial's randomness would depend on the trials before it.
 
     Example:
         ```python
@@ -124,6 +133,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         steps_per_execution: int = 1,
         class_weights: Mapping[str, Sequence[float]] | None = None,
         name: str | None = None,
+        stateless_build: bool = False,
     ) -> None:
         super().__init__(name=name, tunable=True)
         self.build_fn = build_fn
@@ -158,9 +168,8 @@ class MultiTaskHyperModel(kt.HyperModel):
         #: Idle models by (strategy, network signature); a model is idle once ``fit`` ended.
         self._pool: dict[tuple[Any, ...], MultiTaskModel] = {}
         self._frozen = False
-        #: Whether ``build_fn`` draws random numbers only through Keras' stateless generators
-        #: (mtltune's own networks): then TensorFlow's caches may outlive a trial.
-        self._stateless_build = False
+        #: Whether TensorFlow's caches may outlive a trial inside ``recycling`` (see Args).
+        self.stateless_build = stateless_build
 
     @classmethod
     def from_study(
@@ -183,7 +192,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         def build_fn(hp: kt.HyperParameters) -> keras.Model:
             return build_network(study.model, study.heads, input_dim, output_units, name=study.name)
 
-        hypermodel = cls(
+        return cls(
             build_fn,
             study.heads,
             search=study.search,
@@ -192,9 +201,10 @@ class MultiTaskHyperModel(kt.HyperModel):
             seed=study.seed,
             class_weights=class_weights,
             name=study.name,
+            # mtltune's networks are Keras layers only (Dense, Dropout with SeedGenerator); a
+            # user's loss function might draw from TensorFlow's stateful random ops.
+            stateless_build=not any(is_custom_loss(str(h.loss)) for h in study.heads.values()),
         )
-        hypermodel._stateless_build = True  # Keras layers only: Dense, Dropout (SeedGenerator)
-        return hypermodel
 
     @property
     def tuner_objective(self) -> kt.Objective:
@@ -243,18 +253,17 @@ class MultiTaskHyperModel(kt.HyperModel):
         architecture after its ``fit``. Models built outside the block are never recycled, so
         ``tuner.get_best_models`` and ``tuner.load_model`` there return independent models.
 
-        For a hypermodel made by ``from_study`` (whose networks draw random numbers only through
-        Keras' stateless generators), TensorFlow's kernel and function caches are also kept
-        within the block. ``keras.utils.set_random_seed`` (each build) and Keras'
-        ``clear_session`` (Keras Tuner, before each build) would clear them, and a recycled model
-        would then re-instantiate its compiled epoch at its first call: 0.2 s (``weighted``) to
-        0.5 s (``separate``) per trial on the bundled study (``python benchmarks/run.py --parts
-        recycle``). The clearing exists to restart
-        stateful random kernels, which a user's ``build_fn`` may use; so it is kept for those.
+        For a hypermodel made with ``stateless_build`` (``from_study`` sets it unless a head has
+        a custom loss), TensorFlow's kernel and function caches are also kept within the block.
+        ``keras.utils.set_random_seed`` (each build) and Keras' ``clear_session`` (Keras Tuner,
+        before each build) would clear them, and a recycled model would then re-instantiate its
+        compiled epoch at its first call: 0.2 s (``weighted``) to 0.5 s (``separate``) per trial
+        on the bundled study (``python benchmarks/run.py --parts recycle``). The clearing exists
+        to restart stateful random kernels, which a user's code may use; so it is kept for it.
         """
         previous = self._recycling
         self._recycling = True
-        keep = not previous and self._stateless_build
+        keep = not previous and self.stateless_build
         try:
             with _tf_caches_kept() if keep else contextlib.nullcontext():
                 yield

@@ -9,7 +9,7 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from mtltune import MultiTaskHyperModel, loop, separate_plan, weighted_plan
+from mtltune import MultiTaskHyperModel, load_study, loop, separate_plan, weighted_plan
 
 HEADS = {"a": {}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
 
@@ -243,11 +243,26 @@ def test_a_study_hypermodel_keeps_tensorflow_caches_only_inside_the_block(
     assert got["val_objective"] == pytest.approx(want["val_objective"], rel=1e-6)
     for mine, reference in zip(recycled.get_weights(), fresh.get_weights(), strict=True):
         np.testing.assert_allclose(mine, reference, rtol=1e-6, atol=1e-7)
-    # A user's build_fn may use stateful random kernels: for it the caches are still cleared.
+    # A user's build_fn may use stateful random kernels: for it the caches are still cleared,
+    # unless its author says it does not.
     clears.clear()
     with MultiTaskHyperModel(user_build, HEADS).recycling():
         keras.utils.set_random_seed(1)
     assert clears
+    clears.clear()
+    with MultiTaskHyperModel(user_build, HEADS, stateless_build=True).recycling():
+        keras.utils.set_random_seed(1)
+    assert clears == []
+
+
+def test_a_study_with_a_custom_loss_clears_tensorflow_caches(write_study, tmp_path) -> None:
+    # The user's loss might draw from TensorFlow's stateful random ops.
+    (tmp_path / "my_losses.py").write_text("def mse(y_true, y_pred):\n    return 0.0\n")
+    plain = load_study(write_study())
+    custom = load_study(write_study({"heads": {"y0": {"loss": "my_losses:mse"}}}, "custom.yaml"))
+    for study, stateless in ((plain, True), (custom, False)):
+        hypermodel = MultiTaskHyperModel.from_study(study, 1, dict.fromkeys(study.heads, 1))
+        assert hypermodel.stateless_build is stateless
 
 
 def test_a_network_that_differs_only_without_variables_is_not_recycled() -> None:
