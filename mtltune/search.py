@@ -330,8 +330,7 @@ def _run_opened(
     run: OpenRun, dataset: Dataset, progress: Progress, *, started: float
 ) -> StudyResult:
     """``run_study`` once this process holds the run folder, prepared."""
-    study, folder, distributed = run.study, run.folder, run.distributed
-    resumed = run.resumed
+    study, folder, distributed, resumed = run.study, run.folder, run.distributed, run.resumed
     hypermodel = study_hypermodel(study, dataset)
     total = study.search.max_trials
 

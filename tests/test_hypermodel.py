@@ -257,9 +257,11 @@ def test_a_study_hypermodel_keeps_tensorflow_caches_only_inside_the_block(
 
 def test_a_study_with_a_custom_loss_clears_tensorflow_caches(write_study, tmp_path) -> None:
     # The user's loss might draw from TensorFlow's stateful random ops.
-    (tmp_path / "my_losses.py").write_text("def mse(y_true, y_pred):\n    return 0.0\n")
+    (tmp_path / "cache_rule_losses.py").write_text("def mse(y_true, y_pred):\n    return 0.0\n")
     plain = load_study(write_study())
-    custom = load_study(write_study({"heads": {"y0": {"loss": "my_losses:mse"}}}, "custom.yaml"))
+    custom = load_study(
+        write_study({"heads": {"y0": {"loss": "cache_rule_losses:mse"}}}, "custom.yaml")
+    )
     for study, stateless in ((plain, True), (custom, False)):
         hypermodel = MultiTaskHyperModel.from_study(study, 1, dict.fromkeys(study.heads, 1))
         assert hypermodel.stateless_build is stateless
