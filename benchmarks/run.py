@@ -123,6 +123,14 @@ def random_search(trials: int, strategies: str):
     return study, prepare_dataset(study)
 
 
+def fixed_plans(heads: list[str]) -> dict:
+    """The two strategies' plans the step-level parts time: every rate 1e-3, epsilon 1e-3."""
+    return {
+        "weighted": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
+        "separate": separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3),
+    }
+
+
 def _in_child(function, *args):
     """Run ``function(*args)`` in a new Python process (spawned) and return its result."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -309,8 +317,7 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
     data = prepare_dataset(study)
     heads = list(study.heads)
     hypermodel = MultiTaskHyperModel.from_study(study, data.input_dim, dict.fromkeys(heads, 1))
-    weighted = weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3)
-    separate = separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3)
+    weighted, separate = fixed_plans(heads).values()
     plans = {  # name: (plan, Adam)
         "weighted": (weighted, "flat"),
         "separate": (separate, "flat"),
@@ -388,7 +395,7 @@ def bench_leak(fits: int = 16) -> None:
     hypermodel = MultiTaskHyperModel.from_study(study, data.input_dim, dict.fromkeys(heads, 1))
 
     def ours() -> None:
-        model = hypermodel.build_plan(weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3))
+        model = hypermodel.build_plan(fixed_plans(heads)["weighted"])
         hypermodel.fit(
             None,
             model,
@@ -462,10 +469,7 @@ def bench_recycle(rounds: int = 3) -> None:
     batch = study.training.batch_size
     x, y = loop.as_tensors(data.train.x), loop.as_tensors(data.train.y)
     order = np.random.default_rng(0).permutation(len(data.train))
-    plans = {
-        "weighted": weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3),
-        "separate": separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3),
-    }
+    plans = fixed_plans(heads)
     print(f"## recycle: first epoch after a recycling build, {rounds} rounds, best of them")
     for name, plan in plans.items():
         for kept in (True, False):
@@ -667,14 +671,9 @@ def _first_trace(strategy: str, autograph: bool) -> tuple[float, float]:
     study = load_study(STUDY)
     data = prepare_dataset(study)
     heads = list(study.heads)
-    plan = (
-        weighted_plan(heads, learning_rate=1e-3, epsilon=1e-3)
-        if strategy == "weighted"
-        else separate_plan(dict.fromkeys(heads, 1e-3), epsilon=1e-3)
-    )
     model = MultiTaskHyperModel.from_study(
         study, data.input_dim, dict.fromkeys(heads, 1)
-    ).build_plan(plan)
+    ).build_plan(fixed_plans(heads)[strategy])
     epochs = loop.loop_of(model)
     if autograph:  # the same functions, converted as tf.function does by default
         epochs._train = tf.function(epochs._train_epoch, reduce_retracing=True)
