@@ -647,9 +647,11 @@ def bench_adam(trials: int = 10, repeats: int = 2) -> None:
 
 IMPORTS = """
 import sys, time
-from mtltune.worker import NOT_FOR_WORKERS, imports_hidden
+from mtltune.worker import import_keras
 start = time.perf_counter()
-with imports_hidden(NOT_FOR_WORKERS if sys.argv[1] == "hidden" else ()):
+if sys.argv[1] == "hidden":
+    import_keras()  # as a worker imports
+else:
     import tensorflow
     from mtltune import search
 print(time.perf_counter() - start)

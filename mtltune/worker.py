@@ -282,7 +282,7 @@ def run_worker(
     configure_threads(threads)  # before TensorFlow is imported
     heartbeat.start()
     try:
-        _import_keras()  # a chief that is starting too may start listening meanwhile
+        import_keras()  # a chief that is starting too may start listening meanwhile
         address = chief or chief_address(folder, local=parent_pid is not None)
         host, port = split_address(address)
         os.environ.update(
@@ -301,8 +301,11 @@ def run_worker(
     return count
 
 
-def _import_keras() -> None:
-    """Import TensorFlow, Keras and Keras Tuner (via ``mtltune.search``), as a worker needs."""
+def import_keras() -> None:
+    """Import TensorFlow, Keras and Keras Tuner (via ``mtltune.search``) as a worker does.
+
+    Without the packages in ``NOT_FOR_WORKERS``; call it before anything else imports Keras.
+    """
     with imports_hidden(NOT_FOR_WORKERS):
         import tensorflow  # noqa: F401
 
