@@ -65,10 +65,10 @@ def open_run(
             started here, and wait for the chief's address in the lock.
 
     Yields:
-        The open run, for ``mtltune.search.run_study(study, run=...)``, which should follow
-        soon: once a worker has imported TensorFlow it waits at most
-        ``mtltune.worker.ADDRESS_WAIT_SECONDS`` (60 s) for the chief to listen. On leaving,
-        workers still running are stopped and the lock is released.
+        The open run, for ``mtltune.search.run_study(study, run=...)``. The local workers
+        wait for the chief's address as long as this process holds the folder (loading a
+        large data set first is fine). On leaving, workers still running are stopped and the
+        lock is released.
 
     Raises:
         SearchError: If the folder is in use by another search, or holds a run of a different

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -107,6 +108,29 @@ def test_chief_address_comes_from_a_live_lock(tmp_path) -> None:
         lock.update(serving=False)
         with pytest.raises(SearchError, match="nothing left to join"):
             chief_address(folder)
+
+
+def test_workers_a_chief_started_wait_for_it_as_long_as_it_holds_the_folder(tmp_path) -> None:
+    # A chief loading a large data set listens late: its own workers must not give up.
+    folder = tmp_path / "run"
+    folder.mkdir()
+    with acquire_run_lock(folder, "chief") as lock:
+        listens = threading.Timer(1.0, lambda: lock.update(address="127.0.0.1:8470"))
+        listens.start()
+        try:
+            assert chief_address(folder, wait=None, local=True) == "127.0.0.1:8470"
+        finally:
+            listens.cancel()
+    # A chief that exits before it listens releases the folder: its workers stop waiting.
+    lock = acquire_run_lock(folder, "chief")
+    exits = threading.Timer(1.0, lock.release)
+    exits.start()
+    try:
+        with pytest.raises(SearchError, match="no search is running on"):
+            chief_address(folder, wait=None, local=True)
+    finally:
+        exits.cancel()
+        lock.release()
 
 
 def start_chief(path: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
