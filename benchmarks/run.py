@@ -538,11 +538,23 @@ def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
     The search phase is timed from its start (worker start-up included) to the end of the last
     trial; the test-set evaluation after it is not a search cost and is left out. The 1-worker
     and 2-worker searches alternate ``repeats`` times (which worker gets the last, longest
-    trial varies from run to run); the one-process search runs once.
+    trial varies from run to run); the one-process search and a 1-worker search at one thread
+    (the 2-worker searches' setting) run once.
+
+    Trial time (the seconds trials were running, summed over workers) splits the ratio: two
+    one-thread workers can at most do ``2 × (trial time of 1 worker) / (trial time at one
+    thread)`` as many trials per minute as one worker (the ceiling: no start-up, no tail, no
+    contention between them), and ``(trial time of 2 workers) / (trial time at one thread)``
+    is what running side by side costs each of them (1.00: nothing).
     """
     study, dataset = random_search(trials, strategies)
-    runs: dict[str, list[dict]] = {"1 process": [], "1 worker": [], "2 workers": []}
-    configs = [("1 process", None)] + [
+    runs: dict[str, list[dict]] = {
+        "1 process": [],
+        "1 thread": [],
+        "1 worker": [],
+        "2 workers": [],
+    }
+    configs = [("1 process", None), ("1 thread", Distributed(workers=1, threads=1))] + [
         (name, Distributed(workers=count))
         for _ in range(repeats)
         for name, count in (("1 worker", 1), ("2 workers", 2))
@@ -563,6 +575,7 @@ def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
                 "seconds": seconds,
                 "per_minute": 60 * len(clock.ends) / seconds,
                 "start_up": clock.starts[0] - clock.search_started,
+                "trial_time": sum(clock.ends) - sum(clock.starts),
                 "epochs": [t.epochs for t in result.trials],
                 "best": min(t.objective for t in result.trials if t.ok),
                 "threads": distributed.worker_threads() if distributed else os.cpu_count(),
@@ -576,9 +589,9 @@ def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
         for run in done:
             print(
                 f"{name:9s} {run['per_minute']:.2f} trials/min (search {run['seconds']:.1f} s, of "
-                f"which {run['start_up']:.1f} s before the first trial; {run['threads']} "
-                f"thread(s) per process); epochs {sum(run['epochs'])}; best stop objective "
-                f"{run['best']:.5f}"
+                f"which {run['start_up']:.1f} s before the first trial; trial time "
+                f"{run['trial_time']:.1f} s; {run['threads']} thread(s) per process); epochs "
+                f"{sum(run['epochs'])}; best stop objective {run['best']:.5f}"
             )
     ratios = [
         two["per_minute"] / one["per_minute"]
@@ -596,6 +609,15 @@ def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
         f"{statistics.mean(ratios):.2f} (target >= 1.6); from the first trial's start on: "
         f"{' '.join(f'{r:.2f}' for r in running)}; first 2-worker run / 1 process: "
         f"{against_one:.2f}"
+    )
+    one_thread = runs["1 thread"][0]["trial_time"]
+    ceiling = 2 * statistics.mean(r["trial_time"] for r in runs["1 worker"]) / one_thread
+    side_by_side = [r["trial_time"] / one_thread for r in runs["2 workers"]]
+    print(
+        f"ceiling of 2 one-thread workers / 1 worker: {ceiling:.2f} (2 x trial time of 1 worker "
+        f"/ at one thread); trial time of 2 workers / at one thread: "
+        f"{' '.join(f'{r:.2f}' for r in side_by_side)} (1.00: running side by side costs "
+        "nothing)"
     )
 
 
