@@ -168,22 +168,22 @@ def _serves_no_workers(folder: Path, info: dict[str, Any]) -> SearchError:
     )
 
 
-def chief_address(
-    folder: Path, wait: float | None = ADDRESS_WAIT_SECONDS, *, local: bool = False
-) -> str:
+def chief_address(folder: Path, wait: float | None = None, *, local: bool = False) -> str:
     """The address a running chief wrote into the run folder's lock (waits while it starts).
 
     Args:
         folder: The run folder.
-        wait: Seconds to wait for a starting chief to listen; ``None``: as long as a chief
-            holds the folder (for the workers a chief started itself: it may still be loading
-            a large data set, and if it exits, its lock goes with it).
-        local: The chief's address for the workers it started itself (on its own host), if
-            it wrote one.
+        wait: Seconds to wait for a starting chief to listen. Default: ``local`` workers wait
+            as long as their chief holds the folder (it may still be loading a large data
+            set; if it exits, its lock goes with it), others ``ADDRESS_WAIT_SECONDS``.
+        local: For the workers a chief started itself (on its own host): its local address,
+            if it wrote one.
 
     Raises:
-        SearchError: If no chief holds the folder, or, with a ``wait``, none listens in time.
+        SearchError: If no chief holds the folder, or none listens in time.
     """
+    if wait is None and not local:
+        wait = ADDRESS_WAIT_SECONDS
     deadline = None if wait is None else time.monotonic() + wait
     while True:
         info = _chief_lock(folder)
@@ -287,10 +287,7 @@ def run_worker(
     heartbeat.start()
     try:
         import_keras()  # a chief that is starting too may start listening meanwhile
-        started_here = parent_pid is not None  # by the chief: wait as long as it holds the folder
-        address = chief or chief_address(
-            folder, None if started_here else ADDRESS_WAIT_SECONDS, local=started_here
-        )
+        address = chief or chief_address(folder, local=parent_pid is not None)
         host, port = split_address(address)
         os.environ.update(
             KERASTUNER_TUNER_ID=tuner_id,

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from mtltune import worker as worker_module
 from mtltune.cli import app
 from mtltune.errors import InputError, SearchError
 from mtltune.heartbeat import pid_alive, read_heartbeat
@@ -110,15 +111,21 @@ def test_chief_address_comes_from_a_live_lock(tmp_path) -> None:
             chief_address(folder)
 
 
-def test_workers_a_chief_started_wait_for_it_as_long_as_it_holds_the_folder(tmp_path) -> None:
-    # A chief loading a large data set listens late: its own workers must not give up.
+def test_workers_a_chief_started_wait_for_it_as_long_as_it_holds_the_folder(
+    tmp_path, monkeypatch
+) -> None:
+    # A chief loading a large data set listens late: its own workers must not give up, while
+    # a worker started by hand gives up after ADDRESS_WAIT_SECONDS.
+    monkeypatch.setattr(worker_module, "ADDRESS_WAIT_SECONDS", 0.3)
     folder = tmp_path / "run"
     folder.mkdir()
     with acquire_run_lock(folder, "chief") as lock:
         listens = threading.Timer(1.0, lambda: lock.update(address="127.0.0.1:8470"))
         listens.start()
         try:
-            assert chief_address(folder, wait=None, local=True) == "127.0.0.1:8470"
+            with pytest.raises(SearchError, match="serves no workers"):
+                chief_address(folder)
+            assert chief_address(folder, local=True) == "127.0.0.1:8470"
         finally:
             listens.cancel()
     # A chief that exits before it listens releases the folder: its workers stop waiting.
@@ -127,7 +134,7 @@ def test_workers_a_chief_started_wait_for_it_as_long_as_it_holds_the_folder(tmp_
     exits.start()
     try:
         with pytest.raises(SearchError, match="no search is running on"):
-            chief_address(folder, wait=None, local=True)
+            chief_address(folder, local=True)
     finally:
         exits.cancel()
         lock.release()
