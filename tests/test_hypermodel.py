@@ -8,28 +8,12 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
+from twoheads import build as user_build
+from twoheads import data as user_data
 
 from mtltune import MultiTaskHyperModel, load_study, loop, separate_plan, weighted_plan
 
 HEADS = {"a": {}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
-
-
-def user_build(hp: kt.HyperParameters) -> keras.Model:
-    inputs = keras.Input((3,), name="features")
-    hidden = keras.layers.Dense(hp.Int("units", 4, 8, step=4), activation="relu")(inputs)
-    return keras.Model(
-        inputs,
-        {
-            "a": keras.layers.Dense(1, name="a")(hidden),
-            "b": keras.layers.Dense(1, activation="sigmoid", name="b")(hidden),
-        },
-    )
-
-
-def user_data(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 3)).astype("float32")
-    return x, {"a": x[:, :1] * 3.0, "b": (x[:, 1:2] > 0).astype("float32")}
 
 
 def test_works_in_a_users_random_search(tmp_path) -> None:

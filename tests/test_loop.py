@@ -7,28 +7,11 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 import tensorflow as tf
+from twoheads import build, data
 
 from mtltune import MultiTaskHyperModel, loop, separate_plan, weighted_plan
 
 HEADS = {"a": {"metrics": ["mae"]}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
-
-
-def build(hp: kt.HyperParameters) -> keras.Model:
-    inputs = keras.Input((3,), name="features")
-    hidden = keras.layers.Dense(8, activation="relu")(inputs)
-    return keras.Model(
-        inputs,
-        {
-            "a": keras.layers.Dense(1, name="a")(hidden),
-            "b": keras.layers.Dense(1, activation="sigmoid", name="b")(hidden),
-        },
-    )
-
-
-def data(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 3)).astype("float32")
-    return x, {"a": x[:, :1] * 3.0, "b": (x[:, 1:2] > 0).astype("float32")}
 
 
 def hypermodel(**training) -> MultiTaskHyperModel:
