@@ -82,7 +82,7 @@ def open_run(
         try:
             if distributed is not None and distributed.workers:
                 local = start_local_workers(
-                    folder.path, None, distributed.workers, distributed.worker_threads()
+                    folder.path, distributed.workers, distributed.worker_threads()
                 )
             yield OpenRun(study, folder, lock, resumed, distributed, local)
         finally:

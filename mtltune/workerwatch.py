@@ -64,15 +64,13 @@ class LocalWorker:
     log: Path
 
 
-def start_local_workers(
-    folder: Path, address: str | None, count: int, threads: int
-) -> list[LocalWorker]:
-    """Start ``count`` ``mtltune worker`` processes connecting to the chief at ``address``.
+def start_local_workers(folder: Path, count: int, threads: int) -> list[LocalWorker]:
+    """Start ``count`` ``mtltune worker`` processes for the chief that holds ``folder``.
 
     Each gets its own session (Ctrl-C reaches the chief only, which stops them), the chief's
-    pid (a worker whose chief is gone stops), and a log ``RUN_DIR/workers/tunerK.log``. Without
-    an ``address`` (the chief does not listen yet), each reads the chief's local address from
-    the run folder's lock once it has imported TensorFlow.
+    pid (a worker whose chief is gone stops), and a log ``RUN_DIR/workers/tunerK.log``. The
+    chief need not listen yet: each worker reads its local address from the run folder's lock
+    once it has imported TensorFlow, and waits for it as long as the chief holds the folder.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -89,7 +87,6 @@ def start_local_workers(
             "mtltune",
             "worker",
             str(folder),
-            *(["--chief", address] if address is not None else []),
             "--id",
             tuner_id,
             "--threads",
