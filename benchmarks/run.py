@@ -25,9 +25,9 @@
 
 9. ``startup``: what a worker pays before its first trial, each in a fresh process: importing
    TensorFlow, Keras and Keras Tuner with and without the packages a worker never uses
-   (``mtltune.worker.NOT_FOR_WORKERS``), and the first training epoch and first evaluation
-   (their trace) of each strategy with the epoch loop traced without autograph (as mtltune
-   does) and with it (the ``tf.function`` default).
+   (``mtltune.distributed.worker.NOT_FOR_WORKERS``), and the first training epoch and first
+   evaluation (their trace) of each strategy with the epoch loop traced without autograph (as
+   mtltune does) and with it (the ``tf.function`` default).
 10. ``cli``: ``mtltune search`` on the bundled study as a user runs it, in one process and with
    ``--workers 2``: seconds from the command's start to its first trial's start, to the end
    of the search (the first line after the last trial) and to its exit, and the distributed
@@ -59,12 +59,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 from peer_keras_tuner import STUDY, run_peer, run_peer_on
 
-from mtltune import load_study, loop, prepare_dataset, run_study
-from mtltune.hypermodel import MultiTaskHyperModel
+from mtltune import load_study, prepare_dataset, run_study
+from mtltune.distributed.chief import Distributed
+from mtltune.distributed.worker import NOT_FOR_WORKERS
+from mtltune.model import loop
+from mtltune.model.strategies import separate_plan, weighted_plan
 from mtltune.search import SilentProgress
-from mtltune.strategies import separate_plan, weighted_plan
-from mtltune.worker import NOT_FOR_WORKERS
-from mtltune.workers import Distributed
+from mtltune.tuning.hypermodel import MultiTaskHyperModel
 
 
 class Clock(SilentProgress):
@@ -99,15 +100,15 @@ def adam_class(adam: str):
     """Models built inside use ``adam`` (one of ``ADAMS``) instead of ``mtltune``'s ``FlatAdam``."""
     import keras
 
-    import mtltune.training
-    from mtltune.adam import FlatAdam, FusedAdam
+    import mtltune.model.multitask
+    from mtltune.model.adam import FlatAdam, FusedAdam
 
     classes = {"flat": FlatAdam, "fused": FusedAdam, "keras": keras.optimizers.Adam}
-    mtltune.training.FlatAdam = classes[adam]
+    mtltune.model.multitask.FlatAdam = classes[adam]
     try:
         yield
     finally:
-        mtltune.training.FlatAdam = FlatAdam
+        mtltune.model.multitask.FlatAdam = FlatAdam
 
 
 def random_search(trials: int, strategies: str):
@@ -669,7 +670,7 @@ def bench_adam(trials: int = 10, repeats: int = 2) -> None:
 
 IMPORTS = """
 import sys, time
-from mtltune.worker import import_keras
+from mtltune.distributed.worker import import_keras
 start = time.perf_counter()
 if sys.argv[1] == "hidden":
     import_keras()  # as a worker imports

@@ -9,30 +9,34 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mtltune import aliases
+
+__version__ = "0.2.0"
+
+aliases.install()
 
 _LAZY = {
     "DataError": "mtltune.errors",
     "Dataset": "mtltune.data",
-    "FusedAdam": "mtltune.adam",
+    "FusedAdam": "mtltune.model.adam",
     "HeadConfig": "mtltune.study",
     "MtlTuneError": "mtltune.errors",
-    "MultiTaskHyperModel": "mtltune.hypermodel",
-    "MultiTaskModel": "mtltune.training",
-    "Objective": "mtltune.objectives",
-    "ObjectiveLogger": "mtltune.objectives",
+    "MultiTaskHyperModel": "mtltune.tuning.hypermodel",
+    "MultiTaskModel": "mtltune.model.multitask",
+    "Objective": "mtltune.model.objectives",
+    "ObjectiveLogger": "mtltune.model.objectives",
     "SearchConfig": "mtltune.study",
     "SearchError": "mtltune.errors",
     "Study": "mtltune.study",
     "StudyError": "mtltune.errors",
-    "StudyResult": "mtltune.results",
-    "TrainPlan": "mtltune.strategies",
+    "StudyResult": "mtltune.report.results",
+    "TrainPlan": "mtltune.model.strategies",
     "TrainingConfig": "mtltune.study",
     "load_study": "mtltune.study",
     "prepare_dataset": "mtltune.data",
     "run_study": "mtltune.search",
-    "separate_plan": "mtltune.strategies",
-    "weighted_plan": "mtltune.strategies",
+    "separate_plan": "mtltune.model.strategies",
+    "weighted_plan": "mtltune.model.strategies",
     "write_report": "mtltune.report",
 }
 
@@ -76,14 +80,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from mtltune.adam import FusedAdam
     from mtltune.data import Dataset, prepare_dataset
     from mtltune.errors import DataError, MtlTuneError, SearchError, StudyError
-    from mtltune.hypermodel import MultiTaskHyperModel
-    from mtltune.objectives import Objective, ObjectiveLogger
+    from mtltune.model.adam import FusedAdam
+    from mtltune.model.multitask import MultiTaskModel
+    from mtltune.model.objectives import Objective, ObjectiveLogger
+    from mtltune.model.strategies import TrainPlan, separate_plan, weighted_plan
     from mtltune.report import write_report
-    from mtltune.results import StudyResult
+    from mtltune.report.results import StudyResult
     from mtltune.search import run_study
-    from mtltune.strategies import TrainPlan, separate_plan, weighted_plan
     from mtltune.study import HeadConfig, SearchConfig, Study, TrainingConfig, load_study
-    from mtltune.training import MultiTaskModel
+    from mtltune.tuning.hypermodel import MultiTaskHyperModel

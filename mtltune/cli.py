@@ -23,7 +23,7 @@ from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
 
 if TYPE_CHECKING:
-    from mtltune.results import StudyResult, TrialRecord
+    from mtltune.report.results import StudyResult, TrialRecord
 
 app = typer.Typer(
     add_completion=False,
@@ -148,9 +148,9 @@ def search(
         _fail(exc, 2)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from mtltune.report import REPORT_MD
-    from mtltune.runopen import default_run_folder, open_run
-    from mtltune.workers import Distributed
+    from mtltune.distributed.chief import Distributed
+    from mtltune.launch import default_run_folder, open_run
+    from mtltune.run.files import REPORT_MD
 
     distributed = None
     if workers is not None:
@@ -238,7 +238,7 @@ def worker(
     """Join a running distributed search: run trials from its chief until none are left."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from mtltune.worker import run_worker
+    from mtltune.distributed.worker import run_worker
 
     try:
         count = run_worker(
@@ -262,8 +262,8 @@ def worker(
 
 
 def _load_result(run_dir: Path) -> StudyResult:
-    from mtltune.report import REPORT_JSON
-    from mtltune.results import StudyResult
+    from mtltune.report.results import StudyResult
+    from mtltune.run.files import REPORT_JSON
 
     path = run_dir / REPORT_JSON
     if not path.is_file():

@@ -4,83 +4,50 @@ Data are prepared and checked before anything is written. Keras Tuner's oracle r
 (an existing run folder is resumed through Keras Tuner's reload), the best trial's model is
 reloaded from its best-epoch checkpoint and evaluated on test once, and so is a baseline trained
 with default hyperparameters under the same budget and seed. The search holds the run folder's
-lock throughout (``mtltune.runlock``); with ``distributed`` its trials run in worker processes
-while this process is Keras Tuner's chief (``mtltune.workers``), and the rest is the same.
+lock throughout (``mtltune.run.lock``); with ``distributed`` its trials run in worker processes
+while this process is Keras Tuner's chief (``mtltune.distributed.chief``), and the rest is the same.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import re
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import keras
 import keras_tuner as kt
 import tensorflow as tf
 
 from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
-from mtltune.evaluation import evaluate, test_arrays, train_plan
-from mtltune.hypermodel import MultiTaskHyperModel
-from mtltune.objectives import MONITOR, head_loss_key, learned_weight_key
-from mtltune.pareto import pareto_front
-from mtltune.replicates import run_replicates, summarise
-from mtltune.report import (
-    PREDICTIONS_NPZ,
-    REPLICATES_NPZ,
-    write_atomic,
-    write_report,
-    write_trials,
-)
-from mtltune.results import Evaluation, StrategyBest, StudyResult, TrialRecord
-from mtltune.runfolder import PROJECT, RunFolder, save_npz
-from mtltune.runopen import OpenRun, open_run
-from mtltune.strategies import STRATEGY, baseline_plan, declare
+from mtltune.launch import OpenRun, open_run
+from mtltune.model.strategies import baseline_plan, declare
+from mtltune.report import write_report, write_trials
+from mtltune.report.pareto import pareto_front
+from mtltune.report.results import Evaluation, StrategyBest, StudyResult, TrialRecord
+from mtltune.run.atomic import save_npz, write_atomic
+from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
 from mtltune.study import Study
+from mtltune.tuning.evaluation import evaluate, test_arrays, train_plan
+from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.replicates import run_replicates, summarise
+from mtltune.tuning.tuner import (
+    check_stop,
+    clear_stop,
+    make_tuner,
+    ordered,
+    request_stop,
+    search_arguments,
+    study_hypermodel,
+    trial_record,
+)
 
 if TYPE_CHECKING:
-    from mtltune.workers import Distributed
+    from mtltune.distributed.chief import Distributed
 
-HISTORIES = "histories"
-TENSORBOARD = "tensorboard"
-TUNERS: dict[str, type[kt.Tuner]] = {
-    "random": kt.RandomSearch,
-    "bayesian": kt.BayesianOptimization,
-    "hyperband": kt.Hyperband,
-}
-
-
-_STOP = threading.Event()
-
-
-def request_stop() -> None:
-    """Ask a running search to stop at the next batch or trial boundary.
-
-    For a SIGINT handler: a ``KeyboardInterrupt`` raised by the signal itself can land in a
-    garbage-collection callback, where Python ignores it; this request is honoured at the next
-    safe point by raising ``KeyboardInterrupt`` there. Finished trials are kept and the
-    interrupted one runs again when the search is resumed.
-    """
-    _STOP.set()
-
-
-def _check_stop() -> None:
-    if _STOP.is_set():
-        raise KeyboardInterrupt("search interrupted")
-
-
-class _StopCheck(keras.callbacks.Callback):
-    """Raises ``KeyboardInterrupt`` after a batch once a stop was requested."""
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        _check_stop()
+__all__ = ["Progress", "SilentProgress", "request_stop", "run_study"]
 
 
 class Progress(Protocol):
@@ -109,160 +76,6 @@ class SilentProgress:
         """Ignore."""
 
 
-def study_hypermodel(study: Study, dataset: Dataset) -> MultiTaskHyperModel:
-    """The hypermodel of a study on its prepared data."""
-    return MultiTaskHyperModel.from_study(
-        study,
-        dataset.input_dim,
-        {h: enc.units for h, enc in dataset.targets.items()},
-        dataset.class_weights,
-    )
-
-
-def search_arguments(
-    study: Study, dataset: Dataset, folder: RunFolder
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The positional and keyword arguments of ``tuner.search`` for a study (in any process)."""
-    callbacks: list[keras.callbacks.Callback] = [_StopCheck()]
-    if study.report.tensorboard:
-        # Keras Tuner gives each trial its own log folder and writes its hyperparameters.
-        callbacks.append(keras.callbacks.TensorBoard(str(folder.path / TENSORBOARD)))
-    kwargs = {
-        "validation_data": (dataset.stop.x, dataset.stop.y),
-        "epochs": study.training.max_epochs,
-        "callbacks": callbacks,
-        "verbose": 0,
-    }
-    return (dataset.train.x, dataset.train.y), kwargs
-
-
-@contextlib.contextmanager
-def _tuner_id(tuner_id: str | None) -> Iterator[None]:
-    """Set ``KERASTUNER_TUNER_ID`` while Keras Tuner reads it (a tuner's constructor)."""
-    if tuner_id is None:
-        yield
-        return
-    previous = os.environ.get("KERASTUNER_TUNER_ID")
-    os.environ["KERASTUNER_TUNER_ID"] = tuner_id
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("KERASTUNER_TUNER_ID", None)
-        else:
-            os.environ["KERASTUNER_TUNER_ID"] = previous
-
-
-def make_tuner(
-    study: Study,
-    hypermodel: MultiTaskHyperModel,
-    folder: RunFolder,
-    on_trial: Callable[[str, kt.engine.trial.Trial], None] | None = None,
-    *,
-    tuner_id: str | None = None,
-    worker: bool = False,
-) -> kt.Tuner:
-    """The study's Keras Tuner, writing into the run folder (reloaded if it exists there).
-
-    Args:
-        study: The study (tuner kind, budget, seed).
-        hypermodel: The hypermodel to tune.
-        folder: The run folder.
-        on_trial: Called with ``("begin" | "end", trial)`` around each trial.
-        tuner_id: Keras Tuner's id of this tuner (``chief`` or a worker's id in a distributed
-            search; default: ``KERASTUNER_TUNER_ID`` or ``tuner0``).
-        worker: The tuner is a distributed search's worker: the chief's oracle decides its
-            trials, and its own oracle only names the objective and the budget, so a Bayesian
-            study's worker gets a random-search oracle (which needs no scikit-learn).
-    """
-    folder.adopt_tuner_state(tuner_id or os.environ.get("KERASTUNER_TUNER_ID", "tuner0"))
-    search = study.search
-    kind = "random" if worker and search.tuner == "bayesian" else search.tuner
-    base = TUNERS[kind]
-
-    class _Tuner(base):  # type: ignore[valid-type, misc]
-        def on_trial_begin(self, trial: Any) -> None:
-            super().on_trial_begin(trial)
-            if on_trial is not None:
-                on_trial("begin", trial)
-
-        def on_trial_end(self, trial: Any) -> None:
-            super().on_trial_end(trial)
-            if on_trial is not None:
-                on_trial("end", self.oracle.get_trial(trial.trial_id))
-
-    common: dict[str, Any] = {
-        "objective": hypermodel.tuner_objective,
-        "seed": study.seed,
-        "directory": str(folder.path),
-        "project_name": PROJECT,
-        "overwrite": False,
-        # A diverging trial is a failed trial: never stop early on failures (run_study reports
-        # a search whose every trial failed).
-        "max_consecutive_failed_trials": search.max_trials + 1,
-    }
-    with _tuner_id(tuner_id):
-        if kind == "hyperband":
-            tuner = _Tuner(hypermodel, max_epochs=study.training.max_epochs, factor=3, **common)
-            tuner.oracle.max_trials = search.max_trials
-        elif kind == "bayesian":
-            tuner = _Tuner(
-                hypermodel,
-                max_trials=search.max_trials,
-                num_initial_points=max(3, search.max_trials // 3),
-                **common,
-            )
-        else:
-            tuner = _Tuner(hypermodel, max_trials=search.max_trials, **common)
-    return tuner
-
-
-def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
-    """Convert a Keras Tuner trial into a ``TrialRecord``."""
-    hp = trial.hyperparameters
-    values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
-    plan = declare(hp.copy(), tuple(hypermodel.heads), hypermodel.search)
-    metrics = trial.metrics
-
-    def value(name: str) -> float | None:
-        if not metrics.exists(name):
-            return None
-        got = metrics.get_last_value(name)
-        return None if got is None else float(got)
-
-    stop: dict[str, dict[str, float]] = {}
-    for head, cfg in hypermodel.heads.items():
-        entry = {"loss": value("val_" + head_loss_key(head))}
-        entry.update({m: value(f"val_{head}_{m}") for m in cfg.metrics or []})
-        if any(v is not None for v in entry.values()):
-            stop[head] = {k: v for k, v in entry.items() if v is not None}
-    status = str(getattr(trial.status, "value", trial.status))
-    objective = value(MONITOR)
-    message = None
-    if trial.message:
-        lines = [line for line in str(trial.message).strip().splitlines() if line.strip()]
-        # The last traceback line, without the exception's module path and class.
-        message = re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) if lines else None
-    epochs, best_epoch, seconds = value("epochs"), value("best_epoch"), value("seconds")
-    learned = {h: value(learned_weight_key(h)) for h in hypermodel.heads}
-    described = plan.describe()
-    if any(v is not None for v in learned.values()):
-        described["learned_weights"] = learned
-    return TrialRecord(
-        trial_id=trial.trial_id,
-        status=status,
-        strategy=str(values.get(STRATEGY, plan.strategy)),
-        hyperparameters=values,
-        plan=described,
-        objective=objective,
-        stop=stop,
-        epochs=int(epochs) if epochs is not None else None,
-        best_epoch=int(best_epoch) if best_epoch is not None else None,
-        seconds=seconds,
-        message=message,
-    )
-
-
 def run_study(
     study: Study,
     out: str | Path | None = None,
@@ -283,11 +96,11 @@ def run_study(
         progress: Receives live news (default: silent).
         dataset: The prepared data, if the caller already has it.
         distributed: Run the trials in Keras Tuner's distributed mode, this process being the
-            chief (``mtltune.workers``); default: in this process.
+            chief (``mtltune.distributed.chief``); default: in this process.
         report: Also write the report (``mtltune.report.write_report``) into the run folder
             before its lock is released, so no other search can start on the folder while
             the report is being written.
-        run: The study's run, already opened with ``mtltune.runopen.open_run`` (which takes
+        run: The study's run, already opened with ``mtltune.launch.open_run`` (which takes
             ``out``, ``overwrite`` and ``distributed`` instead): a caller that opens it
             before importing TensorFlow has its local workers start meanwhile.
 
@@ -307,7 +120,7 @@ def run_study(
         raise ValueError("pass out, overwrite and distributed to open_run, not with run")
     if run is not None and run.study is not study:
         raise ValueError("the run was opened for another study")
-    _STOP.clear()
+    clear_stop()
     # Same study, same seed, same machine: same trials and the same per-head results.
     tf.config.experimental.enable_op_determinism()
     progress = progress or SilentProgress()
@@ -335,7 +148,7 @@ def _run_opened(
     total = study.search.max_trials
 
     def on_trial(event: str, trial: Any) -> None:
-        _check_stop()
+        check_stop()
         if event == "begin":
             hypermodel.last_history = None
             progress.trial_started(trial.trial_id, total)
@@ -344,7 +157,7 @@ def _run_opened(
             history_path = folder.path / HISTORIES / f"{trial.trial_id}.json"
             write_atomic(history_path, json.dumps(hypermodel.last_history))
         # Keep trials.csv current, so an interrupted search still shows what finished.
-        records = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
+        records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
         write_trials(records, folder.path)
         progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
 
@@ -352,7 +165,7 @@ def _run_opened(
     if distributed is None:
         tuner = make_tuner(study, hypermodel, folder, on_trial)
     else:
-        from mtltune.workers import CHIEF_ID, run_chief
+        from mtltune.distributed.chief import CHIEF_ID, run_chief
 
         tuner = make_tuner(study, hypermodel, folder, on_trial, tuner_id=CHIEF_ID)
     with warnings.catch_warnings():
@@ -365,7 +178,7 @@ def _run_opened(
         else:
             local = run.local_workers
             run_chief(tuner, folder.path, distributed, on_trial, run.lock, progress.stage, local)
-    trials = [trial_record(t, hypermodel) for t in _ordered(tuner.oracle.trials)]
+    trials = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
     write_trials(trials, folder.path)
     finished = [t for t in trials if t.ok]
     if not finished:
@@ -443,7 +256,3 @@ def _best_of_each_strategy(
             evaluation = evaluate(model, dataset, hypermodel, epochs=top.epochs)
         out[strategy] = StrategyBest(top.trial_id, evaluation)
     return out
-
-
-def _ordered(trials: dict[str, Any]) -> list[Any]:
-    return [trials[k] for k in sorted(trials, key=lambda k: (len(k), k))]

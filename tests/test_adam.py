@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from mtltune import FusedAdam
-from mtltune.adam import FlatAdam
+from mtltune.model.adam import FlatAdam
 
 
 def small_net(seed: int = 0) -> keras.Model:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mtltune import MultiTaskHyperModel, weighted_plan
-from mtltune.evaluation import head_scores, train_and_evaluate
+from mtltune.tuning.evaluation import head_scores, train_and_evaluate
 
 
 def test_head_scores_match_numpy(tiny_study, tiny_dataset) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtltune.generators import hetero_sine, phase_sine
+from mtltune.data.generators import hetero_sine, phase_sine
 from mtltune.study import BuiltinParams
 
 

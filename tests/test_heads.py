@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mtltune import HeadConfig
-from mtltune.heads import make_loss, make_metrics, output_layer
+from mtltune.model.heads import make_loss, make_metrics, output_layer
 
 
 def test_regression_losses_match_hand_computation() -> None:
@@ -51,7 +51,7 @@ def test_output_layer_activation(kind: str, activation: str) -> None:
 
 
 def test_constant_prediction_loss_uses_train_statistics_only() -> None:
-    from mtltune.heads import constant_prediction_loss
+    from mtltune.model.heads import constant_prediction_loss
 
     train = np.array([[1.0], [3.0]], dtype="float32")  # mean 2
     stop = np.array([[0.0], [4.0], [2.0]], dtype="float32")
@@ -115,7 +115,7 @@ def test_custom_loss_is_imported_and_averaged(tmp_path, monkeypatch) -> None:
 
 
 def test_balanced_class_weights_follow_frequencies() -> None:
-    from mtltune.heads import balanced_class_weights
+    from mtltune.model.heads import balanced_class_weights
 
     labels = np.array([0, 0, 0, 1])
     assert balanced_class_weights(labels) == pytest.approx([4 / 6, 4 / 2])

@@ -10,14 +10,14 @@ import sys
 
 import pytest
 
-from mtltune.errors import SearchError
-from mtltune.heartbeat import (
+from mtltune.distributed.heartbeat import (
     Heartbeat,
     HeartbeatWatch,
     heartbeat_path,
     pid_alive,
     read_heartbeat,
 )
+from mtltune.errors import SearchError
 
 
 def dead_pid() -> int:

@@ -11,7 +11,8 @@ import pytest
 from twoheads import build as user_build
 from twoheads import data as user_data
 
-from mtltune import MultiTaskHyperModel, load_study, loop, separate_plan, weighted_plan
+from mtltune import MultiTaskHyperModel, load_study, separate_plan, weighted_plan
+from mtltune.model import loop
 
 HEADS = {"a": {}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
 

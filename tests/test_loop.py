@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 from twoheads import build, data
 
-from mtltune import MultiTaskHyperModel, loop, separate_plan, weighted_plan
+from mtltune import MultiTaskHyperModel, separate_plan, weighted_plan
+from mtltune.model import loop
 
 HEADS = {"a": {"metrics": ["mae"]}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mtltune.messages import problems_from
+from mtltune.study.messages import problems_from
 
 
 class Inner(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mtltune import HeadConfig
-from mtltune.network import build_network
+from mtltune.model.network import build_network
 from mtltune.study import ModelConfig
 
 

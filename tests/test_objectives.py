@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mtltune import Objective, ObjectiveLogger
-from mtltune.objectives import (
+from mtltune.model.objectives import (
     MONITOR,
     geometric_mean_objective,
     head_loss_key,

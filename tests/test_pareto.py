@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mtltune.pareto import dominates, pareto_front
+from mtltune.report.pareto import dominates, pareto_front
 
 
 def test_hand_made_front() -> None:

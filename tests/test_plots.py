@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mtltune.plots import confusion_plot, pareto_plot, ratio_boxplot
+from mtltune.report.plots import confusion_plot, pareto_plot, ratio_boxplot
 
 
 def test_a_run_writes_every_plot(tiny_run) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mtltune import HeadConfig
-from mtltune.replicates import replicate_seed, summarise
+from mtltune.tuning.replicates import replicate_seed, summarise
 
 
 def hand_arrays() -> dict[str, np.ndarray]:

@@ -13,8 +13,9 @@ import pytest
 from test_results import SEPARATE_PLAN, make_result
 
 from mtltune import write_report
-from mtltune.report import head_table, report_json, report_markdown, trials_table, write_atomic
-from mtltune.results import TrialRecord
+from mtltune.report import head_table, report_json, report_markdown, trials_table
+from mtltune.report.results import TrialRecord
+from mtltune.run.atomic import write_atomic
 
 FILES = ["pareto.csv", "report.json", "report.md", "trials.csv"]
 LISTING = sorted([*FILES, "plots"])

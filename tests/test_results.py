@@ -9,7 +9,7 @@ import math
 import pytest
 
 from mtltune import StudyResult
-from mtltune.results import Evaluation, TrialRecord
+from mtltune.report.results import Evaluation, TrialRecord
 
 PLAN = {
     "strategy": "weighted",

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mtltune import SearchError, Study
-from mtltune.runfolder import RunFolder, prepare_run_folder, save_npz, study_fingerprint
+from mtltune.run.atomic import save_npz
+from mtltune.run.folder import RunFolder, prepare_run_folder, study_fingerprint
 
 
 def test_fingerprint_ignores_max_trials_only(tiny_raw) -> None:

@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 
 from mtltune.cli import app
 from mtltune.errors import SearchError
-from mtltune.runlock import LOCK_FILE, acquire_run_lock, read_run_lock
+from mtltune.run.files import LOCK_FILE
+from mtltune.run.lock import acquire_run_lock, read_run_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from mtltune.runlock import acquire_run_lock
+from mtltune.run.lock import acquire_run_lock
 lock = acquire_run_lock(Path(sys.argv[1]), "chief")
 lock.update(address="127.0.0.1:9", port=9)
 print("held", flush=True)

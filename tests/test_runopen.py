@@ -9,12 +9,12 @@ import time
 
 import pytest
 
+from mtltune.distributed.chief import Distributed
+from mtltune.distributed.heartbeat import read_heartbeat
 from mtltune.errors import SearchError
-from mtltune.heartbeat import read_heartbeat
-from mtltune.runlock import read_run_lock
-from mtltune.runopen import default_run_folder, open_run
+from mtltune.launch import default_run_folder, open_run
+from mtltune.run.lock import read_run_lock
 from mtltune.study import load_study
-from mtltune.workers import Distributed
 
 
 def test_open_run_holds_and_prepares_the_folder(write_study, tmp_path) -> None:
@@ -37,7 +37,7 @@ def test_open_run_holds_and_prepares_the_folder(write_study, tmp_path) -> None:
 
 
 def test_opening_a_run_imports_no_tensorflow() -> None:
-    code = "import sys, mtltune.runopen; assert 'tensorflow' not in sys.modules"
+    code = "import sys, mtltune.launch; assert 'tensorflow' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mtltune import SearchError, load_study, run_study
-from mtltune.runfolder import study_fingerprint
-from mtltune.runopen import open_run
+from mtltune.launch import open_run
+from mtltune.run.folder import study_fingerprint
 
 
 def test_search_evaluates_best_and_baseline_on_test(write_study, tmp_path) -> None:
@@ -222,7 +222,7 @@ def test_the_report_is_written_while_the_run_folder_is_locked(
     write_study, tmp_path, monkeypatch
 ) -> None:
     from mtltune import search
-    from mtltune.runlock import read_run_lock
+    from mtltune.run.lock import read_run_lock
 
     held = []
     write = search.write_report

@@ -6,7 +6,7 @@ import keras_tuner as kt
 import pytest
 
 from mtltune import SearchConfig
-from mtltune.strategies import (
+from mtltune.model.strategies import (
     baseline_plan,
     declare,
     head_learning_rate_name,

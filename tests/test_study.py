@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from mtltune import HeadConfig, SearchConfig, Study, StudyError, TrainingConfig, load_study
 from mtltune.cli import app
 from mtltune.errors import InputError, MtlTuneError, Problem
-from mtltune.yamlio import parse_yaml
+from mtltune.study.yamlio import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))

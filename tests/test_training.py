@@ -176,7 +176,7 @@ def test_missing_output_names_the_outputs() -> None:
 
 
 def test_geometric_gradient_weights_each_head_by_one_over_its_loss() -> None:
-    from mtltune.strategies import single_optimizer_plan
+    from mtltune.model.strategies import single_optimizer_plan
 
     x, y = toy_data(32)
     model = MultiTaskModel(
@@ -206,7 +206,7 @@ def test_geometric_gradient_weights_each_head_by_one_over_its_loss() -> None:
 
 
 def test_uncertainty_learns_log_variances_and_logs_weights() -> None:
-    from mtltune.strategies import single_optimizer_plan
+    from mtltune.model.strategies import single_optimizer_plan
 
     x, y = toy_data(128)
     model = MultiTaskModel(
@@ -227,7 +227,7 @@ def test_uncertainty_learns_log_variances_and_logs_weights() -> None:
 
 
 def test_a_loss_can_read_another_output() -> None:
-    from mtltune.strategies import weighted_plan as plan
+    from mtltune.model.strategies import weighted_plan as plan
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((2,))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mtltune.usercode import import_loss, import_problem
+from mtltune.study.usercode import import_loss, import_problem
 
 
 def test_a_module_beside_the_study_is_found(tmp_path) -> None:

@@ -15,14 +15,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mtltune import worker as worker_module
 from mtltune.cli import app
-from mtltune.errors import InputError, SearchError
-from mtltune.heartbeat import pid_alive, read_heartbeat
-from mtltune.runfolder import STUDY_FILE, RunFolder, prepare_run_folder
-from mtltune.runlock import acquire_run_lock
-from mtltune.study import load_study
-from mtltune.worker import (
+from mtltune.distributed import worker as worker_module
+from mtltune.distributed.heartbeat import pid_alive, read_heartbeat
+from mtltune.distributed.worker import (
     NOT_FOR_WORKERS,
     check_tuner_id,
     chief_address,
@@ -31,6 +27,11 @@ from mtltune.worker import (
     load_run_study,
     thread_settings,
 )
+from mtltune.errors import InputError, SearchError
+from mtltune.run.files import STUDY_FILE
+from mtltune.run.folder import RunFolder, prepare_run_folder
+from mtltune.run.lock import acquire_run_lock
+from mtltune.study import load_study
 
 MTLTUNE = [sys.executable, "-m", "mtltune"]
 
@@ -74,7 +75,7 @@ def test_imports_hidden_inside_the_block_only(tmp_path, monkeypatch) -> None:
 
 WORKER_IMPORTS = """
 import sys
-from mtltune.worker import NOT_FOR_WORKERS, import_keras
+from mtltune.distributed.worker import NOT_FOR_WORKERS, import_keras
 import_keras()
 print(sorted(m for m in NOT_FOR_WORKERS if m in sys.modules))
 import sklearn.gaussian_process

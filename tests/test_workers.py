@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from mtltune import load_study, run_study
 from mtltune.cli import app
+from mtltune.distributed.chief import Distributed, join_address, split_address
+from mtltune.distributed.heartbeat import pid_alive, read_heartbeat
 from mtltune.errors import SearchError
-from mtltune.heartbeat import pid_alive, read_heartbeat
-from mtltune.workers import Distributed, join_address, split_address
 
 # Trials long enough (a few seconds on one thread) to kill a worker in the middle of one.
 SLOW = {

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from mtltune.distributed.heartbeat import Heartbeat
+from mtltune.distributed.monitor import LocalWorker, Monitor, exit_description, tail
 from mtltune.errors import SearchError
-from mtltune.heartbeat import Heartbeat
-from mtltune.workerwatch import LocalWorker, Monitor, exit_description, tail
 
 
 def test_exit_codes_and_log_tails(tmp_path) -> None:

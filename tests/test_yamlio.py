@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mtltune import StudyError
-from mtltune.yamlio import apply_overrides, parse_yaml
+from mtltune.study.yamlio import apply_overrides, parse_yaml
 
 
 def test_duplicate_keys_are_errors_with_their_line() -> None:

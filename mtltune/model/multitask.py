@@ -29,10 +29,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mtltune.adam import FlatAdam
-from mtltune.heads import make_loss, make_metrics
-from mtltune.objectives import head_loss_key, learned_weight_key
-from mtltune.strategies import TrainPlan
+from mtltune.model.adam import FlatAdam
+from mtltune.model.heads import make_loss, make_metrics
+from mtltune.model.objectives import head_loss_key, learned_weight_key
+from mtltune.model.strategies import TrainPlan
 from mtltune.study import HeadConfig
 
 

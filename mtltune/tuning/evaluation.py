@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from mtltune import loop
 from mtltune.data import Dataset, SplitArrays
-from mtltune.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
-from mtltune.objectives import head_loss_key
-from mtltune.results import Evaluation, HeadScores
-from mtltune.strategies import TrainPlan
-from mtltune.training import MultiTaskModel
+from mtltune.model import loop
+from mtltune.model.multitask import MultiTaskModel
+from mtltune.model.objectives import head_loss_key
+from mtltune.model.strategies import TrainPlan
+from mtltune.report.results import Evaluation, HeadScores
+from mtltune.tuning.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
 
 
 def head_scores(model: MultiTaskModel, split: SplitArrays) -> HeadScores:

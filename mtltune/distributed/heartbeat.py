@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from mtltune.errors import SearchError
-from mtltune.report import write_atomic
+from mtltune.run.atomic import write_atomic
+from mtltune.run.files import WORKERS_DIR
 
-WORKERS_DIR = "workers"
 HEARTBEAT_SECONDS = 2.0
 
 

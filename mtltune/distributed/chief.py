@@ -11,13 +11,14 @@ What the chief adds to Keras Tuner's (``keras_tuner/src/distribute/oracle_chief.
 
 - it listens on a free port (or ``port``) and writes its address into the run folder's lock,
   where ``mtltune worker RUN_DIR`` finds it, and so do its local workers, which
-  ``mtltune.runopen.open_run`` starts before the chief listens (even before it imports
+  ``mtltune.launch.open_run`` starts before the chief listens (even before it imports
   TensorFlow, in ``mtltune search``);
-- it notices dead workers (``mtltune.workerwatch``) instead of waiting forever for their
+- it notices dead workers (``mtltune.distributed.monitor``) instead of waiting forever for their
   trials: a local worker that
-  exits with an error, or a worker whose heartbeat file (``mtltune.heartbeat``) stays unchanged
-  for ``heartbeat_timeout`` seconds, ends the search with a ``SearchError`` naming the worker,
-  its exit code and the last lines of its log; finished trials are kept for a resume;
+  exits with an error, or a worker whose heartbeat file (``mtltune.distributed.heartbeat``)
+  stays unchanged for ``heartbeat_timeout`` seconds, ends the search with a ``SearchError``
+  naming the worker, its exit code and the last lines of its log; finished trials are kept for
+  a resume;
 - an exception inside the oracle (which Keras Tuner only sends to the worker that asked) ends
   the search with that exception;
 - it reports each trial as it starts and ends (progress lines, ``trials.csv``);
@@ -35,13 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtltune.distributed.monitor import LocalWorker, Monitor, stop_local_workers
 from mtltune.errors import SearchError
-from mtltune.heartbeat import WORKERS_DIR
-from mtltune.runlock import RunLock
-from mtltune.workerwatch import LocalWorker, Monitor, stop_local_workers
+from mtltune.run.files import MESSAGE_FILE, WORKERS_DIR
+from mtltune.run.lock import RunLock
 
 CHIEF_ID = "chief"
-MESSAGE_FILE = "message.txt"
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
 
@@ -120,7 +120,7 @@ def run_chief(
         on_trial: Called with ``("begin" | "end", trial)`` as trials start and end.
         lock: The run folder's lock, held by this process (the address is written there).
         stage: Receives a line about the chief's address and workers.
-        local: The local workers, already started (``mtltune.runopen.open_run``): they wait
+        local: The local workers, already started (``mtltune.launch.open_run``): they wait
             for the address in the lock. They are stopped when this returns.
 
     Raises:

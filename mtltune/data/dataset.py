@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtltune.datacheck import (
+from mtltune.data.checks import (
     check_columns,
     check_unseen_classes,
     check_values,
     is_categorical,
 )
+from mtltune.data.generators import GENERATORS
 from mtltune.errors import DataError, Problem
-from mtltune.generators import GENERATORS
 from mtltune.study import BuiltinParams, HeadConfig, SplitConfig, Study
 
 SPLITS = ("train", "stop", "test")

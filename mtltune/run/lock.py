@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mtltune.errors import SearchError
-
-LOCK_FILE = "mtltune.lock"
+from mtltune.run.files import LOCK_FILE
 
 
 class RunLock:

@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from mtltune.loop import per_model
+from mtltune.model.loop import per_model
 
 
 class WeightSnapshot:

@@ -3,8 +3,8 @@
 Nothing here imports TensorFlow. ``mtltune search --workers N`` therefore opens its run, which
 starts the local workers, before it imports TensorFlow itself: the workers' start-up (mostly
 their own TensorFlow import) overlaps the chief's, and they read the chief's address from the
-run folder's lock once it listens (``mtltune.worker.chief_address``). ``run_study`` opens the
-run itself when it is not given one.
+run folder's lock once it listens (``mtltune.distributed.worker.chief_address``).
+``run_study`` opens the run itself when it is not given one.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtltune.runfolder import RunFolder, prepare_run_folder
-from mtltune.runlock import RunLock, acquire_run_lock
+from mtltune.distributed.chief import Distributed
+from mtltune.distributed.monitor import LocalWorker, start_local_workers, stop_local_workers
+from mtltune.run.folder import RunFolder, prepare_run_folder
+from mtltune.run.lock import RunLock, acquire_run_lock
 from mtltune.study import Study
-from mtltune.workers import Distributed
-from mtltune.workerwatch import LocalWorker, start_local_workers, stop_local_workers
 
 
 @dataclass(frozen=True)

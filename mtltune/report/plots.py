@@ -18,7 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mtltune.results import TrialRecord
+from mtltune.report.results import TrialRecord
+from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -227,9 +228,7 @@ def draw_all(result: Any, run_dir: Path) -> dict[str, Path]:
     """
     import json
 
-    from mtltune.report import PREDICTIONS_NPZ
-
-    out_dir = run_dir / "plots"
+    out_dir = run_dir / PLOTS
     heads = result.heads
     plots: dict[str, Path] = {}
     done = [t for t in result.trials if t.ok]
@@ -261,7 +260,7 @@ def draw_all(result: Any, run_dir: Path) -> dict[str, Path]:
             f"{result.replicates['count']} replicates: baseline / best test loss"
             + (" (vs clean target)" if clean else ""),
         )
-    history_file = run_dir / "histories" / f"{result.best_trial.trial_id}.json"
+    history_file = run_dir / HISTORIES / f"{result.best_trial.trial_id}.json"
     if history_file.exists():
         plots["history"] = history_plot(
             json.loads(history_file.read_text()), heads, out_dir / "history.png"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,31 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtltune.results import StudyResult, TrialRecord
-
-REPORT_JSON = "report.json"
-REPORT_MD = "report.md"
-TRIALS_CSV = "trials.csv"
-PARETO_CSV = "pareto.csv"
-PREDICTIONS_NPZ = "predictions.npz"
-REPLICATES_NPZ = "replicates.npz"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    # os.open with 0o666 honours the umask, like a plain open() (mkstemp would give 0600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+from mtltune.report.results import StudyResult, TrialRecord
+from mtltune.run.atomic import write_atomic
+from mtltune.run.files import (
+    PARETO_CSV,
+    REPLICATES_NPZ,
+    REPORT_JSON,
+    REPORT_MD,
+    TRIALS_CSV,
+)
 
 
 def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
@@ -330,7 +312,7 @@ def write_report(result: StudyResult, run_dir: str | Path) -> dict[str, Path]:
     write_atomic(paths[PARETO_CSV], pareto_table(result).to_csv(index=False))
     plots: dict[str, Path] = {}
     if result.study.get("report", {}).get("plots", True):
-        from mtltune.plots import draw_all
+        from mtltune.report.plots import draw_all
 
         plots = draw_all(result, run_dir)
     write_atomic(paths[REPORT_MD], report_markdown(result, plots, run_dir))

@@ -2,7 +2,7 @@
 
 A run folder holds one study's search. ``study.json`` records the resolved study and its
 fingerprint; a folder holding another study's run is refused unless overwritten, and a folder
-in use by a live search is refused even then (``mtltune.runlock``), so a second process never
+in use by a live search is refused even then (``mtltune.run.lock``), so a second process never
 wipes a run it does not own.
 """
 
@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from mtltune.errors import SearchError
-from mtltune.heartbeat import WORKERS_DIR
-from mtltune.report import REPORT_JSON, REPORT_MD, TRIALS_CSV
+from mtltune.run.files import (
+    PROJECT,
+    REPORT_JSON,
+    REPORT_MD,
+    STUDY_FILE,
+    TRIALS_CSV,
+    WORKERS_DIR,
+)
 from mtltune.study import Study
-
-PROJECT = "tuner"
-STUDY_FILE = "study.json"
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,3 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
     }
     marker.write_text(json.dumps(saved, indent=2))
     return resume
-
-
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays to a compressed ``.npz`` atomically."""
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)

@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from mtltune.catalog import (
+from mtltune.errors import Problem, StudyError
+from mtltune.study.catalog import (
     AUXILIARY_OUTPUTS,
     CLASS_WEIGHTED_LOSSES,
     KINDS,
@@ -37,10 +38,9 @@ from mtltune.catalog import (
     TunerName,
     is_custom_loss,
 )
-from mtltune.errors import Problem, StudyError
-from mtltune.messages import problems_from
-from mtltune.usercode import import_problem
-from mtltune.yamlio import apply_overrides, parse_yaml
+from mtltune.study.messages import problems_from
+from mtltune.study.usercode import import_problem
+from mtltune.study.yamlio import apply_overrides, parse_yaml
 
 BUILTIN_PREFIX = "builtin:"
 BUILTINS = ("hetero_sine", "phase_sine")

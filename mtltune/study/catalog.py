@@ -1,7 +1,7 @@
 """Names a study may use: head kinds, their losses and metrics, strategies, tuners.
 
 Plain tables with no dependency, so that validating a study never imports TensorFlow. The Keras
-objects behind these names are built in ``mtltune.heads``.
+objects behind these names are built in ``mtltune.model.heads``.
 """
 
 from __future__ import annotations

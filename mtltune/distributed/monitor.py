@@ -2,7 +2,7 @@
 
 Keras Tuner's chief waits forever for the trial of a worker that died. ``Monitor`` polls the
 oracle and the workers instead: a local worker process that exits with an error, a worker
-whose heartbeat file (``mtltune.heartbeat``) stays unchanged for ``heartbeat_timeout``
+whose heartbeat file (``mtltune.distributed.heartbeat``) stays unchanged for ``heartbeat_timeout``
 seconds, one that reports its own failure, or an exception inside the oracle, each end the
 search with a ``SearchError`` that names the worker, its exit code or silence, the trial it
 held and the last lines of its log. No TensorFlow here (Keras Tuner's oracle lock aside).
@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtltune.distributed.heartbeat import HeartbeatWatch, read_heartbeat
 from mtltune.errors import SearchError
-from mtltune.heartbeat import WORKERS_DIR, HeartbeatWatch, read_heartbeat
+from mtltune.run.files import WORKERS_DIR
 
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 15.0

@@ -7,7 +7,7 @@ weight-free objective (restoring the best epoch) and returns the objective and t
 losses of the best epoch. A trial whose losses become NaN or infinite raises Keras Tuner's
 ``FailedTrialError``: the search records it as failed and goes on.
 
-In-memory arrays train through ``mtltune.loop`` (one compiled call per epoch); other inputs
+In-memory arrays train through ``mtltune.model.loop`` (one compiled call per epoch); other inputs
 (a ``tf.data.Dataset``, say) through Keras' ``fit``. Inside ``with hypermodel.recycling():``
 a model whose training ended is recycled by the next ``build`` of the same strategy and
 architecture: fresh initial weights and optimizer state, but no new tracing and no new graphs,
@@ -27,13 +27,13 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from mtltune import loop
-from mtltune.catalog import is_custom_loss
-from mtltune.earlystop import BestEpochStopping
-from mtltune.heads import reference_losses
-from mtltune.network import build_network
-from mtltune.objectives import MONITOR, OBJECTIVE, Objective, ObjectiveLogger, head_loss_key
-from mtltune.strategies import TrainPlan, declare
+from mtltune.model import loop
+from mtltune.model.earlystop import BestEpochStopping
+from mtltune.model.heads import reference_losses
+from mtltune.model.multitask import MultiTaskModel
+from mtltune.model.network import build_network
+from mtltune.model.objectives import MONITOR, OBJECTIVE, Objective, ObjectiveLogger, head_loss_key
+from mtltune.model.strategies import TrainPlan, declare
 from mtltune.study import (
     HeadConfig,
     ObjectiveConfig,
@@ -42,7 +42,7 @@ from mtltune.study import (
     TrainingConfig,
     named_head,
 )
-from mtltune.training import MultiTaskModel
+from mtltune.study.catalog import is_custom_loss
 
 #: Batch size of the stop-split evaluation each epoch (the result does not depend on it).
 EVAL_BATCH_SIZE = loop.EVAL_BATCH_SIZE
@@ -57,7 +57,7 @@ class DivergenceGuard(keras.callbacks.Callback):
     """Stops training as soon as a loss is NaN or infinite and records why.
 
     Checks the running training loss after every batch (Keras' ``fit``) or once per epoch
-    (``mtltune.loop``, whose compiled epoch itself stops at the first non-finite batch and
+    (``mtltune.model.loop``, whose compiled epoch itself stops at the first non-finite batch and
     reports that batch), and every head's train and stop loss after every epoch.
     """
 
@@ -148,7 +148,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         if unresolved:
             raise ValueError(
                 f"heads {unresolved} use a class-weighted loss: pass class_weights={{head: "
-                "[weight per class code]} (mtltune.heads.balanced_class_weights(y_train) "
+                "[weight per class code]} (mtltune.model.heads.balanced_class_weights(y_train) "
                 "computes the 'balanced' ones)"
             )
         self.search = _coerce(SearchConfig, search)

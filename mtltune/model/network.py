@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import keras
 
-from mtltune.heads import output_layer
+from mtltune.model.heads import output_layer
 from mtltune.study import HeadConfig, ModelConfig
 
 

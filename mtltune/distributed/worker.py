@@ -7,9 +7,9 @@ exactly the chief's study), prepares the data itself, asks the chief for trials 
 none left, and writes checkpoints and per-trial histories into the shared run folder. It never
 prepares, clears or overwrites the run folder, and never takes its lock.
 
-While it runs it beats a heartbeat file (``mtltune.heartbeat``) and watches the chief: if the
-process that started it is gone, or the chief does not answer for ``chief_timeout`` seconds, it
-stops (Keras Tuner's client would wait an hour per call).
+While it runs it beats a heartbeat file (``mtltune.distributed.heartbeat``) and watches the
+chief: if the process that started it is gone, or the chief does not answer for
+``chief_timeout`` seconds, it stops (Keras Tuner's client would wait an hour per call).
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from mtltune.distributed.chief import CHIEF_ID, silence_keras_tuner_print, split_address
+from mtltune.distributed.heartbeat import Heartbeat
 from mtltune.errors import InputError, Problem, SearchError
-from mtltune.heartbeat import Heartbeat
-from mtltune.runfolder import STUDY_FILE, RunFolder, study_fingerprint
-from mtltune.runlock import LOCK_FILE, describe_holder, read_run_lock
+from mtltune.run.files import HISTORIES, LOCK_FILE, MESSAGE_FILE, STUDY_FILE
+from mtltune.run.folder import RunFolder, study_fingerprint
+from mtltune.run.lock import describe_holder, read_run_lock
 from mtltune.study import Study, load_study
-from mtltune.workers import CHIEF_ID, MESSAGE_FILE, silence_keras_tuner_print, split_address
 
 ADDRESS_WAIT_SECONDS = 60.0
 IDLE_SECONDS = 0.5
@@ -306,14 +307,14 @@ def run_worker(
 
 
 def import_keras() -> None:
-    """Import TensorFlow, Keras and Keras Tuner (via ``mtltune.search``) as a worker does.
+    """Import TensorFlow, Keras and Keras Tuner (via ``mtltune.tuning.tuner``) as a worker does.
 
     Without the packages in ``NOT_FOR_WORKERS``; call it before anything else imports Keras.
     """
     with imports_hidden(NOT_FOR_WORKERS):
         import tensorflow  # noqa: F401
 
-        from mtltune import search  # noqa: F401
+        from mtltune.tuning import tuner  # noqa: F401
 
 
 def _search(
@@ -321,9 +322,9 @@ def _search(
 ) -> int:
     import tensorflow as tf
 
-    from mtltune import search as core
     from mtltune.data import prepare_dataset
-    from mtltune.report import write_atomic
+    from mtltune.run.atomic import write_atomic
+    from mtltune.tuning import tuner as core
 
     tf.config.experimental.enable_op_determinism()
     silence_keras_tuner_print()
@@ -355,7 +356,7 @@ def _search(
         # Before the chief hears of the end: the history, and the failure message that Keras
         # Tuner's trial protocol cannot carry (the chief's EndTrial reads it).
         if hypermodel.last_history is not None:
-            history = folder / core.HISTORIES / f"{trial.trial_id}.json"
+            history = folder / HISTORIES / f"{trial.trial_id}.json"
             write_atomic(history, json.dumps(hypermodel.last_history))
         if trial.message:
             write_atomic(Path(tuner.get_trial_dir(trial.trial_id)) / MESSAGE_FILE, trial.message)

@@ -10,9 +10,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from mtltune.catalog import CLASS_WEIGHTED_LOSSES, is_custom_loss
 from mtltune.study import HeadConfig
-from mtltune.usercode import import_loss
+from mtltune.study.catalog import CLASS_WEIGHTED_LOSSES, is_custom_loss
+from mtltune.study.usercode import import_loss
 
 #: Activation of the output layer of a study-built head.
 OUTPUT_ACTIVATIONS = {"regression": "linear", "binary": "sigmoid", "multiclass": "softmax"}

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 from mtltune.data import Dataset, prepare_dataset
-from mtltune.evaluation import train_plan
-from mtltune.heads import make_loss
-from mtltune.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
-from mtltune.strategies import TrainPlan
+from mtltune.model.heads import make_loss
+from mtltune.model.strategies import TrainPlan
 from mtltune.study import HeadConfig, Study
+from mtltune.tuning.evaluation import train_plan
+from mtltune.tuning.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
 
 ROLES = ("best", "baseline")
 

@@ -1,0 +1,49 @@
+"""The study: its schema, YAML loading with ``--set`` overrides, messages, names, user code.
+
+A study is one YAML file turned into a typed, frozen ``Study``. This layer is the bottom of the
+package: it imports nothing of mtltune but ``mtltune.errors``, and never TensorFlow, so
+``mtltune validate`` and ``mtltune show`` stay fast. ``mtltune.study.catalog`` holds the names a
+study may use (head kinds, losses, metrics, strategies, tuners) as plain tables.
+"""
+
+from mtltune.study.schema import (
+    BUILTIN_PREFIX,
+    BUILTINS,
+    NAME_PATTERN,
+    RESERVED_HEAD_NAMES,
+    BaselineConfig,
+    BuiltinParams,
+    DataConfig,
+    HeadConfig,
+    LogRange,
+    ModelConfig,
+    ObjectiveConfig,
+    ReportConfig,
+    SearchConfig,
+    SplitConfig,
+    Study,
+    TrainingConfig,
+    load_study,
+    named_head,
+)
+
+__all__ = [
+    "BUILTINS",
+    "BUILTIN_PREFIX",
+    "NAME_PATTERN",
+    "RESERVED_HEAD_NAMES",
+    "BaselineConfig",
+    "BuiltinParams",
+    "DataConfig",
+    "HeadConfig",
+    "LogRange",
+    "ModelConfig",
+    "ObjectiveConfig",
+    "ReportConfig",
+    "SearchConfig",
+    "SplitConfig",
+    "Study",
+    "TrainingConfig",
+    "load_study",
+    "named_head",
+]

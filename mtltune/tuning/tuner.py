@@ -1,0 +1,223 @@
+"""The study's Keras Tuner: the tuner, its search arguments, trial records, stop requests.
+
+Used by the search (``mtltune.search``) and by a distributed search's workers
+(``mtltune.distributed.worker``), which build the same tuner around Keras Tuner's oracle client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import keras
+import keras_tuner as kt
+
+from mtltune.data import Dataset
+from mtltune.model.objectives import MONITOR, head_loss_key, learned_weight_key
+from mtltune.model.strategies import STRATEGY, declare
+from mtltune.report.results import TrialRecord
+from mtltune.run.files import PROJECT, TENSORBOARD
+from mtltune.run.folder import RunFolder
+from mtltune.study import Study
+from mtltune.tuning.hypermodel import MultiTaskHyperModel
+
+TUNERS: dict[str, type[kt.Tuner]] = {
+    "random": kt.RandomSearch,
+    "bayesian": kt.BayesianOptimization,
+    "hyperband": kt.Hyperband,
+}
+
+
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask a running search to stop at the next batch or trial boundary.
+
+    For a SIGINT handler: a ``KeyboardInterrupt`` raised by the signal itself can land in a
+    garbage-collection callback, where Python ignores it; this request is honoured at the next
+    safe point by raising ``KeyboardInterrupt`` there. Finished trials are kept and the
+    interrupted one runs again when the search is resumed.
+    """
+    _STOP.set()
+
+
+def clear_stop() -> None:
+    """Forget an earlier stop request (a new search starts)."""
+    _STOP.clear()
+
+
+def check_stop() -> None:
+    """Raise ``KeyboardInterrupt`` if a stop was requested (``request_stop``)."""
+    if _STOP.is_set():
+        raise KeyboardInterrupt("search interrupted")
+
+
+class _StopCheck(keras.callbacks.Callback):
+    """Raises ``KeyboardInterrupt`` after a batch once a stop was requested."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        check_stop()
+
+
+def study_hypermodel(study: Study, dataset: Dataset) -> MultiTaskHyperModel:
+    """The hypermodel of a study on its prepared data."""
+    return MultiTaskHyperModel.from_study(
+        study,
+        dataset.input_dim,
+        {h: enc.units for h, enc in dataset.targets.items()},
+        dataset.class_weights,
+    )
+
+
+def search_arguments(
+    study: Study, dataset: Dataset, folder: RunFolder
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments of ``tuner.search`` for a study (in any process)."""
+    callbacks: list[keras.callbacks.Callback] = [_StopCheck()]
+    if study.report.tensorboard:
+        # Keras Tuner gives each trial its own log folder and writes its hyperparameters.
+        callbacks.append(keras.callbacks.TensorBoard(str(folder.path / TENSORBOARD)))
+    kwargs = {
+        "validation_data": (dataset.stop.x, dataset.stop.y),
+        "epochs": study.training.max_epochs,
+        "callbacks": callbacks,
+        "verbose": 0,
+    }
+    return (dataset.train.x, dataset.train.y), kwargs
+
+
+@contextlib.contextmanager
+def _tuner_id(tuner_id: str | None) -> Iterator[None]:
+    """Set ``KERASTUNER_TUNER_ID`` while Keras Tuner reads it (a tuner's constructor)."""
+    if tuner_id is None:
+        yield
+        return
+    previous = os.environ.get("KERASTUNER_TUNER_ID")
+    os.environ["KERASTUNER_TUNER_ID"] = tuner_id
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("KERASTUNER_TUNER_ID", None)
+        else:
+            os.environ["KERASTUNER_TUNER_ID"] = previous
+
+
+def make_tuner(
+    study: Study,
+    hypermodel: MultiTaskHyperModel,
+    folder: RunFolder,
+    on_trial: Callable[[str, kt.engine.trial.Trial], None] | None = None,
+    *,
+    tuner_id: str | None = None,
+    worker: bool = False,
+) -> kt.Tuner:
+    """The study's Keras Tuner, writing into the run folder (reloaded if it exists there).
+
+    Args:
+        study: The study (tuner kind, budget, seed).
+        hypermodel: The hypermodel to tune.
+        folder: The run folder.
+        on_trial: Called with ``("begin" | "end", trial)`` around each trial.
+        tuner_id: Keras Tuner's id of this tuner (``chief`` or a worker's id in a distributed
+            search; default: ``KERASTUNER_TUNER_ID`` or ``tuner0``).
+        worker: The tuner is a distributed search's worker: the chief's oracle decides its
+            trials, and its own oracle only names the objective and the budget, so a Bayesian
+            study's worker gets a random-search oracle (which needs no scikit-learn).
+    """
+    folder.adopt_tuner_state(tuner_id or os.environ.get("KERASTUNER_TUNER_ID", "tuner0"))
+    search = study.search
+    kind = "random" if worker and search.tuner == "bayesian" else search.tuner
+    base = TUNERS[kind]
+
+    class _Tuner(base):  # type: ignore[valid-type, misc]
+        def on_trial_begin(self, trial: Any) -> None:
+            super().on_trial_begin(trial)
+            if on_trial is not None:
+                on_trial("begin", trial)
+
+        def on_trial_end(self, trial: Any) -> None:
+            super().on_trial_end(trial)
+            if on_trial is not None:
+                on_trial("end", self.oracle.get_trial(trial.trial_id))
+
+    common: dict[str, Any] = {
+        "objective": hypermodel.tuner_objective,
+        "seed": study.seed,
+        "directory": str(folder.path),
+        "project_name": PROJECT,
+        "overwrite": False,
+        # A diverging trial is a failed trial: never stop early on failures (run_study reports
+        # a search whose every trial failed).
+        "max_consecutive_failed_trials": search.max_trials + 1,
+    }
+    with _tuner_id(tuner_id):
+        if kind == "hyperband":
+            tuner = _Tuner(hypermodel, max_epochs=study.training.max_epochs, factor=3, **common)
+            tuner.oracle.max_trials = search.max_trials
+        elif kind == "bayesian":
+            tuner = _Tuner(
+                hypermodel,
+                max_trials=search.max_trials,
+                num_initial_points=max(3, search.max_trials // 3),
+                **common,
+            )
+        else:
+            tuner = _Tuner(hypermodel, max_trials=search.max_trials, **common)
+    return tuner
+
+
+def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
+    """Convert a Keras Tuner trial into a ``TrialRecord``."""
+    hp = trial.hyperparameters
+    values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
+    plan = declare(hp.copy(), tuple(hypermodel.heads), hypermodel.search)
+    metrics = trial.metrics
+
+    def value(name: str) -> float | None:
+        if not metrics.exists(name):
+            return None
+        got = metrics.get_last_value(name)
+        return None if got is None else float(got)
+
+    stop: dict[str, dict[str, float]] = {}
+    for head, cfg in hypermodel.heads.items():
+        entry = {"loss": value("val_" + head_loss_key(head))}
+        entry.update({m: value(f"val_{head}_{m}") for m in cfg.metrics or []})
+        if any(v is not None for v in entry.values()):
+            stop[head] = {k: v for k, v in entry.items() if v is not None}
+    status = str(getattr(trial.status, "value", trial.status))
+    objective = value(MONITOR)
+    message = None
+    if trial.message:
+        lines = [line for line in str(trial.message).strip().splitlines() if line.strip()]
+        # The last traceback line, without the exception's module path and class.
+        message = re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) if lines else None
+    epochs, best_epoch, seconds = value("epochs"), value("best_epoch"), value("seconds")
+    learned = {h: value(learned_weight_key(h)) for h in hypermodel.heads}
+    described = plan.describe()
+    if any(v is not None for v in learned.values()):
+        described["learned_weights"] = learned
+    return TrialRecord(
+        trial_id=trial.trial_id,
+        status=status,
+        strategy=str(values.get(STRATEGY, plan.strategy)),
+        hyperparameters=values,
+        plan=described,
+        objective=objective,
+        stop=stop,
+        epochs=int(epochs) if epochs is not None else None,
+        best_epoch=int(best_epoch) if best_epoch is not None else None,
+        seconds=seconds,
+        message=message,
+    )
+
+
+def ordered(trials: dict[str, Any]) -> list[Any]:
+    """Keras Tuner's trials in the order of their ids (``00``, ``01``, ..., ``100``)."""
+    return [trials[k] for k in sorted(trials, key=lambda k: (len(k), k))]
