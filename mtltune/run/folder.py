@@ -125,7 +125,9 @@ def check_out_path(path: Path) -> None:
         elif not _writable(existing):
             reason = f"{existing} is not writable (permission denied)"
     if reason:
-        raise RunFolderError([Problem("--out", f"cannot use {str(path)!r} as run folder: {reason}")])
+        raise RunFolderError(
+            [Problem("--out", f"cannot use {str(path)!r} as run folder: {reason}")]
+        )
 
 
 def _writable(folder: Path) -> bool:

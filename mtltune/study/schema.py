@@ -39,7 +39,7 @@ from mtltune.study.catalog import (
 )
 from mtltune.study.limits import size_problem
 from mtltune.study.messages import problems_from, section_default
-from mtltune.study.names import NAME_PATTERN, name_problems
+from mtltune.study.names import name_problems
 from mtltune.study.usercode import import_problem
 from mtltune.study.yamlio import apply_overrides, parse_yaml
 

@@ -125,7 +125,9 @@ def apply_overrides(
                 node[part] = child
             if not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
-                problems.append(Problem(f"--set {key}", f"{where} is not a mapping, got {quote(child)}"))
+                problems.append(
+                    Problem(f"--set {key}", f"{where} is not a mapping, got {quote(child)}")
+                )
                 break
             node = child
         else:
