@@ -145,7 +145,9 @@ def check_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, np.nd
             )
         else:
             table = table.assign(**{column: converted})
-    problems += _float32_problems(table, numeric)
+    if problems:
+        raise DataError(problems)
+    problems = _float32_problems(table, numeric)
     if problems:
         raise DataError(problems)
     missing: dict[tuple[str, str], np.ndarray] = {

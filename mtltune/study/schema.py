@@ -405,7 +405,7 @@ class Study(_Strict):
         named = {name: named_head(name, head) for name, head in heads.items()}
         bad = name_problems(_output_layers(named))
         if bad:
-            raise ValueError("head and output names: " + "; ".join(bad))
+            raise ValueError("head names (and the outputs they use): " + "; ".join(bad))
         outputs = set(named)
         for name, head in named.items():
             if head.loss in AUXILIARY_OUTPUTS and not head.uses:
