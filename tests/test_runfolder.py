@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from mtltune import SearchError, Study
+from mtltune import RunFolderError, SearchError, Study
 from mtltune.run.atomic import save_npz
-from mtltune.run.folder import RunFolder, RunFolderError, prepare_run_folder, study_fingerprint
+from mtltune.run.folder import RunFolder, prepare_run_folder, study_fingerprint
 
 
 def test_fingerprint_ignores_max_trials_only(tiny_raw) -> None:

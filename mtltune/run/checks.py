@@ -15,12 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from mtltune.errors import SearchError
+from mtltune.errors import DamagedRunError
 from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ, REPORT_JSON
-
-
-class DamagedRunError(SearchError):
-    """A run folder's file is damaged (truncated, corrupt, or not what mtltune wrote)."""
 
 
 def damaged(path: Path, what: str) -> DamagedRunError:

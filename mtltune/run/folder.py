@@ -18,19 +18,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtltune.errors import InputError, Problem, SearchError
+from mtltune.errors import Problem, RunFolderError, SearchError
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import LOCK_FILE, PROJECT, RUN_ENTRIES, STUDY_FILE
 from mtltune.study import Study
 
 #: Bytes read at a time when hashing a data file.
 _CHUNK = 1 << 20
-
-
-class RunFolderError(InputError):
-    """``--out`` cannot be a run folder: a file, under a file, unwritable, or the user's."""
-
-    title = "Unusable run folder"
 
 
 @dataclass(frozen=True)
