@@ -182,6 +182,17 @@ def search(
     except KeyboardInterrupt:
         err.print("interrupted: finished trials are kept; run the same command to resume")
         raise typer.Exit(code=130) from None
+    except Exception as exc:  # a fault no check foresaw: a message, not a traceback
+        if os.environ.get("MTLTUNE_TRACEBACK"):
+            raise
+        _fail(
+            MtlTuneError(
+                f"the search stopped on an unexpected {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:300]}. Finished trials are kept; set "
+                "MTLTUNE_TRACEBACK=1 to see where it happened"
+            ),
+            1,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     _print_result(result)

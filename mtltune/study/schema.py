@@ -18,7 +18,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveInt,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -49,6 +48,8 @@ STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 CUSTOM_LOSS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 #: A positive, finite number (``.inf`` and ``.nan`` are refused).
 FinitePositive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: Units of one Dense layer (a wider layer would not fit in memory).
+LayerWidth = Annotated[int, Field(ge=1, le=65_536)]
 #: Head names that would clash with log keys (``loss_<head>``, ``<head>_<metric>``).
 RESERVED_HEAD_NAMES = frozenset({"objective", "val", *METRIC_DIRECTIONS})
 
@@ -161,7 +162,7 @@ class HeadConfig(_Strict):
     kind: HeadKind = "regression"
     loss: str | None = None
     metrics: list[str] | None = None
-    hidden: list[PositiveInt] = Field(default_factory=list)
+    hidden: list[LayerWidth] = Field(default_factory=list)
     clean_target: str | None = Field(
         None, description="noise-free column, used for evaluation only (regression heads)"
     )
@@ -255,7 +256,7 @@ def _output_layers(heads: Mapping[str, HeadConfig]) -> dict[str, list[int]]:
 class ModelConfig(_Strict):
     """The shared trunk: a stack of Dense layers."""
 
-    units: list[PositiveInt] = Field(default_factory=lambda: [64, 64])
+    units: list[LayerWidth] = Field(default_factory=lambda: [64, 64])
     activation: Literal["relu", "tanh", "gelu", "elu", "selu", "swish", "sigmoid", "linear"] = (
         "relu"
     )
@@ -335,7 +336,7 @@ class SearchConfig(_Strict):
         default_factory=lambda: ["weighted", "separate"], min_length=1
     )
     tuner: TunerName = "bayesian"
-    max_trials: PositiveInt = 20
+    max_trials: int = Field(20, ge=1, le=100_000)
     loss_weight: LogRange = LogRange(min=0.05, max=20.0)
     learning_rate: LogRange = LogRange(min=1e-4, max=1e-2)
     epsilon: LogRange = LogRange(min=1e-8, max=1e-2)
