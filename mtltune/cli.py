@@ -320,21 +320,12 @@ def trials(
             ),
             2,
         )
-
-    def key(t: TrialRecord) -> tuple[int, float | str]:
-        if sort == "trial":
-            return (0, t.trial_id.zfill(8))
-        value = t.objective if sort == "objective" else t.stop.get(sort, {}).get("loss")
-        if value is None:
-            return (1, 0.0)
-        return (0, value if run.direction == "min" or sort != "objective" else -value)
-
     table = Table(title=f"{len(run.trials)} trials of {run.name}")
     for column in ["trial", "status", "strategy", "objective", "epochs", *heads]:
         table.add_column(
             column, justify="left" if column in ("trial", "status", "strategy") else "right"
         )
-    for t in sorted(run.trials, key=key):
+    for t in run.sorted_by(sort):
         table.add_row(
             t.trial_id,
             t.status,

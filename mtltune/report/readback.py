@@ -44,6 +44,23 @@ class RunTrials:
     trials: list[TrialRecord]
     finished: bool
 
+    def sorted_by(self, sort: str) -> list[TrialRecord]:
+        """The trials by ``objective`` (best first), ``trial`` id, or a head's stop loss.
+
+        Trials without the value sort last.
+        """
+
+        def key(t: TrialRecord) -> tuple[int, float | str]:
+            if sort == "trial":
+                return (0, t.trial_id.zfill(8))
+            value = t.objective if sort == "objective" else t.stop.get(sort, {}).get("loss")
+            if value is None:
+                return (1, 0.0)
+            flip = sort == "objective" and self.direction == "max"
+            return (0, -value if flip else value)
+
+        return sorted(self.trials, key=key)
+
 
 def load_result(run_dir: Path, *, check_files: bool = False) -> StudyResult:
     """The result of a finished run, checked.
