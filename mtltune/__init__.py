@@ -16,6 +16,7 @@ __version__ = "0.2.0"
 aliases.install()
 
 _LAZY = {
+    "DamagedRunError": "mtltune.errors",
     "DataError": "mtltune.errors",
     "Dataset": "mtltune.data",
     "FusedAdam": "mtltune.model.adam",
@@ -25,6 +26,7 @@ _LAZY = {
     "MultiTaskModel": "mtltune.model.multitask",
     "Objective": "mtltune.model.objectives",
     "ObjectiveLogger": "mtltune.model.objectives",
+    "RunFolderError": "mtltune.errors",
     "SearchConfig": "mtltune.study",
     "SearchError": "mtltune.errors",
     "Study": "mtltune.study",
@@ -41,6 +43,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "DamagedRunError",
     "DataError",
     "Dataset",
     "FusedAdam",
@@ -50,6 +53,7 @@ __all__ = [
     "MultiTaskModel",
     "Objective",
     "ObjectiveLogger",
+    "RunFolderError",
     "SearchConfig",
     "SearchError",
     "Study",

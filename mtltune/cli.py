@@ -11,6 +11,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -181,6 +182,17 @@ def search(
     except KeyboardInterrupt:
         err.print("interrupted: finished trials are kept; run the same command to resume")
         raise typer.Exit(code=130) from None
+    except Exception as exc:  # a fault no check foresaw: a message, not a traceback
+        if os.environ.get("MTLTUNE_TRACEBACK"):
+            raise
+        _fail(
+            MtlTuneError(
+                f"the search stopped on an unexpected {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:300]}. Finished trials are kept; set "
+                "MTLTUNE_TRACEBACK=1 to see where it happened"
+            ),
+            1,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     _print_result(result)
@@ -261,25 +273,29 @@ def worker(
     out.print(f"worker done: {count} trial(s); the chief has no more", highlight=False)
 
 
-def _load_result(run_dir: Path) -> StudyResult:
-    from mtltune.report.results import StudyResult
-    from mtltune.run.files import REPORT_JSON
+def _read_run(read: Callable[[], Any]) -> Any:
+    """Read a run folder back; exit 2 if it is no run, 1 if it is damaged."""
+    from mtltune.report.readback import NotARunError
 
-    path = run_dir / REPORT_JSON
-    if not path.is_file():
-        _fail(MtlTuneError(f"{path} does not exist: is {run_dir} a finished run folder?"), 2)
-    import json
-
-    return StudyResult.from_dict(json.loads(path.read_text()))
+    try:
+        return read()
+    except NotARunError as exc:
+        _fail(exc, 2)
+    except MtlTuneError as exc:
+        _fail(exc, 1)
 
 
 @app.command()
 def report(run_dir: RunDirArg) -> None:
     """Re-render report.md, pareto.csv and the plots of a finished run (no retraining)."""
     from mtltune.report import write_report
+    from mtltune.report.readback import load_result
 
-    result = _load_result(run_dir)
-    paths = write_report(result, run_dir)
+    result = _read_run(lambda: load_result(run_dir, check_files=True))
+    try:
+        paths = write_report(result, run_dir)
+    except OSError as exc:
+        _fail(MtlTuneError(f"cannot write the report into {run_dir}: {exc}"), 1)
     plots = sorted(k for k in paths if k.startswith("plots/"))
     out.print(f"report: {paths['report.md']} ({len(plots)} plots)", highlight=False)
 
@@ -292,9 +308,11 @@ def trials(
         typer.Option("--sort", help="objective, a head name (its stop loss), or trial."),
     ] = "objective",
 ) -> None:
-    """Print the trials of a run, sorted by the objective or by one head's stop loss."""
-    result = _load_result(run_dir)
-    heads = result.heads
+    """Print the trials of a run (finished or not), sorted by the objective or a head's loss."""
+    from mtltune.report.readback import load_trials
+
+    run = _read_run(lambda: load_trials(run_dir))
+    heads = run.heads
     if sort not in ("objective", "trial", *heads):
         _fail(
             MtlTuneError(
@@ -302,21 +320,12 @@ def trials(
             ),
             2,
         )
-
-    def key(t: TrialRecord) -> tuple[int, float | str]:
-        if sort == "trial":
-            return (0, t.trial_id.zfill(8))
-        value = t.objective if sort == "objective" else t.stop.get(sort, {}).get("loss")
-        if value is None:
-            return (1, 0.0)
-        return (0, value if result.objective_direction == "min" or sort != "objective" else -value)
-
-    table = Table(title=f"{len(result.trials)} trials of {result.study['name']}")
+    table = Table(title=f"{len(run.trials)} trials of {run.name}")
     for column in ["trial", "status", "strategy", "objective", "epochs", *heads]:
         table.add_column(
             column, justify="left" if column in ("trial", "status", "strategy") else "right"
         )
-    for t in sorted(result.trials, key=key):
+    for t in run.sorted_by(sort):
         table.add_row(
             t.trial_id,
             t.status,
@@ -326,6 +335,11 @@ def trials(
             *(_cell(t.stop.get(h, {}).get("loss")) for h in heads),
         )
     out.print(table)
+    if not run.finished:
+        out.print(
+            "the search has not finished (no report.json yet): these are the trials so far",
+            highlight=False,
+        )
 
 
 class _RichProgress:
@@ -369,6 +383,8 @@ def _print_result(result: StudyResult) -> None:
         f"(baseline {result.baseline.objective:.5g})",
         highlight=False,
     )
+    if "diverged" in result.baseline.plan:
+        out.print(f"[red]the baseline diverged[/]: {result.baseline.plan['diverged']}")
     header, rows = head_table(result, compact=True)
     table = Table(title="per-head test performance (ratio = baseline / best test loss)")
     for column in header:

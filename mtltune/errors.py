@@ -2,7 +2,10 @@
 
 Each error says where (a YAML key path, a column, a row), what was expected and what was found.
 ``StudyError`` and ``DataError`` mean the user's input is invalid (the CLI exits with code 2);
-``SearchError`` means the search itself could not produce a result (exit code 1). A single trial
+``SearchError`` means the search itself could not produce a result (exit code 1).
+``RunFolderError`` (an ``InputError``, exit 2) refuses an ``--out`` that is a file, lies under
+a file, cannot be written or holds a user's files; ``DamagedRunError`` (a ``SearchError``, exit
+1) names a damaged file of a run folder. A single trial
 that diverges is not an error of this module: it is reported to Keras Tuner as a failed trial and
 the search goes on.
 """
@@ -65,3 +68,13 @@ class DataError(InputError):
 
 class SearchError(MtlTuneError, RuntimeError):
     """The search ran but could not produce a result (for example, every trial failed)."""
+
+
+class RunFolderError(InputError):
+    """``--out`` cannot be a run folder: a file, under a file, unwritable, or the user's files."""
+
+    title = "Unusable run folder"
+
+
+class DamagedRunError(SearchError):
+    """A run folder's file is damaged (truncated, corrupt, or not what mtltune wrote)."""

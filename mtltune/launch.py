@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mtltune.distributed.chief import Distributed
 from mtltune.distributed.monitor import LocalWorker, start_local_workers, stop_local_workers
-from mtltune.run.folder import RunFolder, prepare_run_folder
+from mtltune.run.folder import RunFolder, check_out_path, prepare_run_folder
 from mtltune.run.lock import RunLock, acquire_run_lock
 from mtltune.study import Study
 
@@ -71,11 +71,14 @@ def open_run(
         lock is released.
 
     Raises:
+        RunFolderError: (an ``InputError``) If ``out`` is a file, lies under a file, cannot be
+            written, or holds a user's files but no mtltune run.
         SearchError: If the folder is in use by another search, or holds a run of a different
             study and ``overwrite`` is off.
     """
     folder = RunFolder(Path(out) if out is not None else default_run_folder(study))
     role = "search" if distributed is None else "chief"
+    check_out_path(folder.path)
     with acquire_run_lock(folder.path, role) as lock:
         resumed = prepare_run_folder(study, folder, overwrite=overwrite)
         local: list[LocalWorker] = []

@@ -30,7 +30,7 @@ from mtltune.report.results import Evaluation, StrategyBest, StudyResult, TrialR
 from mtltune.run.atomic import save_npz, write_atomic
 from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
 from mtltune.study import Study
-from mtltune.tuning.evaluation import evaluate, test_arrays, train_plan
+from mtltune.tuning.evaluation import evaluate, test_arrays, train_baseline
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.replicates import run_replicates, summarise
 from mtltune.tuning.tuner import (
@@ -195,14 +195,16 @@ def _run_opened(
     )
     progress.stage("training the baseline")
     base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
-    baseline_model, baseline_fit = train_plan(hypermodel, base_plan, dataset)
-    baseline = evaluate(baseline_model, dataset, hypermodel, epochs=int(baseline_fit["epochs"]))
+    baseline, baseline_model = train_baseline(hypermodel, base_plan, dataset)
+    models = {"best": best_model, "baseline": baseline_model}
     save_npz(
         folder.path / PREDICTIONS_NPZ,
-        test_arrays(dataset, {"best": best_model, "baseline": baseline_model}),
+        test_arrays(dataset, {k: m for k, m in models.items() if m is not None}),
     )
     replicates = None
-    if study.report.replicates > 0:
+    if baseline_model is None:
+        progress.stage(f"the baseline diverged ({baseline.plan['diverged']}); no replicates")
+    elif study.report.replicates > 0:
         count = study.report.replicates
         plans = {
             "best": declare(best_trial_kt.hyperparameters.copy(), tuple(study.heads), study.search),

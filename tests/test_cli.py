@@ -206,6 +206,91 @@ BAD_INPUTS = {
         None,
         ["heads.sold", "accuracy, auc, precision, recall"],
     ),
+    # Issue 17: what search refused (or crashed on), validate refuses first.
+    "seed beyond numpy": ({"seed": 2**32}, None, ["seed", "less than or equal to 4294967295"]),
+    "head named like a trunk layer": (
+        {"heads": {"trunk_0": {"target": "price"}}},
+        None,
+        ["'trunk_0'", "shared trunk"],
+    ),
+    "head named inputs": ({"heads": {"inputs": {"target": "price"}}}, None, ["'inputs'"]),
+    "head name ending in a newline": (
+        {"heads": {"price\n": {"target": "price"}}},
+        None,
+        ["is not a name"],
+    ),
+    "head name too long": (
+        {"heads": {"p" * 250: {"target": "price"}}},
+        None,
+        ["250 characters long", "at most 64"],
+    ),
+    "head named like another head's hidden layer": (
+        {"heads": {"price": {"hidden": [4]}, "price_hidden_0": {"target": "price"}}},
+        None,
+        ["'price_hidden_0'", "hidden layer 0"],
+    ),
+    "uses name ending in a newline": (
+        {"heads": {"price": {"loss": "gaussian_nll", "uses": ["v\n"]}}},
+        None,
+        ["is not a name"],
+    ),
+    "huge batch size": (
+        {"training": {"batch_size": 10**13}},
+        None,
+        ["training.batch_size", "less than or equal to 1048576"],
+    ),
+    "infinite baseline learning rate": (
+        {"search": {"baseline": {"learning_rate": float("inf")}}},
+        None,
+        ["search.baseline.learning_rate", "finite number"],
+    ),
+    "huge baseline learning rate": (
+        {"search": {"baseline": {"learning_rate": 1e9}}},
+        None,
+        ["search.baseline.learning_rate", "less than or equal to 1"],
+    ),
+    "infinite search range": (
+        {"search": {"loss_weight": {"min": 1.0, "max": float("inf")}}},
+        None,
+        ["search.loss_weight.max", "finite number"],
+    ),
+    "custom loss module exits": (
+        {"heads": {"price": {"loss": "exiting_losses_mod:f"}}},
+        None,
+        ["heads.price.loss", "SystemExit(0)", "must not exit"],
+        {"exiting_losses_mod.py": "raise SystemExit(0)\n"},
+    ),
+    "alias bomb": (
+        "".join(
+            f"x{i}: &a{i} [{', '.join([f'*a{i - 1}' if i else 'lol'] * 9)}]\n" for i in range(9)
+        )
+        + "name: bad\nseed: *a8\n",
+        None,
+        ["expands to more than 100,000 values"],
+    ),
+    "recursive alias": ("name: &n [*n]\n", None, ["contains itself"]),
+    "study file too large": (
+        "name: bad\n# " + "x" * 1_000_100 + "\n",
+        None,
+        ["bytes; a study may be at most 1,000,000 bytes"],
+    ),
+    "list too long": ({"data": {"inputs": ["x"] * 10_001}}, None, ["10,001 items"]),
+    "huge value quoted short": (
+        {"training": {"max_epochs": "t" * 100_000}},
+        None,
+        ["training.max_epochs", "(100,002 characters)"],
+    ),
+    "target beyond float32": (
+        {},
+        _rows(price=(4, 1e39)),
+        ["column 'price'", "float32", "data row 5"],
+    ),
+    "input whose statistics overflow": (
+        {},
+        _rows(x=(2, 1e308)),
+        ["column 'x'", "float32", "data row 3"],
+    ),
+    "duplicate column": ({}, BASE_ROWS.assign(dup=0.0).rename(columns={"dup": "x"}), ["['x']"]),
 }
 
 
@@ -214,7 +299,9 @@ def test_bad_input_exits_2_with_an_actionable_message(case, tmp_path) -> None:
     import yaml
     from conftest import deep_update
 
-    study, rows, words = BAD_INPUTS[case]
+    study, rows, words, *extra = BAD_INPUTS[case]
+    for name, text in (extra[0] if extra else {}).items():
+        (tmp_path / name).write_text(text)
     if isinstance(rows, bytes):
         (tmp_path / "rows.parquet").write_bytes(rows)
         rows = None
@@ -223,6 +310,7 @@ def test_bad_input_exits_2_with_an_actionable_message(case, tmp_path) -> None:
     text = study if isinstance(study, str) else yaml.safe_dump(deep_update(BASE_STUDY, study))
     path.write_text(text)
     out = tmp_path / "run"
+    before = _snapshot(tmp_path)
     for command in (["validate", str(path)], ["search", str(path), "--out", str(out)]):
         result = runner.invoke(app, command)
         assert result.exit_code == 2, (command, result.output)
@@ -230,7 +318,18 @@ def test_bad_input_exits_2_with_an_actionable_message(case, tmp_path) -> None:
         for word in words:
             assert word in flat, (word, result.output)
         assert "Traceback" not in result.output
+        assert len(result.output) < 3000, "a message quotes a value at full length"
     assert not out.exists()
+    assert _snapshot(tmp_path) == before  # nothing of the user's changed
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under a folder with its content (a user's files, to compare after a run)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def test_every_trial_failing_exits_1_with_the_reasons(write_study, tmp_path) -> None:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from mtltune import SearchError, Study
+from mtltune import RunFolderError, SearchError, Study
 from mtltune.run.atomic import save_npz
 from mtltune.run.folder import RunFolder, prepare_run_folder, study_fingerprint
 
@@ -37,11 +37,17 @@ def test_new_resumed_refused_and_overwritten(tiny_raw, tmp_path) -> None:
     assert not folder.tuner_dir.exists() and not (folder.path / "report.json").exists()
 
 
-def test_a_foreign_folder_without_a_marker_is_refused(tiny_raw, tmp_path) -> None:
+def test_a_foreign_folder_without_a_marker_is_refused_even_with_overwrite(
+    tiny_raw, tmp_path
+) -> None:
     folder = RunFolder(tmp_path / "run")
     folder.tuner_dir.mkdir(parents=True)
-    with pytest.raises(SearchError):
-        prepare_run_folder(Study.from_dict(tiny_raw), folder, overwrite=False)
+    (folder.tuner_dir / "__init__.py").write_text("code")
+    for overwrite in (False, True):
+        with pytest.raises(RunFolderError, match="holds no mtltune run"):
+            prepare_run_folder(Study.from_dict(tiny_raw), folder, overwrite=overwrite)
+    assert (folder.tuner_dir / "__init__.py").read_text() == "code"
+    assert not (folder.path / "study.json").exists()
 
 
 def test_save_npz_round_trips_and_leaves_no_temporary_file(tmp_path) -> None:

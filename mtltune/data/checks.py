@@ -14,6 +14,45 @@ import pandas as pd
 
 from mtltune.errors import DataError, Problem
 from mtltune.study import Study
+from mtltune.study.limits import quote
+
+#: Largest magnitude a value may have: the network computes in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_header(columns: Sequence[Any], source: str) -> None:
+    """Refuse a table whose header names a column twice (pandas would rename the second)."""
+    names = [str(c) for c in columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(
+            [
+                Problem(
+                    "data.source",
+                    f"{source} names columns {twice} more than once; each column needs a name "
+                    "of its own (rename or remove the copies)",
+                )
+            ]
+        )
+
+
+def _float32_problems(table: pd.DataFrame, numeric: list[tuple[str, str]]) -> list[Problem]:
+    """Finite values too large for float32 (they would become infinite in the network)."""
+    problems = []
+    for where, column in numeric:
+        values = table[column].to_numpy(dtype=np.float64)
+        huge = np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)
+        if huge.any():
+            first = int(np.flatnonzero(huge)[0])
+            problems.append(
+                Problem(
+                    f"{where} (column {column!r})",
+                    f"{int(huge.sum())} values are too large for the network's float32 (at "
+                    f"most ±{FLOAT32_MAX:.3g}), first {values[first]:g} in data row "
+                    f"{first + 1}; rescale the column (for example to other units or a log)",
+                )
+            )
+    return problems
 
 
 def check_columns(study: Study, table: pd.DataFrame) -> None:
@@ -100,12 +139,15 @@ def check_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, np.nd
             problems.append(
                 Problem(
                     f"{where} (column {column!r})",
-                    f"expected numbers, found {series.iloc[first]!r} in data row {first + 1} "
+                    f"expected numbers, found {quote(series.iloc[first])} in data row {first + 1} "
                     f"({int(bad.sum())} non-numeric values){hint}",
                 )
             )
         else:
             table = table.assign(**{column: converted})
+    if problems:
+        raise DataError(problems)
+    problems = _float32_problems(table, numeric)
     if problems:
         raise DataError(problems)
     missing: dict[tuple[str, str], np.ndarray] = {

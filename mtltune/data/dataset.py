@@ -16,6 +16,7 @@ import pandas as pd
 
 from mtltune.data.checks import (
     check_columns,
+    check_header,
     check_unseen_classes,
     check_values,
     is_categorical,
@@ -51,13 +52,18 @@ def load_table(study: Study, *, seed: int | None = None) -> pd.DataFrame:
         raise DataError([Problem(where, f"data file {str(path)!r} does not exist")])
     try:
         csv = path.suffix.lower() == ".csv"
+        if csv:
+            check_header(pd.read_csv(path, header=None, nrows=1).iloc[0].tolist(), path.name)
         table = pd.read_csv(path) if csv else pd.read_parquet(path)
+    except DataError:
+        raise
     except Exception as exc:  # pandas raises many types for unreadable files
         raise DataError(
             [Problem(where, f"cannot read {str(path)!r} as {path.suffix} ({exc})")]
         ) from None
     if table.empty:
         raise DataError([Problem(where, f"data file {str(path)!r} has no rows")])
+    check_header(table.columns, path.name)
     return table
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from mtltune.distributed.chief import CHIEF_ID, silence_keras_tuner_print, split_address
 from mtltune.distributed.heartbeat import Heartbeat
 from mtltune.errors import InputError, Problem, SearchError
+from mtltune.run.checks import read_json
 from mtltune.run.files import HISTORIES, LOCK_FILE, MESSAGE_FILE, STUDY_FILE
 from mtltune.run.folder import RunFolder, study_fingerprint
 from mtltune.run.lock import describe_holder, read_run_lock
@@ -128,7 +129,7 @@ def load_run_study(folder: Path, study_file: Path | None = None) -> Study:
             f"Start the chief first (mtltune search STUDY --workers 0 --out {folder}) and pass "
             "the same folder, as this host sees it"
         )
-    saved = json.loads(marker.read_text())
+    saved = read_json(marker)  # a damaged marker: DamagedRunError naming it
     if study_file is not None:
         study = load_study(study_file)
     else:

@@ -37,7 +37,9 @@ def make_loss(head: HeadConfig, class_weights: Sequence[float] | None = None) ->
         function = import_loss(name)
 
         def custom(y_true: Any, y_pred: Any, *aux: Any) -> Any:
-            return ops.mean(function(y_true, y_pred, *aux))
+            value = function(y_true, y_pred, *aux)
+            check_loss_shape(name, value, y_pred)
+            return ops.mean(value)
 
         return custom
     if name in CLASS_WEIGHTED_LOSSES and class_weights is None:
@@ -55,6 +57,30 @@ def make_loss(head: HeadConfig, class_weights: Sequence[float] | None = None) ->
     if name == "weighted_categorical_crossentropy":
         return functools.partial(categorical_crossentropy, class_weights=class_weights)
     return builtin[name]
+
+
+def check_loss_shape(name: str, value: Any, y_pred: Any) -> None:
+    """Refuse what a custom loss returns unless it is a scalar or one value per row.
+
+    Checked when the loss is first traced (the first batch), on static shapes: a loss that
+    returns a tensor of another shape (``tf.zeros([3, 7])``) would be averaged into a
+    meaningless score.
+
+    Raises:
+        ValueError: Naming the loss, the shape it returned and the shapes allowed.
+    """
+    shape = tuple(getattr(value, "shape", ()))
+    expected = tuple(getattr(y_pred, "shape", ()))
+    fits = len(shape) <= max(len(expected), 1) and all(
+        got is None or (want is not None and got == want) or (got == 1 and i > 0)
+        for i, (got, want) in enumerate(zip(shape, expected, strict=False))
+    )
+    if not fits:
+        rows = "batch" if not expected or expected[0] is None else expected[0]
+        raise ValueError(
+            f"custom loss {name} returned a tensor of shape {list(shape)} for predictions of "
+            f"shape {list(expected)}; return a scalar or one loss per row (shape [{rows}])"
+        )
 
 
 def gaussian_nll(y_true: Any, y_pred: Any, log_variance: Any) -> Any:

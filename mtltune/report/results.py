@@ -209,13 +209,15 @@ class StudyResult:
             )
             for name, entry in doc.get("strategies", {}).items()
         }
+        best = _floats(best)
+        baseline = _floats(doc["baseline"])
         return cls(
             study=doc["study"],
             objective_name=doc["objective"]["name"],
             objective_direction=doc["objective"]["direction"],
             best_trial=next(t for t in trials if t.trial_id == trial_id),
             best=Evaluation(**best),
-            baseline=Evaluation(**doc["baseline"]),
+            baseline=Evaluation(**baseline),
             trials=trials,
             data=doc["data"],
             seconds=doc["seconds"],
@@ -223,6 +225,15 @@ class StudyResult:
             pareto=[t["trial_id"] for t in doc.get("pareto", {}).get("trials", [])],
             replicates=doc.get("replicates"),
         )
+
+
+def _floats(value: Any) -> Any:
+    """Turn the strings ``report.json`` holds for non-finite numbers back into floats."""
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _floats(v) for k, v in value.items()}
+    return value
 
 
 def _ratio(

@@ -267,6 +267,8 @@ def _replicate_lines(result: StudyResult) -> list[str]:
 
 def _plan_lines(plan: dict[str, Any]) -> list[str]:
     lines = [f"- strategy: {plan['strategy']}", f"- Adam epsilon: {_fmt(plan['epsilon'])}"]
+    if "diverged" in plan:
+        lines.append(f"- **diverged** (its losses are NaN): {plan['diverged']}")
     if "learning_rate" in plan:
         lines.append(f"- learning rate: {_fmt(plan['learning_rate'])}")
     if "learning_rates" in plan:

@@ -50,3 +50,6 @@ RUN_ENTRIES = (
     TENSORBOARD,
     WORKERS_DIR,
 )
+
+#: A failed trial's full traceback, in its Keras Tuner trial folder (the terminal shows one line).
+TRACEBACK_FILE = "traceback.txt"

@@ -1,29 +1,30 @@
-"""The run folder: its fingerprint, resume-or-refuse rule, and saved arrays.
+"""The run folder: its fingerprint, resume-or-refuse rule, and what ``--overwrite`` clears.
 
 A run folder holds one study's search. ``study.json`` records the resolved study and its
-fingerprint; a folder holding another study's run is refused unless overwritten, and a folder
-in use by a live search is refused even then (``mtltune.run.lock``), so a second process never
-wipes a run it does not own.
+fingerprint (the study and the content of its data file); it is mtltune's one marker of a run
+folder, never the name of a subfolder. A folder holding another study's run (or the same study
+on changed data) is refused unless overwritten; a non-empty folder that is not an mtltune run is
+refused even then, since its files are the user's; a folder in use by a live search is refused
+(``mtltune.run.lock``), so a second process never wipes a run it does not own. ``--overwrite``
+removes exactly the entries of ``RUN_ENTRIES`` and nothing else.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtltune.errors import SearchError
-from mtltune.run.files import (
-    PROJECT,
-    REPORT_JSON,
-    REPORT_MD,
-    STUDY_FILE,
-    TRIALS_CSV,
-    WORKERS_DIR,
-)
+from mtltune.errors import Problem, RunFolderError, SearchError
+from mtltune.run.atomic import write_atomic
+from mtltune.run.files import LOCK_FILE, PROJECT, RUN_ENTRIES, STUDY_FILE
 from mtltune.study import Study
+
+#: Bytes read at a time when hashing a data file.
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,23 @@ class RunFolder:
         return self.path / PROJECT
 
     def has_previous_run(self) -> bool:
-        """Whether a search already wrote here."""
-        return (self.path / STUDY_FILE).exists() or self.tuner_dir.exists()
+        """Whether a search already wrote here (mtltune's marker ``study.json`` is there)."""
+        return (self.path / STUDY_FILE).is_file()
+
+    def foreign_entries(self) -> list[str]:
+        """Entries of a folder without the marker that mtltune did not write (sorted)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)
+
+    def clear(self) -> None:
+        """Remove every entry mtltune writes (``RUN_ENTRIES``), and only those."""
+        for name in RUN_ENTRIES:
+            path = self.path / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
 
     def adopt_tuner_state(self, tuner_id: str) -> None:
         """Make a tuner with this id reload the project's oracle instead of starting over.
@@ -58,43 +74,106 @@ class RunFolder:
             own.write_text("{}")
 
 
+def data_fingerprint(study: Study) -> str:
+    """Hash of the data file's content (``builtin`` for a generator: the study says it all)."""
+    path = study.data_path()
+    if path is None:
+        return "builtin"
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return "unreadable"
+    return digest.hexdigest()
+
+
 def study_fingerprint(study: Study) -> str:
-    """Hash of the resolved study, ignoring ``search.max_trials`` (raising it resumes a run)."""
+    """Hash of the resolved study and of its data file's content.
+
+    ``search.max_trials`` is left out (raising it resumes a run); the data's content is in, so
+    a changed table is refused like a changed study.
+    """
     resolved = study.resolved()
     resolved["search"].pop("max_trials", None)
+    resolved["data_sha256"] = data_fingerprint(study)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
+def check_out_path(path: Path) -> None:
+    """Refuse a run folder path that is a file, lies under a file, or cannot be written.
+
+    Raises:
+        RunFolderError: Naming the path and the reason.
+    """
+    reason = None
+    if path.exists() and not path.is_dir():
+        reason = "it is a file, not a folder; pass a folder with --out"
+    else:
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            reason = f"{existing} is a file, so no folder can be made under it"
+        elif not _writable(existing):
+            reason = f"{existing} is not writable (permission denied)"
+    if reason:
+        raise RunFolderError(
+            [Problem("--out", f"cannot use {str(path)!r} as run folder: {reason}")]
+        )
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> bool:
     """Create, clear or check the run folder; return whether an earlier search is resumed.
 
     Raises:
-        SearchError: If the folder holds a run of a different study and ``overwrite`` is off.
+        RunFolderError: If the folder holds files but no mtltune run (with or without
+            ``overwrite``: they are the user's).
+        SearchError: If the folder holds a run of a different study (or of changed data) and
+            ``overwrite`` is off.
     """
     marker = folder.path / STUDY_FILE
+    fingerprint = study_fingerprint(study)
     resume = False
     if folder.has_previous_run():
         if overwrite:
-            shutil.rmtree(folder.tuner_dir, ignore_errors=True)
-            shutil.rmtree(folder.path / WORKERS_DIR, ignore_errors=True)
-            for name in (STUDY_FILE, REPORT_JSON, REPORT_MD, TRIALS_CSV):
-                (folder.path / name).unlink(missing_ok=True)
-        else:
-            previous = (
-                json.loads(marker.read_text()).get("fingerprint") if marker.exists() else None
+            folder.clear()
+        elif _saved_fingerprint(marker) != fingerprint:
+            raise SearchError(
+                f"{folder.path} holds a run of a different study (or of this one on other data, "
+                "or of another version of it); pass --overwrite to replace it, or --out to "
+                "write elsewhere"
             )
-            if previous != study_fingerprint(study):
-                raise SearchError(
-                    f"{folder.path} holds a run of a different study (or of another version of "
-                    "this one); pass --overwrite to replace it, or --out to write elsewhere"
-                )
+        else:
             resume = True
+    elif foreign := folder.foreign_entries():
+        shown = ", ".join(foreign[:8]) + (", ..." if len(foreign) > 8 else "")
+        raise RunFolderError(
+            [
+                Problem(
+                    "--out",
+                    f"{str(folder.path)!r} is not empty and holds no mtltune run (no "
+                    f"{STUDY_FILE}): {shown}. mtltune never writes over a user's files, even "
+                    "with --overwrite; pass an empty or new folder with --out",
+                )
+            ]
+        )
     folder.path.mkdir(parents=True, exist_ok=True)
     # base_dir lets workers of a distributed search resolve relative data paths.
-    saved = {
-        "fingerprint": study_fingerprint(study),
-        "study": study.resolved(),
-        "base_dir": str(study.base_dir),
-    }
-    marker.write_text(json.dumps(saved, indent=2))
+    saved = {"fingerprint": fingerprint, "study": study.resolved(), "base_dir": str(study.base_dir)}
+    write_atomic(marker, json.dumps(saved, indent=2))
     return resume
+
+
+def _saved_fingerprint(marker: Path) -> str | None:
+    """The fingerprint a run folder's marker records (``None`` if it is damaged)."""
+    try:
+        saved = json.loads(marker.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return saved.get("fingerprint") if isinstance(saved, dict) else None

@@ -6,10 +6,10 @@ package: it imports nothing of mtltune but ``mtltune.errors``, and never TensorF
 study may use (head kinds, losses, metrics, strategies, tuners) as plain tables.
 """
 
+from mtltune.study.names import NAME_PATTERN
 from mtltune.study.schema import (
     BUILTIN_PREFIX,
     BUILTINS,
-    NAME_PATTERN,
     RESERVED_HEAD_NAMES,
     BaselineConfig,
     BuiltinParams,

@@ -9,11 +9,13 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from mtltune.errors import Problem
+from mtltune.study.limits import quote, shorten
 
 
 def problems_from(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
@@ -34,10 +36,10 @@ def problems_from(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
             continue
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] != "missing" and not isinstance(error.get("input"), dict | None):
-            message += f", got {error['input']!r}"
-        problems[where] = Problem(where, message)
+            message += f", got {quote(error['input'])}"
+        problems[where] = Problem(where, shorten(message))
     for where, (members, found) in unions.items():
-        problems[where] = Problem(where, f"expected a {' or '.join(members)}, got {found!r}")
+        problems[where] = Problem(where, f"expected a {' or '.join(members)}, got {quote(found)}")
     return list(problems.values())
 
 
@@ -75,6 +77,28 @@ def _allowed_keys(root: type[BaseModel], parent: tuple[Any, ...]) -> list[str]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return list(annotation.model_fields)
     return []
+
+
+def section_default(root: type[BaseModel], keys: Sequence[str]) -> dict[str, Any]:
+    """The default of the section at a dotted key path, as plain data (``{}`` if none).
+
+    ``--set search.learning_rate.max=0.05`` on a study that leaves ``search.learning_rate`` at
+    its default merges into that default instead of replacing it by ``{max: 0.05}``.
+    """
+    model: Any = root
+    default: Any = None
+    for key in keys:
+        model = _unwrap(model)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return {}
+        field = model.model_fields.get(str(key))
+        if field is None:
+            return {}
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        model = field.annotation
+    if isinstance(default, BaseModel):
+        return default.model_dump(mode="json")
+    return {}
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -12,14 +12,12 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveFloat,
-    PositiveInt,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -38,15 +36,20 @@ from mtltune.study.catalog import (
     TunerName,
     is_custom_loss,
 )
-from mtltune.study.messages import problems_from
+from mtltune.study.limits import size_problem
+from mtltune.study.messages import problems_from, section_default
+from mtltune.study.names import name_problems
 from mtltune.study.usercode import import_problem
 from mtltune.study.yamlio import apply_overrides, parse_yaml
 
 BUILTIN_PREFIX = "builtin:"
 BUILTINS = ("hetero_sine", "phase_sine")
-NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 CUSTOM_LOSS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+#: A positive, finite number (``.inf`` and ``.nan`` are refused).
+FinitePositive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: Units of one Dense layer (a wider layer would not fit in memory).
+LayerWidth = Annotated[int, Field(ge=1, le=65_536)]
 #: Head names that would clash with log keys (``loss_<head>``, ``<head>_<metric>``).
 RESERVED_HEAD_NAMES = frozenset({"objective", "val", *METRIC_DIRECTIONS})
 
@@ -60,8 +63,8 @@ class _Strict(BaseModel):
 class LogRange(_Strict):
     """A positive range searched on a log scale."""
 
-    min: PositiveFloat
-    max: PositiveFloat
+    min: FinitePositive
+    max: FinitePositive
 
     @model_validator(mode="after")
     def _ordered(self) -> LogRange:
@@ -159,14 +162,14 @@ class HeadConfig(_Strict):
     kind: HeadKind = "regression"
     loss: str | None = None
     metrics: list[str] | None = None
-    hidden: list[PositiveInt] = Field(default_factory=list)
+    hidden: list[LayerWidth] = Field(default_factory=list)
     clean_target: str | None = Field(
         None, description="noise-free column, used for evaluation only (regression heads)"
     )
     positive_class: str | int | bool | None = Field(
         None, description="label treated as 1 for a binary head (default: the larger label)"
     )
-    class_weights: Literal["balanced"] | dict[str, PositiveFloat] | None = Field(
+    class_weights: Literal["balanced"] | dict[str, FinitePositive] | None = Field(
         None,
         description=(
             "weights of the classes in a weighted cross-entropy: {label: weight} (others 1) or "
@@ -194,7 +197,7 @@ class HeadConfig(_Strict):
         if self.loss is None:
             object.__setattr__(self, "loss", spec.default_loss)
         elif is_custom_loss(self.loss):
-            if not re.match(CUSTOM_LOSS_PATTERN, self.loss):
+            if not re.fullmatch(CUSTOM_LOSS_PATTERN, self.loss):
                 raise ValueError(
                     f"a custom loss is named package.module:function, got {self.loss!r}"
                 )
@@ -242,10 +245,18 @@ def named_head(name: str, head: HeadConfig) -> HeadConfig:
     return head.model_copy(update=update) if update else head
 
 
+def _output_layers(heads: Mapping[str, HeadConfig]) -> dict[str, list[int]]:
+    """Every output name of the network (heads, then the outputs they use) with its hidden sizes."""
+    outputs: dict[str, list[int]] = {name: list(head.hidden) for name, head in heads.items()}
+    for head in heads.values():
+        outputs.update({other: [] for other in head.uses or [] if other not in outputs})
+    return outputs
+
+
 class ModelConfig(_Strict):
     """The shared trunk: a stack of Dense layers."""
 
-    units: list[PositiveInt] = Field(default_factory=lambda: [64, 64])
+    units: list[LayerWidth] = Field(default_factory=lambda: [64, 64])
     activation: Literal["relu", "tanh", "gelu", "elu", "selu", "swish", "sigmoid", "linear"] = (
         "relu"
     )
@@ -255,8 +266,8 @@ class ModelConfig(_Strict):
 class TrainingConfig(_Strict):
     """The training budget of every trial (and of the baseline)."""
 
-    max_epochs: PositiveInt = 100
-    batch_size: PositiveInt = 32
+    max_epochs: int = Field(100, ge=1, le=100_000)
+    batch_size: int = Field(32, ge=1, le=1_048_576)
     patience: int = Field(5, ge=0, description="epochs without improvement before stopping")
 
 
@@ -276,7 +287,7 @@ class ObjectiveConfig(_Strict):
     kind: Literal["geometric_mean", "head", "priorities"] = "geometric_mean"
     head: str | None = None
     metric: str = "loss"
-    priorities: dict[str, PositiveFloat] | None = None
+    priorities: dict[str, FinitePositive] | None = None
     mean: Literal["geometric", "arithmetic"] = "geometric"
     floor: float = Field(
         1e-3,
@@ -314,8 +325,8 @@ class ObjectiveConfig(_Strict):
 class BaselineConfig(_Strict):
     """Hyperparameters of the baseline: weighted strategy with equal weights."""
 
-    learning_rate: PositiveFloat = 1e-3
-    epsilon: PositiveFloat = 1e-7
+    learning_rate: float = Field(1e-3, gt=0, le=1.0, allow_inf_nan=False)
+    epsilon: float = Field(1e-7, gt=0, le=1.0, allow_inf_nan=False)
 
 
 class SearchConfig(_Strict):
@@ -325,7 +336,7 @@ class SearchConfig(_Strict):
         default_factory=lambda: ["weighted", "separate"], min_length=1
     )
     tuner: TunerName = "bayesian"
-    max_trials: PositiveInt = 20
+    max_trials: int = Field(20, ge=1, le=100_000)
     loss_weight: LogRange = LogRange(min=0.05, max=20.0)
     learning_rate: LogRange = LogRange(min=1e-4, max=1e-2)
     epsilon: LogRange = LogRange(min=1e-8, max=1e-2)
@@ -363,8 +374,8 @@ class ReportConfig(_Strict):
 class Study(_Strict):
     """A validated, immutable study. Build one with ``load_study`` or ``Study.from_dict``."""
 
-    name: str = Field(pattern=STUDY_NAME_PATTERN)
-    seed: int = Field(0, ge=0)
+    name: str = Field(pattern=STUDY_NAME_PATTERN, max_length=100)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="0 to 2**32 - 1 (NumPy's range)")
     data: DataConfig
     split: SplitConfig = SplitConfig()
     heads: dict[str, HeadConfig] = Field(min_length=1)
@@ -378,12 +389,6 @@ class Study(_Strict):
     @field_validator("heads")
     @classmethod
     def _head_names(cls, heads: dict[str, HeadConfig]) -> dict[str, HeadConfig]:
-        problems = [n for n in heads if not re.match(NAME_PATTERN, n)]
-        if problems:
-            raise ValueError(
-                f"head names must start with a letter and hold only letters, digits and _, "
-                f"got {problems}"
-            )
         reserved = sorted(n for n in heads if n.lower() in RESERVED_HEAD_NAMES)
         if reserved:
             raise ValueError(
@@ -399,6 +404,9 @@ class Study(_Strict):
                 )
             lowered[name.lower()] = name
         named = {name: named_head(name, head) for name, head in heads.items()}
+        bad = name_problems(_output_layers(named))
+        if bad:
+            raise ValueError("head names (and the outputs they use): " + "; ".join(bad))
         outputs = set(named)
         for name, head in named.items():
             if head.loss in AUXILIARY_OUTPUTS and not head.uses:
@@ -409,8 +417,6 @@ class Study(_Strict):
                         f"heads.{name}.uses names {other!r}, which is already an output; each "
                         "output feeds one loss"
                     )
-                if not re.match(NAME_PATTERN, other):
-                    raise ValueError(f"heads.{name}.uses: {other!r} is not a valid output name")
                 outputs.add(other)
         return named
 
@@ -515,6 +521,9 @@ def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
     """
     path = Path(path)
     try:
+        too_large = size_problem(path.stat().st_size)
+        if too_large:
+            raise StudyError([Problem("", too_large)], source=str(path))
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise StudyError(
@@ -530,5 +539,5 @@ def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
             [Problem("", f"a study must be a YAML mapping, got {type(raw).__name__}")],
             source=str(path),
         )
-    raw = apply_overrides(raw, overrides)
+    raw = apply_overrides(raw, overrides, lambda keys: section_default(Study, keys))
     return Study.from_dict(raw, base_dir=path.resolve().parent, source=str(path))

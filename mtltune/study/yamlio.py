@@ -7,12 +7,13 @@ instead of silently keeping the last one, and keys that are not names.
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import yaml
 
 from mtltune.errors import Problem, StudyError
+from mtltune.study.limits import node_problem, quote
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -57,21 +58,42 @@ def parse_yaml(text: str, *, source: str = "<string>") -> Any:
     Raises:
         StudyError: With the line and column of the syntax error.
     """
+    loader: _UniqueKeyLoader | None = None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        loader = _UniqueKeyLoader(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        too_large = node_problem(node)
+        if too_large is not None:
+            where, why = too_large
+            mark = where.start_mark
+            raise StudyError(
+                [Problem(f"line {mark.line + 1}, column {mark.column + 1}", why)], source=source
+            )
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise StudyError([Problem(where, f"malformed YAML: {problem}")], source=source) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
-def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+def apply_overrides(
+    raw: dict[str, Any],
+    overrides: Sequence[str],
+    default_of: Callable[[Sequence[str]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Apply ``KEY=VALUE`` overrides (dotted keys, YAML values) to a parsed study.
 
     Args:
         raw: The parsed study; not modified.
         overrides: Strings such as ``search.max_trials=10`` or ``heads.y0.hidden=[8]``.
+        default_of: The default of a section the study leaves out, by key path: a partial
+            override (``search.learning_rate.max=0.05``) merges into it.
 
     Returns:
         A new mapping with the overrides applied.
@@ -85,7 +107,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            problems.append(Problem("--set", f"expected KEY=VALUE, got {item!r}"))
+            problems.append(Problem("--set", f"expected KEY=VALUE, got {quote(item)}"))
             continue
         try:
             value = parse_yaml(text, source="--set") if text.strip() else ""
@@ -99,11 +121,13 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part) if isinstance(node, dict) else None
             if child is None:
-                child = {}
+                child = copy.deepcopy(default_of(parts[: depth + 1])) if default_of else {}
                 node[part] = child
             if not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
-                problems.append(Problem(f"--set {key}", f"{where} is not a mapping, got {child!r}"))
+                problems.append(
+                    Problem(f"--set {key}", f"{where} is not a mapping, got {quote(child)}")
+                )
                 break
             node = child
         else:

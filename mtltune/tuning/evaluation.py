@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import keras_tuner as kt
 import numpy as np
 
 from mtltune.data import Dataset, SplitArrays
@@ -78,6 +80,24 @@ def train_plan(
         validation_data=(dataset.stop.x, dataset.stop.y),
     )
     return model, results
+
+
+def train_baseline(
+    hypermodel: MultiTaskHyperModel, plan: TrainPlan, dataset: Dataset
+) -> tuple[Evaluation, MultiTaskModel | None]:
+    """Train and evaluate the baseline; a diverging baseline is a result, not an error.
+
+    Returns:
+        Its evaluation and model; if it diverged, an evaluation whose losses are NaN and whose
+        plan says why under ``diverged``, and no model.
+    """
+    try:
+        model, results = train_plan(hypermodel, plan, dataset)
+    except kt.errors.FailedTrialError as exc:
+        nan = {h: {"loss": math.nan} for h in hypermodel.heads}
+        described = {**plan.describe(), "diverged": str(exc)}
+        return Evaluation(plan=described, objective=math.nan, stop=nan, test=nan), None
+    return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"])), model
 
 
 def train_and_evaluate(

@@ -23,6 +23,7 @@ from mtltune.report.results import TrialRecord
 from mtltune.run.files import PROJECT, TENSORBOARD
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
+from mtltune.tuning.failures import failure_reason, keep_traceback, quiet_keras_tuner
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 
 TUNERS: dict[str, type[kt.Tuner]] = {
@@ -131,6 +132,7 @@ def make_tuner(
             study's worker gets a random-search oracle (which needs no scikit-learn).
     """
     folder.adopt_tuner_state(tuner_id or os.environ.get("KERASTUNER_TUNER_ID", "tuner0"))
+    quiet_keras_tuner()
     search = study.search
     kind = "random" if worker and search.tuner == "bayesian" else search.tuner
     base = TUNERS[kind]
@@ -145,6 +147,15 @@ def make_tuner(
             super().on_trial_end(trial)
             if on_trial is not None:
                 on_trial("end", self.oracle.get_trial(trial.trial_id))
+
+        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().run_trial(trial, *args, **kwargs)
+            except (kt.errors.FatalError, kt.errors.FailedTrialError):
+                raise
+            except Exception as exc:  # any error of a trial fails that trial only
+                keep_traceback(self.get_trial_dir(trial.trial_id), exc)
+                raise kt.errors.FailedTrialError(failure_reason(exc)) from exc
 
     common: dict[str, Any] = {
         "objective": hypermodel.tuner_objective,
@@ -196,7 +207,8 @@ def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
     message = None
     if trial.message:
         lines = [line for line in str(trial.message).strip().splitlines() if line.strip()]
-        # The last traceback line, without the exception's module path and class.
+        # The last traceback line (a one-line reason, see run_trial), without the exception's
+        # module path and class.
         message = re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) if lines else None
     epochs, best_epoch, seconds = value("epochs"), value("best_epoch"), value("seconds")
     learned = {h: value(learned_weight_key(h)) for h in hypermodel.heads}

@@ -1,0 +1,91 @@
+"""Checks of a finished (or unfinished) run folder before anything is read into a report.
+
+``mtltune report`` and ``mtltune trials`` check first, then write: a truncated or foreign
+``report.json``, a corrupt ``histories/<trial>.json`` or ``predictions.npz``, or a file where
+the ``plots`` folder belongs is a ``DamagedRunError`` (exit 1) naming the file and what is
+wrong with it, raised before any file of the run is rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtltune.errors import DamagedRunError
+from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ, REPORT_JSON
+
+
+def damaged(path: Path, what: str) -> DamagedRunError:
+    """The error for a damaged file: its path, what is wrong, and the way out."""
+    return DamagedRunError(
+        f"{path} is damaged: {what}. Restore it from a backup, or run the search again "
+        "(with --overwrite to start over)"
+    )
+
+
+def read_json(path: Path, *, kind: type = dict) -> Any:
+    """A JSON file of the run, checked to be readable and of the expected kind.
+
+    Raises:
+        DamagedRunError: If it cannot be read, is not JSON, or is not a ``kind``.
+    """
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise damaged(path, "it is not text (UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise damaged(path, f"it is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except OSError as exc:
+        raise damaged(path, f"it cannot be read ({exc.strerror})") from None
+    if not isinstance(value, kind):
+        raise damaged(path, f"expected a JSON {kind.__name__}, found a {type(value).__name__}")
+    return value
+
+
+def read_report_document(run_dir: Path) -> dict[str, Any]:
+    """``report.json`` as a mapping holding mtltune's sections.
+
+    Raises:
+        DamagedRunError: If it is unreadable or lacks a section of a report.
+    """
+    path = run_dir / REPORT_JSON
+    doc = read_json(path)
+    sections = ("study", "objective", "best", "baseline", "trial_records", "data", "seconds")
+    missing = [key for key in sections if key not in doc]
+    if missing:
+        raise damaged(path, f"it lacks {', '.join(missing)}: it is not an mtltune report")
+    return doc
+
+
+def check_run_files(run_dir: Path, best_trial_id: str, heads: list[str]) -> None:
+    """Check the files a report is drawn from: the best trial's history, the predictions.
+
+    Raises:
+        DamagedRunError: Naming the first damaged file (or a file where ``plots/`` belongs).
+    """
+    plots = run_dir / PLOTS
+    if plots.exists() and not plots.is_dir():
+        raise damaged(plots, "it is a file where the plots folder belongs; move it away")
+    history = run_dir / HISTORIES / f"{best_trial_id}.json"
+    if history.exists():
+        values = read_json(history)
+        if not all(isinstance(v, list) for v in values.values()):
+            raise damaged(history, "expected lists of numbers per log key")
+    predictions = run_dir / PREDICTIONS_NPZ
+    if not predictions.exists():  # drawn without it
+        return
+    try:
+        with np.load(predictions, allow_pickle=False) as arrays:
+            for key in arrays.files:
+                arrays[key]  # reading every array checks it
+            names = set(arrays.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise damaged(predictions, f"it is not a readable .npz archive ({exc})") from None
+    needed = ["x", *(f"y/{h}" for h in heads), *(f"best/{h}" for h in heads)]
+    absent = [key for key in needed if key not in names]
+    if absent:
+        raise damaged(predictions, f"it lacks the arrays {', '.join(absent)}")

@@ -1,0 +1,49 @@
+"""Failed trials: one readable reason each, and the full traceback kept in the run folder.
+
+A trial that raises is a failed trial, not a crashed search. Its reason (``trials.csv``, the
+terminal's one line per trial, the summary) is the exception's own message; the traceback goes
+to ``tuner/trial_<id>/traceback.txt``, not to the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from pathlib import Path
+
+from mtltune.run.atomic import write_atomic
+from mtltune.run.files import TRACEBACK_FILE
+
+#: Longest failure reason, in characters.
+MAX_REASON = 300
+#: Where Keras appends the arguments of a layer call to an error message.
+_KERAS_ARGUMENTS = re.compile(r"\n\s*Arguments received by .*", re.DOTALL)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The exception's message on one line, without Keras' list of call arguments."""
+    text = _KERAS_ARGUMENTS.sub("", str(exc))
+    text = re.sub(r"^Exception encountered when calling [^\n]*\n", "", text.strip())
+    text = " ".join(text.split()) or type(exc).__name__
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def keep_traceback(trial_dir: str | Path, exc: BaseException) -> None:
+    """Write the exception's full traceback into the trial's folder."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    write_atomic(Path(trial_dir) / TRACEBACK_FILE, text)
+
+
+def quiet_keras_tuner() -> None:
+    """Stop Keras Tuner from printing each failed trial's traceback to the terminal.
+
+    Keras Tuner prints it when its module-level ``DEBUG`` flag is on (the default); there is no
+    public switch, so this sets that flag (a private module, ``keras_tuner.src.config``).
+    mtltune shows one line per failed trial instead and keeps the traceback
+    (``keep_traceback``).
+    """
+    try:
+        from keras_tuner.src import config
+    except ImportError:  # pragma: no cover - another Keras Tuner layout: keep its output
+        return
+    config.DEBUG = False
