@@ -20,6 +20,7 @@ both off. This module imports neither TensorFlow nor anything of mtltune.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import sys
@@ -88,6 +89,7 @@ class _StderrFilter:
         sys.stderr.flush()
         self._original = os.dup(2)
         read, write = os.pipe()
+        self._pipe = os.fstat(write)
         os.dup2(write, 2)
         os.close(write)
         self._thread = threading.Thread(target=self._pump, args=(read,), daemon=True)
@@ -95,17 +97,28 @@ class _StderrFilter:
 
     def _pump(self, read: int) -> None:
         with os.fdopen(read, "rb") as pipe:
-            for line in pipe:
+            for line in pipe:  # read to the end, even if the original has gone
                 if not is_tensorflow_noise(line):
-                    _write_all(self._original, line)
+                    with contextlib.suppress(OSError):
+                        _write_all(self._original, line)
 
     def stop(self) -> None:
         """Put the original stderr back; wait (briefly) for the lines still in the pipe."""
         sys.stderr.flush()
-        os.dup2(self._original, 2)  # closes the pipe's last writer: the thread reads to the end
+        if _still_ours(self._pipe):  # else someone else redirected it since
+            os.dup2(self._original, 2)  # closes the pipe's last writer: the thread reads to the end
         self._thread.join(timeout=2.0)
         if not self._thread.is_alive():  # a child still holding the pipe keeps using it
             os.close(self._original)
+
+
+def _still_ours(pipe: os.stat_result) -> bool:
+    """Whether file descriptor 2 is still the filter's pipe."""
+    try:
+        now = os.fstat(2)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (pipe.st_dev, pipe.st_ino)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -56,6 +56,28 @@ def test_tensorflow_noise_is_recognised_and_everything_else_kept() -> None:
     assert [is_tensorflow_noise(line) for line in kept] == [False] * len(kept)
 
 
+FILTERED = r"""
+import os, sys
+from mtltune.terminal import quiet_tensorflow
+quiet_tensorflow(verbose=False)
+os.write(2, b"I0000 00:00:1796188721.021475   10604 port.cc:153] oneDNN custom operations\n")
+print("kept", file=sys.stderr)
+os.write(2, b"E0000 00:00:1796188726.392592   10604 cuda_platform.cc:52] failed call to cuInit\n")
+os.write(2, b"last, without a newline")
+"""
+
+
+def test_the_filter_works_on_file_descriptor_2_and_drains_at_exit() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MTLTUNE_VERBOSE"}
+    run = [sys.executable, "-c", FILTERED]
+    quiet = subprocess.run(run, capture_output=True, text=True, env=env, timeout=60)
+    assert quiet.stderr == "kept\nlast, without a newline"
+    loud = subprocess.run(
+        run, capture_output=True, text=True, env={**env, "MTLTUNE_VERBOSE": "1"}, timeout=60
+    )
+    assert "cuInit" in loud.stderr and "oneDNN" in loud.stderr
+
+
 def test_validate_counts_in_the_singular(write_study) -> None:
     result = CliRunner().invoke(app, ["validate", str(write_study())])
     assert result.exit_code == 0, result.output
