@@ -11,7 +11,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -22,6 +22,7 @@ from rich.table import Table
 
 from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
+from mtltune.terminal import quiet_tensorflow
 
 if TYPE_CHECKING:
     from mtltune.report.results import StudyResult, TrialRecord
@@ -36,13 +37,24 @@ _WIDTH = max(100, shutil.get_terminal_size((120, 24)).columns)
 out = Console(width=_WIDTH)
 err = Console(stderr=True, width=_WIDTH)
 
-StudyArg = Annotated[Path, typer.Argument(help="The study YAML file.", show_default=False)]
+StudyArg = Annotated[
+    Path, typer.Argument(help="The study YAML file.", metavar="STUDY", show_default=False)
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
+        metavar="KEY=VALUE",
         help="Override a study key, e.g. --set search.max_trials=10 (repeatable).",
         show_default=False,
+    ),
+]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        metavar="",
+        help="Show TensorFlow's own log lines (CUDA, oneDNN, ...), hidden by default.",
     ),
 ]
 
@@ -71,8 +83,8 @@ def validate(study: StudyArg, overrides: SetOpt = None) -> None:
         _fail(exc, 2)
     rows = ", ".join(f"{k} {v}" for k, v in info["rows"].items())
     out.print(
-        f"[green]✓[/] study [bold]{resolved.name}[/] is valid: {len(resolved.heads)} heads, "
-        f"{len(info['features'])} input features; rows {rows}",
+        f"[green]✓[/] study [bold]{resolved.name}[/] is valid: {_count(resolved.heads, 'head')}, "
+        f"{_count(info['features'], 'input feature')}; rows {rows}",
         highlight=False,
     )
 
@@ -89,17 +101,25 @@ def search(
     study: StudyArg,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Run folder (default: runs/<study name>).", show_default=False),
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Run folder (default: runs/<study name>).",
+            show_default=False,
+        ),
     ] = None,
     overrides: SetOpt = None,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace an existing run folder instead of resuming."),
+        typer.Option(
+            "--overwrite", metavar="", help="Replace an existing run folder instead of resuming."
+        ),
     ] = False,
     replicates: Annotated[
         int | None,
         typer.Option(
             "--replicates",
+            metavar="R",
             help="Retrain the best configuration and the baseline R times (report.replicates).",
             show_default=False,
         ),
@@ -109,6 +129,7 @@ def search(
         typer.Option(
             "--workers",
             min=0,
+            metavar="N",
             help="Run Keras Tuner's distributed mode: this process is the chief, with N local "
             "worker processes (0: only workers started with `mtltune worker RUN_DIR`).",
             show_default=False,
@@ -118,23 +139,28 @@ def search(
         str,
         typer.Option(
             "--bind",
+            metavar="HOST",
             help="With --workers: address the chief listens on (0.0.0.0: "
             "all interfaces, for workers on other hosts).",
         ),
     ] = "127.0.0.1",
     port: Annotated[
         int,
-        typer.Option("--port", min=0, max=65535, help="With --workers: port (0: a free one)."),
+        typer.Option(
+            "--port", min=0, max=65535, metavar="PORT", help="With --workers: port (0: a free one)."
+        ),
     ] = 0,
     heartbeat_timeout: Annotated[
         float,
         typer.Option(
             "--heartbeat-timeout",
             min=1.0,
+            metavar="SECONDS",
             help="With --workers: seconds of heartbeat silence after which a worker started "
             "elsewhere is presumed dead.",
         ),
     ] = 120.0,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Search the study and report per-head test performance of the best trial."""
     if workers is None and (bind != "127.0.0.1" or port != 0 or heartbeat_timeout != 120.0):
@@ -147,7 +173,7 @@ def search(
         dataset = prepare_dataset(resolved)
     except InputError as exc:
         _fail(exc, 2)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow(verbose)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.distributed.chief import Distributed
     from mtltune.launch import default_run_folder, open_run
@@ -199,31 +225,43 @@ def search(
     out.print(f"report: {folder / REPORT_MD}", highlight=False)
 
 
-RunDirArg = Annotated[Path, typer.Argument(help="A run folder written by mtltune search.")]
+RunDirArg = Annotated[
+    Path, typer.Argument(help="A run folder written by mtltune search.", metavar="RUN_DIR")
+]
 
 
 @app.command()
 def worker(
     run_dir: Annotated[
-        Path, typer.Argument(help="The run folder of a running distributed search (shared).")
+        Path,
+        typer.Argument(
+            help="The run folder of a running distributed search (shared).", metavar="RUN_DIR"
+        ),
     ],
     chief: Annotated[
         str | None,
         typer.Option(
             "--chief",
+            metavar="HOST:PORT",
             help="The chief's HOST:PORT (default: read from RUN_DIR/mtltune.lock).",
             show_default=False,
         ),
     ] = None,
     tuner_id: Annotated[
         str | None,
-        typer.Option("--id", help="Worker id (default: tuner-<host>-<pid>).", show_default=False),
+        typer.Option(
+            "--id",
+            metavar="ID",
+            help="Worker id (default: tuner-<host>-<pid>).",
+            show_default=False,
+        ),
     ] = None,
     threads: Annotated[
         int | None,
         typer.Option(
             "--threads",
             min=1,
+            metavar="N",
             help="CPU threads for TensorFlow (default: all).",
             show_default=False,
         ),
@@ -232,6 +270,7 @@ def worker(
         Path | None,
         typer.Option(
             "--study",
+            metavar="FILE",
             help="The study file, if its data path differs on this host (default: the run "
             "folder's study.json).",
             show_default=False,
@@ -242,13 +281,15 @@ def worker(
         typer.Option(
             "--chief-timeout",
             min=1.0,
+            metavar="SECONDS",
             help="Seconds the chief may be unreachable before this worker stops.",
         ),
     ] = 120.0,
     parent_pid: Annotated[int | None, typer.Option("--parent-pid", hidden=True)] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Join a running distributed search: run trials from its chief until none are left."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow(verbose)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.distributed.worker import run_worker
 
@@ -305,7 +346,9 @@ def trials(
     run_dir: RunDirArg,
     sort: Annotated[
         str,
-        typer.Option("--sort", help="objective, a head name (its stop loss), or trial."),
+        typer.Option(
+            "--sort", metavar="KEY", help="objective, a head name (its stop loss), or trial."
+        ),
     ] = "objective",
 ) -> None:
     """Print the trials of a run (finished or not), sorted by the objective or a head's loss."""
@@ -376,13 +419,7 @@ class _RichProgress:
 def _print_result(result: StudyResult) -> None:
     from mtltune.report import head_table
 
-    best = result.best_trial
-    out.print(
-        f"\nbest trial [bold]{best.trial_id}[/] ([cyan]{best.strategy}[/]): "
-        f"{result.objective_name} = {result.best.objective:.5g} "
-        f"(baseline {result.baseline.objective:.5g})",
-        highlight=False,
-    )
+    out.print(f"\n{_headline(result)}", highlight=False)
     if "diverged" in result.baseline.plan:
         out.print(f"[red]the baseline diverged[/]: {result.baseline.plan['diverged']}")
     header, rows = head_table(result, compact=True)
@@ -392,6 +429,20 @@ def _print_result(result: StudyResult) -> None:
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     out.print(table)
+
+
+def _headline(result: StudyResult) -> str:
+    """One line well under 80 columns; what the objective is, the report says."""
+    best = result.best_trial
+    return (
+        f"best trial [bold]{best.trial_id}[/] ([cyan]{best.strategy}[/]): objective "
+        f"[bold]{result.best.objective:.5g}[/], baseline {result.baseline.objective:.5g}"
+    )
+
+
+def _count(items: Sized, noun: str) -> str:
+    """``1 head``, ``3 heads``."""
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def _cell(value: Any) -> str:

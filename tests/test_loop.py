@@ -104,14 +104,14 @@ def test_a_custom_loss_is_traced_as_keras_fit_traces_it(tmp_path, monkeypatch) -
         loop.fit(models[1], x, y, data(16, 1), epochs=1, batch_size=16)
 
 
-def test_epochs_are_traced_once_per_model() -> None:
+def test_epochs_and_evaluation_are_traced_once_per_model_for_any_split_size() -> None:
     model = hypermodel().build_plan(PLANS["separate"])
     x, y = data(64, 0)
     for n in (40, 33):  # a different stop-split size does not trace the step again either
         loop.fit(model, x, y, data(n, 1), epochs=3, batch_size=16)
-    epoch_loop = loop.loop_of(model)
-    assert epoch_loop._train.experimental_get_tracing_count() == 1
-    assert epoch_loop._evaluate.experimental_get_tracing_count() <= 2
+    for n in (50, 5000):  # test splits of other sizes, one longer than a chunk
+        loop.evaluate(model, *data(n, 2))
+    assert loop.loop_of(model).traces == {"train": 1, "evaluate": 1}
 
 
 def test_keras_tuner_checkpoint_is_written_once_with_the_best_epoch(tmp_path) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from mtltune.distributed.heartbeat import HeartbeatWatch, read_heartbeat
 from mtltune.errors import SearchError
 from mtltune.run.files import WORKERS_DIR
+from mtltune.terminal import quiet_environment
 
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 15.0
@@ -74,7 +75,7 @@ def start_local_workers(folder: Path, count: int, threads: int) -> list[LocalWor
     once it has imported TensorFlow, and waits for it as long as the chief holds the folder.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_environment(env)
     env.setdefault("KERAS_BACKEND", "tensorflow")
     logs = folder / WORKERS_DIR
     logs.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from mtltune.run.files import HISTORIES, LOCK_FILE, MESSAGE_FILE, STUDY_FILE
 from mtltune.run.folder import RunFolder, study_fingerprint
 from mtltune.run.lock import describe_holder, read_run_lock
 from mtltune.study import Study, load_study
+from mtltune.terminal import stop_filter
 
 ADDRESS_WAIT_SECONDS = 60.0
 IDLE_SECONDS = 0.5
@@ -244,6 +245,7 @@ class Watchdog(threading.Thread):
     def _die(self, reason: str) -> None:
         self.on_death(reason)
         print(f"mtltune worker: {reason}; stopping", file=sys.stderr, flush=True)
+        stop_filter()  # os._exit does not wait for the stderr filter's thread
         os._exit(1)
 
 

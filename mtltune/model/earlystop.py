@@ -5,8 +5,8 @@ Keras' ``EarlyStopping(restore_best_weights=True)`` copies every weight to NumPy
 on the hetero-sine model, 0.4 s of a 5 s trial (benchmarks/RESULTS.md). ``BestEpochStopping``
 stops by the same rule (it *is* Keras' callback, with the copy replaced) and copies the weights
 into shadow variables with one compiled call, restoring them the same way at the end of
-training. The shadow variables and the two compiled copies are made once per model, so a
-model recycled across trials reuses them.
+training. The shadow variables are made once per model, so a model recycled across trials
+reuses them; the compiled copy is shared by every model whose weights have the same shapes.
 """
 
 from __future__ import annotations
@@ -22,33 +22,42 @@ from mtltune.model.loop import per_model
 class WeightSnapshot:
     """Shadow copies of a model's weights, saved and restored with one compiled call each.
 
+    The copy is one ``tf.function`` shared by every model, taking the variables as arguments: a
+    trace serves every model with the same weight shapes, so the fresh models of a search (one
+    per trial unless recycled, the baseline, the replicates) are not each traced again.
+
     Args:
         model: A built Keras model; its ``weights`` (what ``get_weights`` returns) are copied.
     """
 
     def __init__(self, model: keras.Model) -> None:
-        self.weights = list(model.weights)
+        # Keras' TensorFlow variables hold a ``tf.Variable`` as their value.
+        self.weights = [w.value for w in model.weights]
         self.shadows = [
             tf.Variable(tf.zeros(w.shape, dtype=w.dtype), trainable=False) for w in self.weights
         ]
-        self._save = tf.function(self._copy_weights, autograph=False)
-        self._restore = tf.function(self._copy_shadows, autograph=False)
-
-    def _copy_weights(self) -> None:
-        for shadow, weight in zip(self.shadows, self.weights, strict=True):
-            shadow.assign(weight.value)
-
-    def _copy_shadows(self) -> None:
-        for weight, shadow in zip(self.weights, self.shadows, strict=True):
-            weight.assign(shadow)
 
     def save(self) -> None:
         """Copy the model's weights into the shadows."""
-        self._save()
+        _copy(self.shadows, self.weights)
 
     def restore(self) -> None:
         """Copy the shadows back into the model's weights."""
-        self._restore()
+        _copy(self.weights, self.shadows)
+
+    @staticmethod
+    def traces() -> int:
+        """How many times the copy shared by every model has been traced in this process."""
+        return _copy.experimental_get_tracing_count()
+
+
+def _assign_all(targets: list[tf.Variable], sources: list[tf.Variable]) -> None:
+    for target, source in zip(targets, sources, strict=True):
+        target.assign(source)
+
+
+#: Traced once per list of variable shapes and dtypes, whichever model's variables they are.
+_copy = tf.function(_assign_all, autograph=False)
 
 
 def snapshot_of(model: keras.Model) -> WeightSnapshot:

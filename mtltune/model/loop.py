@@ -5,9 +5,10 @@ compiled step once per batch (or per ``steps_per_execution`` batches). On the sm
 search that overhead is most of an epoch. Here the training and stop arrays are placed in
 memory as tensors once per ``fit``; one ``tf.function`` runs a whole epoch (every batch of a
 fresh shuffle, each through the model's ``train_batch``, as Keras' ``fit`` does) and another
-scores the stop split in large chunks through ``test_batch``. Both are traced once per model:
-a model the hypermodel recycles across trials (see ``MultiTaskHyperModel.recycling``) is never
-traced again.
+scores a split in large chunks through ``test_batch``. Both are traced once per model, for any
+number of rows (the first trace leaves the row count open, so the stop and test splits, whose
+sizes differ, share one graph): a model the hypermodel recycles across trials (see
+``MultiTaskHyperModel.recycling``) is never traced again.
 
 The loop drives ordinary Keras callbacks (``EarlyStopping``, Keras Tuner's, TensorBoard):
 ``on_train_batch_end`` is called once per epoch, with the index of the last batch run. An epoch
@@ -86,6 +87,14 @@ class EpochLoop:
         self._train = tf.function(self._train_epoch, reduce_retracing=True, autograph=False)
         self._evaluate = tf.function(self._evaluate_chunks, reduce_retracing=True, autograph=False)
 
+    @property
+    def traces(self) -> dict[str, int]:
+        """How many times the epoch (``train``) and evaluation (``evaluate``) were traced."""
+        return {
+            "train": self._train.experimental_get_tracing_count(),
+            "evaluate": self._evaluate.experimental_get_tracing_count(),
+        }
+
     def _train_epoch(
         self, x: Any, y: Any, order: tf.Tensor, batch_size: tf.Tensor
     ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
@@ -152,12 +161,28 @@ class EpochLoop:
         Returns:
             The number of batches run and the epoch's training logs.
         """
-        done, logs = self._train(x, y, tf.constant(order, dtype="int32"), tf.constant(batch_size))
+        args = (x, y, tf.constant(order, dtype="int32"), tf.constant(batch_size))
+        done, logs = _call_any_rows(self._train, args)
         return int(done), _floats(logs)
 
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
         """The trackers' results over every row of ``(x, y)``."""
-        return _floats(self._evaluate(x, y, tf.constant(EVAL_BATCH_SIZE)))
+        return _floats(_call_any_rows(self._evaluate, (x, y, tf.constant(EVAL_BATCH_SIZE))))
+
+
+def _call_any_rows(function: Any, args: tuple[Any, ...]) -> Any:
+    """Call a ``tf.function`` whose first trace leaves every tensor's row count open.
+
+    A trace for the shapes of the first call would be retraced for the next split size (the
+    test split after the stop split); traced for ``[None, ...]`` it serves every size.
+    """
+    if function.experimental_get_tracing_count() == 0:
+
+        def any_rows(t: tf.Tensor) -> tf.TensorSpec:
+            return tf.TensorSpec([None, *t.shape[1:]] if t.shape.rank else [], t.dtype)
+
+        function.get_concrete_function(*tf.nest.map_structure(any_rows, args))
+    return function(*args)
 
 
 def _floats(logs: Mapping[str, Any]) -> dict[str, float]:

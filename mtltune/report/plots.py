@@ -1,38 +1,40 @@
 """Matplotlib figures of a run, written as PNG files (no display needed).
 
-Each function draws one figure from plain data (lists, dicts, numpy arrays) and returns the path
-it wrote, so ``mtltune report`` can redraw them from a finished run's files.
+``figures(result, run_dir)`` draws every figure a run's files allow, as matplotlib ``Figure``
+objects (so what each shows can be read back from its axes); ``draw_all`` writes them to
+``plots/<name>.png``, which is how ``mtltune report`` redraws a finished run. The figures of
+the trials (objective, hyperparameters, history) are in ``trialplots``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
-from mtltune.report.results import TrialRecord
+from mtltune.report.trialplots import history_figure, hyperparameter_figure, objective_figure
 from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ
 
+#: Tukey's outer fences: an axis spans the values within this many interquartile ranges of
+#: the quartiles (on a log scale); values beyond ("far out") are drawn at its edge.
+FENCE = 3.0
 
-def _save(fig: Any, path: Path) -> Path:
+
+def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
-def ratio_boxplot(ratios: Mapping[str, Sequence[float]], path: Path, title: str) -> Path:
+def ratio_figure(ratios: Mapping[str, Sequence[float]], title: str) -> Figure:
     """Box plot of the per-head baseline/best test-loss ratios across replicates (log scale)."""
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(ratios), 4))
+    fig = Figure(figsize=(1.2 + 1.1 * len(ratios), 4))
+    ax = fig.subplots()
     heads = list(ratios)
     data = [[r for r in ratios[h] if math.isfinite(r) and r > 0] for h in heads]
     ax.boxplot(data, showmeans=True)
@@ -41,131 +43,89 @@ def ratio_boxplot(ratios: Mapping[str, Sequence[float]], path: Path, title: str)
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_ylabel("baseline / best test loss")
     ax.set_title(title)
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def pareto_plot(
-    points: Mapping[str, Mapping[str, float]],
-    front: Sequence[str],
-    best: str,
-    heads: Sequence[str],
-    path: Path,
-) -> Path:
-    """Per-head stop losses of the trials: a scatter for two heads, parallel coordinates else."""
+def robust_range(values: np.ndarray, keep: float | None = None) -> tuple[float, float]:
+    """The span of the values within Tukey's fences (a box plot's whiskers), plus ``keep``."""
+    q1, q3 = np.percentile(values, [25, 75])
+    inside = values[(values >= q1 - FENCE * (q3 - q1)) & (values <= q3 + FENCE * (q3 - q1))]
+    low, high = float(inside.min()), float(inside.max())
+    if keep is not None:
+        low, high = min(low, keep), max(high, keep)
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
+def pareto_figure(
+    points: Mapping[str, Mapping[str, float]], front: Sequence[str], best: str, heads: Sequence[str]
+) -> Figure:
+    """Per-head stop losses of the trials: a scatter for two heads, parallel coordinates else.
+
+    Each head's (log) axis spans its trials within Tukey's fences and the best trial, so one
+    outlying trial does not flatten the others; a trial beyond is drawn at the axis' edge.
+    """
     ids = list(points)
-    on_front = [i in front for i in ids]
+    logs = np.log10(np.array([[points[i][h] for h in heads] for i in ids], dtype=float))
+    ranges = [robust_range(column, _at(logs[:, k], ids, best)) for k, column in enumerate(logs.T)]
+    colour = {i: "red" if i == best else "tab:orange" if i in front else "tab:blue" for i in ids}
     if len(heads) == 2:
-        fig, ax = plt.subplots(figsize=(5, 4.5))
-        x = [points[i][heads[0]] for i in ids]
-        y = [points[i][heads[1]] for i in ids]
-        ax.scatter(x, y, c=["tab:orange" if f else "tab:blue" for f in on_front], s=25)
-        if best in points:
+        fig = Figure(figsize=(5.5, 5))
+        ax = fig.subplots()
+        (x0, x1), (y0, y1) = (_padded(r) for r in ranges)
+        x, y = np.clip(logs[:, 0], x0, x1), np.clip(logs[:, 1], y0, y1)
+        beyond = (x != logs[:, 0]) | (y != logs[:, 1])
+        for flag, marker in ((False, "o"), (True, ">")):
+            rows = [k for k in range(len(ids)) if beyond[k] == flag and ids[k] != best]
             ax.scatter(
-                [points[best][heads[0]]],
-                [points[best][heads[1]]],
-                marker="*",
-                s=220,
-                facecolors="none",
-                edgecolors="red",
-                label=f"best trial {best}",
+                10 ** x[rows], 10 ** y[rows], c=[colour[ids[k]] for k in rows], marker=marker
             )
+        if best in points:
+            k = ids.index(best)
+            ax.scatter([10 ** x[k]], [10 ** y[k]], marker="*", s=220, color="red", zorder=4)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xlim(10**x0, 10**x1)
+        ax.set_ylim(10**y0, 10**y1)
         ax.set_xlabel(f"stop loss {heads[0]}")
         ax.set_ylabel(f"stop loss {heads[1]}")
-        ax.legend(loc="upper right")
     else:
-        fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(heads), 4.5))
-        matrix = np.log10(np.array([[points[i][h] for h in heads] for i in ids], dtype=float))
-        low, high = matrix.min(axis=0), matrix.max(axis=0)
-        scaled = (matrix - low) / np.where(high > low, high - low, 1.0)
-        for row, front_member, trial in zip(scaled, on_front, ids, strict=True):
-            style = (
-                {"color": "tab:orange", "alpha": 0.9}
-                if front_member
-                else {"color": "tab:blue", "alpha": 0.3}
-            )
-            if trial == best:
-                style = {"color": "red", "linewidth": 2.5}
-            ax.plot(range(len(heads)), row, **style)
+        fig = Figure(figsize=(1.8 + 1.3 * len(heads), 4.8))
+        ax = fig.subplots()
+        low, high = np.array(ranges).T
+        scaled = np.clip((logs - low) / (high - low), -0.05, 1.05)
+        for k, trial in enumerate(ids):
+            on_top = {"linewidth": 2.5, "zorder": 4} if trial == best else {"alpha": 0.6}
+            ax.plot(range(len(heads)), scaled[k], color=colour[trial], **on_top)
         ax.set_xticks(range(len(heads)), heads)
-        ax.set_ylabel("log stop loss, scaled per head (0 = lowest)")
-    ax.set_title("Trials: Pareto front in orange, best trial in red")
-    return _save(fig, path)
+        ax.set_ylim(-0.1, 1.1)
+        ax.set_ylabel(
+            "log stop loss per head: 0 lowest, 1 highest\n(outliers drawn at -0.05 or 1.05)"
+        )
+    ax.set_title(f"{len(ids)} trials: Pareto front in orange, best trial in red")
+    fig.tight_layout()
+    return fig
 
 
-def objective_plot(trials: Sequence[TrialRecord], direction: str, path: Path) -> Path:
-    """Objective of each trial in order, with the best so far."""
-    done = [t for t in trials if t.ok]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    values = [float(t.objective) for t in done]  # type: ignore[arg-type]
-    best = np.minimum.accumulate(values) if direction == "min" else np.maximum.accumulate(values)
-    ax.scatter(range(1, len(values) + 1), values, label="trial")
-    ax.plot(range(1, len(values) + 1), best, color="tab:red", label="best so far")
-    ax.set_yscale("log")
-    ax.set_xlabel("completed trial")
-    ax.set_ylabel("objective (stop split)")
-    ax.legend()
-    return _save(fig, path)
+def _at(column: np.ndarray, ids: list[str], trial: str) -> float | None:
+    return float(column[ids.index(trial)]) if trial in ids else None
 
 
-def hyperparameter_plot(trials: Sequence[TrialRecord], path: Path) -> Path:
-    """Each numeric searched hyperparameter against the objective (log scales)."""
-    done = [t for t in trials if t.ok]
-    names = sorted(
-        {
-            k
-            for t in done
-            for k, v in t.hyperparameters.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and not k.startswith("tuner/")
-        }
-    )
-    columns = max(1, min(3, len(names)))
-    rows = max(1, math.ceil(len(names) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        pairs = [(t.hyperparameters[name], t.objective) for t in done if name in t.hyperparameters]
-        strategies = [t.strategy for t in done if name in t.hyperparameters]
-        for strategy in sorted(set(strategies)):
-            xs = [p[0] for p, s in zip(pairs, strategies, strict=True) if s == strategy]
-            ys = [p[1] for p, s in zip(pairs, strategies, strict=True) if s == strategy]
-            ax.scatter(xs, ys, label=strategy, s=18)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(name)
-        ax.set_ylabel("objective")
-    for ax in list(axes.flat)[len(names) :]:
-        ax.axis("off")
-    if names:
-        axes.flat[0].legend(fontsize=7)
-    return _save(fig, path)
+def _padded(span: tuple[float, float]) -> tuple[float, float]:
+    pad = 0.06 * (span[1] - span[0])
+    return span[0] - pad, span[1] + pad
 
 
-def history_plot(history: Mapping[str, Sequence[float]], heads: Sequence[str], path: Path) -> Path:
-    """Training and stop loss of each head over the epochs of one trial."""
-    fig, axes = plt.subplots(1, len(heads), figsize=(3.4 * len(heads), 3.2), squeeze=False)
-    for ax, head in zip(axes.flat, heads, strict=True):
-        for key, label in ((f"loss_{head}", "train"), (f"val_loss_{head}", "stop")):
-            if key in history:
-                ax.plot(range(1, len(history[key]) + 1), history[key], label=label)
-        ax.set_title(head)
-        ax.set_xlabel("epoch")
-        if all(v > 0 for k in (f"loss_{head}",) for v in history.get(k, [1.0])):
-            ax.set_yscale("log")
-        ax.legend(fontsize=7)
-    return _save(fig, path)
-
-
-def regression_plot(
+def regression_figure(
     head: str,
     x: np.ndarray | None,
     y: np.ndarray,
     prediction: np.ndarray,
     clean: np.ndarray | None,
-    path: Path,
-) -> Path:
+) -> Figure:
     """Prediction against the single input (with data and clean target), or against the truth."""
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     y, prediction = np.ravel(y), np.ravel(prediction)
     if x is not None:
         x = np.ravel(x)
@@ -185,12 +145,13 @@ def regression_plot(
     ax.set_title(f"{head}: test split")
     if x is not None:
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def confusion_plot(
-    head: str, y: np.ndarray, prediction: np.ndarray, classes: Sequence[Any], path: Path
-) -> Path:
+def confusion_figure(
+    head: str, y: np.ndarray, prediction: np.ndarray, classes: Sequence[Any]
+) -> Figure:
     """Confusion matrix of a classification head on the test split."""
     prediction = np.asarray(prediction)
     if prediction.shape[-1] == 1:
@@ -201,7 +162,8 @@ def confusion_plot(
     k = len(classes)
     matrix = np.zeros((k, k), dtype=int)
     np.add.at(matrix, (truth, predicted), 1)
-    fig, ax = plt.subplots(figsize=(1.8 + 0.7 * k, 1.5 + 0.7 * k))
+    fig = Figure(figsize=(1.8 + 0.7 * k, 1.5 + 0.7 * k))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     for i in range(k):
         for j in range(k):
@@ -212,83 +174,77 @@ def confusion_plot(
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"{head}: test split")
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def draw_all(result: Any, run_dir: Path) -> dict[str, Path]:
-    """Every plot of a run that its files allow, under ``run_dir/plots``.
+def figures(result: Any, run_dir: Path) -> dict[str, Figure]:
+    """Every figure of a run that its files allow.
 
     Args:
         result: The ``StudyResult``.
         run_dir: The run folder (``histories/``, ``predictions.npz``).
 
     Returns:
-        Written paths keyed ``ratios``, ``pareto``, ``objective``, ``hyperparameters``,
-        ``history`` and ``predictions_<head>``.
+        Figures keyed ``objective``, ``hyperparameters``, ``pareto``, ``ratios``, ``history``
+        and ``predictions_<head>`` (each only when the run has what it shows).
     """
-    import json
-
-    out_dir = run_dir / PLOTS
-    heads = result.heads
-    plots: dict[str, Path] = {}
-    done = [t for t in result.trials if t.ok]
-    if done:
-        plots["objective"] = objective_plot(
-            result.trials, result.objective_direction, out_dir / "objective.png"
-        )
-        plots["hyperparameters"] = hyperparameter_plot(
-            result.trials, out_dir / "hyperparameters.png"
-        )
-    if len(heads) >= 2 and done:
-        points = {t.trial_id: {h: t.stop[h]["loss"] for h in heads} for t in done}
-        log_heads = {h for h, c in result.study["heads"].items() if c.get("loss_scale") == "log"}
-        points = {
-            i: {h: math.exp(v) if h in log_heads else v for h, v in p.items()}
-            for i, p in points.items()
-        }
-        plots["pareto"] = pareto_plot(
-            points, result.pareto, result.best_trial.trial_id, heads, out_dir / "pareto.png"
-        )
+    out: dict[str, Figure] = {}
+    if any(t.ok for t in result.trials):
+        out["objective"] = objective_figure(result.trials, result.objective_direction)
+        out["hyperparameters"] = hyperparameter_figure(result.trials)
+        if len(result.heads) >= 2:
+            out["pareto"] = _pareto(result)
     if result.replicates is not None:
         # Against the noise-free target where a head has one (the reference experiment's view).
-        heads_stats = result.replicates["heads"]
-        ratios = {h: e.get("loss_clean", e["loss"])["ratios"] for h, e in heads_stats.items()}
-        clean = any("loss_clean" in e for e in heads_stats.values())
-        plots["ratios"] = ratio_boxplot(
-            ratios,
-            out_dir / "ratios.png",
-            f"{result.replicates['count']} replicates: baseline / best test loss"
-            + (" (vs clean target)" if clean else ""),
-        )
-    history_file = run_dir / HISTORIES / f"{result.best_trial.trial_id}.json"
+        stats = result.replicates["heads"]
+        ratios = {h: e.get("loss_clean", e["loss"])["ratios"] for h, e in stats.items()}
+        clean = any("loss_clean" in e for e in stats.values())
+        title = f"{result.replicates['count']} replicates: baseline / best test loss"
+        out["ratios"] = ratio_figure(ratios, title + (" (vs clean target)" if clean else ""))
+    best = result.best_trial
+    history_file = run_dir / HISTORIES / f"{best.trial_id}.json"
     if history_file.exists():
-        plots["history"] = history_plot(
-            json.loads(history_file.read_text()), heads, out_dir / "history.png"
-        )
+        history = json.loads(history_file.read_text())
+        out["history"] = history_figure(history, result.heads, best.best_epoch)
     predictions_file = run_dir / PREDICTIONS_NPZ
     if predictions_file.exists():
-        arrays = np.load(predictions_file)
-        study = result.study
-        single = len(study["data"]["inputs"]) == 1 and arrays["x"].shape[1] == 1
-        classes = result.data.get("classes", {})
-        for head, config in study["heads"].items():
-            path = out_dir / f"predictions_{head}.png"
-            if config["kind"] == "regression":
-                clean = arrays.get(f"clean/{head}")
-                plots[f"predictions_{head}"] = regression_plot(
-                    head,
-                    arrays["x"] if single else None,
-                    arrays[f"y/{head}"],
-                    arrays[f"best/{head}"],
-                    clean,
-                    path,
-                )
-            else:
-                plots[f"predictions_{head}"] = confusion_plot(
-                    head,
-                    arrays[f"y/{head}"],
-                    arrays[f"best/{head}"],
-                    classes.get(head, []),
-                    path,
-                )
-    return plots
+        out.update(_prediction_figures(result, dict(np.load(predictions_file))))
+    return out
+
+
+def draw_all(result: Any, run_dir: Path) -> dict[str, Path]:
+    """Write every figure of ``figures`` to ``run_dir/plots/<name>.png``; returns the paths."""
+    return {
+        name: _save(fig, run_dir / PLOTS / f"{name}.png")
+        for name, fig in figures(result, run_dir).items()
+    }
+
+
+def _pareto(result: Any) -> Figure:
+    heads = result.heads
+    log_heads = {h for h, c in result.study["heads"].items() if c.get("loss_scale") == "log"}
+    points = {
+        t.trial_id: {
+            h: math.exp(t.stop[h]["loss"]) if h in log_heads else t.stop[h]["loss"] for h in heads
+        }
+        for t in result.trials
+        if t.ok
+    }
+    return pareto_figure(points, result.pareto, result.best_trial.trial_id, heads)
+
+
+def _prediction_figures(result: Any, arrays: dict[str, np.ndarray]) -> dict[str, Figure]:
+    study = result.study
+    single = len(study["data"]["inputs"]) == 1 and arrays["x"].shape[1] == 1
+    classes = result.data.get("classes", {})
+    out: dict[str, Figure] = {}
+    for head, config in study["heads"].items():
+        y, best = arrays[f"y/{head}"], arrays[f"best/{head}"]
+        if config["kind"] == "regression":
+            x = arrays["x"] if single else None
+            fig = regression_figure(head, x, y, best, arrays.get(f"clean/{head}"))
+        else:
+            fig = confusion_figure(head, y, best, classes.get(head, []))
+        out[f"predictions_{head}"] = fig
+    return out

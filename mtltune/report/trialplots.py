@@ -1,0 +1,179 @@
+"""Figures of a search's trials: the objective, the hyperparameters, the best trial's history.
+
+Each function returns a matplotlib ``Figure`` (not saved: ``plots.draw_all`` writes them), so
+what a figure shows can be read back from its axes. Every figure colours a strategy the same
+way (``strategy_colours``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
+
+from mtltune.report.results import TrialRecord
+
+#: Strategies in the order they take matplotlib's colours (C0, C1, ...); others follow by name.
+STRATEGY_ORDER = ("weighted", "separate", "uncertainty", "geometric")
+#: The plan's values plotted in ``hyperparameters.png`` (searched names they come from).
+_PLAN_HYPERPARAMETERS = ("strategy", "epsilon", "learning_rate", "loss_weight_")
+
+
+def strategy_colours(strategies: Iterable[str]) -> dict[str, str]:
+    """One colour per strategy, the same in every figure of every run."""
+    names = [*STRATEGY_ORDER, *sorted(set(strategies) - set(STRATEGY_ORDER))]
+    return {name: f"C{k % 10}" for k, name in enumerate(names)}
+
+
+def trial_number(trial: TrialRecord, position: int) -> int:
+    """The trial's number: its id (``"07"`` is 7), or its position if the id is not a number."""
+    return int(trial.trial_id) if trial.trial_id.isdigit() else position
+
+
+def plan_values(trial: TrialRecord) -> dict[str, float]:
+    """What a trial trained with, as the report gives it (loss weights normalised to mean 1).
+
+    Returns:
+        ``{panel name: value}``: ``learning rate``, ``learning rate <head>``, ``loss weight
+        <head>``, ``epsilon`` and any other numeric hyperparameter of the user's.
+    """
+    plan = trial.plan
+    values: dict[str, float] = {}
+    if "learning_rate" in plan:
+        values["learning rate"] = float(plan["learning_rate"])
+    values.update(
+        {f"learning rate {h}": float(v) for h, v in plan.get("learning_rates", {}).items()}
+    )
+    values.update({f"loss weight {h}": float(v) for h, v in plan.get("loss_weights", {}).items()})
+    if "epsilon" in plan:
+        values["epsilon"] = float(plan["epsilon"])
+    for name, value in trial.hyperparameters.items():
+        own = name.startswith(_PLAN_HYPERPARAMETERS) or name.startswith("tuner/")
+        if not own and isinstance(value, int | float) and not isinstance(value, bool):
+            values[name] = float(value)
+    return values
+
+
+def objective_figure(trials: Sequence[TrialRecord], direction: str) -> Figure:
+    """The objective of each completed trial against its number, coloured by strategy."""
+    numbered = sorted(
+        ((trial_number(t, k), t) for k, t in enumerate(trials)), key=lambda pair: pair[0]
+    )
+    done = [(n, t) for n, t in numbered if t.ok]
+    colours = strategy_colours(t.strategy for t in trials)
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    for strategy in _in_order({t.strategy for _, t in done}):
+        points = [(n, t.objective) for n, t in done if t.strategy == strategy]
+        ax.scatter(*zip(*points, strict=True), color=colours[strategy], label=strategy, zorder=3)
+    values = [float(t.objective) for _, t in done]  # type: ignore[arg-type]
+    running = np.minimum.accumulate if direction == "min" else np.maximum.accumulate
+    ax.step([n for n, _ in done], running(values), where="post", color="black", label="best so far")
+    failed = [n for n, t in numbered if not t.ok]
+    if failed:  # along the bottom edge: they have no objective
+        bottom = ax.get_xaxis_transform()
+        ax.scatter(
+            failed, [0.03] * len(failed), marker="x", color="grey", transform=bottom, label="failed"
+        )
+    _objective_axis(ax, values)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial (its id in trials.csv)")
+    ax.set_ylabel(
+        f"objective on the stop split ({'lower' if direction == 'min' else 'higher'} is better)"
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def hyperparameter_figure(trials: Sequence[TrialRecord]) -> Figure:
+    """Each value a trial trained with against its objective: one panel each, one legend."""
+    done = [(t, plan_values(t)) for t in trials if t.ok]
+    names = sorted({name for _, values in done for name in values}, key=_panel_order)
+    colours = strategy_colours(t.strategy for t in trials)
+    columns = max(1, min(3, len(names)))
+    rows = max(1, math.ceil(len(names) / columns))
+    fig = Figure(figsize=(4.2 * columns, 3.3 * rows + 0.5))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        for strategy in _in_order({t.strategy for t, values in done if name in values}):
+            points = [
+                (v[name], t.objective) for t, v in done if t.strategy == strategy and name in v
+            ]
+            ax.scatter(*zip(*points, strict=True), color=colours[strategy], s=18)
+        xs = [v[name] for _, v in done if name in v]
+        if all(x > 0 for x in xs):
+            _log_axis(ax, xs)
+        _objective_axis(ax, [float(t.objective) for t, _ in done])  # type: ignore[arg-type]
+        ax.set_xlabel(name + (" (normalised: mean 1)" if name.startswith("loss weight") else ""))
+        ax.set_ylabel("objective")
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    shown = _in_order({t.strategy for t, _ in done})
+    handles = [Line2D([], [], marker="o", linestyle="", color=colours[s]) for s in shown]
+    fig.legend(handles, shown, loc="upper center", ncols=max(1, len(shown)), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+    return fig
+
+
+def history_figure(
+    history: Mapping[str, Sequence[float]], heads: Sequence[str], best_epoch: int | None
+) -> Figure:
+    """Training and stop loss of each head over the epochs; the epoch whose weights were kept."""
+    columns = max(1, min(3, len(heads)))
+    rows = max(1, math.ceil(len(heads) / columns))
+    fig = Figure(figsize=(4.4 * columns, 3.4 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax, head in zip(axes.flat, heads, strict=False):
+        values = []
+        for key, label in ((f"loss_{head}", "train"), (f"val_loss_{head}", "stop")):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], label=label)
+                values += list(history[key])
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch {best_epoch}")
+        _objective_axis(ax, values)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(head)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(heads) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _in_order(strategies: set[str]) -> list[str]:
+    order = list(strategy_colours(strategies))
+    return sorted(set(strategies), key=order.index)
+
+
+def _panel_order(name: str) -> tuple[int, str]:
+    prefixes = ("learning rate", "loss weight", "epsilon")
+    rank = next((k for k, p in enumerate(prefixes) if name.startswith(p)), len(prefixes))
+    return rank, name
+
+
+def _log_axis(ax: Axes, values: Sequence[float]) -> None:
+    """A log axis over whole decades with a few labelled ticks (no crowded minor labels)."""
+    low = math.floor(math.log10(min(values)))
+    high = max(low + 1, math.ceil(math.log10(max(values))))
+    ax.set_xscale("log")
+    ax.set_xlim(10 ** (low - 0.05), 10 ** (high + 0.05))  # a value on a decade is not cut
+    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=5))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _objective_axis(ax: Axes, values: Sequence[float]) -> None:
+    """A log y axis if the values span a decade or more (decade labels only), else linear."""
+    if values and min(values) > 0 and max(values) >= 10 * min(values):
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
