@@ -36,6 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtltune.compat.tuner_private import (
+    add_oracle_servicer,
+    end_trial_response,
+    oracle_servicer_class,
+    silence_keras_tuner_print,
+)
 from mtltune.distributed.monitor import LocalWorker, Monitor, stop_local_workers
 from mtltune.errors import SearchError
 from mtltune.run.files import MESSAGE_FILE, WORKERS_DIR
@@ -127,7 +133,6 @@ def run_chief(
         SearchError: If a worker dies, the oracle fails, or the chief cannot listen.
     """
     import grpc
-    from keras_tuner.src import protos
 
     silence_keras_tuner_print()
     oracle = tuner.oracle
@@ -135,7 +140,7 @@ def run_chief(
     tuner.save()  # workers reload the oracle's search space from the run folder
     servicer = make_servicer(tuner)
     server = grpc.server(_thread_pool())
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    add_oracle_servicer(servicer, server)
     port = _listen(server, options)
     server.start()
     wildcard = options.bind in WILDCARD_HOSTS
@@ -178,28 +183,16 @@ def _listen(server: Any, options: Distributed) -> int:
     return int(port)
 
 
-def silence_keras_tuner_print() -> None:
-    """Drop the stray ``print`` in Keras Tuner 1.4's ``Parent.to_proto`` (a debugging leftover).
-
-    Every trial sent over gRPC with a conditional hyperparameter (the strategy's knobs) would
-    print the strategy's name on the chief's and the workers' standard output. Only that
-    module's ``print`` is replaced.
-    """
-    from keras_tuner.src.engine import conditions
-
-    conditions.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
-
-
 def make_servicer(tuner: Any) -> Any:
     """Keras Tuner's ``OracleServicer`` for the tuner's oracle, remembering oracle failures.
 
     ``EndTrial`` also attaches the failure message a worker left in the trial's folder.
     """
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
-    from keras_tuner.src.engine import trial as trial_module
+    import keras_tuner as kt
 
-    class Servicer(OracleServicer):  # type: ignore[misc]
+    trial_module = kt.engine.trial
+
+    class Servicer(oracle_servicer_class()):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__(tuner.oracle)
             self.failure: str | None = None
@@ -240,6 +233,6 @@ def make_servicer(tuner: Any) -> Any:
                 if message.is_file():
                     trial.message = message.read_text(errors="replace")
             self.oracle.end_trial(trial)
-            return protos.get_service().EndTrialResponse()
+            return end_trial_response()
 
     return Servicer()

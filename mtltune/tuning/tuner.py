@@ -116,6 +116,7 @@ def make_tuner(
     *,
     tuner_id: str | None = None,
     worker: bool = False,
+    before_end: Callable[[kt.engine.trial.Trial], None] | None = None,
 ) -> kt.Tuner:
     """The study's Keras Tuner, writing into the run folder (reloaded if it exists there).
 
@@ -129,6 +130,8 @@ def make_tuner(
         worker: The tuner is a distributed search's worker: the chief's oracle decides its
             trials, and its own oracle only names the objective and the budget, so a Bayesian
             study's worker gets a random-search oracle (which needs no scikit-learn).
+        before_end: Called with each trial that ended, before the oracle hears of it (Keras
+            Tuner's ``on_trial_end`` hook, before the default that reports it).
     """
     folder.adopt_tuner_state(tuner_id or os.environ.get("KERASTUNER_TUNER_ID", "tuner0"))
     search = study.search
@@ -142,6 +145,8 @@ def make_tuner(
                 on_trial("begin", trial)
 
         def on_trial_end(self, trial: Any) -> None:
+            if before_end is not None:
+                before_end(trial)
             super().on_trial_end(trial)
             if on_trial is not None:
                 on_trial("end", self.oracle.get_trial(trial.trial_id))
