@@ -55,7 +55,8 @@ def save_best_epoch_class() -> type | None:
 
     Checked against keras-tuner 1.4.8: ``keras_tuner.src.engine.tuner_utils.SaveBestEpoch``,
     which ``Tuner.run_trial`` adds to the callbacks; it saves the model at every improvement.
-    Caught by ``tests/test_loop.py::test_keras_tuner_checkpoint_is_written_once_with_the_best_epoch``.
+    Caught by
+    ``tests/test_loop.py::test_keras_tuner_checkpoint_is_written_once_with_the_best_epoch``.
     """
     try:
         from keras_tuner.src.engine.tuner_utils import SaveBestEpoch

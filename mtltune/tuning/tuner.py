@@ -23,7 +23,7 @@ from mtltune.report.results import TrialRecord
 from mtltune.run.files import PROJECT, TENSORBOARD
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
-from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.hypermodel import MultiTaskHyperModel, stateless_study
 
 TUNERS: dict[str, type[kt.Tuner]] = {
     "random": kt.RandomSearch,
@@ -71,6 +71,8 @@ def study_hypermodel(study: Study, dataset: Dataset) -> MultiTaskHyperModel:
         dataset.input_dim,
         {h: enc.units for h, enc in dataset.targets.items()},
         dataset.class_weights,
+        # Studies keep TensorFlow's caches across recycled trials where that is safe.
+        stateless_build=stateless_study(study),
     )
 
 
