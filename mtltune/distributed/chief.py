@@ -52,8 +52,8 @@ WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
 
 @dataclass(frozen=True)
-class Distributed:
-    """How a distributed search runs.
+class DistributedOptions:
+    """How a distributed search runs (a set of options; ``Distributed`` is its former name).
 
     Attributes:
         workers: Local worker processes to start (0: only workers started elsewhere with
@@ -91,6 +91,10 @@ class Distributed:
         return self.threads or max(1, cores // max(1, self.workers))
 
 
+#: The former name of ``DistributedOptions``, kept importable.
+Distributed = DistributedOptions
+
+
 def split_address(text: str) -> tuple[str, int]:
     """``("host", port)`` from ``HOST:PORT`` (``[::1]:PORT`` for IPv6).
 
@@ -111,7 +115,7 @@ def join_address(host: str, port: int) -> str:
 def run_chief(
     tuner: Any,
     folder: Path,
-    options: Distributed,
+    options: DistributedOptions,
     on_trial: Callable[[str, Any], None],
     lock: RunLock,
     stage: Callable[[str], None],
@@ -169,7 +173,7 @@ def _thread_pool() -> Any:
     return futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtltune-oracle")
 
 
-def _listen(server: Any, options: Distributed) -> int:
+def _listen(server: Any, options: DistributedOptions) -> int:
     target = join_address(options.bind.strip("[]") or "0.0.0.0", options.port)
     try:
         port = server.add_insecure_port(target)

@@ -267,28 +267,40 @@ def draw_all(result: Any, run_dir: Path) -> dict[str, Path]:
         )
     predictions_file = run_dir / PREDICTIONS_NPZ
     if predictions_file.exists():
-        arrays = np.load(predictions_file)
-        study = result.study
-        single = len(study["data"]["inputs"]) == 1 and arrays["x"].shape[1] == 1
-        classes = result.data.get("classes", {})
-        for head, config in study["heads"].items():
-            path = out_dir / f"predictions_{head}.png"
-            if config["kind"] == "regression":
-                clean = arrays.get(f"clean/{head}")
-                plots[f"predictions_{head}"] = regression_plot(
-                    head,
-                    arrays["x"] if single else None,
-                    arrays[f"y/{head}"],
-                    arrays[f"best/{head}"],
-                    clean,
-                    path,
-                )
-            else:
-                plots[f"predictions_{head}"] = confusion_plot(
-                    head,
-                    arrays[f"y/{head}"],
-                    arrays[f"best/{head}"],
-                    classes.get(head, []),
-                    path,
-                )
+        plots.update(prediction_plots(result, np.load(predictions_file), out_dir))
+    return plots
+
+
+def prediction_plots(result: Any, arrays: Any, out_dir: Path) -> dict[str, Path]:
+    """Each head's test predictions of the best model, keyed ``predictions_<head>``.
+
+    Args:
+        result: The ``StudyResult``.
+        arrays: The contents of ``predictions.npz``.
+        out_dir: Where the images go.
+    """
+    plots: dict[str, Path] = {}
+    study = result.study
+    single = len(study["data"]["inputs"]) == 1 and arrays["x"].shape[1] == 1
+    classes = result.data.get("classes", {})
+    for head, config in study["heads"].items():
+        path = out_dir / f"predictions_{head}.png"
+        if config["kind"] == "regression":
+            clean = arrays.get(f"clean/{head}")
+            plots[f"predictions_{head}"] = regression_plot(
+                head,
+                arrays["x"] if single else None,
+                arrays[f"y/{head}"],
+                arrays[f"best/{head}"],
+                clean,
+                path,
+            )
+        else:
+            plots[f"predictions_{head}"] = confusion_plot(
+                head,
+                arrays[f"y/{head}"],
+                arrays[f"best/{head}"],
+                classes.get(head, []),
+                path,
+            )
     return plots

@@ -27,11 +27,11 @@ import keras_tuner as kt
 
 from mtltune.compat.tf_private import tf_caches_kept
 from mtltune.model import loop
-from mtltune.model.earlystop import BestEpochStopping
+from mtltune.model.callbacks import BestEpochStopping, DivergenceGuard, ObjectiveLogger
 from mtltune.model.heads import reference_losses
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.network import build_network
-from mtltune.model.objectives import MONITOR, OBJECTIVE, Objective, ObjectiveLogger, head_loss_key
+from mtltune.model.objectives import MONITOR, OBJECTIVE, Objective, head_loss_key
 from mtltune.model.strategies import TrainPlan, declare
 from mtltune.study import (
     HeadConfig,
@@ -48,44 +48,6 @@ from mtltune.tuning.reuse import ModelPool
 EVAL_BATCH_SIZE = loop.EVAL_BATCH_SIZE
 
 BuildFn = Callable[[kt.HyperParameters], keras.Model]
-
-
-class DivergenceGuard(keras.callbacks.Callback):
-    """Stops training as soon as a loss is NaN or infinite and records why.
-
-    Checks the running training loss after every batch (Keras' ``fit``) or once per epoch
-    (``mtltune.model.loop``, whose compiled epoch itself stops at the first non-finite batch and
-    reports that batch), and every head's train and stop loss after every epoch.
-    """
-
-    def __init__(self, keys: list[str]) -> None:
-        super().__init__()
-        self.keys = keys
-        self.reason: str | None = None
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        """Remember the epoch, for the message."""
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        """Stop within the epoch when the training loss stops being finite."""
-        value = (logs or {}).get("loss")
-        if value is not None and not math.isfinite(value := float(value)):
-            self.reason = f"diverged at epoch {self._epoch + 1}, batch {batch + 1}: loss={value}"
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        """Check the epoch's train and stop losses."""
-        logs = logs or {}
-        if self.reason is not None:
-            return
-        bad = {k: logs[k] for k in self.keys if k in logs and not math.isfinite(float(logs[k]))}
-        if bad:
-            self.reason = f"diverged at epoch {epoch + 1}: " + ", ".join(
-                f"{k}={v}" for k, v in bad.items()
-            )
-            self.model.stop_training = True
 
 
 class MultiTaskHyperModel(kt.HyperModel):
@@ -314,31 +276,9 @@ class MultiTaskHyperModel(kt.HyperModel):
         batch_size = kwargs.pop("batch_size", self.training.batch_size)
         start = time.perf_counter()
         try:
-            if _fast_path(x, y, validation_data, kwargs):
-                history = loop.fit(
-                    model,
-                    x,
-                    y,
-                    validation_data,
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    callbacks=callbacks,
-                    seed=getattr(model, "_mtltune_seed", self.seed),
-                    shuffle=kwargs.get("shuffle", True),
-                    initial_epoch=kwargs.get("initial_epoch", 0),
-                )
-            else:
-                kwargs.setdefault("validation_batch_size", EVAL_BATCH_SIZE)
-                kwargs.setdefault("verbose", 0)
-                history = model.fit(
-                    x,
-                    y,
-                    validation_data=validation_data,
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    callbacks=callbacks,
-                    **kwargs,
-                ).history
+            history = self._train(
+                model, x, y, validation_data, callbacks, epochs, batch_size, kwargs
+            )
         finally:
             self._release(model)
         seconds = time.perf_counter() - start
@@ -346,6 +286,43 @@ class MultiTaskHyperModel(kt.HyperModel):
         if guard.reason is not None:
             raise kt.errors.FailedTrialError(guard.reason)
         return best_epoch_results(history, objective, seconds)
+
+    def _train(
+        self,
+        model: MultiTaskModel,
+        x: Any,
+        y: Any,
+        validation_data: tuple[Any, Any],
+        callbacks: list[keras.callbacks.Callback],
+        epochs: int,
+        batch_size: int,
+        kwargs: dict[str, Any],
+    ) -> dict[str, list[float]]:
+        """Train by the in-memory loop where it applies, else by Keras' ``fit``: the history."""
+        if _fast_path(x, y, validation_data, kwargs):
+            return loop.fit(
+                model,
+                x,
+                y,
+                validation_data,
+                epochs=epochs,
+                batch_size=batch_size,
+                callbacks=callbacks,
+                seed=getattr(model, "_mtltune_seed", self.seed),
+                shuffle=kwargs.get("shuffle", True),
+                initial_epoch=kwargs.get("initial_epoch", 0),
+            )
+        kwargs.setdefault("validation_batch_size", EVAL_BATCH_SIZE)
+        kwargs.setdefault("verbose", 0)
+        return model.fit(
+            x,
+            y,
+            validation_data=validation_data,
+            epochs=epochs,
+            batch_size=batch_size,
+            callbacks=callbacks,
+            **kwargs,
+        ).history
 
     def objective_for(self, y_train: Any, y_stop: Any) -> Objective:
         """The objective with its per-head floor set from the data (see ``ObjectiveConfig``).
