@@ -2,7 +2,8 @@
 
 ``MultiTaskModel`` wraps any Keras model whose outputs are named after the heads. It computes
 each head's unweighted loss itself, logs it as ``loss_<head>`` (not Keras' ``<head>_loss``, which
-its compiled-loss tracker owns), and trains by the plan's strategy:
+its compiled-loss tracker owns), and trains by the plan's strategy, an object of
+``mtltune.model.strategies`` that groups the variables for its optimizers and computes the total:
 
 * ``weighted``: one Adam on ``Σ_i w_i·L_i`` (weights normalised to mean 1);
 * ``separate``: one Adam per head, built only on the variables that head's output depends on
