@@ -65,7 +65,7 @@ from mtltune.distributed.worker import NOT_FOR_WORKERS
 from mtltune.model import loop
 from mtltune.model.strategies import separate_plan, weighted_plan
 from mtltune.search import SilentProgress
-from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.hypermodel import MultiTaskHyperModel, stateless_study
 
 
 class Clock(SilentProgress):
@@ -317,7 +317,9 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
     study = load_study(STUDY)
     data = prepare_dataset(study)
     heads = list(study.heads)
-    hypermodel = MultiTaskHyperModel.from_study(study, data.input_dim, dict.fromkeys(heads, 1))
+    hypermodel = MultiTaskHyperModel.from_study(
+        study, data.input_dim, dict.fromkeys(heads, 1), stateless_build=stateless_study(study)
+    )
     weighted, separate = fixed_plans(heads).values()
     plans = {  # name: (plan, Adam)
         "weighted": (weighted, "flat"),
@@ -393,7 +395,9 @@ def bench_leak(fits: int = 16) -> None:
     study = load_study(STUDY, ["data.params.n=2000"])
     data = prepare_dataset(study)
     heads = list(study.heads)
-    hypermodel = MultiTaskHyperModel.from_study(study, data.input_dim, dict.fromkeys(heads, 1))
+    hypermodel = MultiTaskHyperModel.from_study(
+        study, data.input_dim, dict.fromkeys(heads, 1), stateless_build=stateless_study(study)
+    )
 
     def ours() -> None:
         model = hypermodel.build_plan(fixed_plans(heads)["weighted"])

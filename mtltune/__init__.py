@@ -25,7 +25,7 @@ _LAZY = {
     "MultiTaskHyperModel": "mtltune.tuning.hypermodel",
     "MultiTaskModel": "mtltune.model.multitask",
     "Objective": "mtltune.model.objectives",
-    "ObjectiveLogger": "mtltune.model.objectives",
+    "ObjectiveLogger": "mtltune.model.callbacks",
     "RunFolderError": "mtltune.errors",
     "SearchConfig": "mtltune.study",
     "SearchError": "mtltune.errors",
@@ -87,8 +87,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from mtltune.data import Dataset, prepare_dataset
     from mtltune.errors import DataError, MtlTuneError, SearchError, StudyError
     from mtltune.model.adam import FusedAdam
+    from mtltune.model.callbacks import ObjectiveLogger
     from mtltune.model.multitask import MultiTaskModel
-    from mtltune.model.objectives import Objective, ObjectiveLogger
+    from mtltune.model.objectives import Objective
     from mtltune.model.strategies import TrainPlan, separate_plan, weighted_plan
     from mtltune.report import write_report
     from mtltune.report.results import StudyResult

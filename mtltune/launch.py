@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtltune.distributed.chief import Distributed
+from mtltune.distributed.chief import DistributedOptions
 from mtltune.distributed.monitor import LocalWorker, start_local_workers, stop_local_workers
 from mtltune.run.folder import RunFolder, check_out_path, prepare_run_folder
 from mtltune.run.lock import RunLock, acquire_run_lock
@@ -38,7 +38,7 @@ class OpenRun:
     folder: RunFolder
     lock: RunLock
     resumed: bool
-    distributed: Distributed | None
+    distributed: DistributedOptions | None
     local_workers: list[LocalWorker]
 
 
@@ -53,7 +53,7 @@ def open_run(
     out: str | Path | None = None,
     *,
     overwrite: bool = False,
-    distributed: Distributed | None = None,
+    distributed: DistributedOptions | None = None,
 ) -> Iterator[OpenRun]:
     """Lock, create, clear or check the run folder, and start the local workers.
 

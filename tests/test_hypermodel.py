@@ -13,6 +13,7 @@ from twoheads import data as user_data
 
 from mtltune import MultiTaskHyperModel, load_study, separate_plan, weighted_plan
 from mtltune.model import loop
+from mtltune.tuning.hypermodel import stateless_study
 
 HEADS = {"a": {}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
 
@@ -204,7 +205,7 @@ def test_a_study_hypermodel_keeps_tensorflow_caches_only_inside_the_block(
     )
     heads = list(tiny_study.heads)
     study_model = MultiTaskHyperModel.from_study(
-        tiny_study, tiny_dataset.input_dim, dict.fromkeys(heads, 1)
+        tiny_study, tiny_dataset.input_dim, dict.fromkeys(heads, 1), stateless_build=True
     )
     train, stop = tiny_dataset.train, tiny_dataset.stop
 
@@ -249,8 +250,10 @@ def test_a_study_with_a_custom_loss_clears_tensorflow_caches(write_study, tmp_pa
         write_study({"heads": {"y0": {"loss": "cache_rule_losses:mse"}}}, "custom.yaml")
     )
     for study, stateless in ((plain, True), (custom, False)):
+        assert stateless_study(study) is stateless
+        # A library user opts in; by default the caches are cleared as TensorFlow does.
         hypermodel = MultiTaskHyperModel.from_study(study, 1, dict.fromkeys(study.heads, 1))
-        assert hypermodel.stateless_build is stateless
+        assert hypermodel.stateless_build is False
 
 
 def test_a_network_that_differs_only_without_variables_is_not_recycled() -> None:

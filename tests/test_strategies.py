@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import keras_tuner as kt
-import pytest
+from typing import Any, get_args
 
-from mtltune import SearchConfig
+import keras_tuner as kt
+import numpy as np
+import pytest
+from twoheads import build as user_build
+from twoheads import data as user_data
+
+from mtltune import HeadConfig, MultiTaskModel, SearchConfig
 from mtltune.model.strategies import (
+    STRATEGIES,
+    Strategy,
     baseline_plan,
     declare,
     head_learning_rate_name,
@@ -14,6 +21,7 @@ from mtltune.model.strategies import (
     normalise_weights,
 )
 from mtltune.study import BaselineConfig
+from mtltune.study.catalog import StrategyName
 
 HEADS = ("a", "b", "c")
 
@@ -81,3 +89,44 @@ def test_baseline_is_weighted_with_equal_weights() -> None:
         "learning_rate": 0.002,
         "loss_weights": dict.fromkeys(HEADS, 1.0),
     }
+
+
+def test_every_strategy_a_study_may_name_is_one_registered_object() -> None:
+    assert list(STRATEGIES) == list(get_args(StrategyName))
+    assert all(strategy.name == name for name, strategy in STRATEGIES.items())
+
+
+class Halved(Strategy):
+    """A strategy of the test: one Adam on half the sum of the head losses."""
+
+    name = "halved"
+
+    def total(
+        self, ops: Any, stacked: Any, weights: Any, log_scale: Any, log_variances: Any
+    ) -> Any:
+        return 0.5 * ops.reduce_sum(stacked)
+
+
+def test_a_new_strategy_is_one_class_and_one_registry_line(monkeypatch) -> None:
+    monkeypatch.setitem(STRATEGIES, Halved.name, Halved())
+    # (A study would also need the name in study.catalog.StrategyName; a library user need not.)
+    search = SearchConfig().model_copy(update={"strategies": ["weighted", "halved"]})
+    hp = kt.HyperParameters()
+    declare(hp, ("a", "b"), search)
+    hp.values["strategy"] = "halved"
+    plan = declare(hp, ("a", "b"), search)
+    assert plan.strategy == "halved" and hp.is_active("learning_rate")
+    assert plan.describe() == {
+        "strategy": "halved",
+        "epsilon": plan.epsilon,
+        "learning_rate": plan.learning_rates["*"],
+    }
+    heads = {"a": HeadConfig(), "b": HeadConfig(kind="binary")}
+    model = MultiTaskModel(user_build(kt.HyperParameters()), heads, plan)
+    model.compile()
+    x, y = user_data(16, 0)
+    losses, total = model.test_batch((x, y))
+    assert float(total) == pytest.approx(0.5 * float(np.sum(losses)), rel=1e-6)
+    before = [w.copy() for w in model.get_weights()]
+    model.train_batch((x, y))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))

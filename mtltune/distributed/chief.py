@@ -36,6 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtltune.compat.tuner_private import (
+    add_oracle_servicer,
+    end_trial_response,
+    oracle_servicer_class,
+    silence_keras_tuner_print,
+)
 from mtltune.distributed.monitor import LocalWorker, Monitor, stop_local_workers
 from mtltune.errors import SearchError
 from mtltune.run.files import MESSAGE_FILE, WORKERS_DIR
@@ -46,8 +52,8 @@ WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
 
 @dataclass(frozen=True)
-class Distributed:
-    """How a distributed search runs.
+class DistributedOptions:
+    """How a distributed search runs (a set of options; ``Distributed`` is its former name).
 
     Attributes:
         workers: Local worker processes to start (0: only workers started elsewhere with
@@ -85,6 +91,10 @@ class Distributed:
         return self.threads or max(1, cores // max(1, self.workers))
 
 
+#: The former name of ``DistributedOptions``, kept importable.
+Distributed = DistributedOptions
+
+
 def split_address(text: str) -> tuple[str, int]:
     """``("host", port)`` from ``HOST:PORT`` (``[::1]:PORT`` for IPv6).
 
@@ -105,7 +115,7 @@ def join_address(host: str, port: int) -> str:
 def run_chief(
     tuner: Any,
     folder: Path,
-    options: Distributed,
+    options: DistributedOptions,
     on_trial: Callable[[str, Any], None],
     lock: RunLock,
     stage: Callable[[str], None],
@@ -127,7 +137,6 @@ def run_chief(
         SearchError: If a worker dies, the oracle fails, or the chief cannot listen.
     """
     import grpc
-    from keras_tuner.src import protos
 
     silence_keras_tuner_print()
     oracle = tuner.oracle
@@ -135,7 +144,7 @@ def run_chief(
     tuner.save()  # workers reload the oracle's search space from the run folder
     servicer = make_servicer(tuner)
     server = grpc.server(_thread_pool())
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    add_oracle_servicer(servicer, server)
     port = _listen(server, options)
     server.start()
     wildcard = options.bind in WILDCARD_HOSTS
@@ -164,7 +173,7 @@ def _thread_pool() -> Any:
     return futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtltune-oracle")
 
 
-def _listen(server: Any, options: Distributed) -> int:
+def _listen(server: Any, options: DistributedOptions) -> int:
     target = join_address(options.bind.strip("[]") or "0.0.0.0", options.port)
     try:
         port = server.add_insecure_port(target)
@@ -178,28 +187,16 @@ def _listen(server: Any, options: Distributed) -> int:
     return int(port)
 
 
-def silence_keras_tuner_print() -> None:
-    """Drop the stray ``print`` in Keras Tuner 1.4's ``Parent.to_proto`` (a debugging leftover).
-
-    Every trial sent over gRPC with a conditional hyperparameter (the strategy's knobs) would
-    print the strategy's name on the chief's and the workers' standard output. Only that
-    module's ``print`` is replaced.
-    """
-    from keras_tuner.src.engine import conditions
-
-    conditions.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
-
-
 def make_servicer(tuner: Any) -> Any:
     """Keras Tuner's ``OracleServicer`` for the tuner's oracle, remembering oracle failures.
 
     ``EndTrial`` also attaches the failure message a worker left in the trial's folder.
     """
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
-    from keras_tuner.src.engine import trial as trial_module
+    import keras_tuner as kt
 
-    class Servicer(OracleServicer):  # type: ignore[misc]
+    trial_module = kt.engine.trial
+
+    class Servicer(oracle_servicer_class()):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__(tuner.oracle)
             self.failure: str | None = None
@@ -240,6 +237,6 @@ def make_servicer(tuner: Any) -> Any:
                 if message.is_file():
                     trial.message = message.read_text(errors="replace")
             self.oracle.end_trial(trial)
-            return protos.get_service().EndTrialResponse()
+            return end_trial_response()
 
     return Servicer()

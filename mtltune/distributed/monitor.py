@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtltune.compat.tuner_private import ongoing_trials, oracle_locked
 from mtltune.distributed.heartbeat import HeartbeatWatch, read_heartbeat
 from mtltune.errors import SearchError
 from mtltune.run.files import WORKERS_DIR
@@ -170,16 +171,14 @@ class Monitor:
         Raises:
             SearchError: If the oracle failed or a worker died.
         """
-        from keras_tuner.src.engine.oracle import LOCKS
-
         if self.servicer.failure is not None:
             raise SearchError(
                 f"the oracle failed while serving a worker ({self.servicer.failure}); "
                 "finished trials are kept: run the same command again to resume"
             )
-        with LOCKS[self.oracle]:  # the gRPC threads change the oracle under this lock
+        with oracle_locked(self.oracle):  # the gRPC threads change the oracle under this lock
             self._report_trials()
-            ongoing = {tid: t.trial_id for tid, t in self.oracle.ongoing_trials.items()}
+            ongoing = {tid: t.trial_id for tid, t in ongoing_trials(self.oracle).items()}
             connected = set(self.oracle.tuner_ids)
         self._check_local(ongoing)
         self._check_others(connected - set(self.local), ongoing)
@@ -211,7 +210,7 @@ class Monitor:
             self.begun.discard(trial_id)
             self.ended.add(trial_id)
             self.on_trial("end", trial)
-        for trial in self.oracle.ongoing_trials.values():
+        for trial in ongoing_trials(self.oracle).values():
             if trial.trial_id not in self.begun and trial.trial_id not in self.ended:
                 self.begun.add(trial.trial_id)
                 self.on_trial("begin", trial)

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mtltune.distributed.chief import CHIEF_ID, silence_keras_tuner_print, split_address
+from mtltune.compat.tuner_private import pace_idle_answers, silence_keras_tuner_print
+from mtltune.distributed.chief import CHIEF_ID, split_address
 from mtltune.distributed.heartbeat import Heartbeat
 from mtltune.errors import InputError, Problem, SearchError
 from mtltune.run.checks import read_json
@@ -351,11 +352,7 @@ def _search(
         outcome = f"objective {record.objective:.5g}" if record.ok else record.message or ""
         echo(f"{tuner_id}: trial {record.trial_id} {record.status} {outcome} ({seconds:.1f} s)")
 
-    tuner = core.make_tuner(study, hypermodel, run, on_trial, tuner_id=tuner_id, worker=True)
-    client = tuner.oracle
-    send = client.end_trial
-
-    def end_trial(trial: Any) -> None:
+    def before_end(trial: Any) -> None:
         # Before the chief hears of the end: the history, and the failure message that Keras
         # Tuner's trial protocol cannot carry (the chief's EndTrial reads it).
         if hypermodel.last_history is not None:
@@ -363,20 +360,13 @@ def _search(
             write_atomic(history, json.dumps(hypermodel.last_history))
         if trial.message:
             write_atomic(Path(tuner.get_trial_dir(trial.trial_id)) / MESSAGE_FILE, trial.message)
-        send(trial)
 
-    client.end_trial = end_trial
-    create = client.create_trial
-
-    def create_trial(tuner_id: str) -> Any:
-        # An oracle that has no trial to give yet (Hyperband between rounds) answers IDLE, and
-        # Keras Tuner's worker asks again at once: wait a little instead of spinning.
-        trial = create(tuner_id)
-        if trial.status == "IDLE":
-            time.sleep(IDLE_SECONDS)
-        return trial
-
-    client.create_trial = create_trial
+    tuner = core.make_tuner(
+        study, hypermodel, run, on_trial, tuner_id=tuner_id, worker=True, before_end=before_end
+    )
+    # An oracle that has no trial to give yet (Hyperband between rounds) answers IDLE, and
+    # Keras Tuner's worker asks again at once: wait a little instead of spinning.
+    pace_idle_answers(tuner.oracle, IDLE_SECONDS)
     args, kwargs = core.search_arguments(study, dataset, run)
     with hypermodel.recycling():
         tuner.search(*args, **kwargs)

@@ -38,33 +38,35 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtltune.compat.keras_private import AdamUpdateHook
+
 #: Variable dtypes the fused kernel is used for.
 FUSED_DTYPES = (tf.float32, tf.float64)
 
 
 @keras.saving.register_keras_serializable(package="mtltune")
-class FusedAdam(keras.optimizers.Adam):
+class FusedAdam(AdamUpdateHook):
     """``keras.optimizers.Adam`` whose per-variable update is TensorFlow's fused Adam kernel.
 
     Takes exactly Keras' ``Adam`` arguments; ``epsilon`` may be a variable (read at every step),
     which keeps it tunable on a recycled model.
     """
 
-    def _backend_update_step(
+    def update_all(
         self, grads: list[Any], trainable_variables: list[Any], learning_rate: Any
     ) -> None:
         """Update every variable with one ``ResourceApplyAdam`` (or Keras' path; see module)."""
         dtype = self._kernel_dtype(trainable_variables)
         if dtype is None:
-            super()._backend_update_step(grads, trainable_variables, learning_rate)
+            super().update_all(grads, trainable_variables, learning_rate)
             return
         scalars = self._kernel_scalars(dtype, learning_rate)
         for grad, variable in zip(grads, trainable_variables, strict=True):
-            index = self._get_variable_index(variable)
+            momentum, velocity = self.keras_moments(self.variable_index(variable))
             tf.raw_ops.ResourceApplyAdam(
                 var=_resource(variable).handle,
-                m=_resource(self._momentums[index]).handle,
-                v=_resource(self._velocities[index]).handle,
+                m=_resource(momentum).handle,
+                v=_resource(velocity).handle,
                 grad=tf.cast(grad, dtype),
                 use_locking=False,
                 use_nesterov=False,
@@ -125,7 +127,7 @@ class FlatAdam(FusedAdam):
         if self.built:
             return
         dtype = self._kernel_dtype(var_list)
-        if dtype is None or any(self._overwrite_variable_with_gradient(v) for v in var_list):
+        if dtype is None or any(self.overwritten_by_gradient(v) for v in var_list):
             self._flat_sizes: list[int] | None = None
             super().build(var_list)
             return
@@ -148,9 +150,10 @@ class FlatAdam(FusedAdam):
         Raises:
             KeyError: If the optimizer was not built on ``variable``.
         """
-        index = self._get_variable_index(variable)
+        index = self.variable_index(variable)
         if not self.flat:
-            return self._momentums[index].value, self._velocities[index].value
+            momentum, velocity = self.keras_moments(index)
+            return momentum.value, velocity.value
         start = sum(self._flat_sizes[:index])
         end = start + self._flat_sizes[index]
         shape = self._flat_shapes[index]
@@ -159,12 +162,12 @@ class FlatAdam(FusedAdam):
             tf.reshape(self._flat_velocity.value[start:end], shape),
         )
 
-    def _backend_update_step(
+    def update_all(
         self, grads: list[Any], trainable_variables: list[Any], learning_rate: Any
     ) -> None:
         """One ``ResourceApplyAdam`` over the flat buffers, then one add per variable."""
         if not self.flat:
-            super()._backend_update_step(grads, trainable_variables, learning_rate)
+            super().update_all(grads, trainable_variables, learning_rate)
             return
         if tf.distribute.has_strategy():
             raise RuntimeError(
@@ -174,7 +177,7 @@ class FlatAdam(FusedAdam):
         momentum, velocity = _resource(self._flat_momentum), _resource(self._flat_velocity)
         delta = _resource(self._flat_delta)
         dtype = momentum.dtype.base_dtype
-        indices = [self._get_variable_index(v) for v in trainable_variables]
+        indices = [self.variable_index(v) for v in trainable_variables]
         given = dict(zip(indices, grads, strict=True))
         pieces = [
             tf.reshape(tf.cast(given[i], dtype), [-1]) if i in given else tf.zeros([size], dtype)
@@ -198,7 +201,7 @@ class FlatAdam(FusedAdam):
         update = delta.read_value()
         for i, piece in enumerate(tf.split(update, self._flat_sizes)):
             if i in given:
-                _resource(self._trainable_variables[i]).assign_add(
+                _resource(self.built_variable(i)).assign_add(
                     tf.reshape(piece, self._flat_shapes[i])
                 )
         delta.assign(tf.zeros_like(update))

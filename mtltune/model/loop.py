@@ -25,16 +25,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtltune.compat.keras_private import save_best_epoch_class, save_best_epoch_now
+
 T = TypeVar("T")
 
 #: Rows per chunk when scoring a split (the result does not depend on it).
 EVAL_BATCH_SIZE = 4096
 
 #: The Keras Tuner callback that checkpoints a trial's best epoch (saved once, after training).
-try:
-    from keras_tuner.src.engine.tuner_utils import SaveBestEpoch as _SaveBestEpoch
-except ImportError:  # pragma: no cover - another Keras Tuner layout: save every improvement
-    _SaveBestEpoch = None
+_SaveBestEpoch = save_best_epoch_class()
 
 
 def in_memory(*values: Any) -> bool:
@@ -281,8 +280,7 @@ def fit(
             break
     hooks.on_train_end()
     for callback in deferred:
-        callback.set_model(model)
-        callback._save_model()
+        save_best_epoch_now(callback, model)
     return recorder.history
 
 

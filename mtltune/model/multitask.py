@@ -2,7 +2,8 @@
 
 ``MultiTaskModel`` wraps any Keras model whose outputs are named after the heads. It computes
 each head's unweighted loss itself, logs it as ``loss_<head>`` (not Keras' ``<head>_loss``, which
-its compiled-loss tracker owns), and trains by the plan's strategy:
+its compiled-loss tracker owns), and trains by the plan's strategy, an object of
+``mtltune.model.strategies`` that groups the variables for its optimizers and computes the total:
 
 * ``weighted``: one Adam on ``Σ_i w_i·L_i`` (weights normalised to mean 1);
 * ``separate``: one Adam per head, built only on the variables that head's output depends on
@@ -32,7 +33,7 @@ import tensorflow as tf
 from mtltune.model.adam import FlatAdam
 from mtltune.model.heads import make_loss, make_metrics
 from mtltune.model.objectives import head_loss_key, learned_weight_key
-from mtltune.model.strategies import TrainPlan
+from mtltune.model.strategies import TrainPlan, strategy_of
 from mtltune.study import HeadConfig
 
 
@@ -58,6 +59,7 @@ class MultiTaskModel(keras.Model):
         self.net = net
         self.head_names = tuple(heads)
         self.plan = plan
+        self.strategy = strategy_of(plan)
         self._uses = {h: tuple(cfg.uses or ()) for h, cfg in heads.items()}
         self.output_keys = self.head_names + tuple(a for h in heads for a in self._uses[h])
         missing = sorted(set(self.output_keys) - set(_output_names(net)))
@@ -70,6 +72,9 @@ class MultiTaskModel(keras.Model):
         class_weights = class_weights or {}
         self._loss_fns = {h: make_loss(cfg, class_weights.get(h)) for h, cfg in heads.items()}
         self._log_scale = tf.constant([cfg.loss_scale == "log" for cfg in heads.values()])
+        # The model's own tracker of the strategy's total (as Keras' guide to custom train steps
+        # does), not Keras' private compiled-loss tracker.
+        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.head_loss_trackers = [
             keras.metrics.Mean(name=head_loss_key(h)) for h in self.head_names
         ]
@@ -83,7 +88,7 @@ class MultiTaskModel(keras.Model):
         self.head_optimizers: list[keras.optimizers.Optimizer] = []
         self._variable_groups: list[list[keras.Variable]] = []
         self.log_variances: keras.Variable | None = None
-        if plan.strategy == "uncertainty":
+        if self.strategy.learns_log_variances:
             self.log_variances = self.add_weight(
                 shape=(len(self.head_names),), initializer="zeros", name="log_variances"
             )
@@ -120,20 +125,9 @@ class MultiTaskModel(keras.Model):
             steps_per_execution: Training steps run per call of the compiled function.
             jit_compile: Whether to XLA-compile the steps.
         """
-        plan = self.plan
         variables = list(self.trainable_variables)
-        if plan.strategy in ("weighted", "uncertainty", "geometric"):
-            groups = [variables]
-            rates = [plan.learning_rates["*"]]
-        elif plan.strategy == "separate":
-            reach = _variables_reached(self)
-            groups = [[v for v in variables if id(v) in reach[h]] for h in self.head_names]
-            rates = [plan.learning_rates[h] for h in self.head_names]
-        else:
-            raise ValueError(
-                f"unknown strategy {plan.strategy!r}; expected weighted, separate, uncertainty "
-                "or geometric"
-            )
+        groups = self.strategy.groups(variables, self.head_names, lambda: _variables_reached(self))
+        rates = self.strategy.learning_rates(self.plan, self.head_names)
         optimizers = []
         for i, (group, rate) in enumerate(zip(groups, rates, strict=True)):
             # Adam reads epsilon in its update step: a variable keeps it tunable. FlatAdam:
@@ -153,11 +147,6 @@ class MultiTaskModel(keras.Model):
 
     def _weight_vector(self, plan: TrainPlan) -> list[float]:
         return [float(plan.loss_weights.get(h, 1.0)) for h in self.head_names]
-
-    def _learning_rates(self, plan: TrainPlan) -> list[float]:
-        if plan.strategy == "separate":
-            return [float(plan.learning_rates[h]) for h in self.head_names]
-        return [float(plan.learning_rates["*"])]
 
     def recycle(self, net: keras.Model, plan: TrainPlan) -> None:
         """Become a freshly built model for ``plan``, keeping the traced steps.
@@ -183,11 +172,13 @@ class MultiTaskModel(keras.Model):
             raise ValueError("the new network's variables differ from the recycled model's")
         for target, source in zip(mine, fresh, strict=True):
             target.assign(source.value)
-        for opt, rate in zip(self.head_optimizers, self._learning_rates(plan), strict=True):
+        for opt, rate in zip(
+            self.head_optimizers, self.strategy.learning_rates(plan, self.head_names), strict=True
+        ):
             for variable in opt.variables:
                 if variable is opt.iterations:
                     variable.assign(0)
-                elif variable is not opt._learning_rate:
+                elif variable is not opt.learning_rate:
                     variable.assign(tf.zeros_like(variable))
             opt.learning_rate = rate
         self._weights.assign(self._weight_vector(plan))
@@ -208,18 +199,12 @@ class MultiTaskModel(keras.Model):
     def _total(self, losses: list[tf.Tensor]) -> tf.Tensor:
         """What the strategy's single optimizer minimises (``separate``: the weighted sum)."""
         stacked = tf.stack(losses)
-        if self.plan.strategy == "uncertainty":
-            s = tf.where(self._log_scale, tf.zeros_like(self.log_variances), self.log_variances)
-            return tf.reduce_sum(tf.exp(-s) * stacked + s)
-        if self.plan.strategy == "geometric":
-            logs = tf.where(self._log_scale, stacked, tf.math.log(tf.maximum(stacked, 1e-12)))
-            return tf.exp(tf.reduce_mean(logs))
-        return tf.reduce_sum(self._weights * stacked)
+        return self.strategy.total(tf, stacked, self._weights, self._log_scale, self.log_variances)
 
     def _track(self, losses: tf.Tensor, total: tf.Tensor, batch: tf.Tensor) -> None:
         for i, tracker in enumerate(self.head_loss_trackers):
             tracker.update_state(losses[i], sample_weight=batch)
-        self._loss_tracker.update_state(total, sample_weight=batch)
+        self.loss_tracker.update_state(total, sample_weight=batch)
 
     def train_batch(self, data: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """One optimisation step by the plan's strategy.
@@ -229,7 +214,7 @@ class MultiTaskModel(keras.Model):
             batch before the update.
         """
         x, y = data[0], data[1]
-        separate = self.plan.strategy == "separate"
+        separate = self.strategy.own_head_losses
         with tf.GradientTape(persistent=separate) as tape:
             outputs = self(x, training=True)
             losses = self._head_losses(y, outputs)
@@ -272,7 +257,7 @@ class MultiTaskModel(keras.Model):
 
     def _tracked_logs(self, *, training: bool) -> dict[str, tf.Tensor]:
         losses = tf.stack([t.result() for t in self.head_loss_trackers])
-        return self.epoch_logs(self._loss_tracker.result(), losses, training=training)
+        return self.epoch_logs(self.loss_tracker.result(), losses, training=training)
 
     def epoch_logs(
         self, total: tf.Tensor, losses: tf.Tensor, *, training: bool
@@ -302,8 +287,7 @@ class MultiTaskModel(keras.Model):
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         """The trackers reset at each epoch: total, per-head losses, per-head metrics."""
-        trackers = [*self.head_loss_trackers, *self.head_metrics]
-        return [self._loss_tracker, *trackers] if self._loss_tracker is not None else trackers
+        return [self.loss_tracker, *self.head_loss_trackers, *self.head_metrics]
 
 
 def _batch_size(x: Any) -> tf.Tensor:

@@ -1,4 +1,4 @@
-"""Weight-free trial scores and the callback that writes them into the epoch logs.
+"""Weight-free trial scores (the callback that writes them into the logs: ``model.callbacks``).
 
 Trials are never ranked on Keras' ``val_loss``: when loss weights are searched it is the
 *weighted* sum, which rewards small weights. The default score is the geometric mean over heads
@@ -12,8 +12,6 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-import keras
 
 from mtltune.study import ObjectiveConfig
 
@@ -143,22 +141,10 @@ def geometric_mean_objective(heads: Sequence[str]) -> Objective:
     return Objective(ObjectiveConfig(), tuple(heads))
 
 
-class ObjectiveLogger(keras.callbacks.Callback):
-    """Writes the weight-free score into each epoch's logs as ``objective``/``val_objective``.
+def __getattr__(name: str) -> object:
+    """``ObjectiveLogger``, now in ``mtltune.model.callbacks``, from its former path."""
+    if name == "ObjectiveLogger":
+        from mtltune.model.callbacks import ObjectiveLogger
 
-    Put it first in the callback list: ``EarlyStopping`` and Keras Tuner's checkpointing read
-    the same logs dict after it.
-    """
-
-    def __init__(self, objective: Objective) -> None:
-        super().__init__()
-        self.objective = objective
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        """Add the train and stop scores to ``logs`` in place."""
-        if logs is None:
-            return
-        for prefix in ("", "val_"):
-            value = self.objective.from_logs(logs, prefix)
-            if value is not None:
-                logs[prefix + OBJECTIVE] = value
+        return ObjectiveLogger
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

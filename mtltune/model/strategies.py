@@ -12,14 +12,19 @@ geometric mean of the head losses): they search one learning rate and epsilon.
 
 When a study allows several, ``strategy`` is itself a searched choice and each strategy's
 hyperparameters live in a Keras Tuner conditional scope, so they exist only in its own trials.
-Nothing here imports TensorFlow.
+
+Each strategy is one ``Strategy`` object in ``STRATEGIES``: it declares its hyperparameters,
+builds its plan, groups the variables for its optimizers and computes its total loss. Adding a
+strategy is one new class and one registry line (and its name in ``study.catalog``). Nothing here
+imports TensorFlow: the loss is written against the tensor operations the model passes in
+(``ops``: the ``tensorflow`` module).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from mtltune.study import BaselineConfig, SearchConfig
 
@@ -43,10 +48,12 @@ class TrainPlan:
     """How one model is trained: its strategy and optimizer settings.
 
     Attributes:
-        strategy: ``weighted`` or ``separate``.
+        strategy: A name in ``STRATEGIES``: ``weighted``, ``separate``, ``uncertainty`` or
+            ``geometric``.
         epsilon: Adam's epsilon, for every optimizer.
-        learning_rates: One rate keyed ``"*"`` (weighted) or one per head (separate).
-        loss_weights: Normalised (mean 1) loss weight per head; all 1 for ``separate``.
+        learning_rates: One rate keyed ``"*"`` (one optimizer) or one per head (``separate``).
+        loss_weights: Normalised (mean 1) loss weight per head (``weighted``); all 1 for
+            ``separate``; empty for the strategies that set the weights themselves.
     """
 
     strategy: str
@@ -56,14 +63,7 @@ class TrainPlan:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary, for the report."""
-        out: dict[str, Any] = {"strategy": self.strategy, "epsilon": self.epsilon}
-        if self.strategy == "separate":
-            out["learning_rates"] = dict(self.learning_rates)
-        else:
-            out["learning_rate"] = self.learning_rates["*"]
-        if self.strategy == "weighted":
-            out["loss_weights"] = dict(self.loss_weights)
-        return out
+        return strategy_of(self).describe(self)
 
 
 def normalise_weights(raw: Mapping[str, float]) -> dict[str, float]:
@@ -115,6 +115,206 @@ def baseline_plan(heads: Sequence[str], baseline: BaselineConfig) -> TrainPlan:
     return weighted_plan(heads, learning_rate=baseline.learning_rate, epsilon=baseline.epsilon)
 
 
+class Strategy:
+    """One strategy: its hyperparameters, its plan, its optimizers and its total loss.
+
+    Subclasses set ``name`` and override what differs; the defaults describe a strategy with
+    one Adam on all trainable variables at the shared ``learning_rate`` hyperparameter.
+
+    Attributes:
+        name: The strategy's name in studies, plans and reports.
+        shared_learning_rate: Whether its trials use the one ``learning_rate`` hyperparameter.
+        learns_log_variances: Whether the model holds a learned log-variance per head.
+        own_head_losses: Whether each optimizer minimises its own head's loss (one optimizer per
+            group from ``groups``), rather than one optimizer minimising ``total``.
+    """
+
+    name: ClassVar[str]
+    shared_learning_rate: ClassVar[bool] = True
+    learns_log_variances: ClassVar[bool] = False
+    own_head_losses: ClassVar[bool] = False
+
+    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
+        """Declare this strategy's own hyperparameters (inside its conditional scope).
+
+        Returns:
+            Their values in the current trial, keyed by head.
+        """
+        return {}
+
+    def plan(
+        self,
+        heads: Sequence[str],
+        values: Mapping[str, float],
+        *,
+        learning_rate: float,
+        epsilon: float,
+    ) -> TrainPlan:
+        """The plan of a trial, from the values ``declare`` returned."""
+        return single_optimizer_plan(self.name, learning_rate=learning_rate, epsilon=epsilon)
+
+    def describe(self, plan: TrainPlan) -> dict[str, Any]:
+        """JSON-ready summary of ``plan``, for the report."""
+        return {
+            "strategy": plan.strategy,
+            "epsilon": plan.epsilon,
+            "learning_rate": plan.learning_rates["*"],
+        }
+
+    def learning_rates(self, plan: TrainPlan, heads: Sequence[str]) -> list[float]:
+        """One learning rate per optimizer, in the order of ``groups``."""
+        return [float(plan.learning_rates["*"])]
+
+    def groups(
+        self, variables: list[Any], heads: Sequence[str], reach: Callable[[], dict[str, set[int]]]
+    ) -> list[list[Any]]:
+        """The variables each optimizer updates.
+
+        Args:
+            variables: The model's trainable variables.
+            heads: Head names, in the model's order.
+            reach: Returns the ids of the variables each head's output depends on (computed
+                only when called: it runs the model once).
+        """
+        return [variables]
+
+    def total(
+        self, ops: Any, stacked: Any, weights: Any, log_scale: Any, log_variances: Any
+    ) -> Any:
+        """What the strategy's single optimizer minimises (the weighted sum by default).
+
+        Args:
+            ops: The tensor operations (the ``tensorflow`` module).
+            stacked: The head losses, stacked in head order.
+            weights: The plan's loss weights, in head order.
+            log_scale: Per head, whether its loss is already a log-likelihood.
+            log_variances: The learned log-variances (``None`` unless ``learns_log_variances``).
+        """
+        return ops.reduce_sum(weights * stacked)
+
+
+class Weighted(Strategy):
+    """One Adam on ``Σ_i w_i·L_i``, searching the per-head loss weights."""
+
+    name = "weighted"
+
+    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
+        """Declare one log-uniform raw loss weight per head."""
+        weights: dict[str, float] = {}
+        lw = search.loss_weight
+        for head in heads:
+            weights[head] = hp.Float(loss_weight_name(head), lw.min, lw.max, sampling="log")
+        return weights
+
+    def plan(
+        self,
+        heads: Sequence[str],
+        values: Mapping[str, float],
+        *,
+        learning_rate: float,
+        epsilon: float,
+    ) -> TrainPlan:
+        """A weighted plan with the trial's weights normalised to mean 1."""
+        return weighted_plan(heads, learning_rate=learning_rate, epsilon=epsilon, weights=values)
+
+    def describe(self, plan: TrainPlan) -> dict[str, Any]:
+        """The summary with the normalised loss weights."""
+        return {**super().describe(plan), "loss_weights": dict(plan.loss_weights)}
+
+
+class Separate(Strategy):
+    """One Adam per head on the variables its output depends on, each on its own loss."""
+
+    name = "separate"
+    shared_learning_rate = False
+    own_head_losses = True
+
+    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
+        """Declare one log-uniform learning rate per head."""
+        rates: dict[str, float] = {}
+        lr = search.learning_rate
+        for head in heads:
+            rates[head] = hp.Float(head_learning_rate_name(head), lr.min, lr.max, sampling="log")
+        return rates
+
+    def plan(
+        self,
+        heads: Sequence[str],
+        values: Mapping[str, float],
+        *,
+        learning_rate: float,
+        epsilon: float,
+    ) -> TrainPlan:
+        """A separate plan with the trial's per-head learning rates."""
+        return separate_plan(values, epsilon=epsilon)
+
+    def describe(self, plan: TrainPlan) -> dict[str, Any]:
+        """The summary with one learning rate per head."""
+        return {
+            "strategy": plan.strategy,
+            "epsilon": plan.epsilon,
+            "learning_rates": dict(plan.learning_rates),
+        }
+
+    def learning_rates(self, plan: TrainPlan, heads: Sequence[str]) -> list[float]:
+        """One rate per head, in head order."""
+        return [float(plan.learning_rates[h]) for h in heads]
+
+    def groups(
+        self, variables: list[Any], heads: Sequence[str], reach: Callable[[], dict[str, set[int]]]
+    ) -> list[list[Any]]:
+        """Per head, the trainable variables its output depends on."""
+        reached = reach()
+        return [[v for v in variables if id(v) in reached[h]] for h in heads]
+
+
+class Uncertainty(Strategy):
+    """One Adam on ``Σ_i exp(-s_i)·L_i + s_i`` with a learned log-variance ``s_i`` per head."""
+
+    name = "uncertainty"
+    learns_log_variances = True
+
+    def total(
+        self, ops: Any, stacked: Any, weights: Any, log_scale: Any, log_variances: Any
+    ) -> Any:
+        """Kendall et al.'s sum; a log-likelihood head keeps ``s_i = 0`` (weight 1)."""
+        s = ops.where(log_scale, ops.zeros_like(log_variances), log_variances)
+        return ops.reduce_sum(ops.exp(-s) * stacked + s)
+
+
+class Geometric(Strategy):
+    """One Adam on the geometric mean of the head losses."""
+
+    name = "geometric"
+
+    def total(
+        self, ops: Any, stacked: Any, weights: Any, log_scale: Any, log_variances: Any
+    ) -> Any:
+        """``exp(mean_i log L_i)``; a log-likelihood head enters with ``L_i`` itself."""
+        logs = ops.where(log_scale, stacked, ops.math.log(ops.maximum(stacked, 1e-12)))
+        return ops.exp(ops.reduce_mean(logs))
+
+
+# The registry, in declaration order (the order hyperparameters are declared in a trial).
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s for s in (Weighted(), Separate(), Uncertainty(), Geometric())
+}
+
+
+def strategy_of(plan: TrainPlan) -> Strategy:
+    """The strategy object of a plan.
+
+    Raises:
+        ValueError: If the plan names no registered strategy.
+    """
+    try:
+        return STRATEGIES[plan.strategy]
+    except KeyError:
+        raise ValueError(
+            f"unknown strategy {plan.strategy!r}; expected one of {', '.join(STRATEGIES)}"
+        ) from None
+
+
 def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
     """Declare the search space on a Keras Tuner ``HyperParameters`` and read this trial's plan.
 
@@ -137,27 +337,15 @@ def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
     eps = search.epsilon
     epsilon = hp.Float(EPSILON, eps.min, eps.max, sampling="log")
     lr = search.learning_rate
-    weights: dict[str, float] = {}
-    rates: dict[str, float] = {}
     rate = lr.min
-    one_rate = [s for s in strategies if s != "separate"]
+    one_rate = [s for s in strategies if STRATEGIES[s].shared_learning_rate]
     if one_rate:
         # One learning rate for every single-optimizer strategy.
         with hp.conditional_scope(STRATEGY, one_rate):
             rate = hp.Float(LEARNING_RATE, lr.min, lr.max, sampling="log")
-    if "weighted" in strategies:
-        with hp.conditional_scope(STRATEGY, ["weighted"]):
-            lw = search.loss_weight
-            for head in heads:
-                weights[head] = hp.Float(loss_weight_name(head), lw.min, lw.max, sampling="log")
-    if "separate" in strategies:
-        with hp.conditional_scope(STRATEGY, ["separate"]):
-            for head in heads:
-                rates[head] = hp.Float(
-                    head_learning_rate_name(head), lr.min, lr.max, sampling="log"
-                )
-    if strategy == "weighted":
-        return weighted_plan(heads, learning_rate=rate, epsilon=epsilon, weights=weights)
-    if strategy == "separate":
-        return separate_plan(rates, epsilon=epsilon)
-    return single_optimizer_plan(strategy, learning_rate=rate, epsilon=epsilon)
+    values: dict[str, dict[str, float]] = {}
+    for name, each in STRATEGIES.items():
+        if name in strategies:
+            with hp.conditional_scope(STRATEGY, [name]):
+                values[name] = each.declare(hp, heads, search)
+    return STRATEGIES[strategy].plan(heads, values[strategy], learning_rate=rate, epsilon=epsilon)

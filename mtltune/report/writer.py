@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +128,9 @@ def head_table(result: StudyResult, *, compact: bool = False) -> tuple[list[str]
     return header, rows
 
 
+Image = Callable[[str, str], list[str]]
+
+
 def report_markdown(
     result: StudyResult, plots: dict[str, Path] | None = None, run_dir: Path | None = None
 ) -> str:
@@ -140,9 +143,33 @@ def report_markdown(
         target = plots[key].relative_to(run_dir) if run_dir else plots[key]
         return ["", f"![{caption}]({target.as_posix()})", ""]
 
+    lines = _summary_lines(result)
+    header, rows = head_table(result)
+    lines += _table(header, rows)
+    for key in sorted(plots):
+        if key.startswith("predictions_"):
+            lines += image(key, f"test predictions of head {key.removeprefix('predictions_')}")
+    if result.replicates is not None:
+        lines += _replicate_lines(result)
+        lines += image("ratios", "per-head ratio baseline / best over replicates (log scale)")
+    if result.strategies:
+        lines += _strategy_lines(result)
+    lines += ["", "## Best configuration", ""]
+    lines += _plan_lines(result.best.plan)
+    lines += ["", "Baseline:", ""]
+    lines += _plan_lines(result.baseline.plan)
+    lines += _pareto_lines(result)
+    lines += image("pareto", "per-head stop losses of the trials, Pareto front and best trial")
+    lines += image("history", "training and stop loss per head of the best trial")
+    lines += _trial_lines(result, image)
+    return "\n".join(lines) + "\n"
+
+
+def _summary_lines(result: StudyResult) -> list[str]:
+    """The title, the search in a few lines and the per-head table's heading."""
     study = result.study
     best = result.best_trial
-    lines = [
+    return [
         f"# mtltune report: {study['name']}",
         "",
         f"Objective: **{result.objective_name}** ({result.objective_direction}imise), computed on "
@@ -162,33 +189,29 @@ def report_markdown(
         "better on that head).",
         "",
     ]
-    header, rows = head_table(result)
-    lines += _table(header, rows)
-    for key in sorted(plots):
-        if key.startswith("predictions_"):
-            lines += image(key, f"test predictions of head {key.removeprefix('predictions_')}")
-    if result.replicates is not None:
-        lines += _replicate_lines(result)
-        lines += image("ratios", "per-head ratio baseline / best over replicates (log scale)")
-    if result.strategies:
-        lines += ["", "## Best trial of each strategy", ""]
-        lines += [
-            "Each strategy's best trial by the stop objective, evaluated once on test.",
-            "",
-        ]
-        lines += _table(
-            ["strategy", "trial", "stop objective", *(f"test loss {h}" for h in result.heads)],
-            [
-                [name, s.trial_id, s.evaluation.objective]
-                + [s.evaluation.test[h]["loss"] for h in result.heads]
-                for name, s in result.strategies.items()
-            ],
-        )
-    lines += ["", "## Best configuration", ""]
-    lines += _plan_lines(result.best.plan)
-    lines += ["", "Baseline:", ""]
-    lines += _plan_lines(result.baseline.plan)
-    lines += ["", "## Pareto front", ""]
+
+
+def _strategy_lines(result: StudyResult) -> list[str]:
+    """The best trial of each strategy, evaluated on test."""
+    lines = ["", "## Best trial of each strategy", ""]
+    lines += [
+        "Each strategy's best trial by the stop objective, evaluated once on test.",
+        "",
+    ]
+    lines += _table(
+        ["strategy", "trial", "stop objective", *(f"test loss {h}" for h in result.heads)],
+        [
+            [name, s.trial_id, s.evaluation.objective]
+            + [s.evaluation.test[h]["loss"] for h in result.heads]
+            for name, s in result.strategies.items()
+        ],
+    )
+    return lines
+
+
+def _pareto_lines(result: StudyResult) -> list[str]:
+    """The Pareto front's trials on the per-head stop losses."""
+    lines = ["", "## Pareto front", ""]
     lines += [
         f"{len(result.pareto)} of {sum(t.ok for t in result.trials)} completed trials are "
         "Pareto-optimal on the per-head stop losses (no head can improve without another "
@@ -208,9 +231,12 @@ def report_markdown(
             for t in front
         ],
     )
-    lines += image("pareto", "per-head stop losses of the trials, Pareto front and best trial")
-    lines += image("history", "training and stop loss per head of the best trial")
-    lines += ["", "## Trials", "", f"All trials are in `{TRIALS_CSV}`. The best ten:", ""]
+    return lines
+
+
+def _trial_lines(result: StudyResult, image: Image) -> list[str]:
+    """The best ten trials, the search's plots and the failed trials."""
+    lines = ["", "## Trials", "", f"All trials are in `{TRIALS_CSV}`. The best ten:", ""]
     ranked = sorted(
         (t for t in result.trials if t.ok),
         key=lambda t: t.objective if result.objective_direction == "min" else -t.objective,  # type: ignore[operator]
@@ -229,7 +255,7 @@ def report_markdown(
     if failed:
         lines += ["", "Failed trials:", ""]
         lines += [f"- `{t.trial_id}` ({t.status}): {t.message or 'no message'}" for t in failed]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _replicate_lines(result: StudyResult) -> list[str]:

@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from mtltune.compat.layout import oracle_file, tuner_state_file
 from mtltune.errors import Problem, RunFolderError, SearchError
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import LOCK_FILE, PROJECT, RUN_ENTRIES, STUDY_FILE
@@ -69,8 +70,8 @@ class RunFolder:
         round, would start again from trial 0 over the saved trials. That file holds the
         tuner's own state, which is empty for every tuner mtltune makes.
         """
-        own = self.tuner_dir / f"{tuner_id}.json"
-        if (self.tuner_dir / "oracle.json").exists() and not own.exists():
+        own = tuner_state_file(self.tuner_dir, tuner_id)
+        if oracle_file(self.tuner_dir).exists() and not own.exists():
             own.write_text("{}")
 
 

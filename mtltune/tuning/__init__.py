@@ -1,7 +1,9 @@
 """Tuning: the Keras Tuner side, the ``MultiTaskHyperModel``, the tuner and its oracles.
 
-``hypermodel`` adapts the model layer to Keras Tuner, ``tuner`` builds a study's tuner and turns
-its trials into records, ``evaluation`` and ``replicates`` train and score fixed plans on test.
-May import ``mtltune.model``, ``mtltune.data``, ``mtltune.study``, ``mtltune.run`` and
-``mtltune.report``; never ``mtltune.search``, ``mtltune.distributed`` or ``mtltune.cli``.
+``hypermodel`` adapts the model layer to Keras Tuner, ``reuse`` keeps finished models for the
+next trials (the pool, ``gc.freeze``, architecture signatures), ``tuner`` builds a study's tuner
+and turns its trials into records, ``evaluation`` and ``replicates`` train and score fixed plans
+on test. May import ``mtltune.model``, ``mtltune.data``, ``mtltune.study``, ``mtltune.run``,
+``mtltune.report`` and ``mtltune.compat``; never ``mtltune.search``, ``mtltune.distributed`` or
+``mtltune.cli``.
 """

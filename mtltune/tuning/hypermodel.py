@@ -17,8 +17,6 @@ which is where Keras and TensorFlow spend time and leak memory with every new mo
 from __future__ import annotations
 
 import contextlib
-import gc
-import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,12 +25,13 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from mtltune.compat.tf_private import tf_caches_kept
 from mtltune.model import loop
-from mtltune.model.earlystop import BestEpochStopping
+from mtltune.model.callbacks import BestEpochStopping, DivergenceGuard, ObjectiveLogger
 from mtltune.model.heads import reference_losses
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.network import build_network
-from mtltune.model.objectives import MONITOR, OBJECTIVE, Objective, ObjectiveLogger, head_loss_key
+from mtltune.model.objectives import MONITOR, OBJECTIVE, Objective, head_loss_key
 from mtltune.model.strategies import TrainPlan, declare
 from mtltune.study import (
     HeadConfig,
@@ -43,52 +42,12 @@ from mtltune.study import (
     named_head,
 )
 from mtltune.study.catalog import is_custom_loss
+from mtltune.tuning.reuse import ModelPool
 
 #: Batch size of the stop-split evaluation each epoch (the result does not depend on it).
 EVAL_BATCH_SIZE = loop.EVAL_BATCH_SIZE
 
-#: At most this many idle models are kept for recycling (one per strategy and architecture).
-POOL_SIZE = 8
-
 BuildFn = Callable[[kt.HyperParameters], keras.Model]
-
-
-class DivergenceGuard(keras.callbacks.Callback):
-    """Stops training as soon as a loss is NaN or infinite and records why.
-
-    Checks the running training loss after every batch (Keras' ``fit``) or once per epoch
-    (``mtltune.model.loop``, whose compiled epoch itself stops at the first non-finite batch and
-    reports that batch), and every head's train and stop loss after every epoch.
-    """
-
-    def __init__(self, keys: list[str]) -> None:
-        super().__init__()
-        self.keys = keys
-        self.reason: str | None = None
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        """Remember the epoch, for the message."""
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        """Stop within the epoch when the training loss stops being finite."""
-        value = (logs or {}).get("loss")
-        if value is not None and not math.isfinite(value := float(value)):
-            self.reason = f"diverged at epoch {self._epoch + 1}, batch {batch + 1}: loss={value}"
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        """Check the epoch's train and stop losses."""
-        logs = logs or {}
-        if self.reason is not None:
-            return
-        bad = {k: logs[k] for k in self.keys if k in logs and not math.isfinite(float(logs[k]))}
-        if bad:
-            self.reason = f"diverged at epoch {epoch + 1}: " + ", ".join(
-                f"{k}={v}" for k, v in bad.items()
-            )
-            self.model.stop_training = True
 
 
 class MultiTaskHyperModel(kt.HyperModel):
@@ -106,12 +65,14 @@ class MultiTaskHyperModel(kt.HyperModel):
             inputs that go through Keras' ``fit`` (in-memory arrays run a whole epoch per call).
         class_weights: Per-class weights (code order) of heads with a class-weighted loss.
         name: The hypermodel's name.
-        stateless_build: ``build_fn`` and the heads' losses draw random numbers only through
-            Keras' stateless generators (Keras' own initializers and dropout), never through
-            TensorFlow's stateful random ops: inside ``recycling()`` TensorFlow's caches are
-            then kept across trials, which saves the first epoch's re-instantiation (see
-            ``recycling``). Leave it off if unsure: with stateful random ops and kept caches,
-            a trial's randomness would depend on the trials before it.
+        stateless_build: Opt in to keeping TensorFlow's caches inside ``recycling()`` (off by
+            default). Say so only if ``build_fn`` and the heads' losses draw random numbers
+            only through Keras' stateless generators (Keras' own initializers and dropout),
+            never through TensorFlow's stateful random ops: it saves the first epoch's
+            re-instantiation in each recycled trial (see ``recycling``), by patching a private
+            TensorFlow function process-wide while the block runs
+            (``mtltune.compat.tf_private``). Leave it off if unsure: with stateful random ops
+            and kept caches, a trial's randomness would depend on the trials before it.
 
     Example:
         ```python
@@ -164,10 +125,8 @@ class MultiTaskHyperModel(kt.HyperModel):
         self.last_history: dict[str, list[float]] | None = None
         self._reference_data: tuple[Any, Any] = (None, None)
         self._reference: Objective = self.objective
-        self._recycling = False
         #: Idle models by (strategy, network signature); a model is idle once ``fit`` ended.
-        self._pool: dict[tuple[Any, ...], MultiTaskModel] = {}
-        self._frozen = False
+        self._pool = ModelPool()
         #: Whether TensorFlow's caches may outlive a trial inside ``recycling`` (see Args).
         self.stateless_build = stateless_build
 
@@ -178,6 +137,8 @@ class MultiTaskHyperModel(kt.HyperModel):
         input_dim: int,
         output_units: Mapping[str, int],
         class_weights: Mapping[str, Sequence[float]] | None = None,
+        *,
+        stateless_build: bool = False,
     ) -> MultiTaskHyperModel:
         """A hypermodel that builds the study's trunk and heads.
 
@@ -187,6 +148,9 @@ class MultiTaskHyperModel(kt.HyperModel):
             output_units: Output width of each head (1, or the number of classes).
             class_weights: Per-class weights (code order) of class-weighted heads, computed
                 from the train split (``Dataset.class_weights``).
+            stateless_build: Keep TensorFlow's caches inside ``recycling()`` (see the class;
+                ``stateless_study(study)`` says whether the study allows it). mtltune's own
+                searches pass ``stateless_study(study)``.
         """
 
         def build_fn(hp: kt.HyperParameters) -> keras.Model:
@@ -201,9 +165,7 @@ class MultiTaskHyperModel(kt.HyperModel):
             seed=study.seed,
             class_weights=class_weights,
             name=study.name,
-            # mtltune's networks are Keras layers only (Dense, Dropout with SeedGenerator); a
-            # user's loss function might draw from TensorFlow's stateful random ops.
-            stateless_build=not any(is_custom_loss(str(h.loss)) for h in study.heads.values()),
+            stateless_build=stateless_build,
         )
 
     @property
@@ -231,9 +193,8 @@ class MultiTaskHyperModel(kt.HyperModel):
         seed = self.seed if seed is None else seed
         keras.utils.set_random_seed(seed)
         net = self.build_fn(hp if hp is not None else kt.HyperParameters())
-        # The signature (a config walk) is only needed where models can be recycled.
-        key = (plan.strategy, _signature(net)) if self._recycling else None
-        model = self._pool.pop(key, None) if key is not None else None
+        key = self._pool.key(plan, net)
+        model = self._pool.take(key)
         if model is not None:
             model.recycle(net, plan)
         else:
@@ -253,46 +214,28 @@ class MultiTaskHyperModel(kt.HyperModel):
         architecture after its ``fit``. Models built outside the block are never recycled, so
         ``tuner.get_best_models`` and ``tuner.load_model`` there return independent models.
 
-        For a hypermodel made with ``stateless_build`` (``from_study`` sets it unless a head has
-        a custom loss), TensorFlow's kernel and function caches are also kept within the block.
+        For a hypermodel made with ``stateless_build`` (mtltune's searches set it unless a head
+        has a custom loss), TensorFlow's kernel and function caches are also kept within the block.
         ``keras.utils.set_random_seed`` (each build) and Keras' ``clear_session`` (Keras Tuner,
         before each build) would clear them, and a recycled model would then re-instantiate its
         compiled epoch at its first call: 0.2 s (``weighted``) to 0.5 s (``separate``) per trial
         on the bundled study (``python benchmarks/run.py --parts recycle``). The clearing exists
         to restart stateful random kernels, which a user's code may use; so it is kept for it.
         """
-        previous = self._recycling
-        self._recycling = True
+        previous = self._pool.active
+        self._pool.active = True
         keep = not previous and self.stateless_build
         try:
-            with _tf_caches_kept() if keep else contextlib.nullcontext():
+            with tf_caches_kept() if keep else contextlib.nullcontext():
                 yield
         finally:
-            self._recycling = previous
+            self._pool.active = previous
             if not previous:
                 self._pool.clear()
-                if self._frozen:
-                    gc.unfreeze()
-                    self._frozen = False
 
     def _release(self, model: MultiTaskModel) -> None:
         """Offer a model whose training ended for recycling (inside ``recycling`` only)."""
-        key = getattr(model, "_mtltune_pool_key", None)
-        if not self._recycling or key is None:
-            return
-        self._pool.pop(key, None)
-        self._pool[key] = model
-        while len(self._pool) > POOL_SIZE:
-            self._pool.pop(next(iter(self._pool)))
-        if not getattr(model, "_mtltune_released", False):
-            object.__setattr__(model, "_mtltune_released", True)
-            # A new model's traced graphs live as long as the block: move them, and everything
-            # else alive now (TensorFlow's and Keras' modules), out of the garbage collector's
-            # sight. Keras Tuner and Keras' clear_session collect twice per trial, and each
-            # full collection walked this heap: 0.3 s, 0.6 s of a 5 s trial.
-            gc.collect()
-            gc.freeze()
-            self._frozen = True
+        self._pool.release(model)
 
     def fit(
         self,
@@ -333,31 +276,9 @@ class MultiTaskHyperModel(kt.HyperModel):
         batch_size = kwargs.pop("batch_size", self.training.batch_size)
         start = time.perf_counter()
         try:
-            if _fast_path(x, y, validation_data, kwargs):
-                history = loop.fit(
-                    model,
-                    x,
-                    y,
-                    validation_data,
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    callbacks=callbacks,
-                    seed=getattr(model, "_mtltune_seed", self.seed),
-                    shuffle=kwargs.get("shuffle", True),
-                    initial_epoch=kwargs.get("initial_epoch", 0),
-                )
-            else:
-                kwargs.setdefault("validation_batch_size", EVAL_BATCH_SIZE)
-                kwargs.setdefault("verbose", 0)
-                history = model.fit(
-                    x,
-                    y,
-                    validation_data=validation_data,
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    callbacks=callbacks,
-                    **kwargs,
-                ).history
+            history = self._train(
+                model, x, y, validation_data, callbacks, epochs, batch_size, kwargs
+            )
         finally:
             self._release(model)
         seconds = time.perf_counter() - start
@@ -365,6 +286,43 @@ class MultiTaskHyperModel(kt.HyperModel):
         if guard.reason is not None:
             raise kt.errors.FailedTrialError(guard.reason)
         return best_epoch_results(history, objective, seconds)
+
+    def _train(
+        self,
+        model: MultiTaskModel,
+        x: Any,
+        y: Any,
+        validation_data: tuple[Any, Any],
+        callbacks: list[keras.callbacks.Callback],
+        epochs: int,
+        batch_size: int,
+        kwargs: dict[str, Any],
+    ) -> dict[str, list[float]]:
+        """Train by the in-memory loop where it applies, else by Keras' ``fit``: the history."""
+        if _fast_path(x, y, validation_data, kwargs):
+            return loop.fit(
+                model,
+                x,
+                y,
+                validation_data,
+                epochs=epochs,
+                batch_size=batch_size,
+                callbacks=callbacks,
+                seed=getattr(model, "_mtltune_seed", self.seed),
+                shuffle=kwargs.get("shuffle", True),
+                initial_epoch=kwargs.get("initial_epoch", 0),
+            )
+        kwargs.setdefault("validation_batch_size", EVAL_BATCH_SIZE)
+        kwargs.setdefault("verbose", 0)
+        return model.fit(
+            x,
+            y,
+            validation_data=validation_data,
+            epochs=epochs,
+            batch_size=batch_size,
+            callbacks=callbacks,
+            **kwargs,
+        ).history
 
     def objective_for(self, y_train: Any, y_stop: Any) -> Objective:
         """The objective with its per-head floor set from the data (see ``ObjectiveConfig``).
@@ -384,6 +342,15 @@ class MultiTaskHyperModel(kt.HyperModel):
             self._reference = self.objective.with_reference(reference)
             self._reference_data = (y_train, y_stop)
         return self._reference
+
+
+def stateless_study(study: Study) -> bool:
+    """Whether a study's models draw random numbers only through Keras' stateless generators.
+
+    mtltune's networks are Keras layers only (Dense, Dropout with a ``SeedGenerator``); a user's
+    loss function might draw from TensorFlow's stateful random ops.
+    """
+    return not any(is_custom_loss(str(h.loss)) for h in study.heads.values())
 
 
 def best_epoch_results(
@@ -415,68 +382,9 @@ def _fast_path(x: Any, y: Any, validation_data: tuple[Any, ...], kwargs: Mapping
     return not extra and len(validation_data) == 2 and loop.in_memory(x, y, *validation_data)
 
 
-def _signature(net: keras.Model) -> tuple[Any, ...]:
-    """What a recycled model must share with a new network: architecture, variables, outputs.
-
-    The architecture is the network's config with every layer name replaced by the layer's
-    position (names do not change what a network computes, and without Keras'
-    ``clear_session`` every build numbers them anew), so an activation or a dropout rate that
-    differs keeps two networks apart even when their variables have the same shapes. A network
-    without a config (a subclassed model) is never recycled.
-    """
-    variables = tuple((tuple(v.shape), str(v.dtype)) for v in net.variables)
-    outputs = tuple(getattr(net, "output_names", None) or ())
-    try:
-        config = net.get_config()
-    except NotImplementedError:
-        return (id(net),)
-    layers = config.get("layers") if isinstance(config, dict) else None
-    if not isinstance(layers, list):
-        return (id(net),)
-    names = {str(layer.get("name")): f"#{i}" for i, layer in enumerate(layers)}
-    names[str(config.get("name"))] = "#net"
-
-    def normalise(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: normalise(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [normalise(v) for v in value]
-        if isinstance(value, str):
-            return names.get(value, value)
-        return value
-
-    architecture = json.dumps(normalise(config), sort_keys=True, default=repr)
-    return (type(net).__name__, outputs, variables, architecture)
-
-
 def _coerce(cls: Any, value: Any) -> Any:
     if value is None:
         return cls()
     if isinstance(value, cls):
         return value
     return cls.model_validate(dict(value))
-
-
-@contextlib.contextmanager
-def _tf_caches_kept() -> Iterator[None]:
-    """Within the block, TensorFlow's eager context does not clear its kernel caches.
-
-    ``tf.random.set_seed`` and ``clear_kernel_cache`` (called by Keras' ``clear_session``) both
-    go through ``TFE_ContextClearCaches``; the seed itself is still set.
-    """
-    from tensorflow.python.eager import context
-
-    module = context.pywrap_tfe
-    clear = getattr(module, "TFE_ContextClearCaches", None)
-    if clear is None:  # another TensorFlow layout: leave its caches alone
-        yield
-        return
-    module.TFE_ContextClearCaches = _caches_kept
-    try:
-        yield
-    finally:
-        module.TFE_ContextClearCaches = clear
-
-
-def _caches_kept(handle: Any) -> None:
-    """Stands in for ``TFE_ContextClearCaches`` inside ``_tf_caches_kept``."""

@@ -1,5 +1,8 @@
 """The study's Keras Tuner: the tuner, its search arguments, trial records, stop requests.
 
+The stop requests (``request_stop``, ``clear_stop``, ``check_stop``) live with the callbacks
+in ``mtltune.model.callbacks``, and are importable from here as before.
+
 Used by the search (``mtltune.search``) and by a distributed search's workers
 (``mtltune.distributed.worker``), which build the same tuner around Keras Tuner's oracle client.
 """
@@ -9,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ import keras
 import keras_tuner as kt
 
 from mtltune.data import Dataset
+from mtltune.model.callbacks import StopCheck, check_stop, clear_stop, request_stop
 from mtltune.model.objectives import MONITOR, head_loss_key, learned_weight_key
 from mtltune.model.strategies import STRATEGY, declare
 from mtltune.report.results import TrialRecord
@@ -24,45 +27,25 @@ from mtltune.run.files import PROJECT, TENSORBOARD
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
 from mtltune.tuning.failures import failure_reason, keep_traceback, quiet_keras_tuner
-from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.hypermodel import MultiTaskHyperModel, stateless_study
+
+__all__ = [
+    "TUNERS",
+    "check_stop",
+    "clear_stop",
+    "make_tuner",
+    "ordered",
+    "request_stop",
+    "search_arguments",
+    "study_hypermodel",
+    "trial_record",
+]
 
 TUNERS: dict[str, type[kt.Tuner]] = {
     "random": kt.RandomSearch,
     "bayesian": kt.BayesianOptimization,
     "hyperband": kt.Hyperband,
 }
-
-
-_STOP = threading.Event()
-
-
-def request_stop() -> None:
-    """Ask a running search to stop at the next batch or trial boundary.
-
-    For a SIGINT handler: a ``KeyboardInterrupt`` raised by the signal itself can land in a
-    garbage-collection callback, where Python ignores it; this request is honoured at the next
-    safe point by raising ``KeyboardInterrupt`` there. Finished trials are kept and the
-    interrupted one runs again when the search is resumed.
-    """
-    _STOP.set()
-
-
-def clear_stop() -> None:
-    """Forget an earlier stop request (a new search starts)."""
-    _STOP.clear()
-
-
-def check_stop() -> None:
-    """Raise ``KeyboardInterrupt`` if a stop was requested (``request_stop``)."""
-    if _STOP.is_set():
-        raise KeyboardInterrupt("search interrupted")
-
-
-class _StopCheck(keras.callbacks.Callback):
-    """Raises ``KeyboardInterrupt`` after a batch once a stop was requested."""
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        check_stop()
 
 
 def study_hypermodel(study: Study, dataset: Dataset) -> MultiTaskHyperModel:
@@ -72,6 +55,8 @@ def study_hypermodel(study: Study, dataset: Dataset) -> MultiTaskHyperModel:
         dataset.input_dim,
         {h: enc.units for h, enc in dataset.targets.items()},
         dataset.class_weights,
+        # Studies keep TensorFlow's caches across recycled trials where that is safe.
+        stateless_build=stateless_study(study),
     )
 
 
@@ -79,7 +64,7 @@ def search_arguments(
     study: Study, dataset: Dataset, folder: RunFolder
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The positional and keyword arguments of ``tuner.search`` for a study (in any process)."""
-    callbacks: list[keras.callbacks.Callback] = [_StopCheck()]
+    callbacks: list[keras.callbacks.Callback] = [StopCheck()]
     if study.report.tensorboard:
         # Keras Tuner gives each trial its own log folder and writes its hyperparameters.
         callbacks.append(keras.callbacks.TensorBoard(str(folder.path / TENSORBOARD)))
@@ -117,6 +102,7 @@ def make_tuner(
     *,
     tuner_id: str | None = None,
     worker: bool = False,
+    before_end: Callable[[kt.engine.trial.Trial], None] | None = None,
 ) -> kt.Tuner:
     """The study's Keras Tuner, writing into the run folder (reloaded if it exists there).
 
@@ -130,6 +116,8 @@ def make_tuner(
         worker: The tuner is a distributed search's worker: the chief's oracle decides its
             trials, and its own oracle only names the objective and the budget, so a Bayesian
             study's worker gets a random-search oracle (which needs no scikit-learn).
+        before_end: Called with each trial that ended, before the oracle hears of it (Keras
+            Tuner's ``on_trial_end`` hook, before the default that reports it).
     """
     folder.adopt_tuner_state(tuner_id or os.environ.get("KERASTUNER_TUNER_ID", "tuner0"))
     quiet_keras_tuner()
@@ -144,6 +132,8 @@ def make_tuner(
                 on_trial("begin", trial)
 
         def on_trial_end(self, trial: Any) -> None:
+            if before_end is not None:
+                before_end(trial)
             super().on_trial_end(trial)
             if on_trial is not None:
                 on_trial("end", self.oracle.get_trial(trial.trial_id))

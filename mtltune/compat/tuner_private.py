@@ -1,0 +1,103 @@
+"""Private Keras Tuner names a distributed search relies on.
+
+Keras Tuner 1.4's distributed mode has no public API beyond its environment variables; the
+chief serves its oracle with the ``OracleServicer`` of ``keras_tuner.src.distribute``. Each
+name is checked against keras-tuner 1.4.8; the tests named with it fail if it changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+
+def add_oracle_servicer(servicer: Any, server: Any) -> None:
+    """Register an oracle servicer on a gRPC server.
+
+    Checked against keras-tuner 1.4.8 (``keras_tuner.src.protos.get_service_grpc()``).
+    Caught by ``tests/test_workers.py::test_two_local_workers_run_every_trial_exactly_once``.
+    """
+    from keras_tuner.src import protos
+
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+
+
+def oracle_servicer_class() -> type:
+    """Keras Tuner's gRPC servicer of an oracle (``OracleServicer(oracle)``).
+
+    Checked against keras-tuner 1.4.8 (``keras_tuner.src.distribute.oracle_chief``). Caught by
+    ``tests/test_workers.py::test_two_local_workers_run_every_trial_exactly_once``.
+    """
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    return OracleServicer
+
+
+def end_trial_response() -> Any:
+    """The (empty) gRPC answer to ``EndTrial``.
+
+    Checked against keras-tuner 1.4.8 (``protos.get_service().EndTrialResponse``). Caught by
+    ``tests/test_workers.py::test_two_local_workers_run_every_trial_exactly_once``.
+    """
+    from keras_tuner.src import protos
+
+    return protos.get_service().EndTrialResponse()
+
+
+def silence_keras_tuner_print() -> None:
+    """Drop the stray ``print`` in Keras Tuner 1.4's ``Parent.to_proto`` (a debugging leftover).
+
+    Every trial sent over gRPC with a conditional hyperparameter (the strategy's knobs) would
+    print the strategy's name on the chief's and the workers' standard output. Only that
+    module's ``print`` is replaced. Checked against keras-tuner 1.4.8
+    (``keras_tuner.src.engine.conditions``). Caught by
+    ``tests/test_workers.py::test_two_local_workers_run_every_trial_exactly_once`` (the search's
+    output).
+    """
+    from keras_tuner.src.engine import conditions
+
+    conditions.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def oracle_locked(oracle: Any) -> Iterator[None]:
+    """Hold the lock under which Keras Tuner's gRPC threads change an oracle.
+
+    Checked against keras-tuner 1.4.8 (``keras_tuner.src.engine.oracle.LOCKS[oracle]``, taken
+    by the ``synchronized`` methods). Caught by ``tests/test_workerwatch.py``.
+    """
+    from keras_tuner.src.engine.oracle import LOCKS
+
+    with LOCKS[oracle]:
+        yield
+
+
+def ongoing_trials(oracle: Any) -> dict[str, Any]:
+    """The oracle's running trials keyed by tuner id (an undocumented attribute).
+
+    Checked against keras-tuner 1.4.8 (``Oracle.ongoing_trials``). Caught by
+    ``tests/test_workerwatch.py``.
+    """
+    return dict(oracle.ongoing_trials)
+
+
+def pace_idle_answers(client: Any, seconds: float) -> None:
+    """Make a worker's oracle client wait ``seconds`` after an ``IDLE`` trial.
+
+    An oracle with no trial to give yet (Hyperband between rounds) answers ``IDLE``, and Keras
+    Tuner's ``BaseTuner.search`` asks again at once, with no hook in between: this wraps the
+    client's ``create_trial`` on the instance. Checked against keras-tuner 1.4.8
+    (``OracleClient.create_trial``; ``BaseTuner.search`` loops on ``TrialStatus.IDLE``).
+    Caught by ``tests/test_workers.py::test_bayesian_and_hyperband_searches_run_on_workers``.
+    """
+    create = client.create_trial
+
+    def create_trial(tuner_id: str) -> Any:
+        trial = create(tuner_id)
+        if trial.status == "IDLE":
+            time.sleep(seconds)
+        return trial
+
+    client.create_trial = create_trial
