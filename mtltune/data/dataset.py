@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from mtltune.data.checks import (
     is_categorical,
 )
 from mtltune.data.generators import GENERATORS
+from mtltune.data.scaling import TargetScale
 from mtltune.errors import DataError, Problem
 from mtltune.study import BuiltinParams, HeadConfig, SplitConfig, Study
 
@@ -46,7 +48,19 @@ def load_table(study: Study, *, seed: int | None = None) -> pd.DataFrame:
         return GENERATORS[study.data.builtin_name](params, draw_seed)
     path = study.data_path()
     assert path is not None
-    where = "data.source"
+    return read_table(path, "data.source")
+
+
+def read_table(path: Path, where: str) -> pd.DataFrame:
+    """Read a CSV (``.csv``) or Parquet file.
+
+    Args:
+        path: The file.
+        where: What names the file in an error (a key path, a command's argument).
+
+    Raises:
+        DataError: If the file is missing, unreadable or empty.
+    """
     if not path.is_file():
         raise DataError([Problem(where, f"data file {str(path)!r} does not exist")])
     try:
@@ -105,6 +119,18 @@ def _seeds(seed: int) -> tuple[int, int]:
     return int(draw), int(shuffle)
 
 
+def sample_rows(n: int, sample: int | None, seed: int) -> np.ndarray | None:
+    """Sorted positions of a seeded sample of ``sample`` out of ``n`` rows (``data.sample``).
+
+    Returns ``None`` (every row) without a sample or when it is not smaller than ``n``. The
+    seed is a third stream of the study seed, independent of the draw and the split.
+    """
+    if sample is None or sample >= n:
+        return None
+    stream = int(np.random.SeedSequence(seed).generate_state(3)[2])
+    return np.sort(np.random.default_rng(stream).choice(n, size=sample, replace=False))
+
+
 # ---------------------------------------------------------------------------------------------
 # Preprocessing fitted on train
 
@@ -149,11 +175,13 @@ class TargetEncoder:
         kind: The head kind.
         classes: Class labels seen in train (classification heads), in code order.
         class_weights: Weight of each class in code order (weighted cross-entropy heads).
+        scale: The target's scale fitted on train (regression heads, ``heads.<h>.scale``).
     """
 
     kind: str
     classes: list[Any] = field(default_factory=list)
     class_weights: list[float] | None = None
+    scale: TargetScale = field(default_factory=TargetScale)
 
     @property
     def units(self) -> int:
@@ -163,7 +191,7 @@ class TargetEncoder:
     def transform(self, values: pd.Series) -> np.ndarray:
         """Encode a column (already checked) into the array the head's loss expects."""
         if self.kind == "regression":
-            return values.to_numpy(dtype=np.float32)[:, None]
+            return self.scale.transform(values.to_numpy(dtype=np.float64))[:, None]
         codes = pd.Index(self.classes).get_indexer(values)
         if self.kind == "binary":
             return codes.astype(np.float32)[:, None]
@@ -206,6 +234,11 @@ class Dataset:
         return {h: e.class_weights for h, e in self.targets.items() if e.class_weights}
 
     @property
+    def target_scales(self) -> dict[str, TargetScale]:
+        """The fitted scale of each regression target (``heads.<h>.scale``)."""
+        return {h: e.scale for h, e in self.targets.items() if e.kind == "regression"}
+
+    @property
     def input_dim(self) -> int:
         """Number of encoded input features."""
         return int(self.train.x.shape[1])
@@ -234,6 +267,10 @@ def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:
     table = load_table(study, seed=draw_seed)
     check_columns(study, table)
     table, positions = check_values(study, table)
+    sampled = sample_rows(len(table), study.data.sample, seed)
+    if sampled is not None:
+        table, positions = table.iloc[sampled].reset_index(drop=True), positions[sampled]
+    check_log_targets(study, table, positions)
     train_idx, stop_idx, test_idx = split_indices(len(table), study.split, split_seed)
     train = table.iloc[train_idx]
     inputs = _fit_inputs(train, study.data.inputs or [], study.data.categorical)
@@ -247,7 +284,7 @@ def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:
             x=inputs.transform(rows),
             y={h: targets[h].transform(rows[study.heads[h].target]) for h in study.heads},
             clean={
-                h: rows[head.clean_target].to_numpy(dtype=np.float32)[:, None]
+                h: targets[h].scale.transform(rows[head.clean_target].to_numpy())[:, None]
                 for h, head in study.heads.items()
                 if head.clean_target is not None
             },
@@ -280,7 +317,8 @@ def _sorted_labels(values: pd.Series) -> list[Any]:
 
 def _fit_target(name: str, head: HeadConfig, train: pd.DataFrame) -> TargetEncoder:
     if head.kind == "regression":
-        return TargetEncoder(kind="regression")
+        values = train[str(head.target)].to_numpy(dtype=np.float64)
+        return TargetEncoder(kind="regression", scale=TargetScale.fit(head.scale, values))
     where = f"heads.{name}.target (column {head.target!r})"
     classes = _sorted_labels(train[str(head.target)])
     if len(classes) < 2:
@@ -321,6 +359,29 @@ def _fit_target(name: str, head: HeadConfig, train: pd.DataFrame) -> TargetEncod
             classes = [negative, matches[0]]
     weights = _class_weights(name, head, train[str(head.target)], classes)
     return TargetEncoder(kind=head.kind, classes=classes, class_weights=weights)
+
+
+def check_log_targets(study: Study, table: pd.DataFrame, positions: np.ndarray) -> None:
+    """Targets (and clean targets) of ``scale: log`` heads must be positive in every row."""
+    problems = []
+    for name, head in study.heads.items():
+        if head.scale != "log":
+            continue
+        for key, column in (("target", head.target), ("clean_target", head.clean_target)):
+            if column is None:
+                continue
+            bad = ~(table[column].to_numpy(dtype=np.float64) > 0)
+            if bad.any():
+                first = int(positions[np.flatnonzero(bad)[0]])
+                problems.append(
+                    Problem(
+                        f"heads.{name}.{key} (column {column!r})",
+                        f"scale: log needs values > 0, found {int(bad.sum())} others (first at "
+                        f"data row {first + 1}); use scale: standard or remove those rows",
+                    )
+                )
+    if problems:
+        raise DataError(problems)
 
 
 def _class_weights(

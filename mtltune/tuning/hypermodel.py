@@ -27,6 +27,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from mtltune.data.scaling import TargetScale
 from mtltune.model import loop
 from mtltune.model.earlystop import BestEpochStopping
 from mtltune.model.heads import reference_losses
@@ -105,6 +106,9 @@ class MultiTaskHyperModel(kt.HyperModel):
         steps_per_execution: Training steps per call of Keras' compiled step function, for
             inputs that go through Keras' ``fit`` (in-memory arrays run a whole epoch per call).
         class_weights: Per-class weights (code order) of heads with a class-weighted loss.
+        target_scales: The fitted scale of each scaled regression target: the arrays passed to
+            ``fit`` hold scaled targets, and logged losses and metrics are converted back to
+            the target's units (``Dataset.target_scales``; default: targets as given).
         name: The hypermodel's name.
         stateless_build: ``build_fn`` and the heads' losses draw random numbers only through
             Keras' stateless generators (Keras' own initializers and dropout), never through
@@ -134,6 +138,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         class_weights: Mapping[str, Sequence[float]] | None = None,
         name: str | None = None,
         stateless_build: bool = False,
+        target_scales: Mapping[str, TargetScale] | None = None,
     ) -> None:
         super().__init__(name=name, tunable=True)
         self.build_fn = build_fn
@@ -151,6 +156,7 @@ class MultiTaskHyperModel(kt.HyperModel):
                 "[weight per class code]} (mtltune.model.heads.balanced_class_weights(y_train) "
                 "computes the 'balanced' ones)"
             )
+        self.target_scales = dict(target_scales or {})
         self.search = _coerce(SearchConfig, search)
         self.training = _coerce(TrainingConfig, training)
         self.objective = Objective(
@@ -178,6 +184,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         input_dim: int,
         output_units: Mapping[str, int],
         class_weights: Mapping[str, Sequence[float]] | None = None,
+        target_scales: Mapping[str, TargetScale] | None = None,
     ) -> MultiTaskHyperModel:
         """A hypermodel that builds the study's trunk and heads.
 
@@ -187,6 +194,7 @@ class MultiTaskHyperModel(kt.HyperModel):
             output_units: Output width of each head (1, or the number of classes).
             class_weights: Per-class weights (code order) of class-weighted heads, computed
                 from the train split (``Dataset.class_weights``).
+            target_scales: The targets' scales fitted on train (``Dataset.target_scales``).
         """
 
         def build_fn(hp: kt.HyperParameters) -> keras.Model:
@@ -200,6 +208,7 @@ class MultiTaskHyperModel(kt.HyperModel):
             objective=study.search.objective,
             seed=study.seed,
             class_weights=class_weights,
+            target_scales=target_scales,
             name=study.name,
             # mtltune's networks are Keras layers only (Dense, Dropout with SeedGenerator); a
             # user's loss function might draw from TensorFlow's stateful random ops.
@@ -232,12 +241,12 @@ class MultiTaskHyperModel(kt.HyperModel):
         keras.utils.set_random_seed(seed)
         net = self.build_fn(hp if hp is not None else kt.HyperParameters())
         # The signature (a config walk) is only needed where models can be recycled.
-        key = (plan.strategy, _signature(net)) if self._recycling else None
+        key = (plan.strategy, _signature(net), self._scales_key()) if self._recycling else None
         model = self._pool.pop(key, None) if key is not None else None
         if model is not None:
             model.recycle(net, plan)
         else:
-            model = MultiTaskModel(net, self.heads, plan, self.class_weights)
+            model = MultiTaskModel(net, self.heads, plan, self.class_weights, self.target_scales)
             model.compile(steps_per_execution=self.steps_per_execution)
         # Not tracked attributes: where the model may go back to, and its shuffle seed.
         object.__setattr__(model, "_mtltune_pool_key", key)
@@ -381,9 +390,19 @@ class MultiTaskHyperModel(kt.HyperModel):
         cached_train, cached_stop = self._reference_data
         if cached_train is not y_train or cached_stop is not y_stop:
             reference = reference_losses(self.heads, y_train, y_stop, self.class_weights)
+            reference = {h: self._in_units(h, v) for h, v in reference.items()}
             self._reference = self.objective.with_reference(reference)
             self._reference_data = (y_train, y_stop)
         return self._reference
+
+    def _scales_key(self) -> tuple[Any, ...]:
+        """The target scales a model's steps are traced with (part of its recycling key)."""
+        return tuple(sorted((h, s.kind, s.center, s.spread) for h, s in self.target_scales.items()))
+
+    def _in_units(self, head: str, loss: float) -> float:
+        """A loss on the network's axis in the target's units (as the logs give it)."""
+        scale = self.target_scales.get(head)
+        return scale.to_units(str(self.heads[head].loss), loss) if scale is not None else loss
 
 
 def best_epoch_results(
