@@ -328,20 +328,18 @@ def trials(
     out.print(table)
 
 
+DataArg = Annotated[Path, typer.Argument(help="CSV or Parquet file with the input columns.")]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="CSV to write (default: DATA_predictions.csv).", show_default=False),
+]
+
+
 @app.command()
 def predict(
     run_dir: RunDirArg,
-    data: Annotated[
-        Path, typer.Argument(help="CSV or Parquet file with the study's input columns.")
-    ],
-    out_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            help="CSV to write (default: <DATA stem>_predictions.csv beside DATA).",
-            show_default=False,
-        ),
-    ] = None,
+    data: DataArg,
+    out_file: OutOpt = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the --out file if it exists.")
     ] = False,
@@ -355,10 +353,8 @@ def predict(
         result = predict_file(run_dir, data, out_file, overwrite=overwrite)
     except InputError as exc:
         _fail(exc, 2)
-    out.print(
-        f"{result.rows} rows predicted: {result.out} ({', '.join(result.columns)})",
-        highlight=False,
-    )
+    done = f"{result.rows} rows predicted: {result.out} ({', '.join(result.columns)})"
+    out.print(done, highlight=False)
 
 
 class _RichProgress:

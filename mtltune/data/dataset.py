@@ -17,6 +17,7 @@ import pandas as pd
 
 from mtltune.data.checks import (
     check_columns,
+    check_log_targets,
     check_unseen_classes,
     check_values,
     is_categorical,
@@ -52,11 +53,7 @@ def load_table(study: Study, *, seed: int | None = None) -> pd.DataFrame:
 
 
 def read_table(path: Path, where: str) -> pd.DataFrame:
-    """Read a CSV (``.csv``) or Parquet file.
-
-    Args:
-        path: The file.
-        where: What names the file in an error (a key path, a command's argument).
+    """Read a CSV (``.csv``) or Parquet file; ``where`` names it in errors.
 
     Raises:
         DataError: If the file is missing, unreadable or empty.
@@ -120,10 +117,9 @@ def _seeds(seed: int) -> tuple[int, int]:
 
 
 def sample_rows(n: int, sample: int | None, seed: int) -> np.ndarray | None:
-    """Sorted positions of a seeded sample of ``sample`` out of ``n`` rows (``data.sample``).
+    """Sorted positions of a seeded ``data.sample`` of ``n`` rows (``None``: every row).
 
-    Returns ``None`` (every row) without a sample or when it is not smaller than ``n``. The
-    seed is a third stream of the study seed, independent of the draw and the split.
+    The seed's third stream draws it, independent of the data draw and the split.
     """
     if sample is None or sample >= n:
         return None
@@ -359,29 +355,6 @@ def _fit_target(name: str, head: HeadConfig, train: pd.DataFrame) -> TargetEncod
             classes = [negative, matches[0]]
     weights = _class_weights(name, head, train[str(head.target)], classes)
     return TargetEncoder(kind=head.kind, classes=classes, class_weights=weights)
-
-
-def check_log_targets(study: Study, table: pd.DataFrame, positions: np.ndarray) -> None:
-    """Targets (and clean targets) of ``scale: log`` heads must be positive in every row."""
-    problems = []
-    for name, head in study.heads.items():
-        if head.scale != "log":
-            continue
-        for key, column in (("target", head.target), ("clean_target", head.clean_target)):
-            if column is None:
-                continue
-            bad = ~(table[column].to_numpy(dtype=np.float64) > 0)
-            if bad.any():
-                first = int(positions[np.flatnonzero(bad)[0]])
-                problems.append(
-                    Problem(
-                        f"heads.{name}.{key} (column {column!r})",
-                        f"scale: log needs values > 0, found {int(bad.sum())} others (first at "
-                        f"data row {first + 1}); use scale: standard or remove those rows",
-                    )
-                )
-    if problems:
-        raise DataError(problems)
 
 
 def _class_weights(
