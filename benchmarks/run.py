@@ -844,17 +844,36 @@ def write_big_table(folder: Path, rows: int = TABLE_ROWS) -> Path:
     return path
 
 
-def _peak_mb(command: list[str]) -> tuple[float, float, str]:
-    """Run a command; its peak resident memory (MB), wall seconds and last output line."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
-    assert process.returncode == 0, f"{command} failed:\n{output[-2000:]}"
-    lines = [line for line in output.splitlines() if line.strip()]
-    return usage.ru_maxrss / 1024, seconds, lines[-1] if lines else ""
+#: Runs ``argv[2:]`` as a module or code (``-m NAME ...`` or ``-c CODE ...``) and writes the
+#: process's peak resident memory (``VmHWM``: of this process only, reset by ``exec``; a
+#: child's ``ru_maxrss`` would start from its parent's peak at ``fork``) to ``argv[1]``.
+_PEAK_WRAPPER = """
+import atexit, runpy, sys
+out, mode, target, *args = sys.argv[1:]
+def peak():
+    status = open('/proc/self/status').read().split('VmHWM:')[1]
+    open(out, 'w').write(status.split()[0])
+atexit.register(peak)
+sys.argv = [target, *args]
+if mode == '-m':
+    runpy.run_module(target, run_name='__main__', alter_sys=True)
+else:
+    exec(target, {'__name__': '__main__'})
+"""
+
+
+def _peak_mb(arguments: list[str]) -> tuple[float, float, str]:
+    """Run ``python -m ...`` or ``python -c ...`` in a new process: its peak resident memory
+    (MB), wall seconds and last output line."""
+    with tempfile.NamedTemporaryFile(suffix=".peak") as peak:
+        command = [sys.executable, "-c", _PEAK_WRAPPER, peak.name, *arguments]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        assert done.returncode == 0, f"{arguments} failed:\n{done.stderr[-2000:]}"
+        kilobytes = float(Path(peak.name).read_text())
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return kilobytes / 1024, seconds, lines[-1] if lines else ""
 
 
 def bench_memory_table(rows: int = TABLE_ROWS) -> None:
@@ -869,25 +888,24 @@ def bench_memory_table(rows: int = TABLE_ROWS) -> None:
             "import pandas as pd, sys; t = pd.read_csv(sys.argv[1]); "
             "print(t.memory_usage(deep=True).sum() / 2**20)"
         )
-        read_mb, read_s, table_mb = _peak_mb([sys.executable, "-c", read, str(csv)])
+        read_mb, read_s, table_mb = _peak_mb(["-c", read, str(csv)])
         table = float(table_mb)
-        imports_mb, _, _ = _peak_mb([sys.executable, "-c", "import mtltune.search"])
-        validate = [sys.executable, "-m", "mtltune", "validate", str(study)]
-        validate_mb, validate_s, _ = _peak_mb(validate)
-        search = [sys.executable, "-m", "mtltune", "search", str(study), "--out"]
-        search_mb, search_s, _ = _peak_mb([*search, str(folder / "run")])
-    print(f"table in pandas (deep): {table:.0f} MB")
-    rows_out = [
-        ("pandas.read_csv only", read_mb, read_s, 0.0),
-        ("import mtltune.search only", imports_mb, 0.0, 0.0),
-        ("mtltune validate", validate_mb, validate_s, 0.0),
-        ("mtltune search (1 trial, 1 epoch)", search_mb, search_s, imports_mb),
-    ]
-    for label, peak, seconds, base in rows_out:
-        extra = f", above the imports {(peak - base) / table:.2f}x" if base else ""
+        # What each process holds before any data: its imports.
+        pandas_mb, _, _ = _peak_mb(["-c", "import pandas"])
+        data_mb, _, _ = _peak_mb(["-c", "import mtltune.cli, mtltune.data"])
+        search_imports_mb, _, _ = _peak_mb(["-c", "import mtltune.cli, mtltune.search"])
+        validate_mb, validate_s, _ = _peak_mb(["-m", "mtltune", "validate", str(study)])
+        search = ["-m", "mtltune", "search", str(study), "--out", str(folder / "run")]
+        search_mb, search_s, _ = _peak_mb(search)
+    print(f"table in pandas (memory_usage deep): {table:.0f} MB")
+    for label, peak, seconds, imports in (
+        ("pandas.read_csv only", read_mb, read_s, pandas_mb),
+        ("mtltune validate", validate_mb, validate_s, data_mb),
+        ("mtltune search (1 trial, 1 epoch)", search_mb, search_s, search_imports_mb),
+    ):
         print(
-            f"{label:34s} peak {peak:7.0f} MB = {peak / table:.2f}x the table{extra}"
-            + (f" ({seconds:.0f} s, shared machine)" if seconds else "")
+            f"{label:34s} peak {peak:6.0f} MB, imports alone {imports:4.0f} MB: "
+            f"{(peak - imports) / table:.2f}x the table ({seconds:.0f} s, shared machine)"
         )
 
 
