@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtltune.data.dataset import read_table
+from mtltune.data.tables import read_table
 from mtltune.data.preprocessing import Preprocessing
 from mtltune.errors import InputError, Problem
 from mtltune.run.atomic import write_atomic

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from mtltune.data.checks import (
 )
 from mtltune.data.generators import GENERATORS
 from mtltune.data.scaling import TargetScale
+from mtltune.data.tables import read_table, sample_rows
 from mtltune.errors import DataError, Problem
 from mtltune.study import BuiltinParams, HeadConfig, SplitConfig, Study
 
@@ -50,26 +50,6 @@ def load_table(study: Study, *, seed: int | None = None) -> pd.DataFrame:
     path = study.data_path()
     assert path is not None
     return read_table(path, "data.source")
-
-
-def read_table(path: Path, where: str) -> pd.DataFrame:
-    """Read a CSV (``.csv``) or Parquet file; ``where`` names it in errors.
-
-    Raises:
-        DataError: If the file is missing, unreadable or empty.
-    """
-    if not path.is_file():
-        raise DataError([Problem(where, f"data file {str(path)!r} does not exist")])
-    try:
-        csv = path.suffix.lower() == ".csv"
-        table = pd.read_csv(path) if csv else pd.read_parquet(path)
-    except Exception as exc:  # pandas raises many types for unreadable files
-        raise DataError(
-            [Problem(where, f"cannot read {str(path)!r} as {path.suffix} ({exc})")]
-        ) from None
-    if table.empty:
-        raise DataError([Problem(where, f"data file {str(path)!r} has no rows")])
-    return table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,17 +96,6 @@ def _seeds(seed: int) -> tuple[int, int]:
     return int(draw), int(shuffle)
 
 
-def sample_rows(n: int, sample: int | None, seed: int) -> np.ndarray | None:
-    """Sorted positions of a seeded ``data.sample`` of ``n`` rows (``None``: every row).
-
-    The seed's third stream draws it, independent of the data draw and the split.
-    """
-    if sample is None or sample >= n:
-        return None
-    stream = int(np.random.SeedSequence(seed).generate_state(3)[2])
-    return np.sort(np.random.default_rng(stream).choice(n, size=sample, replace=False))
-
-
 # ---------------------------------------------------------------------------------------------
 # Preprocessing fitted on train
 
@@ -152,15 +121,20 @@ class InputEncoder:
         return names
 
     def transform(self, table: pd.DataFrame) -> np.ndarray:
-        """Encode rows into a float32 matrix (unseen categories become all zeros)."""
-        parts = []
-        for column, (mean, std) in self.numeric.items():
-            values = table[column].to_numpy(dtype=np.float64)
-            parts.append(((values - mean) / std)[:, None])
+        """Encode rows into a float32 matrix (unseen categories become all zeros).
+
+        The matrix is filled column by column: no temporary as large as the table.
+        """
+        out = np.zeros((len(table), len(self.feature_names)), dtype=np.float32)
+        for j, (column, (mean, std)) in enumerate(self.numeric.items()):
+            out[:, j] = (table[column].to_numpy(dtype=np.float64) - mean) / std
+        j = len(self.numeric)
         for column, categories in self.categorical.items():
-            values = table[column].astype(str).to_numpy()
-            parts.append((values[:, None] == np.asarray(categories)[None, :]).astype(np.float64))
-        return np.concatenate(parts, axis=1).astype(np.float32)
+            codes = pd.Categorical(table[column].astype(str), categories=categories).codes
+            seen = np.flatnonzero(codes >= 0)
+            out[seen, j + codes[seen]] = 1.0
+            j += len(categories)
+        return out
 
 
 @dataclass(frozen=True)
