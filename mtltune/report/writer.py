@@ -276,14 +276,15 @@ def _units_lines(study: dict[str, Any]) -> list[str]:
     if not scaled:
         return []
     logs = [h for h, kind in scaled.items() if kind == "log"]
+    listed = ", ".join(f"{h} ({kind})" for h, kind in scaled.items())
     text = (
-        f"Heads {', '.join(scaled)} trained on a scaled target (`scale`, fitted on train); "
-        "their losses and metrics are in the target's own units"
+        f"Targets scaled for training (`scale`, fitted on train): {listed}. Every loss and "
+        "metric is in the target's own units"
     )
     if logs:
         text += (
-            f", except the loss of {', '.join(logs)} (`scale: log`): it is the loss of "
-            "log(target), a different loss from the same loss on the target"
+            f", except the loss of {', '.join(logs)} (`scale: log`): the loss of log(target), "
+            "a different loss from the same loss on the target"
         )
     return [text + ".", ""]
 
