@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtltune.data.tables import read_table
 from mtltune.data.preprocessing import Preprocessing
+from mtltune.data.tables import read_table
 from mtltune.errors import InputError, Problem
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import BEST_MODEL, PREPROCESSING_JSON
