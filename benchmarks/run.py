@@ -32,9 +32,13 @@
    ``--workers 2``: seconds from the command's start to its first trial's start, to the end
    of the search (the first line after the last trial) and to its exit, and the distributed
    search's extra start-up over the one-process search's.
+11. ``memory_table``: peak resident memory of ``mtltune validate`` and of a 1-trial, 1-epoch
+   ``mtltune search`` on a generated 1,000,000-row, 20-column CSV, each in its own process,
+   against the size of the table in pandas and against the peak of a process that only reads
+   it with ``pandas.read_csv`` (and of one that only imports ``mtltune.search``).
 
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
-     [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli]
+     [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table]
      [--worker-trials 20] [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
 """
 
@@ -811,6 +815,104 @@ def bench_cli(trials: int, repeats: int) -> None:
     )
 
 
+TABLE_ROWS = 1_000_000
+
+
+def write_big_table(folder: Path, rows: int = TABLE_ROWS) -> Path:
+    """A CSV of ``rows`` rows and 20 columns (16 numeric and 2 categorical inputs, a price and
+    a yes/no label) and its study, in ``folder``; returns the study's path."""
+    rng = np.random.default_rng(0)
+    columns: dict[str, object] = {f"x{i}": rng.normal(size=rows).round(4) for i in range(16)}
+    columns["c0"] = rng.choice([f"k{i}" for i in range(5)], rows)
+    columns["c1"] = rng.choice([f"level{i}" for i in range(20)], rows)
+    signal = columns["x0"] + 0.5 * columns["x1"]  # type: ignore[operator]
+    columns["price"] = np.exp(6 + signal + rng.normal(0, 0.3, rows)).round(2)
+    columns["sold"] = np.where(signal > 0, "yes", "no")
+    import pandas as pd
+
+    pd.DataFrame(columns).to_csv(folder / "table.csv", index=False)
+    study = {
+        "name": "big_table",
+        "seed": 0,
+        "data": {"source": "table.csv", "inputs": [*(f"x{i}" for i in range(16)), "c0", "c1"]},
+        "heads": {"price": {"scale": "log"}, "sold": {"kind": "binary"}},
+        "model": {"units": [32]},
+        "training": {"max_epochs": 1, "batch_size": 1024, "patience": 1},
+        "search": {"tuner": "random", "max_trials": 1, "strategies": ["weighted"]},
+        "report": {"plots": False},
+    }
+    import yaml
+
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+#: Runs ``argv[2:]`` as a module or code (``-m NAME ...`` or ``-c CODE ...``) and writes the
+#: process's peak resident memory (``VmHWM``: of this process only, reset by ``exec``; a
+#: child's ``ru_maxrss`` would start from its parent's peak at ``fork``) to ``argv[1]``.
+_PEAK_WRAPPER = """
+import atexit, runpy, sys
+out, mode, target, *args = sys.argv[1:]
+def peak():
+    status = open('/proc/self/status').read().split('VmHWM:')[1]
+    open(out, 'w').write(status.split()[0])
+atexit.register(peak)
+sys.argv = [target, *args]
+if mode == '-m':
+    runpy.run_module(target, run_name='__main__', alter_sys=True)
+else:
+    exec(target, {'__name__': '__main__'})
+"""
+
+
+def _peak_mb(arguments: list[str]) -> tuple[float, float, str]:
+    """Run ``python -m ...`` or ``python -c ...`` in a new process: its peak resident memory
+    (MB), wall seconds and last output line."""
+    with tempfile.NamedTemporaryFile(suffix=".peak") as peak:
+        command = [sys.executable, "-c", _PEAK_WRAPPER, peak.name, *arguments]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        assert done.returncode == 0, f"{arguments} failed:\n{done.stderr[-2000:]}"
+        kilobytes = float(Path(peak.name).read_text())
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return kilobytes / 1024, seconds, lines[-1] if lines else ""
+
+
+def bench_memory_table(rows: int = TABLE_ROWS) -> None:
+    """Peak memory of validate and a tiny search on a large CSV, against the table's size."""
+    print(f"## memory_table: {rows:,} rows x 20 columns, each command in its own process")
+    with tempfile.TemporaryDirectory(dir="/tmp") as name:
+        folder = Path(name)
+        study = write_big_table(folder, rows)
+        csv = folder / "table.csv"
+        print(f"CSV: {csv.stat().st_size / 2**20:.0f} MB on disk")
+        read = (
+            "import pandas as pd, sys; t = pd.read_csv(sys.argv[1]); "
+            "print(t.memory_usage(deep=True).sum() / 2**20)"
+        )
+        read_mb, read_s, table_mb = _peak_mb(["-c", read, str(csv)])
+        table = float(table_mb)
+        # What each process holds before any data: its imports.
+        pandas_mb, _, _ = _peak_mb(["-c", "import pandas"])
+        data_mb, _, _ = _peak_mb(["-c", "import mtltune.cli, mtltune.data"])
+        search_imports_mb, _, _ = _peak_mb(["-c", "import mtltune.cli, mtltune.search"])
+        validate_mb, validate_s, _ = _peak_mb(["-m", "mtltune", "validate", str(study)])
+        search = ["-m", "mtltune", "search", str(study), "--out", str(folder / "run")]
+        search_mb, search_s, _ = _peak_mb(search)
+    print(f"table in pandas (memory_usage deep): {table:.0f} MB")
+    for label, peak, seconds, imports in (
+        ("pandas.read_csv only", read_mb, read_s, pandas_mb),
+        ("mtltune validate", validate_mb, validate_s, data_mb),
+        ("mtltune search (1 trial, 1 epoch)", search_mb, search_s, search_imports_mb),
+    ):
+        print(
+            f"{label:34s} peak {peak:6.0f} MB, imports alone {imports:4.0f} MB: "
+            f"{(peak - imports) / table:.2f}x the table ({seconds:.0f} s, shared machine)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -852,6 +954,8 @@ def main() -> None:
         bench_startup(args.repeats)
     if "cli" in parts:
         bench_cli(args.worker_trials, args.repeats)
+    if "memory_table" in parts:
+        bench_memory_table()
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two
         # cores busy (its per-head gradients run in parallel), so the mix gains less.

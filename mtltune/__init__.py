@@ -34,6 +34,7 @@ _LAZY = {
     "StudyResult": "mtltune.report.results",
     "TrainPlan": "mtltune.model.strategies",
     "TrainingConfig": "mtltune.study",
+    "load_run": "mtltune.predict",
     "load_study": "mtltune.study",
     "prepare_dataset": "mtltune.data",
     "run_study": "mtltune.search",
@@ -61,6 +62,7 @@ __all__ = [
     "StudyResult",
     "TrainPlan",
     "TrainingConfig",
+    "load_run",
     "load_study",
     "prepare_dataset",
     "run_study",
@@ -91,6 +93,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from mtltune.model.multitask import MultiTaskModel
     from mtltune.model.objectives import Objective
     from mtltune.model.strategies import TrainPlan, separate_plan, weighted_plan
+    from mtltune.predict import load_run
     from mtltune.report import write_report
     from mtltune.report.results import StudyResult
     from mtltune.search import run_study

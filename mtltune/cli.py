@@ -385,6 +385,35 @@ def trials(
         )
 
 
+DataArg = Annotated[Path, typer.Argument(help="CSV or Parquet file with the input columns.")]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="CSV to write (default: DATA_predictions.csv).", show_default=False),
+]
+
+
+@app.command()
+def predict(
+    run_dir: RunDirArg,
+    data: DataArg,
+    out_file: OutOpt = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the --out file if it exists.")
+    ] = False,
+) -> None:
+    """Predict new rows with a finished run's best model: one column per head."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from mtltune.predict import predict_file
+
+    try:
+        result = predict_file(run_dir, data, out_file, overwrite=overwrite)
+    except InputError as exc:
+        _fail(exc, 2)
+    done = f"{result.rows} rows predicted: {result.out} ({', '.join(result.columns)})"
+    out.print(done, highlight=False)
+
+
 class _RichProgress:
     """Prints one line per trial (number, strategy, objective, elapsed) and the stages."""
 

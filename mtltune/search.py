@@ -31,6 +31,7 @@ from mtltune.run.atomic import save_npz, write_atomic
 from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
 from mtltune.study import Study
 from mtltune.tuning.evaluation import evaluate, test_arrays, train_baseline
+from mtltune.tuning.export import save_best_model
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.replicates import run_replicates, summarise
 from mtltune.tuning.tuner import (
@@ -190,6 +191,7 @@ def _run_opened(
     progress.stage(f"evaluating trial {best_trial.trial_id} on test")
     best_model = tuner.load_model(best_trial_kt)
     best = evaluate(best_model, dataset, hypermodel, epochs=best_trial.epochs)
+    save_best_model(folder.path, best_model, study, dataset, hypermodel.heads)
     strategies = _best_of_each_strategy(
         finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress
     )
@@ -199,7 +201,9 @@ def _run_opened(
     models = {"best": best_model, "baseline": baseline_model}
     save_npz(
         folder.path / PREDICTIONS_NPZ,
-        test_arrays(dataset, {k: m for k, m in models.items() if m is not None}),
+        test_arrays(
+            dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads
+        ),
     )
     replicates = None
     if baseline_model is None:

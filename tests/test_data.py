@@ -235,7 +235,14 @@ def test_shuffled_train_statistics_come_from_the_train_rows_only(tmp_path) -> No
             part = data.split(name)
             expected = (frame[column].to_numpy()[part.rows] - mean) / std
             np.testing.assert_allclose(part.x[:, j], expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(data.test.y["t"].ravel(), frame["t"].to_numpy()[data.test.rows])
+    t = frame["t"].to_numpy()
+    scale = data.targets["t"].scale  # standard, from the train rows only
+    assert (scale.center, scale.spread) == pytest.approx(
+        (t[data.train.rows].mean(), t[data.train.rows].std())
+    )
+    assert data.train.y["t"].mean() == pytest.approx(0.0, abs=1e-5)
+    unscaled = scale.inverse(data.test.y["t"]).ravel()
+    np.testing.assert_allclose(unscaled, t[data.test.rows], rtol=1e-5, atol=1e-6)
 
 
 def test_dataset_shapes_and_dtypes(tmp_path) -> None:
@@ -428,12 +435,15 @@ def test_clean_targets_are_kept_for_evaluation(tmp_path) -> None:
     data = prepare_dataset(study)
     table = load_table(study)  # the same draw as prepare_dataset's
     assert set(data.train.clean) == {"y0"}
+    units = {h: data.targets[h].scale.inverse for h in ("y0", "y1")}
     for name in SPLITS:
         part = data.split(name)
         assert part.clean["y0"].shape == (len(part), 1)
-        np.testing.assert_allclose(part.clean["y0"].ravel(), table["y"].to_numpy()[part.rows])
-        np.testing.assert_allclose(part.y["y0"].ravel(), table["y0"].to_numpy()[part.rows])
-        noise = part.y["y1"].ravel() - part.clean["y0"].ravel()
+        clean = units["y0"](part.clean["y0"]).ravel()  # scaled like its head's target
+        np.testing.assert_allclose(clean, table["y"].to_numpy()[part.rows], atol=1e-5)
+        y0 = units["y0"](part.y["y0"]).ravel()
+        np.testing.assert_allclose(y0, table["y0"].to_numpy()[part.rows], atol=1e-5)
+        noise = units["y1"](part.y["y1"]).ravel() - clean
         assert 0.1 < float(noise.std()) < 0.4  # y1's noise std is 0.2
 
 
@@ -609,7 +619,8 @@ def test_dropped_rows_keep_raw_row_positions(tmp_path) -> None:
     assert sorted(rows.tolist()) == sorted(set(range(40)) - {3, 9})
     for name in SPLITS:
         part = data.split(name)
-        np.testing.assert_array_equal(part.y["price"].ravel(), frame["price"].to_numpy()[part.rows])
+        price = data.targets["price"].scale.inverse(part.y["price"]).ravel()
+        np.testing.assert_allclose(price, frame["price"].to_numpy()[part.rows], atol=1e-5)
 
 
 def test_missing_data_file(tmp_path) -> None:

@@ -213,3 +213,26 @@ def check_unseen_classes(
             )
     if problems:
         raise DataError(problems)
+
+
+def check_log_targets(study: Study, table: pd.DataFrame, positions: np.ndarray) -> None:
+    """Targets (and clean targets) of ``scale: log`` heads must be positive in every row."""
+    problems = []
+    for name, head in study.heads.items():
+        if head.scale != "log":
+            continue
+        for key, column in (("target", head.target), ("clean_target", head.clean_target)):
+            if column is None:
+                continue
+            bad = ~(table[column].to_numpy(dtype=np.float64) > 0)
+            if bad.any():
+                first = int(positions[np.flatnonzero(bad)[0]])
+                problems.append(
+                    Problem(
+                        f"heads.{name}.{key} (column {column!r})",
+                        f"scale: log needs values > 0, found {int(bad.sum())} others (first at "
+                        f"data row {first + 1}); use scale: standard or remove those rows",
+                    )
+                )
+    if problems:
+        raise DataError(problems)

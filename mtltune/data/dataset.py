@@ -16,12 +16,14 @@ import pandas as pd
 
 from mtltune.data.checks import (
     check_columns,
-    check_header,
+    check_log_targets,
     check_unseen_classes,
     check_values,
     is_categorical,
 )
 from mtltune.data.generators import GENERATORS
+from mtltune.data.scaling import TargetScale
+from mtltune.data.tables import read_table, sample_rows
 from mtltune.errors import DataError, Problem
 from mtltune.study import BuiltinParams, HeadConfig, SplitConfig, Study
 
@@ -47,24 +49,7 @@ def load_table(study: Study, *, seed: int | None = None) -> pd.DataFrame:
         return GENERATORS[study.data.builtin_name](params, draw_seed)
     path = study.data_path()
     assert path is not None
-    where = "data.source"
-    if not path.is_file():
-        raise DataError([Problem(where, f"data file {str(path)!r} does not exist")])
-    try:
-        csv = path.suffix.lower() == ".csv"
-        if csv:
-            check_header(pd.read_csv(path, header=None, nrows=1).iloc[0].tolist(), path.name)
-        table = pd.read_csv(path) if csv else pd.read_parquet(path)
-    except DataError:
-        raise
-    except Exception as exc:  # pandas raises many types for unreadable files
-        raise DataError(
-            [Problem(where, f"cannot read {str(path)!r} as {path.suffix} ({exc})")]
-        ) from None
-    if table.empty:
-        raise DataError([Problem(where, f"data file {str(path)!r} has no rows")])
-    check_header(table.columns, path.name)
-    return table
+    return read_table(path, "data.source")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,15 +121,20 @@ class InputEncoder:
         return names
 
     def transform(self, table: pd.DataFrame) -> np.ndarray:
-        """Encode rows into a float32 matrix (unseen categories become all zeros)."""
-        parts = []
-        for column, (mean, std) in self.numeric.items():
-            values = table[column].to_numpy(dtype=np.float64)
-            parts.append(((values - mean) / std)[:, None])
+        """Encode rows into a float32 matrix (unseen categories become all zeros).
+
+        The matrix is filled column by column: no temporary as large as the table.
+        """
+        out = np.zeros((len(table), len(self.feature_names)), dtype=np.float32)
+        for j, (column, (mean, std)) in enumerate(self.numeric.items()):
+            out[:, j] = (table[column].to_numpy(dtype=np.float64) - mean) / std
+        j = len(self.numeric)
         for column, categories in self.categorical.items():
-            values = table[column].astype(str).to_numpy()
-            parts.append((values[:, None] == np.asarray(categories)[None, :]).astype(np.float64))
-        return np.concatenate(parts, axis=1).astype(np.float32)
+            codes = pd.Categorical(table[column].astype(str), categories=categories).codes
+            seen = np.flatnonzero(codes >= 0)
+            out[seen, j + codes[seen]] = 1.0
+            j += len(categories)
+        return out
 
 
 @dataclass(frozen=True)
@@ -155,11 +145,13 @@ class TargetEncoder:
         kind: The head kind.
         classes: Class labels seen in train (classification heads), in code order.
         class_weights: Weight of each class in code order (weighted cross-entropy heads).
+        scale: The target's scale fitted on train (regression heads, ``heads.<h>.scale``).
     """
 
     kind: str
     classes: list[Any] = field(default_factory=list)
     class_weights: list[float] | None = None
+    scale: TargetScale = field(default_factory=TargetScale)
 
     @property
     def units(self) -> int:
@@ -169,7 +161,7 @@ class TargetEncoder:
     def transform(self, values: pd.Series) -> np.ndarray:
         """Encode a column (already checked) into the array the head's loss expects."""
         if self.kind == "regression":
-            return values.to_numpy(dtype=np.float32)[:, None]
+            return self.scale.transform(values.to_numpy(dtype=np.float64))[:, None]
         codes = pd.Index(self.classes).get_indexer(values)
         if self.kind == "binary":
             return codes.astype(np.float32)[:, None]
@@ -212,6 +204,11 @@ class Dataset:
         return {h: e.class_weights for h, e in self.targets.items() if e.class_weights}
 
     @property
+    def target_scales(self) -> dict[str, TargetScale]:
+        """The fitted scale of each regression target (``heads.<h>.scale``)."""
+        return {h: e.scale for h, e in self.targets.items() if e.kind == "regression"}
+
+    @property
     def input_dim(self) -> int:
         """Number of encoded input features."""
         return int(self.train.x.shape[1])
@@ -240,6 +237,10 @@ def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:
     table = load_table(study, seed=draw_seed)
     check_columns(study, table)
     table, positions = check_values(study, table)
+    sampled = sample_rows(len(table), study.data.sample, seed)
+    if sampled is not None:
+        table, positions = table.iloc[sampled].reset_index(drop=True), positions[sampled]
+    check_log_targets(study, table, positions)
     train_idx, stop_idx, test_idx = split_indices(len(table), study.split, split_seed)
     train = table.iloc[train_idx]
     inputs = _fit_inputs(train, study.data.inputs or [], study.data.categorical)
@@ -253,7 +254,7 @@ def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:
             x=inputs.transform(rows),
             y={h: targets[h].transform(rows[study.heads[h].target]) for h in study.heads},
             clean={
-                h: rows[head.clean_target].to_numpy(dtype=np.float32)[:, None]
+                h: targets[h].scale.transform(rows[head.clean_target].to_numpy())[:, None]
                 for h, head in study.heads.items()
                 if head.clean_target is not None
             },
@@ -286,7 +287,8 @@ def _sorted_labels(values: pd.Series) -> list[Any]:
 
 def _fit_target(name: str, head: HeadConfig, train: pd.DataFrame) -> TargetEncoder:
     if head.kind == "regression":
-        return TargetEncoder(kind="regression")
+        values = train[str(head.target)].to_numpy(dtype=np.float64)
+        return TargetEncoder(kind="regression", scale=TargetScale.fit(head.scale, values))
     where = f"heads.{name}.target (column {head.target!r})"
     classes = _sorted_labels(train[str(head.target)])
     if len(classes) < 2:

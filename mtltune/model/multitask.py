@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtltune.data.scaling import TargetScale
 from mtltune.model.adam import FlatAdam
 from mtltune.model.heads import make_loss, make_metrics
 from mtltune.model.objectives import head_loss_key, learned_weight_key
@@ -45,6 +46,10 @@ class MultiTaskModel(keras.Model):
             outputs whose layer names are the head names).
         heads: Head configurations keyed by output name.
         plan: Strategy, learning rates, loss weights and epsilon.
+        class_weights: Per-class weights (code order) of heads with a class-weighted loss.
+        target_scales: The fitted scale of each scaled regression target (``mtltune.data.
+            scaling``): the targets passed to ``fit`` are scaled, the logged head losses and
+            metrics are in the target's units.
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class MultiTaskModel(keras.Model):
         heads: Mapping[str, HeadConfig],
         plan: TrainPlan,
         class_weights: Mapping[str, Sequence[float]] | None = None,
+        target_scales: Mapping[str, TargetScale] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", "multitask"), **kwargs)
@@ -75,6 +81,10 @@ class MultiTaskModel(keras.Model):
         # The model's own tracker of the strategy's total (as Keras' guide to custom train steps
         # does), not Keras' private compiled-loss tracker.
         self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.target_scales = {h: s for h, s in (target_scales or {}).items() if s.kind != "none"}
+        units = [self._loss_units(h, cfg) for h, cfg in heads.items()]
+        self._loss_factor = tf.constant([u[0] for u in units], dtype="float32")
+        self._loss_offset = tf.constant([u[1] for u in units], dtype="float32")
         self.head_loss_trackers = [
             keras.metrics.Mean(name=head_loss_key(h)) for h in self.head_names
         ]
@@ -103,6 +113,18 @@ class MultiTaskModel(keras.Model):
             h: float(w) if not log else 1.0
             for h, w, log in zip(self.head_names, weights, self._log_scale.numpy(), strict=True)
         }
+
+    def _loss_units(self, head: str, cfg: HeadConfig) -> tuple[float, float]:
+        scale = self.target_scales.get(head)
+        return scale.loss_units(str(cfg.loss)) if scale is not None else (1.0, 0.0)
+
+    def in_units(self, head: str, values: tf.Tensor) -> tf.Tensor:
+        """A head's targets or predictions on the network's axis, in the target's units."""
+        scale = self.target_scales.get(head)
+        if scale is None:
+            return values
+        values = tf.cast(values, "float32") * scale.spread + scale.center
+        return tf.exp(values) if scale.kind == "log" else values
 
     # -- forward ------------------------------------------------------------------------------
 
@@ -240,7 +262,7 @@ class MultiTaskModel(keras.Model):
         outputs = self(x, training=False)
         losses = self._head_losses(y, outputs)
         for head, metric in zip(self._metric_heads, self.head_metrics, strict=True):
-            metric.update_state(y[head], outputs[head])
+            metric.update_state(self.in_units(head, y[head]), self.in_units(head, outputs[head]))
         return tf.stack(losses), self._total(losses)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
@@ -266,11 +288,13 @@ class MultiTaskModel(keras.Model):
 
         Args:
             total: Mean of the strategy's total (``loss``).
-            losses: Mean loss of each head, stacked in head order (``loss_<head>``).
+            losses: Mean loss of each head, stacked in head order (``loss_<head>``), on the
+                network's axis: logged in the target's units (``target_scales``).
             training: Training logs add the learned weights (``uncertainty``); evaluation
                 logs add every head metric's result (``<head>_<metric>``).
         """
         logs = {"loss": total}
+        losses = losses * self._loss_factor + self._loss_offset  # In the targets' units.
         logs.update({head_loss_key(h): losses[i] for i, h in enumerate(self.head_names)})
         if not training:
             logs.update({m.name: m.result() for m in self.head_metrics})

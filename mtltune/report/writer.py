@@ -18,7 +18,9 @@ import pandas as pd
 from mtltune.report.results import StudyResult, TrialRecord
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import (
+    BEST_MODEL,
     PARETO_CSV,
+    PREPROCESSING_JSON,
     REPLICATES_NPZ,
     REPORT_JSON,
     REPORT_MD,
@@ -144,6 +146,7 @@ def report_markdown(
         return ["", f"![{caption}]({target.as_posix()})", ""]
 
     lines = _summary_lines(result)
+    lines += _units_lines(result.study)
     header, rows = head_table(result)
     lines += _table(header, rows)
     for key in sorted(plots):
@@ -156,8 +159,10 @@ def report_markdown(
         lines += _strategy_lines(result)
     lines += ["", "## Best configuration", ""]
     lines += _plan_lines(result.best.plan)
+    lines += _compile_lines(result.best.plan)
     lines += ["", "Baseline:", ""]
     lines += _plan_lines(result.baseline.plan)
+    lines += _model_lines()
     lines += _pareto_lines(result)
     lines += image("pareto", "per-head stop losses of the trials, Pareto front and best trial")
     lines += image("history", "training and stop loss per head of the best trial")
@@ -289,6 +294,59 @@ def _replicate_lines(result: StudyResult) -> list[str]:
         ["head", "best test loss", "baseline test loss", "median ratio", "best wins"], rows
     )
     return lines
+
+
+def _units_lines(study: dict[str, Any]) -> list[str]:
+    """What the reported losses and metrics are measured in, given the heads' ``scale``."""
+    scaled = {h: c.get("scale") for h, c in study["heads"].items() if c.get("scale") != "none"}
+    if not scaled:
+        return []
+    logs = [h for h, kind in scaled.items() if kind == "log"]
+    listed = ", ".join(f"{h} ({kind})" for h, kind in scaled.items())
+    text = (
+        f"Targets scaled for training (`scale`, fitted on train): {listed}. Every loss and "
+        "metric is in the target's own units"
+    )
+    if logs:
+        text += (
+            f", except the loss of {', '.join(logs)} (`scale: log`): the loss of log(target), "
+            "a different loss from the same loss on the target"
+        )
+    return [text + ".", ""]
+
+
+def _compile_lines(plan: dict[str, Any]) -> list[str]:
+    """For a ``weighted`` plan: the lines that compile a Keras model the same way."""
+    if plan.get("strategy") != "weighted" or "loss_weights" not in plan:
+        return []
+    weights = ", ".join(f'"{h}": {w:.6g}' for h, w in plan["loss_weights"].items())
+    return [
+        "",
+        "To train your own model this way (one Adam on the weighted sum of the head losses, "
+        "each on its target scaled as in `preprocessing.json`):",
+        "",
+        "```python",
+        "model.compile(",
+        "    loss=...,  # each head's loss, as in the study",
+        f"    loss_weights={{{weights}}},",
+        f"    optimizer=keras.optimizers.Adam(learning_rate={plan['learning_rate']:.6g}, "
+        f"epsilon={plan['epsilon']:.6g}),",
+        ")",
+        "```",
+    ]
+
+
+def _model_lines() -> list[str]:
+    """Where the best model is kept and how to use it."""
+    return [
+        "",
+        "## The best model",
+        "",
+        f"`{BEST_MODEL}` is the best trial's trained model (outputs in the targets' units; "
+        f"`keras.saving.load_model`), `{PREPROCESSING_JSON}` its fitted input and target "
+        "preprocessing. Predict new rows with `mtltune predict RUN_DIR data.csv` or "
+        "`mtltune.load_run(RUN_DIR).predict(table)`.",
+    ]
 
 
 def _plan_lines(plan: dict[str, Any]) -> list[str]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,10 +38,18 @@ def write_atomic(path: Path, text: str) -> None:
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write arrays to a compressed ``.npz`` atomically."""
+    write_with(path, lambda tmp: np.savez_compressed(tmp, **arrays))
+
+
+def write_with(path: Path, write: Callable[[Path], Any]) -> None:
+    """Have ``write(tmp)`` write a temporary file beside ``path``, then rename it to ``path``.
+
+    The temporary file keeps ``path``'s suffix (writers such as Keras' ``save`` check it).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path, ".tmp.npz")
+    tmp = _temporary(path, ".tmp" + path.suffix)
     try:
-        np.savez_compressed(tmp, **arrays)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -24,6 +24,10 @@ PARETO_CSV = "pareto.csv"
 PREDICTIONS_NPZ = "predictions.npz"
 #: Per-head test losses of the replicates.
 REPLICATES_NPZ = "replicates.npz"
+#: The best trial's trained model, outputs in the targets' units (``keras.saving.load_model``).
+BEST_MODEL = "best_model.keras"
+#: The fitted preprocessing of the best model's inputs and targets (plain JSON).
+PREPROCESSING_JSON = "preprocessing.json"
 #: Per-trial training curves, ``histories/<trial id>.json``.
 HISTORIES = "histories"
 #: The report's figures.
@@ -45,6 +49,8 @@ RUN_ENTRIES = (
     PARETO_CSV,
     PREDICTIONS_NPZ,
     REPLICATES_NPZ,
+    BEST_MODEL,
+    PREPROCESSING_JSON,
     HISTORIES,
     PLOTS,
     TENSORBOARD,

@@ -90,6 +90,15 @@ class DataConfig(_Strict):
     missing: Literal["error", "drop"] = Field(
         "error", description="rows with missing or infinite values: an error, or dropped"
     )
+    sample: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000_000,
+        description=(
+            "use a seeded random sample of this many rows (drawn before the split); "
+            "default: every row"
+        ),
+    )
 
     @model_validator(mode="after")
     def _source_and_inputs(self) -> DataConfig:
@@ -190,6 +199,15 @@ class HeadConfig(_Strict):
             "geometric strategy use exp(loss); default 'log' for gaussian_nll, else 'linear'"
         ),
     )
+    scale: Literal["standard", "log", "none"] | None = Field(
+        None,
+        description=(
+            "how a regression target is scaled for training (fitted on train): 'standard' "
+            "(mean 0, std 1), 'log' (standardised log, positive skewed targets) or 'none'; "
+            "reported losses and metrics stay in the target's units. Default 'standard', "
+            "'none' for classification heads and custom losses"
+        ),
+    )
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> HeadConfig:
@@ -231,7 +249,23 @@ class HeadConfig(_Strict):
             raise ValueError("clean_target is only allowed on a regression head")
         if self.positive_class is not None and self.kind != "binary":
             raise ValueError("positive_class is only allowed on a binary head")
+        self._fill_scale()
         return self
+
+    def _fill_scale(self) -> None:
+        """Default ``scale``; only built-in regression losses convert back to target units."""
+        custom = is_custom_loss(str(self.loss))
+        if self.scale is None:
+            default = "standard" if self.kind == "regression" and not custom else "none"
+            object.__setattr__(self, "scale", default)
+        elif self.scale != "none" and self.kind != "regression":
+            raise ValueError(f"scale: {self.scale} is only allowed on a regression head")
+        elif self.scale != "none" and custom:
+            raise ValueError(
+                f"scale: {self.scale} cannot be used with a custom loss ({self.loss}): its "
+                "value could not be reported in the target's units; use scale: none and scale "
+                "the target in the loss or the data"
+            )
 
 
 def named_head(name: str, head: HeadConfig) -> HeadConfig:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import keras_tuner as kt
 import numpy as np
 
 from mtltune.data import Dataset, SplitArrays
+from mtltune.data.scaling import OutputUnits, output_units
 from mtltune.model import loop
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.objectives import head_loss_key
 from mtltune.model.strategies import TrainPlan
 from mtltune.report.results import Evaluation, HeadScores
+from mtltune.study import HeadConfig
 from mtltune.tuning.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
 
 
@@ -108,13 +111,41 @@ def train_and_evaluate(
     return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]))
 
 
-def test_arrays(dataset: Dataset, models: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Test inputs, targets and each model's predictions, for plots and recomputation."""
+def units_of(dataset: Dataset, heads: Mapping[str, HeadConfig]) -> dict[str, OutputUnits]:
+    """How each scaled output (a head, a ``gaussian_nll`` log-variance) maps to target units."""
+    return output_units(
+        {h: cfg.uses for h, cfg in heads.items()},
+        {h: str(cfg.loss) for h, cfg in heads.items()},
+        dataset.target_scales,
+    )
+
+
+def in_units(units: Mapping[str, OutputUnits], values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Targets or outputs keyed by output name, in the targets' units."""
+    return {k: units[k].apply(v) if k in units else np.asarray(v) for k, v in values.items()}
+
+
+def predict_in_units(
+    model: MultiTaskModel, x: np.ndarray, units: Mapping[str, OutputUnits]
+) -> dict[str, np.ndarray]:
+    """A model's outputs for ``x`` (heads and auxiliary outputs), in the targets' units."""
+    predictions = model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)
+    return in_units(units, {k: predictions[k] for k in model.output_keys})
+
+
+def test_arrays(
+    dataset: Dataset, models: dict[str, Any], heads: Mapping[str, HeadConfig]
+) -> dict[str, np.ndarray]:
+    """Test inputs, targets and each model's predictions, for plots and recomputation.
+
+    Targets and predictions are in the targets' units (``heads.<h>.scale`` undone).
+    """
     test = dataset.test
+    units = units_of(dataset, heads)
     arrays: dict[str, np.ndarray] = {"x": test.x, "rows": test.rows}
-    arrays.update({f"y/{h}": v for h, v in test.y.items()})
-    arrays.update({f"clean/{h}": v for h, v in test.clean.items()})
+    arrays.update({f"y/{h}": v for h, v in in_units(units, test.y).items()})
+    arrays.update({f"clean/{h}": v for h, v in in_units(units, test.clean).items()})
     for role, model in models.items():
-        predictions = model.predict(test.x, batch_size=EVAL_BATCH_SIZE, verbose=0)
-        arrays.update({f"{role}/{k}": np.asarray(predictions[k]) for k in model.output_keys})
+        predictions = predict_in_units(model, test.x, units)
+        arrays.update({f"{role}/{k}": v for k, v in predictions.items()})
     return arrays

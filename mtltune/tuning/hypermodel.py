@@ -26,6 +26,7 @@ import keras
 import keras_tuner as kt
 
 from mtltune.compat.tf_private import tf_caches_kept
+from mtltune.data.scaling import TargetScale
 from mtltune.model import loop
 from mtltune.model.callbacks import BestEpochStopping, DivergenceGuard, ObjectiveLogger
 from mtltune.model.heads import reference_losses
@@ -64,6 +65,9 @@ class MultiTaskHyperModel(kt.HyperModel):
         steps_per_execution: Training steps per call of Keras' compiled step function, for
             inputs that go through Keras' ``fit`` (in-memory arrays run a whole epoch per call).
         class_weights: Per-class weights (code order) of heads with a class-weighted loss.
+        target_scales: The fitted scale of each scaled regression target: the arrays passed to
+            ``fit`` hold scaled targets, and logged losses and metrics are converted back to
+            the target's units (``Dataset.target_scales``; default: targets as given).
         name: The hypermodel's name.
         stateless_build: Opt in to keeping TensorFlow's caches inside ``recycling()`` (off by
             default). Say so only if ``build_fn`` and the heads' losses draw random numbers
@@ -95,6 +99,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         class_weights: Mapping[str, Sequence[float]] | None = None,
         name: str | None = None,
         stateless_build: bool = False,
+        target_scales: Mapping[str, TargetScale] | None = None,
     ) -> None:
         super().__init__(name=name, tunable=True)
         self.build_fn = build_fn
@@ -112,6 +117,7 @@ class MultiTaskHyperModel(kt.HyperModel):
                 "[weight per class code]} (mtltune.model.heads.balanced_class_weights(y_train) "
                 "computes the 'balanced' ones)"
             )
+        self.target_scales = dict(target_scales or {})
         self.search = _coerce(SearchConfig, search)
         self.training = _coerce(TrainingConfig, training)
         self.objective = Objective(
@@ -137,6 +143,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         input_dim: int,
         output_units: Mapping[str, int],
         class_weights: Mapping[str, Sequence[float]] | None = None,
+        target_scales: Mapping[str, TargetScale] | None = None,
         *,
         stateless_build: bool = False,
     ) -> MultiTaskHyperModel:
@@ -148,6 +155,7 @@ class MultiTaskHyperModel(kt.HyperModel):
             output_units: Output width of each head (1, or the number of classes).
             class_weights: Per-class weights (code order) of class-weighted heads, computed
                 from the train split (``Dataset.class_weights``).
+            target_scales: The targets' scales fitted on train (``Dataset.target_scales``).
             stateless_build: Keep TensorFlow's caches inside ``recycling()`` (see the class;
                 ``stateless_study(study)`` says whether the study allows it). mtltune's own
                 searches pass ``stateless_study(study)``.
@@ -164,6 +172,7 @@ class MultiTaskHyperModel(kt.HyperModel):
             objective=study.search.objective,
             seed=study.seed,
             class_weights=class_weights,
+            target_scales=target_scales,
             name=study.name,
             stateless_build=stateless_build,
         )
@@ -193,12 +202,12 @@ class MultiTaskHyperModel(kt.HyperModel):
         seed = self.seed if seed is None else seed
         keras.utils.set_random_seed(seed)
         net = self.build_fn(hp if hp is not None else kt.HyperParameters())
-        key = self._pool.key(plan, net)
+        key = self._pool.key(plan, net, self._scales_key())
         model = self._pool.take(key)
         if model is not None:
             model.recycle(net, plan)
         else:
-            model = MultiTaskModel(net, self.heads, plan, self.class_weights)
+            model = MultiTaskModel(net, self.heads, plan, self.class_weights, self.target_scales)
             model.compile(steps_per_execution=self.steps_per_execution)
         # Not tracked attributes: where the model may go back to, and its shuffle seed.
         object.__setattr__(model, "_mtltune_pool_key", key)
@@ -339,9 +348,19 @@ class MultiTaskHyperModel(kt.HyperModel):
         cached_train, cached_stop = self._reference_data
         if cached_train is not y_train or cached_stop is not y_stop:
             reference = reference_losses(self.heads, y_train, y_stop, self.class_weights)
+            reference = {h: self._in_units(h, v) for h, v in reference.items()}
             self._reference = self.objective.with_reference(reference)
             self._reference_data = (y_train, y_stop)
         return self._reference
+
+    def _scales_key(self) -> tuple[Any, ...]:
+        """The target scales a model's steps are traced with (part of its recycling key)."""
+        return tuple(sorted((h, s.kind, s.center, s.spread) for h, s in self.target_scales.items()))
+
+    def _in_units(self, head: str, loss: float) -> float:
+        """A loss on the network's axis in the target's units (as the logs give it)."""
+        scale = self.target_scales.get(head)
+        return scale.to_units(str(self.heads[head].loss), loss) if scale is not None else loss
 
 
 def stateless_study(study: Study) -> bool:

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from mtltune.data import Dataset, prepare_dataset
+from mtltune.data.scaling import OutputUnits, TargetScale, output_units
 from mtltune.model.heads import make_loss
 from mtltune.model.strategies import TrainPlan
 from mtltune.study import HeadConfig, Study
-from mtltune.tuning.evaluation import train_plan
-from mtltune.tuning.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
+from mtltune.tuning.evaluation import in_units, predict_in_units, train_plan, units_of
+from mtltune.tuning.hypermodel import MultiTaskHyperModel
 
 ROLES = ("best", "baseline")
 
@@ -48,13 +49,18 @@ def run_replicates(
         on_replicate: Called with the replicate index before it starts.
 
     Returns:
-        Arrays keyed ``y/<k>/<head>``, ``clean/<k>/<head>`` and ``<role>/<k>/<output>``.
+        Arrays keyed ``y/<k>/<head>``, ``clean/<k>/<head>`` and ``<role>/<k>/<output>``, in
+        the targets' units, and ``scale/<k>/<head>`` (center, spread) of each scaled head.
     """
     redraw = study.data.is_builtin or study.split.shuffle
     arrays: dict[str, np.ndarray] = {}
-    with hypermodel.recycling():  # Each model is read right after its training.
-        for k in range(count):
-            _replicate(study, hypermodel, plans, dataset, k, redraw, arrays, on_replicate)
+    scales = hypermodel.target_scales
+    try:
+        with hypermodel.recycling():  # Each model is read right after its training.
+            for k in range(count):
+                _replicate(study, hypermodel, plans, dataset, k, redraw, arrays, on_replicate)
+    finally:
+        hypermodel.target_scales = scales
     arrays["count"] = np.asarray(count)
     return arrays
 
@@ -74,15 +80,20 @@ def _replicate(
         on_replicate(k)
     seed = replicate_seed(study.seed, k)
     data = prepare_dataset(study, seed=seed) if redraw else dataset
-    for head, y in data.test.y.items():
-        arrays[f"y/{k}/{head}"] = np.asarray(y)
-    for head, clean in data.test.clean.items():
-        arrays[f"clean/{k}/{head}"] = np.asarray(clean)
+    units = units_of(data, hypermodel.heads)
+    for head, y in in_units(units, data.test.y).items():
+        arrays[f"y/{k}/{head}"] = y
+    for head, clean in in_units(units, data.test.clean).items():
+        arrays[f"clean/{k}/{head}"] = clean
+    for head, scale in data.target_scales.items():
+        if scale.kind != "none":
+            arrays[f"scale/{k}/{head}"] = np.asarray([scale.center, scale.spread])
     for role, plan in plans.items():
+        # A replicate with new data has its own scales: its hypermodel logs by them.
+        hypermodel.target_scales = data.target_scales
         model, _ = train_plan(hypermodel, plan, data, seed=seed)
-        predictions = model.predict(data.test.x, batch_size=EVAL_BATCH_SIZE, verbose=0)
-        for key in model.output_keys:
-            arrays[f"{role}/{k}/{key}"] = np.asarray(predictions[key])
+        for key, values in predict_in_units(model, data.test.x, units).items():
+            arrays[f"{role}/{k}/{key}"] = values
 
 
 def head_loss(
@@ -94,10 +105,22 @@ def head_loss(
     target: str = "y",
     class_weights: Any = None,
 ) -> float:
-    """One replicate's test loss of a head, from the saved arrays."""
+    """One replicate's test loss of a head, from the saved arrays, in the target's units.
+
+    A scaled head's arrays are mapped back to the network's axis, where its loss is defined,
+    and the loss is converted to the target's units (``TargetScale.to_units``).
+    """
     loss = make_loss(config, class_weights)
-    aux = [arrays[f"{role}/{k}/{name}"] for name in config.uses or []]
-    return float(loss(arrays[f"{target}/{k}/{head}"], arrays[f"{role}/{k}/{head}"], *aux))
+    names = [head, *(config.uses or [])]
+    values = [arrays[f"{target}/{k}/{head}"], *(arrays[f"{role}/{k}/{n}"] for n in names)]
+    stored = arrays.get(f"scale/{k}/{head}")
+    if stored is None:
+        return float(loss(*values))
+    scale = TargetScale(config.scale or "none", float(stored[0]), float(stored[1]))
+    units = output_units({head: config.uses}, {head: str(config.loss)}, {head: scale})
+    outputs = zip((head, *names), values, strict=True)
+    values = [units.get(n, OutputUnits()).invert(v) for n, v in outputs]
+    return scale.to_units(str(config.loss), float(loss(*values)))
 
 
 def summarise(

@@ -31,10 +31,18 @@ class ModelPool:
         self._idle: dict[tuple[Any, ...], MultiTaskModel] = {}
         self._frozen = False
 
-    def key(self, plan: TrainPlan, net: keras.Model) -> tuple[Any, ...] | None:
-        """The pool key of a new network for ``plan`` (``None`` outside the block)."""
+    def key(
+        self, plan: TrainPlan, net: keras.Model, traced_with: tuple[Any, ...] = ()
+    ) -> tuple[Any, ...] | None:
+        """The pool key of a new network for ``plan`` (``None`` outside the block).
+
+        Args:
+            plan: The new model's plan (its strategy must match).
+            net: The new network (its architecture must match).
+            traced_with: Anything else a model's traced steps depend on (the target scales).
+        """
         # The signature (a config walk) is only needed where models can be recycled.
-        return (plan.strategy, signature(net)) if self.active else None
+        return (plan.strategy, signature(net), traced_with) if self.active else None
 
     def take(self, key: tuple[Any, ...] | None) -> MultiTaskModel | None:
         """An idle model for ``key``, removed from the pool, or ``None``."""

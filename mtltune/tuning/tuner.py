@@ -55,6 +55,7 @@ def study_hypermodel(study: Study, dataset: Dataset) -> MultiTaskHyperModel:
         dataset.input_dim,
         {h: enc.units for h, enc in dataset.targets.items()},
         dataset.class_weights,
+        dataset.target_scales,
         # Studies keep TensorFlow's caches across recycled trials where that is safe.
         stateless_build=stateless_study(study),
     )
