@@ -201,9 +201,7 @@ def _run_opened(
     models = {"best": best_model, "baseline": baseline_model}
     save_npz(
         folder.path / PREDICTIONS_NPZ,
-        test_arrays(
-            dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads
-        ),
+        test_arrays(dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads),
     )
     replicates = None
     if baseline_model is None:
