@@ -101,3 +101,17 @@ def pace_idle_answers(client: Any, seconds: float) -> None:
         return trial
 
     client.create_trial = create_trial
+
+
+def quiet_keras_tuner() -> None:
+    """Stop Keras Tuner from printing each failed trial's traceback to the terminal.
+
+    Keras Tuner prints it while its module-level ``DEBUG`` flag is on (the default); there is no
+    public switch. mtltune shows one line per failed trial instead and keeps the traceback in
+    the trial's folder (``mtltune.tuning.failures.keep_traceback``). Checked against
+    keras-tuner 1.4.8 (``keras_tuner.src.config.DEBUG``). Caught by
+    ``tests/test_faults.py::test_failed_trials_print_one_line_each_and_keep_their_traceback``.
+    """
+    from keras_tuner.src import config
+
+    config.DEBUG = False

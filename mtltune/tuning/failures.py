@@ -32,18 +32,3 @@ def keep_traceback(trial_dir: str | Path, exc: BaseException) -> None:
     """Write the exception's full traceback into the trial's folder."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     write_atomic(Path(trial_dir) / TRACEBACK_FILE, text)
-
-
-def quiet_keras_tuner() -> None:
-    """Stop Keras Tuner from printing each failed trial's traceback to the terminal.
-
-    Keras Tuner prints it when its module-level ``DEBUG`` flag is on (the default); there is no
-    public switch, so this sets that flag (a private module, ``keras_tuner.src.config``).
-    mtltune shows one line per failed trial instead and keeps the traceback
-    (``keep_traceback``).
-    """
-    try:
-        from keras_tuner.src import config
-    except ImportError:  # pragma: no cover - another Keras Tuner layout: keep its output
-        return
-    config.DEBUG = False

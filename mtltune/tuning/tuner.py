@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from mtltune.compat.tuner_private import quiet_keras_tuner
 from mtltune.data import Dataset
 from mtltune.model.callbacks import StopCheck, check_stop, clear_stop, request_stop
 from mtltune.model.objectives import MONITOR, head_loss_key, learned_weight_key
@@ -26,7 +27,7 @@ from mtltune.report.results import TrialRecord
 from mtltune.run.files import PROJECT, TENSORBOARD
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
-from mtltune.tuning.failures import failure_reason, keep_traceback, quiet_keras_tuner
+from mtltune.tuning.failures import failure_reason, keep_traceback
 from mtltune.tuning.hypermodel import MultiTaskHyperModel, stateless_study
 
 __all__ = [
