@@ -23,6 +23,7 @@ from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
 
 if TYPE_CHECKING:
+    from mtltune.report.confirmation import ConfirmRun
     from mtltune.report.results import StudyResult, TrialRecord
 
 app = typer.Typer(
@@ -354,6 +355,19 @@ class _RichProgress:
             highlight=False,
         )
 
+    def confirm_finished(self, run: ConfirmRun, number: int, total: int) -> None:
+        if run.ok:
+            what = f"objective [bold]{run.objective:.5g}[/] after {run.epochs} epochs"
+            what += f" ({run.seconds:.1f} s)" if run.seconds is not None else ""
+        else:
+            what = f"[red]FAILED[/] {run.message or ''}"
+        name = "baseline" if run.candidate == "baseline" else f"trial {run.candidate}"
+        out.print(
+            f"[dim]{self._clock()}[/] confirmation {number} of {total}: {name} "
+            f"seed {run.seed} {what}",
+            highlight=False,
+        )
+
     def _clock(self) -> str:
         elapsed = int(time.perf_counter() - self.started)
         return f"{elapsed // 60:02d}:{elapsed % 60:02d}"
@@ -369,6 +383,13 @@ def _print_result(result: StudyResult) -> None:
         f"(baseline {result.baseline.objective:.5g})",
         highlight=False,
     )
+    if result.confirmation is not None:
+        confirmation = result.confirmation
+        out.print(
+            f"confirmed over {len(confirmation.seeds)} seeds: trial {confirmation.chosen} "
+            f"chosen by its mean stop objective, {confirmation.verdict} (report: Confirmation)",
+            highlight=False,
+        )
     header, rows = head_table(result, compact=True)
     table = Table(title="per-head test performance (ratio = baseline / best test loss)")
     for column in header:

@@ -26,6 +26,12 @@ PREDICTIONS_NPZ = "predictions.npz"
 REPLICATES_NPZ = "replicates.npz"
 #: Per-trial training curves, ``histories/<trial id>.json``.
 HISTORIES = "histories"
+#: Confirmation runs (``search.confirm``): one row per run, rewritten after each run.
+CONFIRM_CSV = "confirm.csv"
+#: The confirmation runs as data, with the study fingerprint (what a resumed search keeps).
+CONFIRM_JSON = "confirm.json"
+#: The confirmation runs' weights, ``confirm/<candidate>-<seed>.weights.h5``.
+CONFIRM_DIR = "confirm"
 #: The report's figures.
 PLOTS = "plots"
 #: TensorBoard logs (``report.tensorboard``).
@@ -45,6 +51,9 @@ RUN_ENTRIES = (
     PARETO_CSV,
     PREDICTIONS_NPZ,
     REPLICATES_NPZ,
+    CONFIRM_CSV,
+    CONFIRM_JSON,
+    CONFIRM_DIR,
     HISTORIES,
     PLOTS,
     TENSORBOARD,

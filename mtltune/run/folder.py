@@ -16,6 +16,9 @@ from pathlib import Path
 
 from mtltune.errors import SearchError
 from mtltune.run.files import (
+    CONFIRM_CSV,
+    CONFIRM_DIR,
+    CONFIRM_JSON,
     PROJECT,
     REPORT_JSON,
     REPORT_MD,
@@ -77,7 +80,8 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
         if overwrite:
             shutil.rmtree(folder.tuner_dir, ignore_errors=True)
             shutil.rmtree(folder.path / WORKERS_DIR, ignore_errors=True)
-            for name in (STUDY_FILE, REPORT_JSON, REPORT_MD, TRIALS_CSV):
+            shutil.rmtree(folder.path / CONFIRM_DIR, ignore_errors=True)
+            for name in (STUDY_FILE, REPORT_JSON, REPORT_MD, TRIALS_CSV, CONFIRM_CSV, CONFIRM_JSON):
                 (folder.path / name).unlink(missing_ok=True)
         else:
             previous = (
