@@ -112,3 +112,20 @@ def test_executions_per_trial_averages_runs_with_different_seeds(write_study, tm
     assert first.hyperparameters == both.hyperparameters
     # Had the second execution repeated the first one's seed, the mean would be its value.
     assert both.objective != pytest.approx(first.objective, rel=1e-6)
+
+
+def test_the_confirmation_survives_report_json_and_renders_the_paired_table() -> None:
+    from mtltune.report.confirmation import confirmation_lines
+
+    scores = [{"a": {"loss": 1.0}}, {"a": {"loss": 2.0}}, {"a": {"loss": 3.0}}]
+    base = [{"a": {"loss": 2.0}}, {"a": {"loss": 2.0}}, {"a": {"loss": 8.0}}]
+    confirmation = _confirmation({"x": [0.2, 0.3, 0.4], "y": [0.1, 0.5, 0.6]}).with_test(
+        {"best": scores, "baseline": base}
+    )
+    again = Confirmation.from_dict(json.loads(json.dumps(confirmation.to_dict())))
+    assert again == confirmation
+    paired = again.paired("loss", set())["a"]
+    assert paired["ratio"] == pytest.approx(4.0 / 2.0)  # mean 4 against mean 2
+    assert paired["best_wins"] == 2  # 1 < 2 and 3 < 8; 2 = 2 is no win
+    text = "\n".join(confirmation_lines(again, [], set()))
+    assert "`x` (chosen)" in text and "| a | 2 ± 1 | 4 ± 3.5 | 2 | 2 of 3 |" in text
