@@ -821,6 +821,11 @@ def _confirm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quality-seeds", type=int, default=3, help="fresh seeds scoring a choice (confirm part)"
     )
+    parser.add_argument(
+        "--ways",
+        default="plain,plain+,confirm,exec2",
+        help="searches to run (confirm part; without plain, it is read off the confirm search)",
+    )
 
 
 def main() -> None:
@@ -872,7 +877,8 @@ def main() -> None:
             bench_workers(args.worker_trials, strategies, args.repeats)
     if "confirm" in parts:
         seeds = [int(s) for s in args.seeds.split(",")]
-        bench_confirm(args.studies.split(","), seeds, args.confirm_trials, args.quality_seeds)
+        ways = args.ways.split(",")
+        bench_confirm(args.studies.split(","), seeds, args.confirm_trials, args.quality_seeds, ways)
 
 
 if __name__ == "__main__":

@@ -239,7 +239,11 @@ def confirmation_lines(
 def _paired_lines(confirmation: Confirmation, log_heads: set[str]) -> list[str]:
     """The paired best-against-baseline table (same seeds, same splits)."""
     if not confirmation.test:
-        return []
+        return [
+            "",
+            "No paired best-against-baseline comparison: a confirmation run of the chosen "
+            "configuration or of the baseline failed (see `confirm.csv`).",
+        ]
     n = len(confirmation.test.get("best", []))
     lines = [
         "",
