@@ -37,6 +37,10 @@
    against the size of the table in pandas and against the peak of a process that only reads
    it with ``pandas.read_csv`` (and of one that only imports ``mtltune.search``).
 
+11. ``confirm`` (benchmarks/confirm_bench.py): the configuration a search chooses with and
+   without confirmation runs, and with Keras Tuner's ``executions_per_trial: 2`` at the same
+   number of training runs: its mean test objective over fresh seeds, and the seconds it costs.
+
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
      [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table]
      [--worker-trials 20] [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
@@ -61,6 +65,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+from confirm_bench import bench_confirm
 from peer_keras_tuner import STUDY, run_peer, run_peer_on
 
 from mtltune import load_study, prepare_dataset, run_study
@@ -913,6 +918,22 @@ def bench_memory_table(rows: int = TABLE_ROWS) -> None:
         )
 
 
+def _confirm_options(parser: argparse.ArgumentParser) -> None:
+    """The confirm part's options."""
+    parser.add_argument(
+        "--studies", default="hetero_sine,reg_class", help="bundled studies (confirm part)"
+    )
+    parser.add_argument("--confirm-trials", type=int, default=20, help="trials (confirm part)")
+    parser.add_argument(
+        "--quality-seeds", type=int, default=3, help="fresh seeds scoring a choice (confirm part)"
+    )
+    parser.add_argument(
+        "--ways",
+        default="plain,plain+,confirm,exec2",
+        help="searches to run (confirm part; without plain, it is read off the confirm search)",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -933,6 +954,7 @@ def main() -> None:
         default="weighted;weighted,separate",
         help="semicolon-separated strategy sets (workers part)",
     )
+    _confirm_options(parser)
     args = parser.parse_args()
     parts = args.parts.split(",")
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
@@ -961,6 +983,10 @@ def main() -> None:
         # cores busy (its per-head gradients run in parallel), so the mix gains less.
         for strategies in args.worker_strategies.split(";"):
             bench_workers(args.worker_trials, strategies, args.repeats)
+    if "confirm" in parts:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        ways = args.ways.split(",")
+        bench_confirm(args.studies.split(","), seeds, args.confirm_trials, args.quality_seeds, ways)
 
 
 if __name__ == "__main__":

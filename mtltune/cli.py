@@ -25,6 +25,7 @@ from mtltune.study import Study, load_study
 from mtltune.terminal import quiet_tensorflow
 
 if TYPE_CHECKING:
+    from mtltune.report.confirmation import ConfirmRun
     from mtltune.report.results import StudyResult, TrialRecord
 
 app = typer.Typer(
@@ -440,6 +441,19 @@ class _RichProgress:
             highlight=False,
         )
 
+    def confirm_finished(self, run: ConfirmRun, number: int, total: int) -> None:
+        if run.ok:
+            what = f"objective [bold]{run.objective:.5g}[/] after {run.epochs} epochs"
+            what += f" ({run.seconds:.1f} s)" if run.seconds is not None else ""
+        else:
+            what = f"[red]FAILED[/] {run.message or ''}"
+        name = "baseline" if run.candidate == "baseline" else f"trial {run.candidate}"
+        out.print(
+            f"[dim]{self._clock()}[/] confirmation {number} of {total}: {name} "
+            f"seed {run.seed} {what}",
+            highlight=False,
+        )
+
     def _clock(self) -> str:
         elapsed = int(time.perf_counter() - self.started)
         return f"{elapsed // 60:02d}:{elapsed % 60:02d}"
@@ -451,6 +465,13 @@ def _print_result(result: StudyResult) -> None:
     out.print(f"\n{_headline(result)}", highlight=False)
     if "diverged" in result.baseline.plan:
         out.print(f"[red]the baseline diverged[/]: {result.baseline.plan['diverged']}")
+    if result.confirmation is not None:
+        confirmation = result.confirmation
+        out.print(
+            f"confirmed over {len(confirmation.seeds)} seeds: trial {confirmation.chosen} "
+            f"chosen by its mean stop objective, {confirmation.verdict} (report: Confirmation)",
+            highlight=False,
+        )
     header, rows = head_table(result, compact=True)
     table = Table(title="per-head test performance (ratio = baseline / best test loss)")
     for column in header:

@@ -25,11 +25,13 @@ from mtltune.errors import SearchError
 from mtltune.launch import OpenRun, open_run
 from mtltune.model.strategies import baseline_plan, declare
 from mtltune.report import write_report, write_trials
+from mtltune.report.confirmation import ConfirmRun
 from mtltune.report.pareto import pareto_front
 from mtltune.report.results import Evaluation, StrategyBest, StudyResult, TrialRecord
 from mtltune.run.atomic import save_npz, write_atomic
 from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
 from mtltune.study import Study
+from mtltune.tuning import confirm
 from mtltune.tuning.evaluation import evaluate, test_arrays, train_baseline
 from mtltune.tuning.export import save_best_model
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
@@ -63,6 +65,9 @@ class Progress(Protocol):
     def trial_finished(self, record: TrialRecord, total: int) -> None:
         """A trial ends (completed or failed)."""
 
+    def confirm_finished(self, run: ConfirmRun, number: int, total: int) -> None:
+        """A confirmation run ends (``search.confirm``)."""
+
 
 class SilentProgress:
     """A ``Progress`` that reports nothing."""
@@ -74,6 +79,9 @@ class SilentProgress:
         """Ignore."""
 
     def trial_finished(self, record: TrialRecord, total: int) -> None:
+        """Ignore."""
+
+    def confirm_finished(self, run: ConfirmRun, number: int, total: int) -> None:
         """Ignore."""
 
 
@@ -185,7 +193,16 @@ def _run_opened(
     if not finished:
         reasons = sorted({t.message or t.status for t in trials})
         raise SearchError(f"all {len(trials)} trials failed; reasons: " + "; ".join(reasons[:5]))
-    best_trial_kt = tuner.oracle.get_best_trials(1)[0]
+    confirmation, plans = None, {}
+    if study.search.confirm.top > 0:
+        progress.stage("confirming the best configurations with further seeds")
+        plans = confirm.candidate_plans(study, tuner, finished)
+        confirmation = confirm.run_confirmation(
+            study, hypermodel, dataset, plans, trials, folder.path, progress.confirm_finished
+        )
+        best_trial_kt = tuner.oracle.trials[confirmation.chosen]
+    else:
+        best_trial_kt = tuner.oracle.get_best_trials(1)[0]
     best_trial = next(t for t in trials if t.trial_id == best_trial_kt.trial_id)
 
     progress.stage(f"evaluating trial {best_trial.trial_id} on test")
@@ -199,6 +216,12 @@ def _run_opened(
     base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
     baseline, baseline_model = train_baseline(hypermodel, base_plan, dataset)
     models = {"best": best_model, "baseline": baseline_model}
+    if confirmation is not None:
+        progress.stage("scoring the confirmation runs of the chosen one and the baseline on test")
+        at_seed = {"best": best.test, "baseline": baseline.test}
+        confirmation = confirm.paired_test(
+            confirmation, hypermodel, dataset, plans, folder.path, at_seed
+        )
     save_npz(
         folder.path / PREDICTIONS_NPZ,
         test_arrays(dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads),
@@ -236,6 +259,7 @@ def _run_opened(
         strategies=strategies,
         pareto=pareto_front(points, list(study.heads)),
         replicates=replicates,
+        confirmation=confirmation,
     )
 
 

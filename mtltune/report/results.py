@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mtltune.report.confirmation import Confirmation
 
 #: Per-head scores: {head: {"loss": ..., "<metric>": ..., "loss_clean": ...}}.
 HeadScores = dict[str, dict[str, float]]
@@ -100,6 +103,7 @@ class StudyResult:
         data: Split sizes, encoded features and classes.
         seconds: Wall time of the whole search.
         strategies: The best trial of each strategy that completed a trial.
+        confirmation: The confirmation runs and the choice they made (``search.confirm``).
     """
 
     study: dict[str, Any]
@@ -114,6 +118,7 @@ class StudyResult:
     strategies: dict[str, StrategyBest] = field(default_factory=dict)
     pareto: list[str] = field(default_factory=list)
     replicates: dict[str, Any] | None = None
+    confirmation: Confirmation | None = None
 
     @property
     def heads(self) -> list[str]:
@@ -121,7 +126,8 @@ class StudyResult:
         return list(self.study["heads"])
 
     @property
-    def _log_heads(self) -> set[str]:
+    def log_heads(self) -> set[str]:
+        """Heads whose loss is a log-likelihood (``loss_scale: log``)."""
         heads = self.study.get("heads", {})
         return {h for h, cfg in heads.items() if (cfg or {}).get("loss_scale") == "log"}
 
@@ -131,12 +137,12 @@ class StudyResult:
 
         For a log-likelihood head (``loss_scale: log``) the ratio of ``exp(loss)``.
         """
-        return _ratio(self.baseline.test, self.best.test, "loss", self._log_heads)
+        return loss_ratio(self.baseline.test, self.best.test, "loss", self.log_heads)
 
     @property
     def ratio_clean(self) -> dict[str, float]:
         """The same ratio on the loss against the noise-free target, for heads that have one."""
-        return _ratio(self.baseline.test, self.best.test, "loss_clean", self._log_heads)
+        return loss_ratio(self.baseline.test, self.best.test, "loss_clean", self.log_heads)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``report.json`` document."""
@@ -187,6 +193,8 @@ class StudyResult:
         }
         if self.replicates is not None:
             out["replicates"] = self.replicates
+        if self.confirmation is not None:
+            out["confirmation"] = self.confirmation.to_dict()
         out["data"] = self.data
         out["seconds"] = self.seconds
         out["trial_records"] = [asdict(t) for t in self.trials]
@@ -224,6 +232,7 @@ class StudyResult:
             strategies=strategies,
             pareto=[t["trial_id"] for t in doc.get("pareto", {}).get("trials", [])],
             replicates=doc.get("replicates"),
+            confirmation=_confirmation(doc.get("confirmation")),
         )
 
 
@@ -236,9 +245,16 @@ def _floats(value: Any) -> Any:
     return value
 
 
-def _ratio(
+def _confirmation(doc: dict[str, Any] | None) -> Confirmation | None:
+    from mtltune.report.confirmation import Confirmation  # it imports this module
+
+    return None if doc is None else Confirmation.from_dict(doc)
+
+
+def loss_ratio(
     baseline: HeadScores, best: HeadScores, key: str, log_heads: set[str]
 ) -> dict[str, float]:
+    """Per head: baseline ``key`` / best ``key`` (``exp`` of the difference for log heads)."""
     out = {}
     for head, scores in best.items():
         if key in scores and key in baseline.get(head, {}):

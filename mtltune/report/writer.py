@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtltune.report.confirmation import confirmation_lines
 from mtltune.report.results import StudyResult, TrialRecord
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import (
@@ -152,6 +153,8 @@ def report_markdown(
     for key in sorted(plots):
         if key.startswith("predictions_"):
             lines += image(key, f"test predictions of head {key.removeprefix('predictions_')}")
+    if result.confirmation is not None:
+        lines += confirmation_lines(result.confirmation, result.trials, result.log_heads)
     if result.replicates is not None:
         lines += _replicate_lines(result)
         lines += image("ratios", "per-head ratio baseline / best over replicates (log scale)")

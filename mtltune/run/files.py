@@ -30,6 +30,12 @@ BEST_MODEL = "best_model.keras"
 PREPROCESSING_JSON = "preprocessing.json"
 #: Per-trial training curves, ``histories/<trial id>.json``.
 HISTORIES = "histories"
+#: Confirmation runs (``search.confirm``): one row per run, rewritten after each run.
+CONFIRM_CSV = "confirm.csv"
+#: The confirmation runs as data, with the study fingerprint (what a resumed search keeps).
+CONFIRM_JSON = "confirm.json"
+#: The confirmation runs' weights, ``confirm/<candidate>-<seed>.weights.h5``.
+CONFIRM_DIR = "confirm"
 #: The report's figures.
 PLOTS = "plots"
 #: TensorBoard logs (``report.tensorboard``).
@@ -51,6 +57,9 @@ RUN_ENTRIES = (
     REPLICATES_NPZ,
     BEST_MODEL,
     PREPROCESSING_JSON,
+    CONFIRM_CSV,
+    CONFIRM_JSON,
+    CONFIRM_DIR,
     HISTORIES,
     PLOTS,
     TENSORBOARD,

@@ -363,6 +363,21 @@ class BaselineConfig(_Strict):
     epsilon: float = Field(1e-7, gt=0, le=1.0, allow_inf_nan=False)
 
 
+class ConfirmConfig(_Strict):
+    """Confirmation runs: retrain the best configurations with other seeds before choosing."""
+
+    top: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="retrain this many distinct best configurations (0: off, the search's "
+        "single best trial wins)",
+    )
+    seeds: int = Field(
+        2, ge=1, le=20, description="further initialisation seeds per configuration (same splits)"
+    )
+
+
 class SearchConfig(_Strict):
     """The search space, the tuner and the objective."""
 
@@ -376,6 +391,14 @@ class SearchConfig(_Strict):
     epsilon: LogRange = LogRange(min=1e-8, max=1e-2)
     objective: ObjectiveConfig = ObjectiveConfig()
     baseline: BaselineConfig = BaselineConfig()
+    confirm: ConfirmConfig = ConfirmConfig()
+    executions_per_trial: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="Keras Tuner's executions per trial: train every trial this many times "
+        "(other initialisation seeds) and rank it by the mean",
+    )
 
     @field_validator("strategies")
     @classmethod

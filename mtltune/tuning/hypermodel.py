@@ -126,6 +126,9 @@ class MultiTaskHyperModel(kt.HyperModel):
             log_heads=frozenset(h for h, c in self.heads.items() if c.loss_scale == "log"),
         )
         self.seed = seed
+        #: The hyperparameters of the latest ``build`` and how often in a row they were built.
+        self._last_hp: kt.HyperParameters | None = None
+        self._execution = 0
         self.steps_per_execution = steps_per_execution
         #: Per-epoch logs of the latest ``fit`` (for the run's training-curve plots).
         self.last_history: dict[str, list[float]] | None = None
@@ -185,9 +188,16 @@ class MultiTaskHyperModel(kt.HyperModel):
     # -- Keras Tuner interface ------------------------------------------------------------------
 
     def build(self, hp: kt.HyperParameters) -> MultiTaskModel:
-        """Declare the search space, build the network and compile it by the trial's plan."""
+        """Declare the search space, build the network and compile it by the trial's plan.
+
+        Keras Tuner's ``executions_per_trial`` builds a trial once per execution with the same
+        ``hp``: execution ``k`` gets the seed ``seed + k`` (the first one the hypermodel's), so
+        the executions differ in their initialisation and are averaged.
+        """
         plan = declare(hp, tuple(self.heads), self.search)
-        return self.build_plan(plan, hp)
+        execution = self._execution + 1 if hp is self._last_hp else 0
+        self._last_hp, self._execution = hp, execution
+        return self.build_plan(plan, hp, seed=self.seed + execution)
 
     def build_plan(
         self, plan: TrainPlan, hp: kt.HyperParameters | None = None, *, seed: int | None = None

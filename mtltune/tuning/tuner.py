@@ -158,6 +158,8 @@ def make_tuner(
         # A diverging trial is a failed trial: never stop early on failures (run_study reports
         # a search whose every trial failed).
         "max_consecutive_failed_trials": search.max_trials + 1,
+        # Each execution is built with its own seed (MultiTaskHyperModel.build).
+        "executions_per_trial": search.executions_per_trial,
     }
     with _tuner_id(tuner_id):
         if kind == "hyperband":
