@@ -123,8 +123,42 @@ def check_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, np.nd
         The clean table (rows renumbered) and, for each of its rows, its position in the raw
         table.
     """
-    problems = []
     numeric = _numeric_columns(study, table)
+    table = _as_numbers(table, numeric)
+    problems = _float32_problems(table, numeric)
+    if problems:
+        raise DataError(problems)
+    missing = _missing_masks(study, table, numeric)
+    any_missing = np.logical_or.reduce(list(missing.values()))
+    if not any_missing.any():
+        return table, np.arange(len(table))
+    if study.data.missing == "drop":
+        kept = table.loc[~any_missing].reset_index(drop=True)
+        if kept.empty:
+            raise DataError(
+                [Problem("data.missing", "dropping rows with missing values leaves no rows")]
+            )
+        return kept, np.flatnonzero(~any_missing)
+    raise DataError(
+        [
+            Problem(
+                f"{where} (column {column!r})",
+                f"expected finite values, found {int(mask.sum())} missing or infinite (first "
+                f"data rows: {_rows(mask)}); fill or remove them, or set data.missing: drop",
+            )
+            for (where, column), mask in missing.items()
+            if mask.any()
+        ]
+    )
+
+
+def _as_numbers(table: pd.DataFrame, numeric: list[tuple[str, str]]) -> pd.DataFrame:
+    """The table with its numeric columns converted to numbers.
+
+    Raises:
+        DataError: Naming each numeric column that holds text, and its first such row.
+    """
+    problems = []
     for where, column in numeric:
         series = table[column]
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
@@ -147,9 +181,13 @@ def check_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, np.nd
             table = table.assign(**{column: converted})
     if problems:
         raise DataError(problems)
-    problems = _float32_problems(table, numeric)
-    if problems:
-        raise DataError(problems)
+    return table
+
+
+def _missing_masks(
+    study: Study, table: pd.DataFrame, numeric: list[tuple[str, str]]
+) -> dict[tuple[str, str], np.ndarray]:
+    """Per (key path, column): which rows are missing (or, for numbers, not finite)."""
     missing: dict[tuple[str, str], np.ndarray] = {
         (where, column): ~np.isfinite(table[column].to_numpy(dtype=np.float64))
         for where, column in numeric
@@ -163,27 +201,7 @@ def check_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, np.nd
             missing[(f"heads.{name}.target", str(head.target))] = (
                 table[str(head.target)].isna().to_numpy()
             )
-    any_missing = np.logical_or.reduce(list(missing.values()))
-    if not any_missing.any():
-        return table, np.arange(len(table))
-    if study.data.missing == "drop":
-        kept = table.loc[~any_missing].reset_index(drop=True)
-        if kept.empty:
-            raise DataError(
-                [Problem("data.missing", "dropping rows with missing values leaves no rows")]
-            )
-        return kept, np.flatnonzero(~any_missing)
-    raise DataError(
-        [
-            Problem(
-                f"{where} (column {column!r})",
-                f"expected finite values, found {int(mask.sum())} missing or infinite (first "
-                f"data rows: {_rows(mask)}); fill or remove them, or set data.missing: drop",
-            )
-            for (where, column), mask in missing.items()
-            if mask.any()
-        ]
-    )
+    return missing
 
 
 def check_unseen_classes(
