@@ -33,8 +33,14 @@
    of the search (the first line after the last trial) and to its exit, and the distributed
    search's extra start-up over the one-process search's.
 
+11. ``search`` (issue 14, benchmarks/search_bench.py): best stop objective after 5, 10 and 20
+   trials, wall time and the oracle's share of it, for every tuner on three bundled studies
+   and three seeds; on hetero_sine against the fixed equal-weights and 1/σ² plans.
+
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
-     [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli]
+     [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,search]
+     [--studies hetero_sine,phase_sine,reg_class] [--tuners random,bayesian,tpe,tpe-plain]
+     [--search-out /tmp/search.jsonl] [--summary-only]
      [--worker-trials 20] [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
 """
 
@@ -57,6 +63,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+import search_bench
 from peer_keras_tuner import STUDY, run_peer, run_peer_on
 
 from mtltune import load_study, prepare_dataset, run_study
@@ -810,7 +817,17 @@ def bench_cli(trials: int, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--seeds", default="7", help="comma-separated study seeds (trials part)")
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated study seeds (trials: 7; search: 7,8,9)"
+    )
+    parser.add_argument("--studies", default="hetero_sine,phase_sine,reg_class")
+    parser.add_argument(
+        "--tuners", default="reference,random,bayesian,tpe,tpe-plain", help="search part"
+    )
+    parser.add_argument("--search-out", default="search.jsonl", help="search part's records")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="search part: only summarise --search-out"
+    )
     parser.add_argument(
         "--paired", action="store_true", help="also fit mtltune's configurations with the peer"
     )
@@ -833,7 +850,7 @@ def main() -> None:
     if "steps" in parts:
         bench_steps()
     if "trials" in parts:
-        bench_trials(args.trials, [int(s) for s in args.seeds.split(",")], args.paired)
+        bench_trials(args.trials, [int(s) for s in (args.seeds or "7").split(",")], args.paired)
     if "memory" in parts:
         bench_memory(args.memory_trials)
     if "leak" in parts:
@@ -848,6 +865,12 @@ def main() -> None:
         bench_startup(args.repeats)
     if "cli" in parts:
         bench_cli(args.worker_trials, args.repeats)
+    if "search" in parts:
+        out = Path(args.search_out)
+        if not args.summary_only:
+            seeds = [int(s) for s in (args.seeds or "7,8,9").split(",")]
+            search_bench.run(args.studies.split(","), seeds, args.tuners.split(","), out)
+        search_bench.summary(out)
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two
         # cores busy (its per-head gradients run in parallel), so the mix gains less.

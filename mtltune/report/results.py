@@ -29,6 +29,9 @@ class TrialRecord:
         best_epoch: Epoch (1-based) whose weights were kept.
         seconds: Wall time of the training.
         message: Why the trial failed, if it did.
+        origin: Where its hyperparameters came from: ``informed`` (an informed trial of the
+            TPE oracle) or ``sampler``.
+        oracle_seconds: Seconds the oracle took to propose it (``None`` if not timed).
     """
 
     trial_id: str
@@ -42,6 +45,8 @@ class TrialRecord:
     best_epoch: int | None = None
     seconds: float | None = None
     message: str | None = None
+    origin: str = "sampler"
+    oracle_seconds: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -38,6 +38,8 @@ def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
             "seconds": t.seconds,
             "epochs": t.epochs,
             "best_epoch": t.best_epoch,
+            "origin": t.origin,
+            "oracle_seconds": t.oracle_seconds,
         }
         row.update({f"hp_{k}": v for k, v in t.hyperparameters.items()})
         for head, weight in (t.plan.get("loss_weights") or {}).items():
