@@ -26,7 +26,13 @@ from mtltune.launch import OpenRun, open_run
 from mtltune.model.strategies import baseline_plan, declare
 from mtltune.report import write_report, write_trials
 from mtltune.report.pareto import pareto_front
-from mtltune.report.results import Evaluation, StrategyBest, StudyResult, TrialRecord
+from mtltune.report.results import (
+    Evaluation,
+    StrategyBest,
+    StudyResult,
+    TrialRecord,
+    time_split,
+)
 from mtltune.run.atomic import save_npz, write_atomic
 from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
 from mtltune.study import Study
@@ -161,6 +167,7 @@ def _run_opened(
         write_trials(records, folder.path)
         progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
 
+    search_started = time.perf_counter()
     progress.stage("resuming search" if resumed else "searching")
     if distributed is None:
         tuner = make_tuner(study, hypermodel, folder, on_trial)
@@ -178,6 +185,7 @@ def _run_opened(
         else:
             local = run.local_workers
             run_chief(tuner, folder.path, distributed, on_trial, run.lock, progress.stage, local)
+    searched = time.perf_counter()
     trials = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
     write_trials(trials, folder.path)
     finished = [t for t in trials if t.ok]
@@ -232,6 +240,12 @@ def _run_opened(
         strategies=strategies,
         pareto=pareto_front(points, list(study.heads)),
         replicates=replicates,
+        time_split=time_split(
+            trials,
+            preparation=search_started - started,
+            search=searched - search_started,
+            evaluation=time.perf_counter() - searched,
+        ),
     )
 
 

@@ -105,6 +105,7 @@ class StudyResult:
         data: Split sizes, encoded features and classes.
         seconds: Wall time of the whole search.
         strategies: The best trial of each strategy that completed a trial.
+        time_split: Where the seconds went (``time_split``; ``report`` added by the writer).
     """
 
     study: dict[str, Any]
@@ -119,6 +120,7 @@ class StudyResult:
     strategies: dict[str, StrategyBest] = field(default_factory=dict)
     pareto: list[str] = field(default_factory=list)
     replicates: dict[str, Any] | None = None
+    time_split: dict[str, float] | None = None
 
     @property
     def heads(self) -> list[str]:
@@ -194,6 +196,8 @@ class StudyResult:
             out["replicates"] = self.replicates
         out["data"] = self.data
         out["seconds"] = self.seconds
+        if self.time_split is not None:
+            out["time_split"] = self.time_split
         out["trial_records"] = [asdict(t) for t in self.trials]
         return out
 
@@ -227,7 +231,34 @@ class StudyResult:
             strategies=strategies,
             pareto=[t["trial_id"] for t in doc.get("pareto", {}).get("trials", [])],
             replicates=doc.get("replicates"),
+            time_split=doc.get("time_split"),
         )
+
+
+def time_split(
+    trials: list[TrialRecord], *, preparation: float, search: float, evaluation: float
+) -> dict[str, float]:
+    """Where a search's seconds went.
+
+    Args:
+        trials: The trials (their training and oracle seconds).
+        preparation: Seconds before the search (data, run folder).
+        search: Seconds of the search phase (training, oracle, building models, bookkeeping).
+        evaluation: Seconds after it (test evaluations, baseline, replicates).
+
+    Returns:
+        ``preparation``, ``training`` (the trials' fits), ``oracle`` (proposing trials),
+        ``search_other`` (the rest of the search phase) and ``evaluation``.
+    """
+    training = sum(t.seconds or 0.0 for t in trials)
+    oracle = sum(t.oracle_seconds or 0.0 for t in trials)
+    return {
+        "preparation": preparation,
+        "training": training,
+        "oracle": oracle,
+        "search_other": max(0.0, search - training - oracle),
+        "evaluation": evaluation,
+    }
 
 
 def _ratio(

@@ -324,7 +324,7 @@ class SearchConfig(_Strict):
     strategies: list[StrategyName] = Field(
         default_factory=lambda: ["weighted", "separate"], min_length=1
     )
-    tuner: TunerName = "bayesian"
+    tuner: TunerName = "tpe"
     max_trials: PositiveInt = 20
     informed: bool = Field(
         True,
