@@ -97,7 +97,9 @@ def test_search_end_to_end(write_study, tmp_path) -> None:
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 2
     assert {"trial_id", "status", "objective", "seconds", "stop_loss_y0"} <= set(trials.columns)
-    assert "y0" in (out / "report.md").read_text()
+    assert set(trials["origin"]) == {"sampler"}  # the random tuner has no informed trials
+    assert {"training", "oracle", "evaluation", "report"} <= set(report["time_split"])
+    assert "y0" in (out / "report.md").read_text() and "- Time: " in (out / "report.md").read_text()
 
     again = runner.invoke(app, ["search", str(path), "--out", str(out)])
     assert again.exit_code == 0, again.output
