@@ -7,8 +7,9 @@ Three proposals, each an ordinary trial of the oracle (``mtltune.tuning.oracle``
 - ``inverse_loss:<id>``: once that trial has completed, ``w_i ∝ 1/L_i`` from its per-head stop
   losses ``L_i`` (the maximum-likelihood weight of a Gaussian head), same learning rate and
   epsilon;
-- ``learned:<id>``: once an ``uncertainty`` trial has completed, its learned weights
-  ``exp(-s_i)`` as a ``weighted`` plan, same learning rate and epsilon.
+- ``learned:<id>``: once an ``uncertainty`` trial has completed with a better score than every
+  earlier one, its learned weights ``exp(-s_i)`` as a ``weighted`` plan, same learning rate
+  and epsilon.
 
 A proposal fixes only the strategy, the loss weights and (where it has them) the learning rate
 and epsilon; the oracle's sampler fills any other hyperparameter. Weights are clipped to the
@@ -146,14 +147,20 @@ def next_proposal(
     trials: Iterable[Any],
     done: Mapping[str, str],
     start: Mapping[str, Any],
+    *,
+    maximize: bool = False,
 ) -> Proposal | None:
     """The next informed trial to run, if one is due.
 
+    Learned weights are proposed from an ``uncertainty`` trial that scored better than every
+    earlier completed ``uncertainty`` trial (so they do not take over the budget).
+
     Args:
         space: The oracle's search space.
-        trials: The oracle's trials (any status).
+        trials: The oracle's trials (any status), in creation order.
         done: Keys already proposed, keyed by the trial id that ran them.
         start: Values of the other hyperparameters for the equal-weights trial.
+        maximize: The objective improves upwards.
     """
     if not _can_weight(space):
         return None
@@ -163,13 +170,18 @@ def next_proposal(
         return Proposal(
             "equal", _weighted(space, dict.fromkeys(heads, 1.0), _carried(space, start))
         )
+    sign = -1.0 if maximize else 1.0
+    best_uncertainty = math.inf
     for trial in trials:
         if trial.status != _COMPLETED:
             continue
         values = trial.hyperparameters.values
         if done.get(trial.trial_id) == "equal":
             key, weights = f"inverse_loss:{trial.trial_id}", inverse_loss_weights(trial, heads)
-        elif values.get(STRATEGY) == "uncertainty":
+        elif values.get(STRATEGY) == "uncertainty" and trial.score is not None:
+            if sign * trial.score >= best_uncertainty:
+                continue
+            best_uncertainty = sign * trial.score
             key, weights = f"learned:{trial.trial_id}", learned_weights(trial, heads)
         else:
             continue

@@ -179,7 +179,11 @@ class _TPEProposals(kt.Oracle):
         proposal = None
         if self.informed:
             proposal = next_proposal(
-                self.hyperparameters, self._in_order(), self.informed_trials, self.start_values
+                self.hyperparameters,
+                self._in_order(),
+                self.informed_trials,
+                self.start_values,
+                maximize=self.objective.direction == "max",
             )
         fixed = proposal.values if proposal is not None else {}
         for attempt in range(self._max_collisions + 1):
