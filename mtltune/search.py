@@ -23,7 +23,7 @@ import tensorflow as tf
 from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
 from mtltune.launch import OpenRun, open_run
-from mtltune.model.strategies import baseline_plan, declare
+from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report import write_report, write_trials
 from mtltune.report.pareto import pareto_front
 from mtltune.report.results import (
@@ -201,10 +201,8 @@ def _run_opened(
     strategies = _best_of_each_strategy(
         finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress
     )
-    progress.stage("training the baseline")
     base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
-    baseline_model, baseline_fit = train_plan(hypermodel, base_plan, dataset)
-    baseline = evaluate(baseline_model, dataset, hypermodel, epochs=int(baseline_fit["epochs"]))
+    baseline_model, baseline = _baseline(base_plan, finished, tuner, dataset, hypermodel, progress)
     save_npz(
         folder.path / PREDICTIONS_NPZ,
         test_arrays(dataset, {"best": best_model, "baseline": baseline_model}),
@@ -247,6 +245,29 @@ def _run_opened(
             evaluation=time.perf_counter() - searched,
         ),
     )
+
+
+def _baseline(
+    plan: TrainPlan,
+    finished: list[TrialRecord],
+    tuner: kt.Tuner,
+    dataset: Dataset,
+    hypermodel: MultiTaskHyperModel,
+    progress: Progress,
+) -> tuple[Any, Evaluation]:
+    """The baseline's model and scores.
+
+    A completed trial of the very same plan (the TPE oracle's equal-weights trial) is the
+    baseline already (same plan, seed and budget): its model is reloaded, not trained again.
+    """
+    twin = next((t for t in finished if t.plan == plan.describe()), None)
+    if twin is not None:
+        progress.stage(f"the baseline is trial {twin.trial_id}'s plan: reloading it")
+        model = tuner.load_model(tuner.oracle.trials[twin.trial_id])
+        return model, evaluate(model, dataset, hypermodel, epochs=twin.epochs)
+    progress.stage("training the baseline")
+    model, fit = train_plan(hypermodel, plan, dataset)
+    return model, evaluate(model, dataset, hypermodel, epochs=int(fit["epochs"]))
 
 
 def _best_of_each_strategy(

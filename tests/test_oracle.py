@@ -115,6 +115,9 @@ def test_search_records_origin_and_time_split(write_study, tmp_path) -> None:
     assert list(trials["origin"]) == ["informed", "informed", "sampler"]
     assert trials["oracle_seconds"].notna().all()
     first = result.trials[0]
+    # The equal-weights trial has the baseline's plan: it is the baseline, not trained again.
+    assert result.baseline.objective == pytest.approx(first.objective)
+    assert result.baseline.plan == first.plan
     inverse = {h: 1 / first.stop[h]["loss"] for h in study.heads}
     mean = sum(inverse.values()) / len(inverse)
     weights = result.trials[1].plan["loss_weights"]
