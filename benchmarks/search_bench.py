@@ -123,6 +123,8 @@ def _spearman(record: dict) -> float | None:
         return None
     _, weights = min(weighted, key=lambda pair: pair[0])
     heads = sorted(weights, key=lambda h: int(h[1:]))
+    if len(set(weights.values())) == 1:
+        return math.nan  # equal weights: no correlation with anything
     sigma = [0.1 * 2**i for i in range(len(heads))]
     return float(spearmanr([weights[h] for h in heads], sigma).statistic)
 
@@ -133,12 +135,18 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    return "–" if value is None else f"{value:.{digits}g}"
 
 
 def summary(path: Path) -> None:
     """Print the Markdown tables of the records in ``path``."""
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records, seen = [], set()
+    for line in path.read_text().splitlines():
+        record = json.loads(line) if line.strip() else None
+        key = record and (record["study"], record["seed"], record["tuner"])
+        if record and key not in seen:  # a piece run twice: its first record
+            seen.add(key)
+            records.append(record)
     refs = {r["seed"]: r for r in records if r["tuner"] == "reference"}
     runs = [r for r in records if r["tuner"] != "reference"]
     print(
