@@ -41,8 +41,15 @@
    without confirmation runs, and with Keras Tuner's ``executions_per_trial: 2`` at the same
    number of training runs: its mean test objective over fresh seeds, and the seconds it costs.
 
+11. ``search`` (issue 14, benchmarks/search_bench.py): best stop objective after 5, 10 and 20
+   trials, wall time and the oracle's share of it, for every tuner on three bundled studies
+   and three seeds; on hetero_sine against the fixed equal-weights and 1/σ² plans.
+
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
-     [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table]
+     [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table,
+              search,confirm]
+     [--studies hetero_sine,phase_sine,reg_class] [--tuners random,bayesian,tpe,tpe-plain]
+     [--search-out /tmp/search.jsonl] [--summary-only]
      [--worker-trials 20] [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
 """
 
@@ -65,6 +72,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+import search_bench
 from confirm_bench import bench_confirm
 from peer_keras_tuner import STUDY, run_peer, run_peer_on
 
@@ -920,9 +928,6 @@ def bench_memory_table(rows: int = TABLE_ROWS) -> None:
 
 def _confirm_options(parser: argparse.ArgumentParser) -> None:
     """The confirm part's options."""
-    parser.add_argument(
-        "--studies", default="hetero_sine,reg_class", help="bundled studies (confirm part)"
-    )
     parser.add_argument("--confirm-trials", type=int, default=20, help="trials (confirm part)")
     parser.add_argument(
         "--quality-seeds", type=int, default=3, help="fresh seeds scoring a choice (confirm part)"
@@ -937,7 +942,22 @@ def _confirm_options(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--seeds", default="7", help="comma-separated study seeds (trials part)")
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated study seeds (trials: 7; search: 7,8,9)"
+    )
+    parser.add_argument(
+        "--studies",
+        default=None,
+        help="bundled studies (search: hetero_sine,phase_sine,reg_class; confirm: "
+        "hetero_sine,reg_class)",
+    )
+    parser.add_argument(
+        "--tuners", default="reference,random,bayesian,tpe,tpe-plain", help="search part"
+    )
+    parser.add_argument("--search-out", default="search.jsonl", help="search part's records")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="search part: only summarise --search-out"
+    )
     parser.add_argument(
         "--paired", action="store_true", help="also fit mtltune's configurations with the peer"
     )
@@ -961,7 +981,7 @@ def main() -> None:
     if "steps" in parts:
         bench_steps()
     if "trials" in parts:
-        bench_trials(args.trials, [int(s) for s in args.seeds.split(",")], args.paired)
+        bench_trials(args.trials, [int(s) for s in (args.seeds or "7").split(",")], args.paired)
     if "memory" in parts:
         bench_memory(args.memory_trials)
     if "leak" in parts:
@@ -978,15 +998,23 @@ def main() -> None:
         bench_cli(args.worker_trials, args.repeats)
     if "memory_table" in parts:
         bench_memory_table()
+    if "search" in parts:
+        out = Path(args.search_out)
+        if not args.summary_only:
+            seeds = [int(s) for s in (args.seeds or "7,8,9").split(",")]
+            studies = (args.studies or "hetero_sine,phase_sine,reg_class").split(",")
+            search_bench.run(studies, seeds, args.tuners.split(","), out)
+        search_bench.summary(out)
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two
         # cores busy (its per-head gradients run in parallel), so the mix gains less.
         for strategies in args.worker_strategies.split(";"):
             bench_workers(args.worker_trials, strategies, args.repeats)
     if "confirm" in parts:
-        seeds = [int(s) for s in args.seeds.split(",")]
+        seeds = [int(s) for s in (args.seeds or "7,8,9").split(",")]
+        studies = (args.studies or "hetero_sine,reg_class").split(",")
         ways = args.ways.split(",")
-        bench_confirm(args.studies.split(","), seeds, args.confirm_trials, args.quality_seeds, ways)
+        bench_confirm(studies, seeds, args.confirm_trials, args.quality_seeds, ways)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ _LAZY = {
     "Study": "mtltune.study",
     "StudyError": "mtltune.errors",
     "StudyResult": "mtltune.report.results",
+    "TPEOracle": "mtltune.tuning.oracle",
+    "TPETuner": "mtltune.tuning.oracle",
     "TrainPlan": "mtltune.model.strategies",
     "TrainingConfig": "mtltune.study",
     "load_run": "mtltune.predict",
@@ -60,6 +62,8 @@ __all__ = [
     "Study",
     "StudyError",
     "StudyResult",
+    "TPEOracle",
+    "TPETuner",
     "TrainPlan",
     "TrainingConfig",
     "load_run",
@@ -99,3 +103,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from mtltune.search import run_study
     from mtltune.study import HeadConfig, SearchConfig, Study, TrainingConfig, load_study
     from mtltune.tuning.hypermodel import MultiTaskHyperModel
+    from mtltune.tuning.oracle import TPEOracle, TPETuner

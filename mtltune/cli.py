@@ -415,6 +415,11 @@ def predict(
     out.print(done, highlight=False)
 
 
+def _number(trial_id: str) -> str:
+    """A trial's number, counted from 1 (Keras Tuner's trial ids count from 0)."""
+    return f"{int(trial_id) + 1}" if trial_id.isdigit() else trial_id
+
+
 class _RichProgress:
     """Prints one line per trial (number, strategy, objective, elapsed) and the stages."""
 
@@ -427,7 +432,10 @@ class _RichProgress:
 
     def trial_started(self, trial_id: str, total: int) -> None:
         self.trial_started_at[trial_id] = time.perf_counter()
-        out.print(f"[dim]{self._clock()}[/] trial {trial_id} of {total} …", highlight=False)
+        out.print(
+            f"[dim]{self._clock()}[/] trial {_number(trial_id)} of {total} (id {trial_id}) …",
+            highlight=False,
+        )
 
     def trial_finished(self, record: TrialRecord, total: int) -> None:
         seconds = time.perf_counter() - self.trial_started_at.pop(record.trial_id, self.started)
@@ -435,9 +443,10 @@ class _RichProgress:
             what = f"objective [bold]{record.objective:.5g}[/] after {record.epochs} epochs"
         else:
             what = f"[red]{record.status}[/] {record.message or ''}"
+        oracle = "" if record.oracle_seconds is None else f", oracle {record.oracle_seconds:.3f} s"
         out.print(
-            f"[dim]{self._clock()}[/] trial {record.trial_id} of {total} "
-            f"[cyan]{record.strategy}[/] {what} ({seconds:.1f} s)",
+            f"[dim]{self._clock()}[/] trial {_number(record.trial_id)} of {total} "
+            f"(id {record.trial_id}) [cyan]{record.strategy}[/] {what} ({seconds:.1f} s{oracle})",
             highlight=False,
         )
 

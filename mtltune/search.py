@@ -23,11 +23,17 @@ import tensorflow as tf
 from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
 from mtltune.launch import OpenRun, open_run
-from mtltune.model.strategies import baseline_plan, declare
+from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report import write_report, write_trials
 from mtltune.report.confirmation import ConfirmRun
 from mtltune.report.pareto import pareto_front
-from mtltune.report.results import Evaluation, StrategyBest, StudyResult, TrialRecord
+from mtltune.report.results import (
+    Evaluation,
+    StrategyBest,
+    StudyResult,
+    TrialRecord,
+    time_split,
+)
 from mtltune.run.atomic import save_npz, write_atomic
 from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
 from mtltune.study import Study
@@ -170,6 +176,7 @@ def _run_opened(
         write_trials(records, folder.path)
         progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
 
+    search_started = time.perf_counter()
     progress.stage("resuming search" if resumed else "searching")
     if distributed is None:
         tuner = make_tuner(study, hypermodel, folder, on_trial)
@@ -187,6 +194,7 @@ def _run_opened(
         else:
             local = run.local_workers
             run_chief(tuner, folder.path, distributed, on_trial, run.lock, progress.stage, local)
+    searched = time.perf_counter()
     trials = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
     write_trials(trials, folder.path)
     finished = [t for t in trials if t.ok]
@@ -212,9 +220,8 @@ def _run_opened(
     strategies = _best_of_each_strategy(
         finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress
     )
-    progress.stage("training the baseline")
     base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
-    baseline, baseline_model = train_baseline(hypermodel, base_plan, dataset)
+    baseline_model, baseline = _baseline(base_plan, finished, tuner, dataset, hypermodel, progress)
     models = {"best": best_model, "baseline": baseline_model}
     if confirmation is not None:
         progress.stage("scoring the confirmation runs of the chosen one and the baseline on test")
@@ -260,7 +267,36 @@ def _run_opened(
         pareto=pareto_front(points, list(study.heads)),
         replicates=replicates,
         confirmation=confirmation,
+        time_split=time_split(
+            trials,
+            preparation=search_started - started,
+            search=searched - search_started,
+            evaluation=time.perf_counter() - searched,
+        ),
     )
+
+
+def _baseline(
+    plan: TrainPlan,
+    finished: list[TrialRecord],
+    tuner: kt.Tuner,
+    dataset: Dataset,
+    hypermodel: MultiTaskHyperModel,
+    progress: Progress,
+) -> tuple[Any, Evaluation]:
+    """The baseline's model and scores.
+
+    A completed trial of the very same plan (the TPE oracle's equal-weights trial) is the
+    baseline already (same plan, seed and budget): its model is reloaded, not trained again.
+    """
+    twin = next((t for t in finished if t.plan == plan.describe()), None)
+    if twin is not None:
+        progress.stage(f"the baseline is trial {twin.trial_id}'s plan: reloading it")
+        model = tuner.load_model(tuner.oracle.trials[twin.trial_id])
+        return model, evaluate(model, dataset, hypermodel, epochs=twin.epochs)
+    progress.stage("training the baseline")
+    evaluation, model = train_baseline(hypermodel, plan, dataset)
+    return model, evaluation
 
 
 def _best_of_each_strategy(

@@ -86,7 +86,8 @@ def test_search_end_to_end(write_study, tmp_path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["search", str(path), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "trial 0 of 2" in result.output and "per-head test performance" in result.output
+    assert "trial 1 of 2 (id 0)" in result.output and "trial 2 of 2 (id 1)" in result.output
+    assert "oracle" in result.output and "per-head test performance" in result.output
     report = json.loads((out / "report.json").read_text())
     assert {"study", "objective", "best", "baseline", "ratio"} <= set(report)
     assert {"trial_id", "strategy", "hyperparameters", "stop", "test"} <= set(report["best"])
@@ -96,7 +97,9 @@ def test_search_end_to_end(write_study, tmp_path) -> None:
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 2
     assert {"trial_id", "status", "objective", "seconds", "stop_loss_y0"} <= set(trials.columns)
-    assert "y0" in (out / "report.md").read_text()
+    assert set(trials["origin"]) == {"sampler"}  # the random tuner has no informed trials
+    assert {"training", "oracle", "evaluation", "report"} <= set(report["time_split"])
+    assert "y0" in (out / "report.md").read_text() and "- Time: " in (out / "report.md").read_text()
 
     again = runner.invoke(app, ["search", str(path), "--out", str(out)])
     assert again.exit_code == 0, again.output

@@ -59,19 +59,21 @@ def test_separate_only_declares_no_loss_weights() -> None:
     assert plan.loss_weights == dict.fromkeys(HEADS, 1.0)
 
 
-def test_weighted_plan_weights_are_log_uniform_in_range_and_normalised() -> None:
+def test_weighted_plan_searches_k_minus_1_ratios_and_normalises() -> None:
     search = SearchConfig(strategies=["weighted"], loss_weight={"min": 0.1, "max": 10.0})
     hp = kt.HyperParameters()
     declare(hp, HEADS, search)
-    for h in HEADS:
+    # The first head is the reference (raw weight 1); the others are its ratios, searched
+    # over the ratios that independent weights in [0.1, 10] could take.
+    assert isinstance(hp._hps[loss_weight_name("a")][0], kt.engine.hyperparameters.Fixed)
+    for h in HEADS[1:]:
         spec = hp._hps[loss_weight_name(h)][0]
-        assert (spec.min_value, spec.max_value, spec.sampling) == (0.1, 10.0, "log")
-    hp.values.update(
-        {loss_weight_name("a"): 0.2, loss_weight_name("b"): 2.0, loss_weight_name("c"): 0.8}
-    )
+        assert (spec.min_value, spec.max_value, spec.sampling) == (0.01, 100.0, "log")
+    hp.values.update({loss_weight_name("b"): 10.0, loss_weight_name("c"): 4.0})
     plan = declare(hp, HEADS, search)
     assert sum(plan.loss_weights.values()) / len(HEADS) == pytest.approx(1.0)
     assert plan.loss_weights["b"] / plan.loss_weights["a"] == pytest.approx(10.0)
+    assert plan.loss_weights["c"] / plan.loss_weights["a"] == pytest.approx(4.0)
 
 
 def test_normalise_rejects_non_positive_weights() -> None:

@@ -103,7 +103,7 @@ def test_public_types_are_exported() -> None:
     assert issubclass(StudyError, ValueError)
     assert HeadConfig().loss == "mse"
     assert TrainingConfig().max_epochs == 100
-    assert SearchConfig().tuner == "bayesian"
+    assert SearchConfig().tuner == "tpe"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_section_defaults(tmp_path) -> None:
     assert study.model.units == [64, 64] and study.model.activation == "relu"
     assert study.training.max_epochs == 100 and study.training.patience == 5
     assert study.search.strategies == ["weighted", "separate"]
-    assert study.search.tuner == "bayesian" and study.search.max_trials == 20
+    assert study.search.tuner == "tpe" and study.search.max_trials == 20
     assert study.search.objective.kind == "geometric_mean"
     assert study.search.objective.direction == "min"
     assert study.search.loss_weight.min < study.search.loss_weight.max

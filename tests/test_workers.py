@@ -92,25 +92,29 @@ def test_two_local_workers_run_every_trial_exactly_once(write_study, tmp_path) -
     for name in ("report.md", "pareto.csv", "predictions.npz"):
         assert (out / name).exists(), name
     for trial_id in "0123":
-        assert f"trial {trial_id} of 4 …" in result.output
-        assert f"trial {trial_id} of 4 weighted" in result.output or (
-            f"trial {trial_id} of 4 separate" in result.output
-        )
+        line = f"trial {int(trial_id) + 1} of 4 (id {trial_id})"
+        assert f"{line} …" in result.output
+        assert f"{line} weighted" in result.output or f"{line} separate" in result.output
     assert "chief at 127.0.0.1:" in result.output and "2 local worker(s)" in result.output
     assert not (out / "mtltune.lock").exists()
 
 
-@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
-def test_bayesian_and_hyperband_searches_run_on_workers(write_study, tmp_path, tuner) -> None:
-    # Bayesian: the chief's Gaussian process picks the trials after the first three (its
-    # workers import no scikit-learn). Hyperband: workers wait while the oracle has no trial
-    # to give between rounds (it answers IDLE).
+@pytest.mark.parametrize("tuner", ["tpe", "bayesian", "hyperband"])
+def test_tpe_bayesian_and_hyperband_searches_run_on_workers(write_study, tmp_path, tuner) -> None:
+    # TPE: the chief's Optuna sampler picks the trials, the first one the informed
+    # equal-weights trial. Bayesian: the chief's Gaussian process picks the trials after the
+    # first three (its workers import no scikit-learn). Hyperband: workers wait while the
+    # oracle has no trial to give between rounds (it answers IDLE).
     study = load_study(write_study({"search": {"tuner": tuner, "max_trials": 5}}))
     result = run_study(study, tmp_path / "run", distributed=Distributed(workers=2))
     assert [t.status for t in result.trials] == ["COMPLETED"] * len(result.trials)
     assert len(result.trials) == len({t.trial_id for t in result.trials}) >= 4
     trials = read_trials(tmp_path / "run")
     assert sorted(trials["trial_id"]) == sorted(t.trial_id for t in result.trials)
+    if tuner == "tpe":  # the chief's oracle timed every proposal; trial 0 is informed
+        assert all(t.oracle_seconds is not None for t in result.trials)
+        assert result.trials[0].origin == "informed"
+        assert result.trials[0].plan["loss_weights"] == {"y0": 1.0, "y1": 1.0, "y2": 1.0}
     if tuner == "hyperband":  # a round of 1-epoch trials, then longer ones
         epochs = [t.epochs for t in result.trials]
         assert min(epochs) == 1 < max(epochs), epochs

@@ -1,7 +1,8 @@
 """Strategies: the hyperparameters each declares, and the training plan it yields.
 
-``weighted``: one Adam on ``Σ_i w_i·L_i``; searches per-head loss weights (log-uniform, then
-normalised to mean 1, since Adam ignores the overall scale), one learning rate and epsilon.
+``weighted``: one Adam on ``Σ_i w_i·L_i``; searches the K-1 ratios of the loss weights to the
+first head's (log-uniform; the weights are then normalised to mean 1, since Adam ignores the
+overall scale), one learning rate and epsilon.
 
 ``separate``: one Adam per head, each minimising its own ``L_i`` over the trunk and its head,
 all applied every step; searches per-head learning rates and epsilon. It does not search loss
@@ -199,11 +200,17 @@ class Weighted(Strategy):
     name = "weighted"
 
     def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
-        """Declare one log-uniform raw loss weight per head."""
-        weights: dict[str, float] = {}
+        """The raw loss weights: only their K-1 ratios matter (they are normalised to mean 1).
+
+        The first head is the reference (raw weight fixed at 1); every other head's raw weight,
+        its ratio to the reference, is searched log-uniformly over ``[min/max, max/min]``: the
+        ratios that independent weights in ``[min, max]`` could take.
+        """
         lw = search.loss_weight
-        for head in heads:
-            weights[head] = hp.Float(loss_weight_name(head), lw.min, lw.max, sampling="log")
+        low, high = lw.min / lw.max, lw.max / lw.min
+        weights = {heads[0]: hp.Fixed(loss_weight_name(heads[0]), 1.0)}
+        for head in heads[1:]:
+            weights[head] = hp.Float(loss_weight_name(head), low, high, sampling="log")
         return weights
 
     def plan(

@@ -32,6 +32,9 @@ class TrialRecord:
         best_epoch: Epoch (1-based) whose weights were kept.
         seconds: Wall time of the training.
         message: Why the trial failed, if it did.
+        origin: Where its hyperparameters came from: ``informed`` (an informed trial of the
+            TPE oracle) or ``sampler``.
+        oracle_seconds: Seconds the oracle took to propose it (``None`` if not timed).
     """
 
     trial_id: str
@@ -45,6 +48,8 @@ class TrialRecord:
     best_epoch: int | None = None
     seconds: float | None = None
     message: str | None = None
+    origin: str = "sampler"
+    oracle_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -104,6 +109,7 @@ class StudyResult:
         seconds: Wall time of the whole search.
         strategies: The best trial of each strategy that completed a trial.
         confirmation: The confirmation runs and the choice they made (``search.confirm``).
+        time_split: Where the seconds went (``time_split``; ``report`` added by the writer).
     """
 
     study: dict[str, Any]
@@ -119,6 +125,7 @@ class StudyResult:
     pareto: list[str] = field(default_factory=list)
     replicates: dict[str, Any] | None = None
     confirmation: Confirmation | None = None
+    time_split: dict[str, float] | None = None
 
     @property
     def heads(self) -> list[str]:
@@ -197,6 +204,8 @@ class StudyResult:
             out["confirmation"] = self.confirmation.to_dict()
         out["data"] = self.data
         out["seconds"] = self.seconds
+        if self.time_split is not None:
+            out["time_split"] = self.time_split
         out["trial_records"] = [asdict(t) for t in self.trials]
         return out
 
@@ -233,6 +242,7 @@ class StudyResult:
             pareto=[t["trial_id"] for t in doc.get("pareto", {}).get("trials", [])],
             replicates=doc.get("replicates"),
             confirmation=_confirmation(doc.get("confirmation")),
+            time_split=doc.get("time_split"),
         )
 
 
@@ -249,6 +259,32 @@ def _confirmation(doc: dict[str, Any] | None) -> Confirmation | None:
     from mtltune.report.confirmation import Confirmation  # it imports this module
 
     return None if doc is None else Confirmation.from_dict(doc)
+
+
+def time_split(
+    trials: list[TrialRecord], *, preparation: float, search: float, evaluation: float
+) -> dict[str, float]:
+    """Where a search's seconds went.
+
+    Args:
+        trials: The trials (their training and oracle seconds).
+        preparation: Seconds before the search (data, run folder).
+        search: Seconds of the search phase (training, oracle, building models, bookkeeping).
+        evaluation: Seconds after it (test evaluations, baseline, replicates).
+
+    Returns:
+        ``preparation``, ``training`` (the trials' fits), ``oracle`` (proposing trials),
+        ``search_other`` (the rest of the search phase) and ``evaluation``.
+    """
+    training = sum(t.seconds or 0.0 for t in trials)
+    oracle = sum(t.oracle_seconds or 0.0 for t in trials)
+    return {
+        "preparation": preparation,
+        "training": training,
+        "oracle": oracle,
+        "search_other": max(0.0, search - training - oracle),
+        "evaluation": evaluation,
+    }
 
 
 def loss_ratio(

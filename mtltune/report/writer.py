@@ -6,8 +6,10 @@ crash never leaves a half-written report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
             "seconds": t.seconds,
             "epochs": t.epochs,
             "best_epoch": t.best_epoch,
+            "origin": t.origin,
+            "oracle_seconds": t.oracle_seconds,
         }
         row.update({f"hp_{k}": v for k, v in t.hyperparameters.items()})
         for head, weight in (t.plan.get("loss_weights") or {}).items():
@@ -186,6 +190,7 @@ def _summary_lines(result: StudyResult) -> list[str]:
         f"- Trials: {len(result.trials)} ({sum(t.ok for t in result.trials)} completed, "
         f"{sum(not t.ok for t in result.trials)} failed), tuner `{study['search']['tuner']}`, "
         f"seed {study['seed']}, {result.seconds:.0f} s in all.",
+        *_time_lines(result),
         "- Rows: " + ", ".join(f"{k} {v}" for k, v in result.data["rows"].items()) + ".",
         f"- Best trial `{best.trial_id}`: strategy **{best.strategy}**, objective "
         f"{_fmt(result.best.objective)} (baseline {_fmt(result.baseline.objective)}), "
@@ -264,6 +269,15 @@ def _trial_lines(result: StudyResult, image: Image) -> list[str]:
         lines += ["", "Failed trials:", ""]
         lines += [f"- `{t.trial_id}` ({t.status}): {t.message or 'no message'}" for t in failed]
     return lines
+
+
+def _time_lines(result: StudyResult) -> list[str]:
+    """The search's time split, as one list item (none for reports that predate it)."""
+    split = result.time_split
+    if not split:
+        return []
+    parts = ", ".join(f"{name.replace('_', ' ')} {sec:.1f} s" for name, sec in split.items())
+    return [f"- Time: {parts}."]
 
 
 def _replicate_lines(result: StudyResult) -> list[str]:
@@ -395,6 +409,7 @@ def write_report(result: StudyResult, run_dir: str | Path) -> dict[str, Path]:
     Returns:
         The written paths, keyed by file name (plots by ``plots/<name>.png``).
     """
+    started = time.perf_counter()
     run_dir = Path(run_dir)
     paths = {name: run_dir / name for name in (REPORT_JSON, REPORT_MD, TRIALS_CSV, PARETO_CSV)}
     write_trials(result.trials, run_dir)
@@ -404,6 +419,9 @@ def write_report(result: StudyResult, run_dir: str | Path) -> dict[str, Path]:
         from mtltune.report.plots import draw_all
 
         plots = draw_all(result, run_dir)
+    if result.time_split is not None and "report" not in result.time_split:
+        split = {**result.time_split, "report": time.perf_counter() - started}
+        result = dataclasses.replace(result, time_split=split)
     write_atomic(paths[REPORT_MD], report_markdown(result, plots, run_dir))
     write_atomic(paths[REPORT_JSON], report_json(result))
     paths.update({f"plots/{p.name}": p for p in plots.values()})

@@ -11,7 +11,7 @@ from typing import Literal
 
 HeadKind = Literal["regression", "binary", "multiclass"]
 StrategyName = Literal["weighted", "separate", "uncertainty", "geometric"]
-TunerName = Literal["random", "bayesian", "hyperband"]
+TunerName = Literal["tpe", "random", "bayesian", "hyperband"]
 
 
 @dataclass(frozen=True)

@@ -384,8 +384,14 @@ class SearchConfig(_Strict):
     strategies: list[StrategyName] = Field(
         default_factory=lambda: ["weighted", "separate"], min_length=1
     )
-    tuner: TunerName = "bayesian"
+    tuner: TunerName = "tpe"
     max_trials: int = Field(20, ge=1, le=100_000)
+    informed: bool = Field(
+        True,
+        description="first run the informed weighted trials: equal weights, then weights "
+        "∝ 1/(stop loss) of that trial, and each uncertainty trial's learned weights "
+        "(tuner tpe)",
+    )
     loss_weight: LogRange = LogRange(min=0.05, max=20.0)
     learning_rate: LogRange = LogRange(min=1e-4, max=1e-2)
     epsilon: LogRange = LogRange(min=1e-8, max=1e-2)

@@ -22,13 +22,15 @@ from mtltune.compat.tuner_private import quiet_keras_tuner
 from mtltune.data import Dataset
 from mtltune.model.callbacks import StopCheck, check_stop, clear_stop, request_stop
 from mtltune.model.objectives import MONITOR, head_loss_key, learned_weight_key
-from mtltune.model.strategies import STRATEGY, declare
+from mtltune.model.strategies import EPSILON, LEARNING_RATE, STRATEGY, declare
 from mtltune.report.results import TrialRecord
 from mtltune.run.files import PROJECT, TENSORBOARD
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
 from mtltune.tuning.failures import failure_reason, keep_traceback
 from mtltune.tuning.hypermodel import MultiTaskHyperModel, stateless_study
+from mtltune.tuning.informed import INFORMED, SAMPLER
+from mtltune.tuning.oracle import INFORMED_TRIAL, ORACLE_SECONDS, TPETuner, timed
 
 __all__ = [
     "TUNERS",
@@ -43,9 +45,16 @@ __all__ = [
 ]
 
 TUNERS: dict[str, type[kt.Tuner]] = {
+    "tpe": TPETuner,
     "random": kt.RandomSearch,
     "bayesian": kt.BayesianOptimization,
     "hyperband": kt.Hyperband,
+}
+
+#: The oracles of the tuners built as ``kt.Tuner(oracle=...)``, timed (``oracle_seconds``).
+_TIMED_ORACLES: dict[str, type[kt.Oracle]] = {
+    "random": timed(kt.oracles.RandomSearchOracle),
+    "bayesian": timed(kt.oracles.BayesianOptimizationOracle),
 }
 
 
@@ -117,15 +126,16 @@ def make_tuner(
             search; default: ``KERASTUNER_TUNER_ID`` or ``tuner0``).
         worker: The tuner is a distributed search's worker: the chief's oracle decides its
             trials, and its own oracle only names the objective and the budget, so a Bayesian
-            study's worker gets a random-search oracle (which needs no scikit-learn).
+            or TPE study's worker gets a random-search oracle (no scikit-learn, no Optuna).
         before_end: Called with each trial that ended, before the oracle hears of it (Keras
             Tuner's ``on_trial_end`` hook, before the default that reports it).
     """
     folder.adopt_tuner_state(tuner_id or os.environ.get("KERASTUNER_TUNER_ID", "tuner0"))
     quiet_keras_tuner()
-    search = study.search
-    kind = "random" if worker and search.tuner == "bayesian" else search.tuner
-    base = TUNERS[kind]
+    kind = study.search.tuner
+    if worker and kind in ("bayesian", "tpe"):
+        kind = "random"
+    base = kt.Tuner if kind in _TIMED_ORACLES else TUNERS[kind]
 
     class _Tuner(base):  # type: ignore[valid-type, misc]
         def on_trial_begin(self, trial: Any) -> None:
@@ -149,32 +159,49 @@ def make_tuner(
                 keep_traceback(self.get_trial_dir(trial.trial_id), exc)
                 raise kt.errors.FailedTrialError(failure_reason(exc)) from exc
 
-    common: dict[str, Any] = {
+    with _tuner_id(tuner_id):
+        return _construct(_Tuner, kind, study, hypermodel, folder)
+
+
+def _construct(
+    tuner_class: type[kt.Tuner],
+    kind: str,
+    study: Study,
+    hypermodel: MultiTaskHyperModel,
+    folder: RunFolder,
+) -> kt.Tuner:
+    """Build a tuner of this kind for the study (``make_tuner``'s construction)."""
+    search = study.search
+    oracle: dict[str, Any] = {
         "objective": hypermodel.tuner_objective,
         "seed": study.seed,
-        "directory": str(folder.path),
-        "project_name": PROJECT,
-        "overwrite": False,
+        "max_trials": search.max_trials,
         # A diverging trial is a failed trial: never stop early on failures (run_study reports
         # a search whose every trial failed).
         "max_consecutive_failed_trials": search.max_trials + 1,
+    }
+    project: dict[str, Any] = {
+        "directory": str(folder.path),
+        "project_name": PROJECT,
+        "overwrite": False,
         # Each execution is built with its own seed (MultiTaskHyperModel.build).
         "executions_per_trial": search.executions_per_trial,
     }
-    with _tuner_id(tuner_id):
-        if kind == "hyperband":
-            tuner = _Tuner(hypermodel, max_epochs=study.training.max_epochs, factor=3, **common)
-            tuner.oracle.max_trials = search.max_trials
-        elif kind == "bayesian":
-            tuner = _Tuner(
-                hypermodel,
-                max_trials=search.max_trials,
-                num_initial_points=max(3, search.max_trials // 3),
-                **common,
-            )
-        else:
-            tuner = _Tuner(hypermodel, max_trials=search.max_trials, **common)
-    return tuner
+    if kind == "hyperband":
+        oracle.pop("max_trials")
+        epochs = study.training.max_epochs
+        tuner = tuner_class(hypermodel, max_epochs=epochs, factor=3, **oracle, **project)
+        tuner.oracle.max_trials = search.max_trials
+        return tuner
+    if kind == "tpe":
+        base = search.baseline
+        start = {LEARNING_RATE: base.learning_rate, EPSILON: base.epsilon}
+        return tuner_class(
+            hypermodel, informed=search.informed, start_values=start, **oracle, **project
+        )
+    if kind == "bayesian":
+        oracle["num_initial_points"] = max(3, search.max_trials // 3)
+    return tuner_class(oracle=_TIMED_ORACLES[kind](**oracle), hypermodel=hypermodel, **project)
 
 
 def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
@@ -221,6 +248,8 @@ def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
         best_epoch=int(best_epoch) if best_epoch is not None else None,
         seconds=seconds,
         message=message,
+        origin=INFORMED if value(INFORMED_TRIAL) else SAMPLER,
+        oracle_seconds=value(ORACLE_SECONDS),
     )
 
 

@@ -1,0 +1,314 @@
+"""``TPEOracle``: a Keras Tuner oracle backed by Optuna's multivariate TPE sampler.
+
+Keras Tuner stays the framework (hypermodel, tuner, run folder, resume, distributed mode); only
+the proposal of each trial's values comes from Optuna's ``TPESampler(multivariate=True,
+group=True)``, which proposes a trial in milliseconds where Keras Tuner's Bayesian oracle
+refits a Gaussian process for seconds. The oracle keeps no Optuna state of its own: before each
+proposal it rebuilds an in-memory Optuna study from its Keras Tuner trials (completed with their
+score, failed, running), and seeds the sampler from the study seed and the trial's number. A
+search resumed after a crash therefore proposes exactly what it would have proposed without the
+crash, and a distributed search's chief needs nothing beyond Keras Tuner's own files.
+
+Keras Tuner's conditional scopes map onto Optuna's define-by-run: a hyperparameter is suggested
+only when it is active given the values suggested before it. With ``informed`` (default), the
+oracle first runs the informed ``weighted`` trials of ``mtltune.tuning.informed``.
+
+Every trial records the seconds its proposal took (metric ``oracle_seconds``) and, for
+informed trials, the metric ``informed_trial`` (1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import keras_tuner as kt
+import optuna
+
+from mtltune.tuning.informed import next_proposal
+
+#: Trial metric: seconds the oracle took to propose the trial.
+ORACLE_SECONDS = "oracle_seconds"
+#: Trial metric: 1 for an informed trial (``mtltune.tuning.informed``).
+INFORMED_TRIAL = "informed_trial"
+
+_hps = kt.engine.hyperparameters
+_Status = kt.engine.trial.TrialStatus
+_TrialState = optuna.trial.TrialState
+
+
+class ProposalTiming:
+    """Oracle mixin: times each ``populate_space`` and records it on the trial.
+
+    The seconds become the trial's ``oracle_seconds`` metric (in its ``trial.json``, so a
+    distributed search's chief and a resumed search see them too).
+    """
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """Propose the trial's values (the oracle's own method), timed."""
+        started = time.perf_counter()
+        try:
+            return super().populate_space(trial_id)  # type: ignore[misc]
+        finally:
+            self._proposal_seconds()[trial_id] = time.perf_counter() - started
+
+    def create_trial(self, tuner_id: str) -> Any:
+        """Create the trial (Keras Tuner's method) and record its proposal's seconds."""
+        trial = super().create_trial(tuner_id)  # type: ignore[misc]
+        seconds = self._proposal_seconds().pop(trial.trial_id, None)
+        if seconds is not None and trial.status == _Status.RUNNING:
+            marks = {ORACLE_SECONDS: seconds, **self.trial_marks(trial.trial_id)}
+            for name, value in marks.items():
+                if not trial.metrics.exists(name):
+                    trial.metrics.register(name, direction="min")
+                trial.metrics.update(name, value)
+            self._save_trial(trial)  # type: ignore[attr-defined]
+        return trial
+
+    def trial_marks(self, trial_id: str) -> dict[str, float]:
+        """Further metrics to record on a new trial (none here)."""
+        return {}
+
+    def _proposal_seconds(self) -> dict[str, float]:
+        if not hasattr(self, "_seconds_by_trial"):
+            self._seconds_by_trial: dict[str, float] = {}
+        return self._seconds_by_trial
+
+
+def timed(oracle_class: type[kt.Oracle]) -> type[kt.Oracle]:
+    """A subclass of a Keras Tuner oracle class that records its proposals' seconds."""
+    return type(f"Timed{oracle_class.__name__}", (ProposalTiming, oracle_class), {})
+
+
+def distribution(hp: Any) -> optuna.distributions.BaseDistribution | None:
+    """The Optuna distribution of a Keras Tuner hyperparameter (None for ``Fixed``)."""
+    if isinstance(hp, _hps.Fixed):
+        return None
+    if isinstance(hp, _hps.Boolean):
+        return optuna.distributions.CategoricalDistribution([False, True])
+    if isinstance(hp, _hps.Choice):
+        return optuna.distributions.CategoricalDistribution(list(hp.values))
+    log = hp.sampling in ("log", "reverse_log")
+    if isinstance(hp, _hps.Int):
+        step = 1 if log else (hp.step or 1)
+        return optuna.distributions.IntDistribution(hp.min_value, hp.max_value, log=log, step=step)
+    if isinstance(hp, _hps.Float):
+        step = None if log else hp.step
+        return optuna.distributions.FloatDistribution(
+            hp.min_value, hp.max_value, log=log, step=step
+        )
+    raise ValueError(f"the TPE oracle cannot search hyperparameter {hp.name!r} ({type(hp)})")
+
+
+def _within(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    """Whether a value lies in a distribution (a resumed trial may predate a range change)."""
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return value in dist.choices
+    return dist.low <= value <= dist.high  # type: ignore[attr-defined, no-any-return]
+
+
+def _suggest(trial: optuna.Trial, space: kt.HyperParameters) -> dict[str, Any]:
+    """Values for the active hyperparameters of the space, suggested by an Optuna trial."""
+    hps = kt.HyperParameters()
+    for hp in space.space:
+        hps.merge([hp])
+        if not hps.is_active(hp):
+            continue
+        dist = distribution(hp)
+        if dist is None:
+            hps.values[hp.name] = hp.value
+        elif isinstance(dist, optuna.distributions.CategoricalDistribution):
+            hps.values[hp.name] = trial.suggest_categorical(hp.name, dist.choices)
+        elif isinstance(dist, optuna.distributions.IntDistribution):
+            hps.values[hp.name] = trial.suggest_int(
+                hp.name, dist.low, dist.high, step=dist.step, log=dist.log
+            )
+        else:
+            hps.values[hp.name] = trial.suggest_float(
+                hp.name, dist.low, dist.high, step=dist.step, log=dist.log
+            )
+    return dict(hps.values)
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Silence Optuna's per-study log lines and experimental-feature warnings."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+class _TPEProposals(kt.Oracle):
+    """``TPEOracle`` without the timing (see there)."""
+
+    def __init__(
+        self,
+        objective: Any = None,
+        max_trials: int | None = None,
+        seed: int | None = None,
+        *,
+        informed: bool = True,
+        start_values: Mapping[str, Any] | None = None,
+        n_startup_trials: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
+        if seed is not None:  # Keras Tuner takes a seed of 0 for "no seed"
+            self.seed = self._seed_state = seed
+        if hasattr(self.objective, "name_to_direction"):  # a MultiObjective
+            raise ValueError("the TPE oracle searches one objective, not several")
+        self.informed = informed
+        self.start_values = dict(start_values or {})
+        budget = max_trials or 40
+        self.n_startup_trials = n_startup_trials or min(10, max(3, budget // 4))
+        #: Informed trials: trial id -> proposal key.
+        self.informed_trials: dict[str, str] = {}
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """Propose a trial: the next informed trial if one is due, else the sampler's."""
+        proposal = None
+        if self.informed:
+            proposal = next_proposal(
+                self.hyperparameters,
+                self._in_order(),
+                self.informed_trials,
+                self.start_values,
+                maximize=self.objective.direction == "max",
+            )
+        fixed = proposal.values if proposal is not None else {}
+        for attempt in range(self._max_collisions + 1):
+            values = self._sample(fixed, attempt)
+            if proposal is not None or not self._duplicate(values):
+                break
+        else:
+            return {"status": _Status.STOPPED, "values": None}
+        if proposal is not None:
+            self.informed_trials[trial_id] = proposal.key
+        return {"status": _Status.RUNNING, "values": values}
+
+    def _in_order(self) -> list[Any]:
+        return [self.trials[k] for k in sorted(self.trials, key=lambda k: (len(k), k))]
+
+    def _sample(self, fixed: Mapping[str, Any], attempt: int) -> dict[str, Any]:
+        """Rebuild the Optuna study from the trials and ask it for the next values."""
+        seed = (int(self.seed) * 1_000_003 + len(self.trials) * 7_919 + attempt) % 2**32
+        direction = "maximize" if self.objective.direction == "max" else "minimize"
+        with _quiet_optuna():
+            sampler = optuna.samplers.TPESampler(
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+                n_startup_trials=self.n_startup_trials,
+                seed=seed,
+            )
+            study = optuna.create_study(sampler=sampler, direction=direction)
+            study.add_trials([self._frozen(t) for t in self._in_order()])
+            if fixed:
+                study.enqueue_trial(dict(fixed), skip_if_exists=False)
+            return _suggest(study.ask(), self.hyperparameters)
+
+    def _frozen(self, trial: Any) -> optuna.trial.FrozenTrial:
+        """A Keras Tuner trial as an Optuna trial (its active, searched values)."""
+        params, dists = {}, {}
+        for hp in self.hyperparameters.space:
+            dist = distribution(hp)
+            value = trial.hyperparameters.values.get(hp.name)
+            if dist is None or value is None or not trial.hyperparameters.is_active(hp):
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                continue
+            if _within(dist, value):
+                params[hp.name], dists[hp.name] = value, dist
+        score = trial.score
+        if trial.status == _Status.COMPLETED and score is not None and math.isfinite(score):
+            state, value = _TrialState.COMPLETE, float(score)
+        elif trial.status in (_Status.RUNNING, _Status.IDLE):
+            state, value = _TrialState.RUNNING, None
+        else:
+            state, value = _TrialState.FAIL, None
+        return optuna.trial.create_trial(
+            params=params, distributions=dists, value=value, state=state
+        )
+
+    def get_state(self) -> dict[str, Any]:
+        """Keras Tuner's oracle state plus the informed trials."""
+        state = super().get_state()
+        state["informed_trials"] = dict(self.informed_trials)
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore Keras Tuner's oracle state and the informed trials."""
+        super().set_state(state)
+        self.informed_trials = dict(state.get("informed_trials", {}))
+
+
+class TPEOracle(ProposalTiming, _TPEProposals):
+    """A Keras Tuner oracle whose proposals come from Optuna's multivariate TPE sampler.
+
+    Args:
+        objective: Keras Tuner's objective (one objective; its direction is used).
+        max_trials: The trial budget.
+        seed: Seeds the sampler (with the trial's number: the same seed, the same trials).
+        informed: Run the informed ``weighted`` trials first (``mtltune.tuning.informed``);
+            they need ``loss_weight_<head>`` hyperparameters and do nothing without them.
+        start_values: Values of other hyperparameters for the equal-weights informed trial
+            (e.g. ``{"learning_rate": 1e-3, "epsilon": 1e-3}``); others are sampled.
+        n_startup_trials: Trials sampled at random before TPE models the history
+            (default: a quarter of ``max_trials``, at least 3 and at most 10).
+        **kwargs: Keras Tuner's other ``Oracle`` arguments (``hyperparameters``,
+            ``max_consecutive_failed_trials`` ...).
+    """
+
+    def trial_marks(self, trial_id: str) -> dict[str, float]:
+        """An informed trial is marked by the metric ``informed_trial``."""
+        return {INFORMED_TRIAL: 1.0} if trial_id in self.informed_trials else {}
+
+
+class TPETuner(kt.Tuner):
+    """A Keras Tuner tuner with the ``TPEOracle`` (like ``kt.RandomSearch`` with its oracle).
+
+    Args:
+        hypermodel: The hypermodel (e.g. ``mtltune.MultiTaskHyperModel``).
+        objective: The objective (e.g. ``hypermodel.tuner_objective``).
+        max_trials: The trial budget.
+        seed: Seeds the sampler.
+        informed: Run the informed ``weighted`` trials first.
+        start_values: Values of other hyperparameters for the equal-weights informed trial.
+        hyperparameters: A search space to start from (Keras Tuner's argument).
+        max_consecutive_failed_trials: Stop after this many failed trials in a row.
+        **kwargs: ``kt.Tuner``'s arguments (``directory``, ``project_name``, ``overwrite``...).
+    """
+
+    def __init__(
+        self,
+        hypermodel: Any = None,
+        objective: Any = None,
+        max_trials: int = 10,
+        seed: int | None = None,
+        *,
+        informed: bool = True,
+        start_values: Mapping[str, Any] | None = None,
+        hyperparameters: kt.HyperParameters | None = None,
+        max_consecutive_failed_trials: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        oracle = TPEOracle(
+            objective=objective,
+            max_trials=max_trials,
+            seed=seed,
+            informed=informed,
+            start_values=start_values,
+            hyperparameters=hyperparameters,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)

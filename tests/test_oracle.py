@@ -1,0 +1,184 @@
+"""The TPE oracle (Optuna inside Keras Tuner) and its informed first trials."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+
+import keras_tuner as kt
+import pandas as pd
+import pytest
+from conftest import INTERRUPTIBLE, PACED_LOSSES, deep_update, start_search_until_a_trial_finishes
+
+from mtltune import SearchConfig, TPEOracle, TPETuner, load_study, run_study
+from mtltune.model.strategies import declare
+
+HEADS = ("a", "b", "c")
+SPACE = SearchConfig(
+    strategies=["weighted", "separate", "uncertainty"],
+    loss_weight={"min": 0.1, "max": 10.0},
+    learning_rate={"min": 1e-4, "max": 1e-2},
+    epsilon={"min": 1e-7, "max": 1e-3},
+)
+LOSSES = {"a": 0.1, "b": 0.4, "c": 1.6}
+LEARNED = {"a": 9.0, "b": 3.0, "c": 1.0}
+
+
+def drive(folder, seed: int = 5, trials: int = 14, informed: bool = True) -> TPEOracle:
+    """Run an oracle on the declared space with made-up results (no training)."""
+    hp = kt.HyperParameters()
+    declare(hp, HEADS, SPACE)
+    oracle = TPEOracle(
+        objective=kt.Objective("score", "min"),
+        max_trials=trials,
+        seed=seed,
+        hyperparameters=hp,
+        informed=informed,
+        start_values={"learning_rate": 1e-3, "epsilon": 1e-4},
+    )
+    oracle.verbose = 0
+    oracle._set_project_dir(str(folder), "p")  # what a Tuner does with its oracle
+    for _ in range(trials):
+        trial = oracle.create_trial("tuner0")
+        values = trial.hyperparameters.values
+        metrics = {"score": sum(math.log(v) for v in values.values() if isinstance(v, float))}
+        metrics.update({f"val_loss_{h}": v for h, v in LOSSES.items()})
+        if values["strategy"] == "uncertainty":
+            metrics.update({f"learned_weight_{h}": v for h, v in LEARNED.items()})
+        oracle.update_trial(trial.trial_id, metrics)
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return oracle
+
+
+def values_of(oracle: TPEOracle) -> list[dict]:
+    return [oracle.trials[k].hyperparameters.values for k in sorted(oracle.trials)]
+
+
+def test_proposals_stay_in_their_ranges_and_conditions(tmp_path) -> None:
+    oracle = drive(tmp_path)
+    active = {
+        "weighted": {"strategy", "epsilon", "learning_rate", "loss_weight_a", "loss_weight_b"},
+        "separate": {"strategy", "epsilon", "learning_rate_a", "learning_rate_b"},
+        "uncertainty": {"strategy", "epsilon", "learning_rate"},
+    }
+    for values in values_of(oracle):
+        names = {k for k in values if not k.endswith("_c")}
+        assert names == active[values["strategy"]], values
+        assert 1e-7 <= values["epsilon"] <= 1e-3
+        for name, value in values.items():
+            if name.startswith("learning_rate"):
+                assert 1e-4 <= value <= 1e-2
+        if values["strategy"] == "weighted":  # K-1 ratios: the first head is the reference
+            assert values["loss_weight_a"] == 1.0
+            assert all(0.01 <= values[f"loss_weight_{h}"] <= 100.0 for h in "bc")
+    seconds = [t.metrics.get_last_value("oracle_seconds") for t in oracle.trials.values()]
+    assert all(s is not None and 0 <= s < 5 for s in seconds)
+
+
+def test_one_seed_gives_the_same_trials(tmp_path) -> None:
+    first = values_of(drive(tmp_path / "a", seed=5))
+    assert values_of(drive(tmp_path / "b", seed=5)) == first
+    assert values_of(drive(tmp_path / "c", seed=6)) != first
+
+
+def test_informed_trials_follow_the_stop_losses_and_learned_weights(tmp_path) -> None:
+    oracle = drive(tmp_path)
+    values = values_of(oracle)
+    equal, inverse = values[0], values[1]
+    assert equal["strategy"] == "weighted" and equal["learning_rate"] == 1e-3
+    assert [equal[f"loss_weight_{h}"] for h in HEADS] == [1.0, 1.0, 1.0]
+    # w_i ∝ 1/L_i, relative to the reference head a: L_a / L_i.
+    for h in HEADS:
+        assert inverse[f"loss_weight_{h}"] == pytest.approx(LOSSES["a"] / LOSSES[h])
+    assert inverse["learning_rate"] == equal["learning_rate"]
+    keys = list(oracle.informed_trials.values())
+    assert keys[:2] == ["equal", "inverse_loss:00"]
+    for trial_id, key in oracle.informed_trials.items():
+        if key.startswith("learned:"):
+            source = oracle.trials[key.split(":")[1]].hyperparameters.values
+            proposed = oracle.trials[trial_id].hyperparameters.values
+            assert source["strategy"] == "uncertainty" and proposed["strategy"] == "weighted"
+            assert proposed["loss_weight_b"] == pytest.approx(LEARNED["b"] / LEARNED["a"])
+            assert proposed["learning_rate"] == source["learning_rate"]
+    assert any(k.startswith("learned:") for k in keys)
+    assert not drive(tmp_path / "off", informed=False).informed_trials
+
+
+def test_search_records_origin_and_time_split(write_study, tmp_path) -> None:
+    study = load_study(write_study({"search": {"tuner": "tpe", "strategies": ["weighted"]}}))
+    result = run_study(study, tmp_path / "run", report=True)
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert list(trials["origin"]) == ["informed", "informed", "sampler"]
+    assert trials["oracle_seconds"].notna().all()
+    first = result.trials[0]
+    # The equal-weights trial has the baseline's plan: it is the baseline, not trained again.
+    assert result.baseline.objective == pytest.approx(first.objective)
+    assert result.baseline.plan == first.plan
+    inverse = {h: 1 / first.stop[h]["loss"] for h in study.heads}
+    mean = sum(inverse.values()) / len(inverse)
+    weights = result.trials[1].plan["loss_weights"]
+    assert weights == pytest.approx({h: w / mean for h, w in inverse.items()})
+    split = pd.read_json(tmp_path / "run" / "report.json", typ="series")["time_split"]
+    assert {"training", "oracle", "evaluation", "report"} <= set(split)
+    assert split["oracle"] == pytest.approx(trials["oracle_seconds"].sum())
+
+    off = load_study(write_study({"search": {"tuner": "tpe", "informed": False}}, "off.yaml"))
+    run_study(off, tmp_path / "off")
+    assert set(pd.read_csv(tmp_path / "off" / "trials.csv")["origin"]) == {"sampler"}
+
+
+def test_kill_9_then_resume_repeats_and_loses_no_trial(write_study, tmp_path) -> None:
+    path = write_study(deep_update(INTERRUPTIBLE, {"search": {"tuner": "tpe"}}))
+    (path.parent / "paced_losses.py").write_text(PACED_LOSSES)
+    out = tmp_path / "run"
+    process = start_search_until_a_trial_finishes(path, out)
+    try:
+        time.sleep(0.5)  # into the inverse-loss trial, which lasts at least 2 s
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.communicate()
+    before = pd.read_csv(out / "trials.csv", dtype={"trial_id": str})
+    assert list(before["status"]) == ["COMPLETED"]
+    killed = json.loads((out / "tuner" / "trial_1" / "trial.json").read_text())
+    assert killed["status"] == "RUNNING"
+
+    result = run_study(load_study(path), out)
+    assert [t.trial_id for t in result.trials] == ["0", "1", "2"]
+    assert all(t.status == "COMPLETED" for t in result.trials)
+    assert [t.origin for t in result.trials] == ["informed", "informed", "sampler"]
+    assert result.trials[0].objective == pytest.approx(before["objective"][0])
+    configs = [tuple(sorted(t.hyperparameters.items())) for t in result.trials]
+    assert len(set(configs)) == 3
+
+
+def test_library_users_pass_the_oracle_to_keras_tuner(tmp_path) -> None:
+    from twoheads import build, data
+
+    from mtltune import MultiTaskHyperModel
+
+    hypermodel = MultiTaskHyperModel(
+        build,
+        heads={"a": {}, "b": {"kind": "binary"}},
+        search={"strategies": ["weighted"]},
+        training={"max_epochs": 2, "patience": 1},
+    )
+    tuner = TPETuner(
+        hypermodel,
+        objective=hypermodel.tuner_objective,
+        max_trials=2,
+        seed=1,
+        directory=str(tmp_path),
+        project_name="mine",
+    )
+    (x, y), (x_stop, y_stop) = data(64, 0), data(32, 1)
+    tuner.search(x, y, validation_data=(x_stop, y_stop), verbose=0)
+    first, second = (tuner.oracle.trials[k] for k in sorted(tuner.oracle.trials))
+    assert first.hyperparameters.values["loss_weight_b"] == 1.0
+    loss_a, loss_b = (first.metrics.get_last_value(f"val_loss_{h}") for h in "ab")
+    assert second.hyperparameters.values["loss_weight_b"] == pytest.approx(loss_a / loss_b)
+    assert second.metrics.get_last_value("informed_trial") == 1.0
