@@ -14,6 +14,7 @@ import pytest
 from conftest import INTERRUPTIBLE, PACED_LOSSES, deep_update, start_search_until_a_trial_finishes
 
 from mtltune import SearchConfig, TPEOracle, TPETuner, load_study, run_study
+from mtltune.compat.tuner_private import attach_project
 from mtltune.model.strategies import declare
 
 HEADS = ("a", "b", "c")
@@ -40,7 +41,7 @@ def drive(folder, seed: int = 5, trials: int = 14, informed: bool = True) -> TPE
         start_values={"learning_rate": 1e-3, "epsilon": 1e-4},
     )
     oracle.verbose = 0
-    oracle._set_project_dir(str(folder), "p")  # what a Tuner does with its oracle
+    attach_project(oracle, str(folder), "p")  # what a Tuner does with its oracle
     for _ in range(trials):
         trial = oracle.create_trial("tuner0")
         values = trial.hyperparameters.values

@@ -115,3 +115,48 @@ def quiet_keras_tuner() -> None:
     from keras_tuner.src import config
 
     config.DEBUG = False
+
+
+def save_trial(oracle: Any, trial: Any) -> None:
+    """Write a trial's ``trial.json`` now (after mtltune recorded metrics on a new trial).
+
+    Checked against keras-tuner 1.4.8 (``Oracle._save_trial``). Caught by
+    ``tests/test_oracle.py`` (the ``oracle_seconds`` of a resumed search).
+    """
+    oracle._save_trial(trial)
+
+
+def collision_budget(oracle: Any) -> int:
+    """How many times an oracle may draw a duplicate before it stops (``max_collisions``).
+
+    Checked against keras-tuner 1.4.8 (``Oracle._max_collisions``). Caught by
+    ``tests/test_oracle.py::test_proposals_stay_in_their_ranges_and_conditions``.
+    """
+    return int(oracle._max_collisions)
+
+
+def is_duplicate(oracle: Any, values: dict[str, Any]) -> bool:
+    """Whether an oracle already tried these values.
+
+    Checked against keras-tuner 1.4.8 (``Oracle._duplicate``). Caught by
+    ``tests/test_oracle.py::test_proposals_stay_in_their_ranges_and_conditions``.
+    """
+    return bool(oracle._duplicate(values))
+
+
+def set_seed(oracle: Any, seed: int) -> None:
+    """Seed an oracle, zero included (Keras Tuner's constructor takes 0 for "no seed").
+
+    Checked against keras-tuner 1.4.8 (``Oracle.seed`` and ``Oracle._seed_state``). Caught by
+    ``tests/test_oracle.py::test_one_seed_gives_the_same_trials``.
+    """
+    oracle.seed = oracle._seed_state = seed
+
+
+def attach_project(oracle: Any, directory: str, project_name: str) -> None:
+    """Give an oracle used without a tuner its project folder (what a ``Tuner`` does).
+
+    Checked against keras-tuner 1.4.8 (``Oracle._set_project_dir``). Caught by
+    ``tests/test_oracle.py`` (every test drives an oracle without a tuner).
+    """
+    oracle._set_project_dir(directory, project_name)

@@ -30,6 +30,7 @@ from typing import Any
 import keras_tuner as kt
 import optuna
 
+from mtltune.compat.tuner_private import collision_budget, is_duplicate, save_trial, set_seed
 from mtltune.tuning.informed import next_proposal
 
 #: Trial metric: seconds the oracle took to propose the trial.
@@ -67,7 +68,7 @@ class ProposalTiming:
                 if not trial.metrics.exists(name):
                     trial.metrics.register(name, direction="min")
                 trial.metrics.update(name, value)
-            self._save_trial(trial)  # type: ignore[attr-defined]
+            save_trial(self, trial)
         return trial
 
     def trial_marks(self, trial_id: str) -> dict[str, float]:
@@ -164,7 +165,7 @@ class _TPEProposals(kt.Oracle):
     ) -> None:
         super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
         if seed is not None:  # Keras Tuner takes a seed of 0 for "no seed"
-            self.seed = self._seed_state = seed
+            set_seed(self, seed)
         if hasattr(self.objective, "name_to_direction"):  # a MultiObjective
             raise ValueError("the TPE oracle searches one objective, not several")
         self.informed = informed
@@ -186,9 +187,9 @@ class _TPEProposals(kt.Oracle):
                 maximize=self.objective.direction == "max",
             )
         fixed = proposal.values if proposal is not None else {}
-        for attempt in range(self._max_collisions + 1):
+        for attempt in range(collision_budget(self) + 1):
             values = self._sample(fixed, attempt)
-            if proposal is not None or not self._duplicate(values):
+            if proposal is not None or not is_duplicate(self, values):
                 break
         else:
             return {"status": _Status.STOPPED, "values": None}
