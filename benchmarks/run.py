@@ -82,7 +82,8 @@ from mtltune.distributed.worker import NOT_FOR_WORKERS
 from mtltune.model import loop
 from mtltune.model.strategies import separate_plan, weighted_plan
 from mtltune.search import SilentProgress
-from mtltune.tuning.hypermodel import MultiTaskHyperModel, stateless_study
+from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.reuse import stateless_study
 
 
 class Clock(SilentProgress):

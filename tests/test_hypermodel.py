@@ -13,7 +13,7 @@ from twoheads import data as user_data
 
 from mtltune import MultiTaskHyperModel, load_study, separate_plan, weighted_plan
 from mtltune.model import loop
-from mtltune.tuning.hypermodel import stateless_study
+from mtltune.tuning.reuse import stateless_study
 
 HEADS = {"a": {}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
 

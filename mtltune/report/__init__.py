@@ -5,12 +5,11 @@ Works on plain data (``StudyResult``, ``TrialRecord``) and never imports TensorF
 ``mtltune.run`` (file names, atomic writes) and ``mtltune.errors``.
 """
 
+from mtltune.report.markdown import head_table, report_markdown
 from mtltune.report.results import Evaluation, HeadScores, StrategyBest, StudyResult, TrialRecord
 from mtltune.report.writer import (
-    head_table,
     pareto_table,
     report_json,
-    report_markdown,
     trials_table,
     write_report,
     write_trials,

@@ -17,7 +17,6 @@ which is where Keras and TensorFlow spend time and leak memory with every new mo
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -32,7 +31,7 @@ from mtltune.model.callbacks import BestEpochStopping, DivergenceGuard, Objectiv
 from mtltune.model.heads import reference_losses
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.network import build_network
-from mtltune.model.objectives import MONITOR, OBJECTIVE, Objective, head_loss_key
+from mtltune.model.objectives import MONITOR, Objective, head_loss_key
 from mtltune.model.strategies import TrainPlan, declare
 from mtltune.study import (
     HeadConfig,
@@ -42,7 +41,7 @@ from mtltune.study import (
     TrainingConfig,
     named_head,
 )
-from mtltune.study.catalog import is_custom_loss
+from mtltune.tuning.epochs import best_epoch_results
 from mtltune.tuning.reuse import ModelPool
 
 #: Batch size of the stop-split evaluation each epoch (the result does not depend on it).
@@ -371,38 +370,6 @@ class MultiTaskHyperModel(kt.HyperModel):
         """A loss on the network's axis in the target's units (as the logs give it)."""
         scale = self.target_scales.get(head)
         return scale.to_units(str(self.heads[head].loss), loss) if scale is not None else loss
-
-
-def stateless_study(study: Study) -> bool:
-    """Whether a study's models draw random numbers only through Keras' stateless generators.
-
-    mtltune's networks are Keras layers only (Dense, Dropout with a ``SeedGenerator``); a user's
-    loss function might draw from TensorFlow's stateful random ops.
-    """
-    return not any(is_custom_loss(str(h.loss)) for h in study.heads.values())
-
-
-def best_epoch_results(
-    history: Mapping[str, list[float]], objective: Objective, seconds: float
-) -> dict[str, float]:
-    """The stop logs of the best epoch of a training history, plus timing."""
-    scores = list(history.get(MONITOR, []))
-    if not scores:
-        raise kt.errors.FailedTrialError("no epoch produced a stop-split objective")
-    best = 0
-    for i, value in enumerate(scores):
-        if objective.better(value, scores[best]):
-            best = i
-    if not math.isfinite(scores[best]):
-        raise kt.errors.FailedTrialError(f"the objective is {scores[best]} at every epoch")
-    results = {
-        k: float(v[best]) for k, v in history.items() if k.startswith(("val_", "learned_weight_"))
-    }
-    results[MONITOR] = float(scores[best])
-    if OBJECTIVE in history:
-        results[OBJECTIVE] = float(history[OBJECTIVE][best])
-    results.update(epochs=float(len(scores)), best_epoch=float(best + 1), seconds=seconds)
-    return results
 
 
 def _fast_path(x: Any, y: Any, validation_data: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:

@@ -17,6 +17,8 @@ import keras
 
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.strategies import TrainPlan
+from mtltune.study import Study
+from mtltune.study.catalog import is_custom_loss
 
 #: At most this many idle models are kept for recycling (one per strategy and architecture).
 POOL_SIZE = 8
@@ -107,3 +109,12 @@ def signature(net: keras.Model) -> tuple[Any, ...]:
 
     architecture = json.dumps(normalise(config), sort_keys=True, default=repr)
     return (type(net).__name__, outputs, variables, architecture)
+
+
+def stateless_study(study: Study) -> bool:
+    """Whether a study's models draw random numbers only through Keras' stateless generators.
+
+    mtltune's networks are Keras layers only (Dense, Dropout with a ``SeedGenerator``); a user's
+    loss function might draw from TensorFlow's stateful random ops.
+    """
+    return not any(is_custom_loss(str(h.loss)) for h in study.heads.values())

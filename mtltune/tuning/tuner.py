@@ -28,9 +28,10 @@ from mtltune.run.files import PROJECT, TENSORBOARD
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
 from mtltune.tuning.failures import failure_reason, keep_traceback
-from mtltune.tuning.hypermodel import MultiTaskHyperModel, stateless_study
+from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.informed import INFORMED, SAMPLER
 from mtltune.tuning.oracle import INFORMED_TRIAL, ORACLE_SECONDS, TPETuner, timed
+from mtltune.tuning.reuse import stateless_study
 
 __all__ = [
     "TUNERS",

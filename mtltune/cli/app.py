@@ -1,4 +1,4 @@
-"""The ``mtltune`` command line: a thin typer layer over the library.
+"""The ``mtltune`` commands: each parses its arguments, calls the library and prints.
 
 Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure. ``validate``,
 ``show`` and ``--help`` never import TensorFlow: ``search`` imports it when it starts.
@@ -7,36 +7,28 @@ Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
-import time
-from collections.abc import Callable, Sized
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import yaml
-from rich.console import Console
-from rich.table import Table
 
+from mtltune.cli.output import RichProgress, count, err, out, print_result, print_trials
 from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
 from mtltune.terminal import quiet_tensorflow
 
 if TYPE_CHECKING:
-    from mtltune.report.confirmation import ConfirmRun
-    from mtltune.report.results import StudyResult, TrialRecord
+    pass
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Search how the heads of a multi-task Keras model share the training signal.",
 )
-# Outside a terminal rich assumes 80 columns, too narrow for the per-head table.
-_WIDTH = max(100, shutil.get_terminal_size((120, 24)).columns)
-out = Console(width=_WIDTH)
-err = Console(stderr=True, width=_WIDTH)
 
 StudyArg = Annotated[
     Path, typer.Argument(help="The study YAML file.", metavar="STUDY", show_default=False)
@@ -84,8 +76,8 @@ def validate(study: StudyArg, overrides: SetOpt = None) -> None:
         _fail(exc, 2)
     rows = ", ".join(f"{k} {v}" for k, v in info["rows"].items())
     out.print(
-        f"[green]✓[/] study [bold]{resolved.name}[/] is valid: {_count(resolved.heads, 'head')}, "
-        f"{_count(info['features'], 'input feature')}; rows {rows}",
+        f"[green]✓[/] study [bold]{resolved.name}[/] is valid: {count(resolved.heads, 'head')}, "
+        f"{count(info['features'], 'input feature')}; rows {rows}",
         highlight=False,
     )
 
@@ -186,7 +178,7 @@ def search(
             workers=workers, bind=bind, port=port, heartbeat_timeout=heartbeat_timeout
         )
     folder = out_dir if out_dir is not None else default_run_folder(resolved)
-    progress = _RichProgress()
+    progress = RichProgress()
 
     def on_sigint(signum: int, frame: Any) -> None:
         search = sys.modules.get("mtltune.search")
@@ -222,7 +214,7 @@ def search(
         )
     finally:
         signal.signal(signal.SIGINT, previous)
-    _print_result(result)
+    print_result(result)
     out.print(f"report: {folder / REPORT_MD}", highlight=False)
 
 
@@ -364,26 +356,7 @@ def trials(
             ),
             2,
         )
-    table = Table(title=f"{len(run.trials)} trials of {run.name}")
-    for column in ["trial", "status", "strategy", "objective", "epochs", *heads]:
-        table.add_column(
-            column, justify="left" if column in ("trial", "status", "strategy") else "right"
-        )
-    for t in run.sorted_by(sort):
-        table.add_row(
-            t.trial_id,
-            t.status,
-            t.strategy,
-            _cell(t.objective),
-            _cell(t.epochs),
-            *(_cell(t.stop.get(h, {}).get("loss")) for h in heads),
-        )
-    out.print(table)
-    if not run.finished:
-        out.print(
-            "the search has not finished (no report.json yet): these are the trials so far",
-            highlight=False,
-        )
+    print_trials(run, sort)
 
 
 DataArg = Annotated[Path, typer.Argument(help="CSV or Parquet file with the input columns.")]
@@ -413,101 +386,6 @@ def predict(
         _fail(exc, 2)
     done = f"{result.rows} rows predicted: {result.out} ({', '.join(result.columns)})"
     out.print(done, highlight=False)
-
-
-def _number(trial_id: str) -> str:
-    """A trial's number, counted from 1 (Keras Tuner's trial ids count from 0)."""
-    return f"{int(trial_id) + 1}" if trial_id.isdigit() else trial_id
-
-
-class _RichProgress:
-    """Prints one line per trial (number, strategy, objective, elapsed) and the stages."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.trial_started_at: dict[str, float] = {}  # several run at once with --workers
-
-    def stage(self, message: str) -> None:
-        out.print(f"[dim]{self._clock()}[/] {message}", highlight=False)
-
-    def trial_started(self, trial_id: str, total: int) -> None:
-        self.trial_started_at[trial_id] = time.perf_counter()
-        out.print(
-            f"[dim]{self._clock()}[/] trial {_number(trial_id)} of {total} (id {trial_id}) …",
-            highlight=False,
-        )
-
-    def trial_finished(self, record: TrialRecord, total: int) -> None:
-        seconds = time.perf_counter() - self.trial_started_at.pop(record.trial_id, self.started)
-        if record.ok:
-            what = f"objective [bold]{record.objective:.5g}[/] after {record.epochs} epochs"
-        else:
-            what = f"[red]{record.status}[/] {record.message or ''}"
-        oracle = "" if record.oracle_seconds is None else f", oracle {record.oracle_seconds:.3f} s"
-        out.print(
-            f"[dim]{self._clock()}[/] trial {_number(record.trial_id)} of {total} "
-            f"(id {record.trial_id}) [cyan]{record.strategy}[/] {what} ({seconds:.1f} s{oracle})",
-            highlight=False,
-        )
-
-    def confirm_finished(self, run: ConfirmRun, number: int, total: int) -> None:
-        if run.ok:
-            what = f"objective [bold]{run.objective:.5g}[/] after {run.epochs} epochs"
-            what += f" ({run.seconds:.1f} s)" if run.seconds is not None else ""
-        else:
-            what = f"[red]FAILED[/] {run.message or ''}"
-        name = "baseline" if run.candidate == "baseline" else f"trial {run.candidate}"
-        out.print(
-            f"[dim]{self._clock()}[/] confirmation {number} of {total}: {name} "
-            f"seed {run.seed} {what}",
-            highlight=False,
-        )
-
-    def _clock(self) -> str:
-        elapsed = int(time.perf_counter() - self.started)
-        return f"{elapsed // 60:02d}:{elapsed % 60:02d}"
-
-
-def _print_result(result: StudyResult) -> None:
-    from mtltune.report import head_table
-
-    out.print(f"\n{_headline(result)}", highlight=False)
-    if "diverged" in result.baseline.plan:
-        out.print(f"[red]the baseline diverged[/]: {result.baseline.plan['diverged']}")
-    if result.confirmation is not None:
-        confirmation = result.confirmation
-        out.print(
-            f"confirmed over {len(confirmation.seeds)} seeds: trial {confirmation.chosen} "
-            f"chosen by its mean stop objective, {confirmation.verdict} (report: Confirmation)",
-            highlight=False,
-        )
-    header, rows = head_table(result, compact=True)
-    table = Table(title="per-head test performance (ratio = baseline / best test loss)")
-    for column in header:
-        table.add_column(column, justify="left" if column == "head" else "right", no_wrap=True)
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row))
-    out.print(table)
-
-
-def _headline(result: StudyResult) -> str:
-    """One line well under 80 columns; what the objective is, the report says."""
-    best = result.best_trial
-    return (
-        f"best trial [bold]{best.trial_id}[/] ([cyan]{best.strategy}[/]): objective "
-        f"[bold]{result.best.objective:.5g}[/], baseline {result.baseline.objective:.5g}"
-    )
-
-
-def _count(items: Sized, noun: str) -> str:
-    """``1 head``, ``3 heads``."""
-    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "–" if value is None else str(value)
 
 
 def main() -> None:
