@@ -158,45 +158,11 @@ def _run_opened(
     run: OpenRun, dataset: Dataset, progress: Progress, *, started: float
 ) -> StudyResult:
     """``run_study`` once this process holds the run folder, prepared."""
-    study, folder, distributed, resumed = run.study, run.folder, run.distributed, run.resumed
+    study, folder = run.study, run.folder
     hypermodel = study_hypermodel(study, dataset)
-    total = study.search.max_trials
-
-    def on_trial(event: str, trial: Any) -> None:
-        check_stop()
-        if event == "begin":
-            hypermodel.last_history = None
-            progress.trial_started(trial.trial_id, total)
-            return
-        if hypermodel.last_history is not None:
-            history_path = folder.path / HISTORIES / f"{trial.trial_id}.json"
-            write_atomic(history_path, json.dumps(hypermodel.last_history))
-        # Keep trials.csv current, so an interrupted search still shows what finished.
-        records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
-        write_trials(records, folder.path)
-        progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
-
     search_started = time.perf_counter()
-    progress.stage("resuming search" if resumed else "searching")
-    if distributed is None:
-        tuner = make_tuner(study, hypermodel, folder, on_trial)
-    else:
-        from mtltune.distributed.chief import CHIEF_ID, run_chief
-
-        tuner = make_tuner(study, hypermodel, folder, on_trial, tuner_id=CHIEF_ID)
-    with warnings.catch_warnings():
-        # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
-        warnings.filterwarnings("ignore", module="sklearn")
-        if distributed is None:
-            args, kwargs = search_arguments(study, dataset, folder)
-            with hypermodel.recycling():
-                tuner.search(*args, **kwargs)
-        else:
-            local = run.local_workers
-            run_chief(tuner, folder.path, distributed, on_trial, run.lock, progress.stage, local)
+    tuner, trials = _search(run, dataset, hypermodel, progress)
     searched = time.perf_counter()
-    trials = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
-    write_trials(trials, folder.path)
     finished = [t for t in trials if t.ok]
     if not finished:
         reasons = sorted({t.message or t.status for t in trials})
@@ -222,36 +188,20 @@ def _run_opened(
     )
     base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
     baseline_model, baseline = _baseline(base_plan, finished, tuner, dataset, hypermodel, progress)
-    models = {"best": best_model, "baseline": baseline_model}
     if confirmation is not None:
         progress.stage("scoring the confirmation runs of the chosen one and the baseline on test")
         at_seed = {"best": best.test, "baseline": baseline.test}
         confirmation = confirm.paired_test(
             confirmation, hypermodel, dataset, plans, folder.path, at_seed
         )
+    models = {"best": best_model, "baseline": baseline_model}
     save_npz(
         folder.path / PREDICTIONS_NPZ,
         test_arrays(dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads),
     )
-    replicates = None
-    if baseline_model is None:
-        progress.stage(f"the baseline diverged ({baseline.plan['diverged']}); no replicates")
-    elif study.report.replicates > 0:
-        count = study.report.replicates
-        plans = {
-            "best": declare(best_trial_kt.hyperparameters.copy(), tuple(study.heads), study.search),
-            "baseline": base_plan,
-        }
-        arrays = run_replicates(
-            study,
-            hypermodel,
-            plans,
-            dataset,
-            count,
-            lambda k: progress.stage(f"replicate {k + 1} of {count}: best and baseline"),
-        )
-        save_npz(folder.path / REPLICATES_NPZ, arrays)
-        replicates = summarise(arrays, hypermodel.heads, hypermodel.class_weights)
+    best_plan = declare(best_trial_kt.hyperparameters.copy(), tuple(study.heads), study.search)
+    plans = {"best": best_plan, "baseline": base_plan}
+    replicates = _replicates(study, hypermodel, dataset, plans, baseline, folder.path, progress)
     points = {t.trial_id: {h: t.stop[h]["loss"] for h in study.heads} for t in finished}
     return StudyResult(
         study=study.resolved(),
@@ -274,6 +224,77 @@ def _run_opened(
             evaluation=time.perf_counter() - searched,
         ),
     )
+
+
+def _search(
+    run: OpenRun, dataset: Dataset, hypermodel: MultiTaskHyperModel, progress: Progress
+) -> tuple[kt.Tuner, list[TrialRecord]]:
+    """Run (or resume) the trials, here or on workers; the tuner and every trial's record."""
+    study, folder, distributed = run.study, run.folder, run.distributed
+    total = study.search.max_trials
+
+    def on_trial(event: str, trial: Any) -> None:
+        check_stop()
+        if event == "begin":
+            hypermodel.last_history = None
+            progress.trial_started(trial.trial_id, total)
+            return
+        if hypermodel.last_history is not None:
+            history_path = folder.path / HISTORIES / f"{trial.trial_id}.json"
+            write_atomic(history_path, json.dumps(hypermodel.last_history))
+        # Keep trials.csv current, so an interrupted search still shows what finished.
+        records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
+        write_trials(records, folder.path)
+        progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
+
+    progress.stage("resuming search" if run.resumed else "searching")
+    if distributed is None:
+        tuner = make_tuner(study, hypermodel, folder, on_trial)
+    else:
+        from mtltune.distributed.chief import CHIEF_ID, run_chief
+
+        tuner = make_tuner(study, hypermodel, folder, on_trial, tuner_id=CHIEF_ID)
+    with warnings.catch_warnings():
+        # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
+        warnings.filterwarnings("ignore", module="sklearn")
+        if distributed is None:
+            args, kwargs = search_arguments(study, dataset, folder)
+            with hypermodel.recycling():
+                tuner.search(*args, **kwargs)
+        else:
+            local = run.local_workers
+            run_chief(tuner, folder.path, distributed, on_trial, run.lock, progress.stage, local)
+    trials = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
+    write_trials(trials, folder.path)
+    return tuner, trials
+
+
+def _replicates(
+    study: Study,
+    hypermodel: MultiTaskHyperModel,
+    dataset: Dataset,
+    plans: dict[str, TrainPlan],
+    baseline: Evaluation,
+    folder: Path,
+    progress: Progress,
+) -> dict[str, Any] | None:
+    """The best and baseline plans retrained with other seeds (``report.replicates``)."""
+    count = study.report.replicates
+    if "diverged" in baseline.plan:
+        progress.stage(f"the baseline diverged ({baseline.plan['diverged']}); no replicates")
+        return None
+    if count <= 0:
+        return None
+    arrays = run_replicates(
+        study,
+        hypermodel,
+        plans,
+        dataset,
+        count,
+        lambda k: progress.stage(f"replicate {k + 1} of {count}: best and baseline"),
+    )
+    save_npz(folder / REPLICATES_NPZ, arrays)
+    return summarise(arrays, hypermodel.heads, hypermodel.class_weights)
 
 
 def _baseline(

@@ -6,27 +6,22 @@ package: it imports nothing of mtltune but ``mtltune.errors``, and never TensorF
 study may use (head kinds, losses, metrics, strategies, tuners) as plain tables.
 """
 
+from mtltune.study.base import LogRange
+from mtltune.study.heads import RESERVED_HEAD_NAMES, HeadConfig, named_head
 from mtltune.study.names import NAME_PATTERN
 from mtltune.study.schema import (
     BUILTIN_PREFIX,
     BUILTINS,
-    RESERVED_HEAD_NAMES,
-    BaselineConfig,
     BuiltinParams,
-    ConfirmConfig,
     DataConfig,
-    HeadConfig,
-    LogRange,
     ModelConfig,
-    ObjectiveConfig,
     ReportConfig,
-    SearchConfig,
     SplitConfig,
     Study,
     TrainingConfig,
     load_study,
-    named_head,
 )
+from mtltune.study.searching import BaselineConfig, ConfirmConfig, ObjectiveConfig, SearchConfig
 
 __all__ = [
     "BUILTINS",

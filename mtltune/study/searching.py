@@ -1,0 +1,127 @@
+"""A study's ``search``: strategies, tuner, budget, ranges, objective, baseline, confirmation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from mtltune.study.base import FinitePositive, LogRange, _Strict
+from mtltune.study.catalog import (
+    METRIC_DIRECTIONS,
+    StrategyName,
+    TunerName,
+)
+
+
+class ObjectiveConfig(_Strict):
+    """The weight-free score trials are ranked on, computed on the stop split.
+
+    ``geometric_mean``: geometric mean over heads of the per-head stop losses (default).
+    ``head``: one head's stop loss or metric. ``priorities``: a mean of the per-head stop
+    losses with fixed user priorities (geometric by default, so units still cancel).
+
+    A geometric mean can be won by one head alone: a loss near zero (an over-confident
+    classifier on a small stop split) sends its logarithm to minus infinity. So each head's loss
+    is floored at ``floor`` times the loss of a constant predictor (the train mean, or the train
+    class frequencies) on the stop split.
+    """
+
+    kind: Literal["geometric_mean", "head", "priorities"] = "geometric_mean"
+    head: str | None = None
+    metric: str = "loss"
+    priorities: dict[str, FinitePositive] | None = None
+    mean: Literal["geometric", "arithmetic"] = "geometric"
+    floor: float = Field(
+        1e-3,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "a head's stop loss counts as at least floor × the stop loss of a constant "
+            "predictor fitted on train, so no trial wins by driving one head's loss to zero "
+            "while the others get worse (0 disables)"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ObjectiveConfig:
+        if self.kind == "head" and self.head is None:
+            raise ValueError("kind 'head' needs head: the name of the head to rank trials on")
+        if self.kind != "head" and (self.head is not None or self.metric != "loss"):
+            raise ValueError("head and metric are only used with kind 'head'")
+        if self.kind == "priorities" and not self.priorities:
+            raise ValueError("kind 'priorities' needs priorities: {head: positive number}")
+        if self.kind != "priorities" and self.priorities is not None:
+            raise ValueError("priorities is only used with kind 'priorities'")
+        if self.metric not in METRIC_DIRECTIONS:
+            raise ValueError(
+                f"unknown metric {self.metric!r}; expected one of {', '.join(METRIC_DIRECTIONS)}"
+            )
+        return self
+
+    @property
+    def direction(self) -> Literal["min", "max"]:
+        """Whether a lower or a higher score is better."""
+        return METRIC_DIRECTIONS[self.metric] if self.kind == "head" else "min"
+
+
+class BaselineConfig(_Strict):
+    """Hyperparameters of the baseline: weighted strategy with equal weights."""
+
+    learning_rate: float = Field(1e-3, gt=0, le=1.0, allow_inf_nan=False)
+    epsilon: float = Field(1e-7, gt=0, le=1.0, allow_inf_nan=False)
+
+
+class ConfirmConfig(_Strict):
+    """Confirmation runs: retrain the best configurations with other seeds before choosing."""
+
+    top: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="retrain this many distinct best configurations (0: off, the search's "
+        "single best trial wins)",
+    )
+    seeds: int = Field(
+        2, ge=1, le=20, description="further initialisation seeds per configuration (same splits)"
+    )
+
+
+class SearchConfig(_Strict):
+    """The search space, the tuner and the objective."""
+
+    strategies: list[StrategyName] = Field(
+        default_factory=lambda: ["weighted", "separate"], min_length=1
+    )
+    tuner: TunerName = "tpe"
+    max_trials: int = Field(20, ge=1, le=100_000)
+    informed: bool = Field(
+        True,
+        description="first run the informed weighted trials: equal weights, then weights "
+        "∝ 1/(stop loss) of that trial, and each uncertainty trial's learned weights "
+        "(tuner tpe)",
+    )
+    loss_weight: LogRange = LogRange(min=0.05, max=20.0)
+    learning_rate: LogRange = LogRange(min=1e-4, max=1e-2)
+    epsilon: LogRange = LogRange(min=1e-8, max=1e-2)
+    objective: ObjectiveConfig = ObjectiveConfig()
+    baseline: BaselineConfig = BaselineConfig()
+    confirm: ConfirmConfig = ConfirmConfig()
+    executions_per_trial: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="Keras Tuner's executions per trial: train every trial this many times "
+        "(other initialisation seeds) and rank it by the mean",
+    )
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"strategies lists a strategy twice: {value}")
+        return value
