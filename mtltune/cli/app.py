@@ -374,9 +374,10 @@ def predict(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the --out file if it exists.")
     ] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Predict new rows with a finished run's best model: one column per head."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow(verbose)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.predict import predict_file
 
