@@ -54,9 +54,9 @@ def test_documented_public_paths():
     assert FusedAdam is NewFusedAdam and FlatAdam and BestEpochStopping and open_run
     assert balanced_class_weights and write_report
     # Moved or renamed, still importable from where they were.
+    from mtltune import ObjectiveLogger
     from mtltune.distributed.chief import Distributed, DistributedOptions
     from mtltune.model import callbacks
-    from mtltune.model.objectives import ObjectiveLogger
     from mtltune.tuning.hypermodel import DivergenceGuard
     from mtltune.tuning.tuner import check_stop, clear_stop, request_stop
 

@@ -139,12 +139,3 @@ class Objective:
 def geometric_mean_objective(heads: Sequence[str]) -> Objective:
     """The default objective over the given heads."""
     return Objective(ObjectiveConfig(), tuple(heads))
-
-
-def __getattr__(name: str) -> object:
-    """``ObjectiveLogger``, now in ``mtltune.model.callbacks``, from its former path."""
-    if name == "ObjectiveLogger":
-        from mtltune.model.callbacks import ObjectiveLogger
-
-        return ObjectiveLogger
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from mtltune.report.results import HeadScores, TrialRecord, loss_ratio
+from mtltune.report.records import HeadScores, TrialRecord, loss_ratio
 
 #: The candidate name of the baseline's runs.
 BASELINE = "baseline"
