@@ -117,11 +117,6 @@ class TargetScale:
         return float(value) * factor + offset
 
 
-def units_label(kind: ScaleKind, column: str) -> str:
-    """What a head's reported loss is measured on, e.g. ``price`` or ``log(price)``."""
-    return f"log({column})" if kind == "log" else column
-
-
 @dataclass(frozen=True)
 class OutputUnits:
     """How one model output maps to the target's units: ``y = f(output · factor + offset)``.

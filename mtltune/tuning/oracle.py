@@ -43,6 +43,11 @@ _Status = kt.engine.trial.TrialStatus
 _TrialState = optuna.trial.TrialState
 
 
+def ordered(trials: dict[str, Any]) -> list[Any]:
+    """Keras Tuner's trials in the order of their ids (``00``, ``01``, ..., ``100``)."""
+    return [trials[k] for k in sorted(trials, key=lambda k: (len(k), k))]
+
+
 class ProposalTiming:
     """Oracle mixin: times each ``populate_space`` and records it on the trial.
 
@@ -198,7 +203,7 @@ class _TPEProposals(kt.Oracle):
         return {"status": _Status.RUNNING, "values": values}
 
     def _in_order(self) -> list[Any]:
-        return [self.trials[k] for k in sorted(self.trials, key=lambda k: (len(k), k))]
+        return ordered(self.trials)
 
     def _sample(self, fixed: Mapping[str, Any], attempt: int) -> dict[str, Any]:
         """Rebuild the Optuna study from the trials and ask it for the next values."""

@@ -30,7 +30,7 @@ from mtltune.study import Study
 from mtltune.tuning.failures import failure_reason, keep_traceback
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.informed import INFORMED, SAMPLER
-from mtltune.tuning.oracle import INFORMED_TRIAL, ORACLE_SECONDS, TPETuner, timed
+from mtltune.tuning.oracle import INFORMED_TRIAL, ORACLE_SECONDS, TPETuner, ordered, timed
 from mtltune.tuning.reuse import stateless_study
 
 __all__ = [
@@ -252,8 +252,3 @@ def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
         origin=INFORMED if value(INFORMED_TRIAL) else SAMPLER,
         oracle_seconds=value(ORACLE_SECONDS),
     )
-
-
-def ordered(trials: dict[str, Any]) -> list[Any]:
-    """Keras Tuner's trials in the order of their ids (``00``, ``01``, ..., ``100``)."""
-    return [trials[k] for k in sorted(trials, key=lambda k: (len(k), k))]
