@@ -42,14 +42,15 @@
    number of training runs: its mean test objective over fresh seeds, and the seconds it costs.
 
 11. ``search`` (issue 14, benchmarks/search_bench.py): best stop objective after 5, 10 and 20
-   trials, wall time and the oracle's share of it, for every tuner on three bundled studies
-   and three seeds; on hetero_sine against the fixed equal-weights and 1/σ² plans.
+   trials (each search runs 20 trials, whatever the study's own budget), wall time and the
+   oracle's share of it, for every tuner on three bundled studies and three seeds; on
+   hetero_sine against the fixed equal-weights and 1/σ² plans.
 
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
      [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table,
               search,confirm]
      [--studies hetero_sine,phase_sine,reg_class] [--tuners random,bayesian,tpe,tpe-plain]
-     [--search-out /tmp/search.jsonl] [--summary-only]
+     [--search-out /tmp/search.jsonl] [--search-trials 20] [--summary-only]
      [--worker-trials 20] [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
 """
 
@@ -957,6 +958,9 @@ def main() -> None:
     )
     parser.add_argument("--search-out", default="search.jsonl", help="search part's records")
     parser.add_argument(
+        "--search-trials", type=int, default=20, help="search part: trials per search"
+    )
+    parser.add_argument(
         "--summary-only", action="store_true", help="search part: only summarise --search-out"
     )
     parser.add_argument(
@@ -1004,7 +1008,7 @@ def main() -> None:
         if not args.summary_only:
             seeds = [int(s) for s in (args.seeds or "7,8,9").split(",")]
             studies = (args.studies or "hetero_sine,phase_sine,reg_class").split(",")
-            search_bench.run(studies, seeds, args.tuners.split(","), out)
+            search_bench.run(studies, seeds, args.tuners.split(","), out, args.search_trials)
         search_bench.summary(out)
     if "workers" in parts:
         # weighted alone is the trials part's search space; separate alone already keeps two

@@ -35,11 +35,12 @@ def _in_child(function, *args):
         return pool.apply(function, args)
 
 
-def _search(study_name: str, seed: int, tuner: str) -> dict:
-    """One search, as ``mtltune search`` runs it (report included, no replicates)."""
+def _search(study_name: str, seed: int, tuner: str, trials: int) -> dict:
+    """One search of ``trials`` trials, as ``mtltune search`` runs it (report, no replicates)."""
     from mtltune import load_study, run_study
 
-    overrides = [f"seed={seed}", "report.replicates=0", *TUNERS[tuner]]
+    overrides = [f"seed={seed}", f"search.max_trials={trials}", "report.replicates=0"]
+    overrides += TUNERS[tuner]
     study = load_study(STUDIES / f"{study_name}.yaml", overrides)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -49,6 +50,7 @@ def _search(study_name: str, seed: int, tuner: str) -> dict:
         "study": study_name,
         "seed": seed,
         "tuner": tuner,
+        "max_trials": trials,
         "wall": wall,
         "objectives": [t.objective if t.ok else None for t in result.trials],
         "strategies": [t.strategy for t in result.trials],
@@ -85,14 +87,14 @@ def _references(seed: int) -> dict:
     return out
 
 
-def run(studies: list[str], seeds: list[int], tuners: list[str], out: Path) -> None:
-    """Run the searches (and hetero_sine's references) and append their records to ``out``."""
+def run(studies: list[str], seeds: list[int], tuners: list[str], out: Path, trials: int) -> None:
+    """Run the searches of ``trials`` trials (and hetero_sine's references) into ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     for study in studies:
         for seed in seeds:
-            jobs = [(_search, study, seed, t) for t in tuners]
+            jobs = [(_search, study, seed, t, trials) for t in tuners if t != "reference"]
             if study == "hetero_sine" and "reference" in tuners:
-                jobs = [(_references, seed)] + [j for j in jobs if j[3] != "reference"]
+                jobs = [(_references, seed), *jobs]
             for function, *args in jobs:
                 record = _in_child(function, *args)
                 with out.open("a") as file:

@@ -96,6 +96,9 @@ def test_informed_trials_follow_the_stop_losses_and_learned_weights(tmp_path) ->
     for h in HEADS:
         assert inverse[f"loss_weight_{h}"] == pytest.approx(LOSSES["a"] / LOSSES[h])
     assert inverse["learning_rate"] == equal["learning_rate"]
+    # Adam's epsilon scaled by the smallest normalised weight (head c's, from equal weights).
+    smallest = (LOSSES["a"] / LOSSES["c"]) / (sum(LOSSES["a"] / v for v in LOSSES.values()) / 3)
+    assert inverse["epsilon"] == pytest.approx(equal["epsilon"] * smallest)
     keys = list(oracle.informed_trials.values())
     assert keys[:2] == ["equal", "inverse_loss:00"]
     for trial_id, key in oracle.informed_trials.items():
@@ -113,7 +116,11 @@ def test_search_records_origin_and_time_split(write_study, tmp_path) -> None:
     study = load_study(write_study({"search": {"tuner": "tpe", "strategies": ["weighted"]}}))
     result = run_study(study, tmp_path / "run", report=True)
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
-    assert list(trials["origin"]) == ["informed", "informed", "sampler"]
+    # Equal weights, then 1/L from it; the third is informed too if the second beat the first
+    # (it is then re-weighted from its own stop losses), else the sampler's.
+    second_won = result.trials[1].objective < result.trials[0].objective
+    third = "informed" if second_won else "sampler"
+    assert list(trials["origin"]) == ["informed", "informed", third]
     assert trials["oracle_seconds"].notna().all()
     first = result.trials[0]
     # The equal-weights trial has the baseline's plan: it is the baseline, not trained again.
@@ -183,3 +190,93 @@ def test_library_users_pass_the_oracle_to_keras_tuner(tmp_path) -> None:
     loss_a, loss_b = (first.metrics.get_last_value(f"val_loss_{h}") for h in "ab")
     assert second.hyperparameters.values["loss_weight_b"] == pytest.approx(loss_a / loss_b)
     assert second.metrics.get_last_value("informed_trial") == 1.0
+
+
+def _completed(space: kt.HyperParameters, trial_id: str, values: dict, score: float, losses: dict):
+    """A completed Keras Tuner trial with these values, score and per-head stop losses."""
+    hp = space.copy()
+    hp.values.update(values)
+    trial = kt.engine.trial.Trial(hp, trial_id=trial_id, status="COMPLETED")
+    for head, loss in losses.items():
+        trial.metrics.register(f"val_loss_{head}", direction="min")
+        trial.metrics.update(f"val_loss_{head}", loss)
+    trial.score = score
+    return trial
+
+
+def test_each_new_best_weighted_trial_is_reweighted_at_its_own_optimizer() -> None:
+    from mtltune.tuning.informed import next_proposal
+
+    space = kt.HyperParameters()
+    declare(space, HEADS, SPACE)
+    weighted = {"strategy": "weighted", "learning_rate": 1e-3, "epsilon": 1e-4}
+    equal = {**weighted, "loss_weight_a": 1.0, "loss_weight_b": 1.0, "loss_weight_c": 1.0}
+    sampled = {**equal, "learning_rate": 5e-3, "epsilon": 1e-6, "loss_weight_b": 3.0}
+    trials = [
+        _completed(space, "00", equal, 2.0, LOSSES),
+        _completed(space, "01", sampled, 1.0, {"a": 0.2, "b": 0.1, "c": 0.8}),
+    ]
+    done = {"00": "equal", "02": "inverse_loss:00"}
+    proposal = next_proposal(space, trials, done, {})
+    # Trial 01 beat every earlier weighted trial: w ∝ 1/L at its learning rate and epsilon.
+    assert proposal.key == "inverse_loss:01"
+    assert proposal.values["learning_rate"] == 5e-3
+    # Epsilon falls with the smallest weight ratio, so no head's eps / w_i grows: normalised
+    # weights (1, 3, 1) -> (1, 2, 0.25), head c's falls from 0.6 to 0.2308 of the mean.
+    new_c = 0.25 / ((1 + 2 + 0.25) / 3)
+    assert proposal.values["epsilon"] == pytest.approx(1e-6 * new_c / 0.6)
+    assert proposal.values["loss_weight_b"] == pytest.approx(0.2 / 0.1)
+    assert proposal.values["loss_weight_c"] == pytest.approx(0.2 / 0.8)
+
+    # A weighted trial that did not beat an earlier one is not re-weighted.
+    trials[1].score = 3.0
+    assert next_proposal(space, trials, done, {}) is None
+    # An inverse-loss trial is re-weighted too (w <- 1/L(w)), until its weights are its own
+    # 1/L within 20 %: the iteration has converged.
+    trials[1].score = 1.0
+    iterated = {**done, "01": "inverse_loss:00"}
+    assert next_proposal(space, trials, iterated, {}).key == "inverse_loss:01"
+    trials[1].hyperparameters.values.update({"loss_weight_b": 2.1, "loss_weight_c": 0.26})
+    assert next_proposal(space, trials, iterated, {}) is None
+
+
+def test_the_good_fraction_is_tpe_gamma() -> None:
+    """Guards mtltune.compat.optuna_deprecated: Optuna's deprecated ``gamma`` still splits."""
+    import warnings
+
+    import optuna
+
+    from mtltune.compat.optuna_deprecated import good_count, tpe_sampler
+
+    assert [good_count(0.25, n) for n in (1, 4, 5, 20, 200)] == [1, 1, 2, 5, 25]
+
+    def split(sampler: optuna.samplers.TPESampler) -> list[float]:
+        """The values TPE models as good after 8 trials of a 1-D space."""
+        study = optuna.create_study(sampler=sampler)
+        dist = optuna.distributions.FloatDistribution(0.0, 1.0)
+        for x in [0.1 * i for i in range(8)]:
+            study.add_trial(
+                optuna.trial.create_trial(params={"x": x}, distributions={"x": dist}, value=x)
+            )
+        seen = []
+        original = optuna.samplers._tpe.sampler._split_trials
+
+        def spy(study, trials, n_below, *args):
+            below, above = original(study, trials, n_below, *args)
+            seen.extend(t.value for t in below)
+            return below, above
+
+        optuna.samplers._tpe.sampler._split_trials = spy
+        try:
+            study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+        finally:
+            optuna.samplers._tpe.sampler._split_trials = original
+        return seen
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the deprecation warning is kept off the terminal
+        quarter = tpe_sampler(0.25, n_startup_trials=1, seed=0)
+    assert split(quarter) == [0.0, 0.1]  # ceil(0.25 * 8) = 2 good trials
+    assert split(optuna.samplers.TPESampler(n_startup_trials=1, seed=0)) == [0.0]  # Optuna's
+    with pytest.raises(ValueError, match="good_fraction"):
+        TPEOracle(objective=kt.Objective("score", "min"), good_fraction=1.5)

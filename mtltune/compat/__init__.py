@@ -13,6 +13,8 @@ only public names (``tests/test_architecture.py`` checks that no other module im
 * ``mtltune.compat.tuner_private``: the distributed oracle's gRPC server, its lock and trials,
   the worker's oracle client.
 * ``mtltune.compat.tf_private``: keeping TensorFlow's eager caches (an opt-in speed-up).
+* ``mtltune.compat.optuna_deprecated``: Optuna's TPE sampler with a chosen γ (an argument
+  deprecated in Optuna 4.9, to be removed in 6.0; ``optuna<6`` is pinned).
 
 This package imports none of its modules: importing one costs only what it needs.
 """

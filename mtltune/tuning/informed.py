@@ -1,12 +1,17 @@
 """Informed trials: ``weighted`` plans that follow from what is known before any search.
 
-Three proposals, each an ordinary trial of the oracle (``mtltune.tuning.oracle``):
+Three kinds of proposal, each an ordinary trial of the oracle (``mtltune.tuning.oracle``):
 
 - ``equal``: the first ``weighted`` trial uses equal loss weights (at the given start values of
   the other hyperparameters, e.g. the study's baseline learning rate and epsilon);
-- ``inverse_loss:<id>``: once that trial has completed, ``w_i ∝ 1/L_i`` from its per-head stop
-  losses ``L_i`` (the maximum-likelihood weight of a Gaussian head), same learning rate and
-  epsilon;
+- ``inverse_loss:<id>``: whenever a ``weighted`` trial completes with a better score than every
+  earlier ``weighted`` trial (the equal-weights trial first), ``w_i ∝ 1/L_i`` from its per-head
+  stop losses ``L_i``, at its learning rate, with Adam's epsilon lowered so that no head's
+  effective epsilon grows (``scaled_epsilon``). For Gaussian heads this is the
+  maximum-likelihood weight; for the geometric-mean objective it is the weighting whose
+  gradient is the objective's own (``∇ Σ log L_i = Σ ∇L_i / L_i``), so the proposals iterate
+  towards its fixed point while they improve. An inverse-loss trial whose own stop losses give
+  its weights again (every ratio within 20 %) has converged and is not re-weighted;
 - ``learned:<id>``: once an ``uncertainty`` trial has completed with a better score than every
   earlier one, its learned weights ``exp(-s_i)`` as a ``weighted`` plan, same learning rate
   and epsilon.
@@ -28,7 +33,7 @@ from typing import Any
 import keras_tuner as kt
 
 from mtltune.model.objectives import head_loss_key, learned_weight_key
-from mtltune.model.strategies import STRATEGY, loss_weight_name
+from mtltune.model.strategies import EPSILON, STRATEGY, loss_weight_name
 
 #: Where a trial's hyperparameters came from (the ``origin`` column of ``trials.csv``).
 INFORMED = "informed"
@@ -37,6 +42,8 @@ SAMPLER = "sampler"
 _PREFIX = loss_weight_name("")
 _COMPLETED = kt.engine.trial.TrialStatus.COMPLETED
 _Fixed = kt.engine.hyperparameters.Fixed
+#: Weights within this log-ratio of a trial's own are the same proposal (20 %).
+_SAME_RATIO = math.log(1.2)
 
 
 @dataclass(frozen=True)
@@ -152,8 +159,8 @@ def next_proposal(
 ) -> Proposal | None:
     """The next informed trial to run, if one is due.
 
-    Learned weights are proposed from an ``uncertainty`` trial that scored better than every
-    earlier completed ``uncertainty`` trial (so they do not take over the budget).
+    Inverse-loss and learned weights are proposed only from a trial that scored better than
+    every earlier completed trial of its strategy (so they do not take over the budget).
 
     Args:
         space: The oracle's search space.
@@ -171,20 +178,65 @@ def next_proposal(
             "equal", _weighted(space, dict.fromkeys(heads, 1.0), _carried(space, start))
         )
     sign = -1.0 if maximize else 1.0
-    best_uncertainty = math.inf
+    best = {"weighted": math.inf, "uncertainty": math.inf}
     for trial in trials:
-        if trial.status != _COMPLETED:
-            continue
         values = trial.hyperparameters.values
-        if done.get(trial.trial_id) == "equal":
-            key, weights = f"inverse_loss:{trial.trial_id}", inverse_loss_weights(trial, heads)
-        elif values.get(STRATEGY) == "uncertainty" and trial.score is not None:
-            if sign * trial.score >= best_uncertainty:
-                continue
-            best_uncertainty = sign * trial.score
-            key, weights = f"learned:{trial.trial_id}", learned_weights(trial, heads)
-        else:
+        strategy = values.get(STRATEGY, "weighted")
+        if trial.status != _COMPLETED or trial.score is None or strategy not in best:
             continue
+        if sign * trial.score >= best[strategy]:
+            continue
+        best[strategy] = sign * trial.score
+        if strategy == "weighted":
+            key, weights = f"inverse_loss:{trial.trial_id}", inverse_loss_weights(trial, heads)
+            iterated = done.get(trial.trial_id, "").startswith("inverse_loss")
+            if iterated and weights is not None and _same_ratios(space, values, weights):
+                continue  # the iteration w <- 1/L(w) has converged
+        else:
+            key, weights = f"learned:{trial.trial_id}", learned_weights(trial, heads)
         if weights is not None and key not in proposed:
-            return Proposal(key, _weighted(space, weights, _carried(space, values)))
+            carried = _carried(space, values)
+            if strategy == "weighted" and EPSILON in carried:
+                carried[EPSILON] = scaled_epsilon(space, values, weights, carried[EPSILON])
+            return Proposal(key, _weighted(space, weights, carried))
     return None
+
+
+def _normalised(weights: Mapping[str, float]) -> dict[str, float]:
+    mean = sum(weights.values()) / len(weights)
+    return {h: w / mean for h, w in weights.items()}
+
+
+def scaled_epsilon(
+    space: kt.HyperParameters,
+    values: Mapping[str, Any],
+    weights: Mapping[str, float],
+    epsilon: float,
+) -> float:
+    """Adam's epsilon for new weights, so that no head's effective epsilon grows.
+
+    Adam divides each step by ``sqrt(v) + eps``. Scaling head ``i``'s loss by ``w_i`` scales
+    its gradients by ``w_i``, so its own parameters see an effective ``eps / w_i``: a head whose
+    weight falls a hundredfold would learn as if epsilon rose a hundredfold. The proposal keeps
+    every head's effective epsilon at most what it was in the source trial (``values``):
+    ``eps · min_i(w'_i / w_i)`` with both weightings normalised to mean 1, never raised, and
+    clipped to the declared epsilon range.
+    """
+    hps = weight_hyperparameters(space)
+    proposed = raw_weights(space, weights)
+    old = _normalised({h: float(values.get(hp.name, 1.0)) for h, hp in hps.items()})
+    new = _normalised({h: proposed[hp.name] for h, hp in hps.items()})
+    factor = min(1.0, *(new[h] / old[h] for h in hps))
+    epsilon_hp = next(hp for hp in space.space if hp.name == EPSILON)
+    return _clip(epsilon_hp, epsilon * factor)
+
+
+def _same_ratios(
+    space: kt.HyperParameters, values: Mapping[str, Any], weights: Mapping[str, float]
+) -> bool:
+    """Whether a trial's raw weights already have ``weights``' ratios (each within 20 %)."""
+    proposed = raw_weights(space, weights)
+    return all(
+        name in values and abs(math.log(value / float(values[name]))) < _SAME_RATIO
+        for name, value in proposed.items()
+    )

@@ -30,6 +30,7 @@ from typing import Any
 import keras_tuner as kt
 import optuna
 
+from mtltune.compat.optuna_deprecated import tpe_sampler
 from mtltune.compat.tuner_private import collision_budget, is_duplicate, save_trial, set_seed
 from mtltune.tuning.informed import next_proposal
 
@@ -37,6 +38,9 @@ from mtltune.tuning.informed import next_proposal
 ORACLE_SECONDS = "oracle_seconds"
 #: Trial metric: 1 for an informed trial (``mtltune.tuning.informed``).
 INFORMED_TRIAL = "informed_trial"
+
+#: TPE's γ: the fraction of the completed trials whose values model the good region.
+GOOD_FRACTION = 0.25
 
 _hps = kt.engine.hyperparameters
 _Status = kt.engine.trial.TrialStatus
@@ -166,9 +170,12 @@ class _TPEProposals(kt.Oracle):
         informed: bool = True,
         start_values: Mapping[str, Any] | None = None,
         n_startup_trials: int | None = None,
+        good_fraction: float = GOOD_FRACTION,
         **kwargs: Any,
     ) -> None:
         super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
+        if not 0 < good_fraction < 1:
+            raise ValueError(f"good_fraction must lie between 0 and 1, not {good_fraction}")
         if seed is not None:  # Keras Tuner takes a seed of 0 for "no seed"
             set_seed(self, seed)
         if hasattr(self.objective, "name_to_direction"):  # a MultiObjective
@@ -177,6 +184,7 @@ class _TPEProposals(kt.Oracle):
         self.start_values = dict(start_values or {})
         budget = max_trials or 40
         self.n_startup_trials = n_startup_trials or min(10, max(3, budget // 4))
+        self.good_fraction = good_fraction
         #: Informed trials: trial id -> proposal key.
         self.informed_trials: dict[str, str] = {}
 
@@ -210,7 +218,8 @@ class _TPEProposals(kt.Oracle):
         seed = (int(self.seed) * 1_000_003 + len(self.trials) * 7_919 + attempt) % 2**32
         direction = "maximize" if self.objective.direction == "max" else "minimize"
         with _quiet_optuna():
-            sampler = optuna.samplers.TPESampler(
+            sampler = tpe_sampler(
+                self.good_fraction,
                 multivariate=True,
                 group=True,
                 constant_liar=True,
@@ -271,6 +280,10 @@ class TPEOracle(ProposalTiming, _TPEProposals):
             (e.g. ``{"learning_rate": 1e-3, "epsilon": 1e-3}``); others are sampled.
         n_startup_trials: Trials sampled at random before TPE models the history
             (default: a quarter of ``max_trials``, at least 3 and at most 10).
+        good_fraction: TPE's γ, the fraction of completed trials (at most 25) that model the
+            good region. Optuna's default, 0.1, suits budgets of hundreds of trials: with 20
+            it models the good region on one or two trials. A quarter exploits the best
+            trials of a small budget sooner (``benchmarks/RESULTS.md``).
         **kwargs: Keras Tuner's other ``Oracle`` arguments (``hyperparameters``,
             ``max_consecutive_failed_trials`` ...).
     """
