@@ -77,3 +77,37 @@ def test_every_replicate_number_is_recomputed_from_saved_predictions(tiny_run) -
         for role, evaluation in (("best", result.best), ("baseline", result.baseline)):
             mse = float(np.mean((predictions[f"{role}/{head}"] - predictions[f"y/{head}"]) ** 2))
             assert evaluation.test[head]["loss"] == pytest.approx(mse, rel=1e-4)
+
+
+def test_a_diverging_replicate_is_left_out_and_named(tmp_path, monkeypatch) -> None:
+    import keras_tuner as kt
+    from conftest import TINY, deep_update
+
+    from mtltune import Study, run_study, write_report
+    from mtltune.tuning import replicates
+
+    study = Study.from_dict(
+        deep_update(TINY, {"report": {"replicates": 3}, "search": {"max_trials": 2}})
+    )
+    train_plan = replicates.train_plan
+
+    def diverging_second(hypermodel, plan, data, seed=None):
+        if seed == replicate_seed(study.seed, 1):
+            raise kt.errors.FailedTrialError("the loss became nan at epoch 2")
+        return train_plan(hypermodel, plan, data, seed=seed)
+
+    monkeypatch.setattr(replicates, "train_plan", diverging_second)
+    run_dir = tmp_path / "run"
+    result = run_study(study, run_dir)  # finishes: the divergence is a result
+    write_report(result, run_dir)
+
+    summary = json.loads((run_dir / "report.json").read_text())["replicates"]
+    assert summary["count"] == 2
+    assert summary["diverged"] == ["replicate 2: the loss became nan at epoch 2"]
+    for entry in summary["heads"].values():
+        assert len(entry["loss"]["best"]["values"]) == 2  # replicates 1 and 3, paired
+    arrays = np.load(run_dir / "replicates.npz")
+    assert {"best/0/y0", "best/1/y0", "baseline/1/y2"} <= set(arrays)
+    assert "best/2/y0" not in arrays
+    assert list(arrays["diverged"]) == summary["diverged"]
+    assert "Left out, both configurations" in (run_dir / "report.md").read_text()

@@ -235,6 +235,8 @@ def _replicate_lines(result: StudyResult) -> list[str]:
         ),
         "",
     ]
+    for reason in summary.get("diverged", []):
+        lines.append(f"- Left out, both configurations (the comparison is paired): {reason}.")
     rows = []
     for head, entry in summary.get("heads", {}).items():
         for key, stats in entry.items():

@@ -195,7 +195,7 @@ def figures(result: Any, run_dir: Path) -> dict[str, Figure]:
         out["hyperparameters"] = hyperparameter_figure(result.trials)
         if len(result.heads) >= 2:
             out["pareto"] = _pareto(result)
-    if result.replicates is not None:
+    if result.replicates is not None and result.replicates["count"] > 0:
         # Against the noise-free target where a head has one (the reference experiment's view).
         stats = result.replicates["heads"]
         ratios = {h: e.get("loss_clean", e["loss"])["ratios"] for h, e in stats.items()}

@@ -4,6 +4,9 @@ One train/test run of a winning configuration proves little. Each replicate retr
 configuration and the baseline with a new seed (and a new data draw where the data are generated
 or the split is shuffled) and predicts the test split. Every statistic is then computed from the
 saved predictions alone, so it can be recomputed from ``replicates.npz``.
+
+A replicate in which either plan diverges is left out for both (the comparison is paired) and
+named, with its reason, under ``diverged``: a diverging run is a result, not a crashed search.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import keras_tuner as kt
 import numpy as np
 
 from mtltune.data import Dataset, prepare_dataset
@@ -50,18 +54,30 @@ def run_replicates(
 
     Returns:
         Arrays keyed ``y/<k>/<head>``, ``clean/<k>/<head>`` and ``<role>/<k>/<output>``, in
-        the targets' units, and ``scale/<k>/<head>`` (center, spread) of each scaled head.
+        the targets' units, and ``scale/<k>/<head>`` (center, spread) of each scaled head,
+        for the ``count`` kept replicates (``k`` from 0), and ``diverged``: why each left-out
+        replicate was left out.
     """
     redraw = study.data.is_builtin or study.split.shuffle
     arrays: dict[str, np.ndarray] = {}
+    diverged: list[str] = []
     scales = hypermodel.target_scales
     try:
         with hypermodel.recycling():  # Each model is read right after its training.
             for k in range(count):
-                _replicate(study, hypermodel, plans, dataset, k, redraw, arrays, on_replicate)
+                if on_replicate is not None:
+                    on_replicate(k)
+                try:
+                    one = _replicate(study, hypermodel, plans, dataset, k, redraw)
+                except kt.errors.FailedTrialError as exc:
+                    diverged.append(f"replicate {k + 1}: {exc}")
+                    continue
+                slot = str(k - len(diverged))  # the kept replicates are numbered 0, 1, ...
+                arrays.update({key.replace("{k}", slot): v for key, v in one.items()})
     finally:
         hypermodel.target_scales = scales
-    arrays["count"] = np.asarray(count)
+    arrays["count"] = np.asarray(count - len(diverged))
+    arrays["diverged"] = np.asarray(diverged, dtype=str)
     return arrays
 
 
@@ -72,28 +88,30 @@ def _replicate(
     dataset: Dataset,
     k: int,
     redraw: bool,
-    arrays: dict[str, np.ndarray],
-    on_replicate: Callable[[int], None] | None,
-) -> None:
-    """Train and predict replicate ``k`` of every plan into ``arrays``."""
-    if on_replicate is not None:
-        on_replicate(k)
+) -> dict[str, np.ndarray]:
+    """Train and predict replicate ``k`` of every plan; keys hold ``{k}`` for its slot.
+
+    Raises:
+        keras_tuner.errors.FailedTrialError: If a plan diverged.
+    """
+    out: dict[str, np.ndarray] = {}
     seed = replicate_seed(study.seed, k)
     data = prepare_dataset(study, seed=seed) if redraw else dataset
     units = units_of(data, hypermodel.heads)
     for head, y in in_units(units, data.test.y).items():
-        arrays[f"y/{k}/{head}"] = y
+        out[f"y/{{k}}/{head}"] = y
     for head, clean in in_units(units, data.test.clean).items():
-        arrays[f"clean/{k}/{head}"] = clean
+        out[f"clean/{{k}}/{head}"] = clean
     for head, scale in data.target_scales.items():
         if scale.kind != "none":
-            arrays[f"scale/{k}/{head}"] = np.asarray([scale.center, scale.spread])
+            out[f"scale/{{k}}/{head}"] = np.asarray([scale.center, scale.spread])
     for role, plan in plans.items():
         # A replicate with new data has its own scales: its hypermodel logs by them.
         hypermodel.target_scales = data.target_scales
         model, _ = train_plan(hypermodel, plan, data, seed=seed)
         for key, values in predict_in_units(model, data.test.x, units).items():
-            arrays[f"{role}/{k}/{key}"] = values
+            out[f"{role}/{{k}}/{key}"] = values
+    return out
 
 
 def head_loss(
@@ -136,7 +154,10 @@ def summarise(
     """
     count = int(arrays["count"])
     class_weights = class_weights or {}
-    out: dict[str, Any] = {"count": count, "heads": {}}
+    diverged = [str(d) for d in arrays.get("diverged", [])]
+    out: dict[str, Any] = {"count": count, "heads": {}, "diverged": diverged}
+    if count == 0:
+        return out
     for head, config in heads.items():
         entry: dict[str, Any] = {}
         targets = ["y"] + (["clean"] if f"clean/0/{head}" in arrays else [])
