@@ -33,7 +33,7 @@ from typing import Any
 import keras_tuner as kt
 
 from mtltune.model.objectives import head_loss_key, learned_weight_key
-from mtltune.model.strategies import EPSILON, STRATEGY, loss_weight_name
+from mtltune.model.strategies import EPSILON, STRATEGY, loss_weight_name, normalise_weights
 
 #: Where a trial's hyperparameters came from (the ``origin`` column of ``trials.csv``).
 INFORMED = "informed"
@@ -202,11 +202,6 @@ def next_proposal(
     return None
 
 
-def _normalised(weights: Mapping[str, float]) -> dict[str, float]:
-    mean = sum(weights.values()) / len(weights)
-    return {h: w / mean for h, w in weights.items()}
-
-
 def scaled_epsilon(
     space: kt.HyperParameters,
     values: Mapping[str, Any],
@@ -224,8 +219,8 @@ def scaled_epsilon(
     """
     hps = weight_hyperparameters(space)
     proposed = raw_weights(space, weights)
-    old = _normalised({h: float(values.get(hp.name, 1.0)) for h, hp in hps.items()})
-    new = _normalised({h: proposed[hp.name] for h, hp in hps.items()})
+    old = normalise_weights({h: float(values.get(hp.name, 1.0)) for h, hp in hps.items()})
+    new = normalise_weights({h: proposed[hp.name] for h, hp in hps.items()})
     factor = min(1.0, *(new[h] / old[h] for h in hps))
     epsilon_hp = next(hp for hp in space.space if hp.name == EPSILON)
     return _clip(epsilon_hp, epsilon * factor)
