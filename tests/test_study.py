@@ -314,6 +314,18 @@ def test_head_names_differing_only_in_case(raw) -> None:
         Study.from_dict(dict(raw, heads={"y0": {}, "Y0": {"target": "y1"}}))
 
 
+def test_head_names_whose_log_keys_collide(raw) -> None:
+    # ``a``'s stop mae and ``val_a``'s training mae would both be logged as ``val_a_mae``.
+    heads = {"a": {"target": "y0", "metrics": ["mae"]}, "val_a": {"target": "y1"}}
+    heads["val_a"]["metrics"] = ["rmse"]
+    Study.from_dict(dict(raw, heads=heads))  # no collision without val_a's mae
+    heads["val_a"]["metrics"] = ["mae"]
+    with pytest.raises(StudyError) as exc:
+        Study.from_dict(dict(raw, heads=heads))
+    message = problems_of(exc)["heads"]
+    assert "'val_a_mae'" in message and "rename head val_a" in message
+
+
 def test_at_least_one_head(raw) -> None:
     with pytest.raises(StudyError) as exc:
         Study.from_dict(dict(raw, heads={}))

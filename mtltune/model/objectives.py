@@ -14,26 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mtltune.study import ObjectiveConfig
+from mtltune.study.names import head_loss_key as head_loss_key
+from mtltune.study.names import head_metric_key as head_metric_key
+from mtltune.study.names import learned_weight_key as learned_weight_key
 
 OBJECTIVE = "objective"
 #: Log key trials are ranked and early-stopped on.
 MONITOR = f"val_{OBJECTIVE}"
 _TINY = 1e-12
-
-
-def head_loss_key(head: str) -> str:
-    """Log key of a head's unweighted mean loss (not Keras' own ``<output>_loss``)."""
-    return f"loss_{head}"
-
-
-def learned_weight_key(head: str) -> str:
-    """Log key of a head's learned weight ``exp(-s)`` (``uncertainty`` strategy)."""
-    return f"learned_weight_{head}"
-
-
-def head_metric_key(head: str, metric: str) -> str:
-    """Log key of a head's metric."""
-    return head_loss_key(head) if metric == "loss" else f"{head}_{metric}"
 
 
 @dataclass(frozen=True)

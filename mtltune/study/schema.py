@@ -35,7 +35,7 @@ from mtltune.study.heads import (
 )
 from mtltune.study.limits import size_problem
 from mtltune.study.messages import problems_from, section_default
-from mtltune.study.names import name_problems
+from mtltune.study.names import log_key_problems, name_problems
 from mtltune.study.searching import (
     SearchConfig,
 )
@@ -207,6 +207,7 @@ class Study(_Strict):
             lowered[name.lower()] = name
         named = {name: named_head(name, head) for name, head in heads.items()}
         bad = name_problems(_output_layers(named))
+        bad += log_key_problems({name: head.metrics or [] for name, head in named.items()})
         if bad:
             raise ValueError("head names (and the outputs they use): " + "; ".join(bad))
         outputs = set(named)
