@@ -37,14 +37,15 @@
    against the size of the table in pandas and against the peak of a process that only reads
    it with ``pandas.read_csv`` (and of one that only imports ``mtltune.search``).
 
-11. ``confirm`` (benchmarks/confirm_bench.py): the configuration a search chooses with and
+12. ``confirm`` (benchmarks/confirm_bench.py): the configuration a search chooses with and
    without confirmation runs, and with Keras Tuner's ``executions_per_trial: 2`` at the same
    number of training runs: its mean test objective over fresh seeds, and the seconds it costs.
 
-11. ``search`` (issue 14, benchmarks/search_bench.py): best stop objective after 5, 10 and 20
+13. ``search`` (issue 14, benchmarks/search_bench.py): best stop objective after 5, 10 and 20
    trials (each search runs 20 trials, whatever the study's own budget), wall time and the
    oracle's share of it, for every tuner on three bundled studies and three seeds; on
-   hetero_sine against the fixed equal-weights and 1/σ² plans.
+   hetero_sine against the fixed equal-weights and 1/σ² plans; with five or more seeds, each
+   tuner against ``bayesian`` seed by seed (wins, median ratio, sign test).
 
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
      [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table,

@@ -11,11 +11,13 @@ confirmation runs) and its mean stop objective over its runs: the search's trial
 confirmation seeds. On ``hetero_sine`` the fixed equal-weights and 1/σ² plans
 (learning rate 1e-3, epsilon 1e-3, the study seed) are trained too, as references; trials and
 references see only the train and stop splits (the stop objective is reported, never a test
-figure).
+figure). With five or more seeds of a study, the summary also pairs each tuner's searches with
+``bayesian``'s, seed by seed (wins, median ratio, sign test).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import multiprocessing
@@ -208,8 +210,85 @@ def summary(path: Path) -> None:
         seeds = ",".join(str(r["seed"]) for r in rows)
         share = " ".join(f"{o:.2f}" for o in oracle)
         print(f"| {study} | {tuner} | {seeds} | {' | '.join(cells)} | {walls} | {share} |")
+    _paired_summary(runs)
     if refs:
         _hetero_summary(runs, refs)
+
+
+#: The tuner every other one is compared with, seed by seed (the issue's target names it).
+PAIRED_REFERENCE = "bayesian"
+
+
+def _paired(pairs: list[tuple[float, float]]) -> str:
+    """Wins/ties/losses of the first figure of each pair, median ratio, sign test, 3-seed sets.
+
+    The sign test asks how likely this many wins (or losses) would be if either tuner were
+    equally likely to win each seed: a two-sided binomial test on the seeds that differ. The
+    last figure is the share of all three-seed subsets on which the first tuner's median is no
+    worse than the second's: how often a target judged on the median of three seeds holds.
+    """
+    from scipy.stats import binomtest
+
+    wins = sum(a < b for a, b in pairs)
+    losses = sum(a > b for a, b in pairs)
+    ratio = _median([a / b for a, b in pairs if b > 0])
+    p = binomtest(wins, wins + losses).pvalue if wins + losses else None
+    triples = list(itertools.combinations(pairs, 3))
+    held = sum(
+        statistics.median(a for a, _ in t) <= statistics.median(b for _, b in t) for t in triples
+    )
+    share = f"{held / len(triples):.0%}" if triples else "–"
+    counts = f"{wins}/{len(pairs) - wins - losses}/{losses}"
+    return f"{counts} | {_fmt(ratio, 3)} | {_fmt(p, 2)} | {share}"
+
+
+def _paired_summary(runs: list[dict]) -> None:
+    """Each tuner against ``bayesian`` on the seeds both searched (when there are 5 or more).
+
+    Per seed, the best stop objective after all trials and the chosen configuration's mean
+    over its runs; a tuner's wins/ties/losses against ``bayesian``, the median of the per-seed
+    ratios (below 1: better), the sign test's p-value and the share of three-seed subsets on
+    which its median is no worse. A median over three seeds moves with one seed's luck; this
+    table says whether a difference holds over many.
+    """
+    by_key = {(r["study"], r["tuner"], r["seed"]): r for r in runs}
+    lines = []
+    for study, tuner in sorted({(r["study"], r["tuner"]) for r in runs}):
+        if tuner == PAIRED_REFERENCE:
+            continue
+        seeds = sorted(
+            seed
+            for (s, t, seed) in by_key
+            if (s, t) == (study, tuner) and (study, PAIRED_REFERENCE, seed) in by_key
+        )
+        if len(seeds) < 5:
+            continue
+        cells = []
+        for figure in (_best_of_all, _chosen_mean):
+            pairs = [
+                (figure(by_key[study, tuner, seed]), figure(by_key[study, PAIRED_REFERENCE, seed]))
+                for seed in seeds
+            ]
+            cells.append(_paired([(a, b) for a, b in pairs if a is not None and b is not None]))
+        lines.append(f"| {study} | {tuner} | {len(seeds)} | {' | '.join(cells)} |")
+    if lines:
+        print()
+        print(f"Paired against `{PAIRED_REFERENCE}`, seed by seed (ratio < 1: better):")
+        print(
+            "| study | tuner | seeds | best after all: w/t/l | median ratio | sign test p "
+            "| 3-seed sets no worse | chosen mean: w/t/l | median ratio | sign test p "
+            "| 3-seed sets no worse |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(lines))
+
+
+def _best_of_all(record: dict) -> float | None:
+    return _best_after(record["objectives"], len(record["objectives"]))
+
+
+def _chosen_mean(record: dict) -> float | None:
+    return (record.get("chosen") or {}).get("mean")
 
 
 def _seed(record: dict) -> int:
