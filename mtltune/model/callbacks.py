@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from mtltune.model.loop import per_model
 from mtltune.model.objectives import OBJECTIVE, Objective
+from mtltune.study.names import STOP_PREFIX
 
 
 class ObjectiveLogger(keras.callbacks.Callback):
@@ -41,7 +42,7 @@ class ObjectiveLogger(keras.callbacks.Callback):
         """Add the train and stop scores to ``logs`` in place."""
         if logs is None:
             return
-        for prefix in ("", "val_"):
+        for prefix in ("", STOP_PREFIX):
             value = self.objective.from_logs(logs, prefix)
             if value is not None:
                 logs[prefix + OBJECTIVE] = value

@@ -12,6 +12,7 @@ from keras import ops
 
 from mtltune.study import HeadConfig
 from mtltune.study.catalog import CLASS_WEIGHTED_LOSSES, is_custom_loss
+from mtltune.study.names import head_metric_key
 from mtltune.study.usercode import import_loss
 
 #: Activation of the output layer of a study-built head.
@@ -148,7 +149,7 @@ def make_metrics(name: str, head: HeadConfig) -> list[keras.metrics.Metric]:
         "precision": keras.metrics.Precision,
         "recall": keras.metrics.Recall,
     }
-    return [factories[m](name=f"{name}_{m}") for m in head.metrics or []]
+    return [factories[m](name=head_metric_key(name, m)) for m in head.metrics or []]
 
 
 def output_layer(name: str, head: HeadConfig, units: int) -> keras.layers.Dense:

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtltune.compat.keras_private import save_best_epoch_class, save_best_epoch_now
+from mtltune.study.names import STOP_PREFIX
 
 T = TypeVar("T")
 
@@ -274,7 +275,7 @@ def fit(
         hooks.on_train_batch_end(done - 1, {"loss": logs["loss"]})
         if not math.isfinite(logs["loss"]):
             break  # The epoch stopped at the diverging batch; callbacks were told.
-        logs.update({"val_" + k: v for k, v in loop.evaluate(x_val, y_val).items()})
+        logs.update({STOP_PREFIX + k: v for k, v in loop.evaluate(x_val, y_val).items()})
         hooks.on_epoch_end(epoch, logs)
         if model.stop_training:
             break

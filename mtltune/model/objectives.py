@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mtltune.study import ObjectiveConfig
+from mtltune.study.names import STOP_PREFIX
 from mtltune.study.names import head_loss_key as head_loss_key
 from mtltune.study.names import head_metric_key as head_metric_key
 from mtltune.study.names import learned_weight_key as learned_weight_key
 
 OBJECTIVE = "objective"
 #: Log key trials are ranked and early-stopped on.
-MONITOR = f"val_{OBJECTIVE}"
+MONITOR = STOP_PREFIX + OBJECTIVE
 _TINY = 1e-12
 
 
@@ -72,7 +73,7 @@ class Objective:
             name += f" (each floored at {cfg.floor:g} × a constant predictor's)"
         return name
 
-    def keys(self, prefix: str = "val_") -> list[str]:
+    def keys(self, prefix: str = STOP_PREFIX) -> list[str]:
         """Log keys the score reads, for the given split prefix."""
         if self.config.kind == "head":
             return [prefix + head_metric_key(str(self.config.head), self.config.metric)]
@@ -105,7 +106,7 @@ class Objective:
         logs = sum(weights[h] * math.log(max(losses[h], _TINY)) for h in self.heads)
         return math.exp(logs / total)
 
-    def from_logs(self, logs: Mapping[str, float], prefix: str = "val_") -> float | None:
+    def from_logs(self, logs: Mapping[str, float], prefix: str = STOP_PREFIX) -> float | None:
         """The score of one epoch's logs, or ``None`` if the logs lack a needed key."""
         if self.config.kind == "head":
             key = self.keys(prefix)[0]

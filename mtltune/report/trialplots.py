@@ -17,6 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
 from mtltune.report.results import TrialRecord
+from mtltune.study.names import STOP_PREFIX, head_loss_key
 
 #: Strategies in the order they take matplotlib's colours (C0, C1, ...); others follow by name.
 STRATEGY_ORDER = ("weighted", "separate", "uncertainty", "geometric")
@@ -131,7 +132,8 @@ def history_figure(
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax, head in zip(axes.flat, heads, strict=False):
         values = []
-        for key, label in ((f"loss_{head}", "train"), (f"val_loss_{head}", "stop")):
+        loss = head_loss_key(head)
+        for key, label in ((loss, "train"), (STOP_PREFIX + loss, "stop")):
             if key in history:
                 ax.plot(range(1, len(history[key]) + 1), history[key], label=label)
                 values += list(history[key])

@@ -67,13 +67,11 @@ def run_replicates(
             for k in range(count):
                 if on_replicate is not None:
                     on_replicate(k)
+                slot = k - len(diverged)  # the kept replicates are numbered 0, 1, ...
                 try:
-                    one = _replicate(study, hypermodel, plans, dataset, k, redraw)
+                    arrays.update(_replicate(study, hypermodel, plans, dataset, k, slot, redraw))
                 except kt.errors.FailedTrialError as exc:
                     diverged.append(f"replicate {k + 1}: {exc}")
-                    continue
-                slot = str(k - len(diverged))  # the kept replicates are numbered 0, 1, ...
-                arrays.update({key.replace("{k}", slot): v for key, v in one.items()})
     finally:
         hypermodel.target_scales = scales
     arrays["count"] = np.asarray(count - len(diverged))
@@ -87,9 +85,10 @@ def _replicate(
     plans: Mapping[str, TrainPlan],
     dataset: Dataset,
     k: int,
+    slot: int,
     redraw: bool,
 ) -> dict[str, np.ndarray]:
-    """Train and predict replicate ``k`` of every plan; keys hold ``{k}`` for its slot.
+    """Train and predict replicate ``k`` of every plan, keyed by its ``slot`` among those kept.
 
     Raises:
         keras_tuner.errors.FailedTrialError: If a plan diverged.
@@ -99,18 +98,18 @@ def _replicate(
     data = prepare_dataset(study, seed=seed) if redraw else dataset
     units = units_of(data, hypermodel.heads)
     for head, y in in_units(units, data.test.y).items():
-        out[f"y/{{k}}/{head}"] = y
+        out[f"y/{slot}/{head}"] = y
     for head, clean in in_units(units, data.test.clean).items():
-        out[f"clean/{{k}}/{head}"] = clean
+        out[f"clean/{slot}/{head}"] = clean
     for head, scale in data.target_scales.items():
         if scale.kind != "none":
-            out[f"scale/{{k}}/{head}"] = np.asarray([scale.center, scale.spread])
+            out[f"scale/{slot}/{head}"] = np.asarray([scale.center, scale.spread])
     for role, plan in plans.items():
         # A replicate with new data has its own scales: its hypermodel logs by them.
         hypermodel.target_scales = data.target_scales
         model, _ = train_plan(hypermodel, plan, data, seed=seed)
         for key, values in predict_in_units(model, data.test.x, units).items():
-            out[f"{role}/{{k}}/{key}"] = values
+            out[f"{role}/{slot}/{key}"] = values
     return out
 
 

@@ -21,12 +21,13 @@ import keras_tuner as kt
 from mtltune.compat.tuner_private import quiet_keras_tuner
 from mtltune.data import Dataset
 from mtltune.model.callbacks import StopCheck, check_stop, clear_stop, request_stop
-from mtltune.model.objectives import MONITOR, head_loss_key, learned_weight_key
+from mtltune.model.objectives import MONITOR, head_loss_key, head_metric_key, learned_weight_key
 from mtltune.model.strategies import EPSILON, LEARNING_RATE, STRATEGY, declare
 from mtltune.report.results import TrialRecord
 from mtltune.run.files import PROJECT, TENSORBOARD
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
+from mtltune.study.names import STOP_PREFIX
 from mtltune.tuning.failures import failure_reason, keep_traceback
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.informed import INFORMED, SAMPLER
@@ -220,8 +221,8 @@ def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
 
     stop: dict[str, dict[str, float]] = {}
     for head, cfg in hypermodel.heads.items():
-        entry = {"loss": value("val_" + head_loss_key(head))}
-        entry.update({m: value(f"val_{head}_{m}") for m in cfg.metrics or []})
+        entry = {"loss": value(STOP_PREFIX + head_loss_key(head))}
+        entry.update({m: value(STOP_PREFIX + head_metric_key(head, m)) for m in cfg.metrics or []})
         if any(v is not None for v in entry.values()):
             stop[head] = {k: v for k, v in entry.items() if v is not None}
     status = str(getattr(trial.status, "value", trial.status))
