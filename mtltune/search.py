@@ -25,7 +25,7 @@ from mtltune.errors import SearchError
 from mtltune.launch import OpenRun, open_run
 from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report import write_report, write_trials
-from mtltune.report.confirmation import ConfirmRun
+from mtltune.report.confirmation import Confirmation, ConfirmRun
 from mtltune.report.pareto import pareto_front
 from mtltune.report.results import (
     Evaluation,
@@ -34,11 +34,13 @@ from mtltune.report.results import (
     TrialRecord,
     time_split,
 )
+from mtltune.report.tails import heavy_tails
+from mtltune.report.verdict import verdict_of
 from mtltune.run.atomic import save_npz, write_atomic
 from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
 from mtltune.study import Study
 from mtltune.tuning import confirm
-from mtltune.tuning.evaluation import evaluate, test_arrays, train_baseline
+from mtltune.tuning.evaluation import evaluate, test_arrays, train_baseline, with_test
 from mtltune.tuning.export import save_best_model
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.replicates import run_replicates, summarise
@@ -167,41 +169,61 @@ def _run_opened(
     if not finished:
         reasons = sorted({t.message or t.status for t in trials})
         raise SearchError(f"all {len(trials)} trials failed; reasons: " + "; ".join(reasons[:5]))
+    base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
+    baseline_model, baseline = _baseline(base_plan, finished, tuner, dataset, hypermodel, progress)
+    twin = _twin(finished, base_plan)
+    challengers = [t for t in finished if t is not twin]
     confirmation, plans = None, {}
-    if study.search.confirm.top > 0:
-        progress.stage("confirming the best configurations with further seeds")
+    if study.search.confirm.top > 0 and challengers and baseline_model is not None:
+        progress.stage("racing the best configurations against equal weights")
         plans = confirm.candidate_plans(study, tuner, finished)
-        confirmation = confirm.run_confirmation(
-            study, hypermodel, dataset, plans, trials, folder.path, progress.confirm_finished
+        confirmation = confirm.run_race(
+            study,
+            hypermodel,
+            dataset,
+            plans,
+            trials,
+            baseline.objective,
+            folder.path,
+            progress.confirm_finished,
         )
-        best_trial_kt = tuner.oracle.trials[confirmation.chosen]
+    if baseline_model is not None:  # the race is decided: the test split may be read
+        baseline = with_test(baseline, baseline_model, dataset)
+    leader_id = _leader(confirmation, challengers, hypermodel.objective.direction)
+    if leader_id is None:  # every completed trial is the equal-weights plan itself
+        best_trial, best_model, best = twin, baseline_model, baseline
     else:
-        best_trial_kt = tuner.oracle.get_best_trials(1)[0]
-    best_trial = next(t for t in trials if t.trial_id == best_trial_kt.trial_id)
-
-    progress.stage(f"evaluating trial {best_trial.trial_id} on test")
-    best_model = tuner.load_model(best_trial_kt)
-    best = evaluate(best_model, dataset, hypermodel, epochs=best_trial.epochs)
-    save_best_model(folder.path, best_model, study, dataset, hypermodel.heads)
+        best_trial = next(t for t in trials if t.trial_id == leader_id)
+        progress.stage(f"evaluating trial {best_trial.trial_id} on test")
+        best_model = tuner.load_model(tuner.oracle.trials[leader_id])
+        best = evaluate(best_model, dataset, hypermodel, epochs=best_trial.epochs)
     strategies = _best_of_each_strategy(
         finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress
     )
-    base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
-    baseline_model, baseline = _baseline(base_plan, finished, tuner, dataset, hypermodel, progress)
     if confirmation is not None:
-        progress.stage("scoring the confirmation runs of the chosen one and the baseline on test")
+        progress.stage("scoring the race's leader and equal weights on test, seed by seed")
         at_seed = {"best": best.test, "baseline": baseline.test}
         confirmation = confirm.paired_test(
             confirmation, hypermodel, dataset, plans, folder.path, at_seed
         )
+    verdict = verdict_of(confirmation, best_trial, best, baseline, hypermodel.objective.direction)
+    recommended_model = baseline_model if verdict.stands else best_model
+    save_best_model(folder.path, recommended_model, study, dataset, hypermodel.heads)
     models = {"best": best_model, "baseline": baseline_model}
-    save_npz(
-        folder.path / PREDICTIONS_NPZ,
-        test_arrays(dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads),
+    arrays = test_arrays(
+        dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads
     )
-    best_plan = declare(best_trial_kt.hyperparameters.copy(), tuple(study.heads), study.search)
+    save_npz(folder.path / PREDICTIONS_NPZ, arrays)
+    tails = heavy_tails(arrays, study.heads, "baseline" if verdict.stands else "best")
+    best_plan = declare(
+        tuner.oracle.trials[best_trial.trial_id].hyperparameters.copy(),
+        tuple(study.heads),
+        study.search,
+    )
     plans = {"best": best_plan, "baseline": base_plan}
-    replicates = _replicates(study, hypermodel, dataset, plans, baseline, folder.path, progress)
+    replicates = None
+    if best_trial is not twin:
+        replicates = _replicates(study, hypermodel, dataset, plans, baseline, folder.path, progress)
     points = {t.trial_id: {h: t.stop[h]["loss"] for h in study.heads} for t in finished}
     return StudyResult(
         study=study.resolved(),
@@ -217,6 +239,8 @@ def _run_opened(
         pareto=pareto_front(points, list(study.heads)),
         replicates=replicates,
         confirmation=confirmation,
+        verdict=verdict,
+        tails=tails,
         time_split=time_split(
             trials,
             preparation=search_started - started,
@@ -305,19 +329,39 @@ def _baseline(
     hypermodel: MultiTaskHyperModel,
     progress: Progress,
 ) -> tuple[Any, Evaluation]:
-    """The baseline's model and scores.
+    """The baseline's model and stop scores (its test scores come after the race).
 
     A completed trial of the very same plan (the TPE oracle's equal-weights trial) is the
     baseline already (same plan, seed and budget): its model is reloaded, not trained again.
     """
-    twin = next((t for t in finished if t.plan == plan.describe()), None)
+    twin = _twin(finished, plan)
     if twin is not None:
         progress.stage(f"the baseline is trial {twin.trial_id}'s plan: reloading it")
         model = tuner.load_model(tuner.oracle.trials[twin.trial_id])
-        return model, evaluate(model, dataset, hypermodel, epochs=twin.epochs)
+        return model, evaluate(model, dataset, hypermodel, epochs=twin.epochs, test=False)
     progress.stage("training the baseline")
-    evaluation, model = train_baseline(hypermodel, plan, dataset)
+    evaluation, model = train_baseline(hypermodel, plan, dataset, test=False)
     return model, evaluation
+
+
+def _twin(finished: list[TrialRecord], plan: TrainPlan) -> TrialRecord | None:
+    """The completed trial whose plan is the equal-weights baseline's, if any."""
+    return next((t for t in finished if t.plan == plan.describe()), None)
+
+
+def _leader(
+    confirmation: Confirmation | None, challengers: list[TrialRecord], direction: str
+) -> str | None:
+    """The race's leading challenger, or without a race the best challenger by objective."""
+    if confirmation is not None and confirmation.chosen is not None:
+        return confirmation.chosen
+    if not challengers:
+        return None
+    if confirmation is not None:  # no challenger was raced: the best screened one leads
+        ranked = [t for t in challengers if t.trial_id in confirmation.candidates]
+        challengers = ranked or challengers
+    sign = 1.0 if direction == "min" else -1.0
+    return min(challengers, key=lambda t: sign * float(t.objective)).trial_id  # type: ignore[arg-type]
 
 
 def _best_of_each_strategy(

@@ -7,6 +7,7 @@ is in the report, not on the terminal.
 from __future__ import annotations
 
 import shutil
+import textwrap
 import time
 from collections.abc import Sized
 from typing import TYPE_CHECKING, Any
@@ -83,27 +84,46 @@ class RichProgress:
 
 
 def print_result(result: StudyResult) -> None:
-    """The headline, the confirmation's verdict and the per-head test table."""
+    """The verdict first, then the per-head test table (paired over the race's seeds)."""
     from mtltune.report import head_table
+    from mtltune.report.tails import tail_note
 
-    out.print(f"\n{headline(result)}", highlight=False)
+    if result.verdict is not None:
+        width = min(80, out.width)
+        wrapped = textwrap.fill(result.verdict.line(), width=width, subsequent_indent="  ")
+        out.print(f"\n[bold]{wrapped}[/]", highlight=False)
+    else:
+        out.print(f"\n{headline(result)}", highlight=False)
     if "diverged" in result.baseline.plan:
         out.print(f"[red]the baseline diverged[/]: {result.baseline.plan['diverged']}")
-    if result.confirmation is not None:
-        confirmation = result.confirmation
-        out.print(
-            f"confirmed over {len(confirmation.seeds)} seeds: trial {confirmation.chosen} "
-            "has the best mean stop objective",
-            highlight=False,
-        )
-        out.print(f"({confirmation.verdict}; see the report)", highlight=False)
-    header, rows = head_table(result, compact=True)
-    table = Table(title="per-head test performance (ratio = baseline / best test loss)")
+    header, rows, title = paired_table(result)
+    if header is None:
+        header, rows = head_table(result, compact=True)
+        title = "one run each, study seed (see report.md for the paired figures)"
+    table = Table(title=title)
     for column in header:
         table.add_column(column, justify="left" if column == "head" else "right", no_wrap=True)
     for row in rows:
         table.add_row(*(cell(v) for v in row))
     out.print(table)
+    for head, entry in result.tails.items():
+        out.print(f"[yellow]heavy tail[/] {tail_note(head, entry)}", highlight=False)
+
+
+def paired_table(result: StudyResult) -> tuple[list[str] | None, list[list[Any]], str]:
+    """The race's paired test table: means over its seeds, leader against equal weights."""
+    confirmation = result.confirmation
+    if confirmation is None or not confirmation.test:
+        return None, [], ""
+    paired = confirmation.paired("loss", result.log_heads)
+    n = len(confirmation.test.get("best", []))
+    header = ["head", f"trial {confirmation.chosen}", "equal weights", "ratio", "wins"]
+    rows = [
+        [head, e["best_mean"], e["baseline_mean"], e["ratio"], f"{e['best_wins']}/{n}"]
+        for head, e in paired.items()
+    ]
+    title = f"test loss, mean of {n} paired seeds (ratio: equal weights / trial)"
+    return header, rows, title
 
 
 def headline(result: StudyResult) -> str:

@@ -1,9 +1,10 @@
-"""Confirmation runs as data: which configurations were retrained, their runs, the choice.
+"""The race against equal weights as data: the runs, the decisions, the recommendation.
 
-A trial's stop objective is one training run from one initialisation. Confirmation retrains the
-search's best few distinct configurations with further initialisation seeds on the same splits
-and chooses by the mean stop objective (``mtltune.tuning.confirm`` trains; this module only
-ranks, judges and renders, without TensorFlow).
+A trial's stop objective is one training run from one initialisation. The race retrains the
+search's best few distinct configurations (the challengers) and equal weights (the incumbent)
+with further initialisation seeds on the same splits, and judges each challenger against the
+incumbent seed by seed (``mtltune.report.race`` holds the rule; ``mtltune.tuning.confirm``
+trains; this module records, renders and reads back, without TensorFlow).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from mtltune.report.race import INCUMBENT, Decision, RaceRule, leader, recommend
 from mtltune.report.records import HeadScores, TrialRecord, loss_ratio
 
-#: The candidate name of the baseline's runs.
-BASELINE = "baseline"
+#: The candidate name of the baseline's runs (the incumbent: equal weights).
+BASELINE = INCUMBENT
 #: Where a run comes from: the search's own trial, or a confirmation run.
 SEARCH, CONFIRM = "search", "confirm"
 
@@ -68,16 +70,18 @@ def distinct_top(trials: Iterable[TrialRecord], top: int, direction: str) -> lis
 
 @dataclass(frozen=True)
 class Confirmation:
-    """The confirmation of a search's best configurations.
+    """The race of a search's best configurations against equal weights.
 
     Attributes:
         direction: ``min`` or ``max`` (the objective's).
-        seeds: The study seed (the search's runs), then the further seeds.
-        candidates: Trial ids of the retrained configurations, in the search's order.
-        runs: Every run of every candidate and of the baseline (the baseline's study-seed run
-            is the report's baseline and is not listed here).
-        test: Test scores per seed (in ``seeds`` order) of the chosen configuration
-            (``best``) and the baseline (``baseline``), once the choice is made.
+        seeds: The study seed (the search's runs), then the further seeds run.
+        candidates: Trial ids of the challengers, in the search's order.
+        runs: Every run of every challenger and of the incumbent (``baseline``), the study-seed
+            runs included.
+        test: Test scores per paired seed of the leading challenger (``best``) and the
+            incumbent (``baseline``), once the race is decided.
+        decisions: Each challenger's standing against the incumbent.
+        rule: The race's rule.
     """
 
     direction: str
@@ -85,6 +89,8 @@ class Confirmation:
     candidates: list[str]
     runs: list[ConfirmRun]
     test: dict[str, list[HeadScores]] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    rule: RaceRule = field(default_factory=RaceRule)
 
     def values(self, candidate: str) -> list[float]:
         """The finite stop objectives of a candidate's runs."""
@@ -106,47 +112,28 @@ class Confirmation:
             "failed": self.failed(candidate),
         }
 
-    @property
-    def ranking(self) -> list[str]:
-        """Candidates by mean stop objective (one with a failed run after all without one)."""
-        sign = 1.0 if self.direction == "min" else -1.0
+    def objective(self, candidate: str, seed: int) -> float | None:
+        """A candidate's stop objective at one seed (``None`` if not run or failed)."""
+        run = next((r for r in self.runs if r.candidate == candidate and r.seed == seed), None)
+        return float(run.objective) if run is not None and run.ok else None  # type: ignore[arg-type]
 
-        def key(candidate: str) -> tuple[int, float]:
-            mean = self.summary(candidate)["mean"]
-            return (self.failed(candidate), sign * mean if math.isfinite(mean) else math.inf)
-
-        return sorted(self.candidates, key=key)
+    def decision(self, candidate: str) -> Decision | None:
+        """A challenger's decision."""
+        return next((d for d in self.decisions if d.challenger == candidate), None)
 
     @property
-    def chosen(self) -> str:
-        """The trial id of the configuration with the best mean stop objective."""
-        return self.ranking[0]
+    def recommended(self) -> str:
+        """``baseline`` (equal weights stand) or the recommended challenger's trial id."""
+        return recommend(self.decisions)
 
     @property
-    def clear(self) -> bool | None:
-        """Whether the runner-up's mean is worse than the winner's worst run.
-
-        ``None`` with a single candidate.
-        """
-        if len(self.candidates) < 2:
-            return None
-        winner, runner_up = (self.summary(c) for c in self.ranking[:2])
-        if not math.isfinite(runner_up["mean"]):
-            return True
-        worst = winner["max"] if self.direction == "min" else winner["min"]
-        return runner_up["mean"] > worst if self.direction == "min" else runner_up["mean"] < worst
-
-    @property
-    def verdict(self) -> str:
-        """The choice in words."""
-        if self.clear is None:
-            return "only one distinct configuration was confirmed"
-        if self.clear:
-            return "clear: the runner-up's mean lies outside the winner's range of runs"
-        return "indistinguishable within seed noise"
+    def chosen(self) -> str | None:
+        """The leading challenger: the recommended one, or else the best raced one."""
+        lead = leader(self.decisions)
+        return lead.challenger if lead is not None else None
 
     def with_test(self, test: dict[str, list[HeadScores]]) -> Confirmation:
-        """This confirmation with the paired test scores of the chosen one and the baseline."""
+        """This race with the paired test scores of the leading challenger and the baseline."""
         return replace(self, test=test)
 
     def paired(self, key: str, log_heads: set[str]) -> dict[str, dict[str, Any]]:
@@ -183,56 +170,87 @@ class Confirmation:
             "direction": self.direction,
             "seeds": self.seeds,
             "candidates": self.candidates,
+            "recommended": self.recommended,
             "chosen": self.chosen,
-            "clear": self.clear,
-            "verdict": self.verdict,
-            "summary": {c: self.summary(c) for c in self.candidates},
+            "rule": asdict(self.rule),
+            "decisions": [asdict(d) for d in self.decisions],
+            "summary": {c: self.summary(c) for c in [*self.candidates, BASELINE]},
             "runs": [asdict(r) for r in self.runs],
             "test": self.test,
         }
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Confirmation:
-        """Rebuild a confirmation from its ``report.json`` entry."""
+        """Rebuild a race from its ``report.json`` entry."""
         return cls(
             direction=doc["direction"],
             seeds=list(doc["seeds"]),
             candidates=list(doc["candidates"]),
             runs=[ConfirmRun(**r) for r in doc["runs"]],
             test=doc.get("test", {}),
+            decisions=[Decision(**d) for d in doc.get("decisions", [])],
+            rule=RaceRule(**doc.get("rule", {})),
         )
+
+
+_STATUS = {
+    "accepted": "beats equal weights",
+    "dropped": "dropped: not better on average",
+    "stands": "not significant at the seed cap",
+    "screened": "not better at the study seed: not raced",
+    "open": "undecided",
+}
 
 
 def confirmation_lines(
     confirmation: Confirmation, trials: Sequence[TrialRecord], log_heads: set[str]
 ) -> list[str]:
-    """The report's ``Confirmation`` section (Markdown lines)."""
+    """The report's race section (Markdown lines)."""
     strategies = {t.trial_id: t.strategy for t in trials}
-    chosen = confirmation.chosen
-    further = len(confirmation.seeds) - 1
+    rule = confirmation.rule
+    raced = sum(d.status != "screened" for d in confirmation.decisions)
+    further = ", ".join(str(s) for s in confirmation.seeds[1:]) or "none"
+    recommended = confirmation.recommended
     lines = [
         "",
-        "## Confirmation",
+        "## The race against equal weights",
         "",
-        f"The {len(confirmation.candidates)} best distinct configurations of the search were "
-        f"retrained with {further} further initialisation seed(s) each "
-        f"({', '.join(str(s) for s in confirmation.seeds[1:])}) on the same splits; each is "
-        "ranked by the mean of its stop objectives over all its runs. These runs read only the "
-        "train and stop splits: the test split was read only after the choice. "
-        f"Chosen: trial `{chosen}`; the choice is **{confirmation.verdict}**.",
+        f"Equal weights (the baseline) are the incumbent. The search's "
+        f"{len(confirmation.candidates)} "
+        "best distinct configurations are the challengers; each was retrained on further "
+        f"initialisation seeds ({further}) on the same splits, seed by seed, with the "
+        "incumbent on the same seeds. Only the further seeds decide (the study seed chose the "
+        "challengers, so it flatters them). A challenger is dropped once its mean gain is not "
+        "above 0; it wins when a one-sided paired t-test of its per-seed log ratios is "
+        f"significant at {rule.level:g}/{max(1, raced)} after at least {rule.seeds} seeds "
+        f"(at most {rule.max_seeds}). These runs read only the train and stop splits.",
         "",
-        "| rank | trial | strategy | mean objective | std | range | runs |",
-        "|---|---|---|---|---|---|---|",
+        "**Recommended: "
+        + ("equal weights (they stand)" if recommended == BASELINE else f"trial `{recommended}`")
+        + "**.",
+        "",
+        "| trial | strategy | decision | seeds | won | stop objective lower by | p | "
+        "mean objective |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for rank, candidate in enumerate(confirmation.ranking, 1):
-        s = confirmation.summary(candidate)
-        runs = ", ".join(f"{v:.4g}" for v in s["values"])
-        runs += f" ({s['failed']} failed)" if s["failed"] else ""
-        name = f"`{candidate}`" + (" (chosen)" if candidate == chosen else "")
+    for candidate in confirmation.candidates:
+        decision = confirmation.decision(candidate)
+        summary = confirmation.summary(candidate)
+        status = _STATUS[decision.status] if decision is not None else "–"
+        gains = decision.gains if decision is not None else []
+        mean_gain = statistics.fmean(gains) if gains else None
+        lower = f"{(1 - math.exp(-mean_gain)) * 100:.1f} %" if mean_gain is not None else "–"
+        p = f"{decision.p:.3g}" if decision is not None and decision.p is not None else "–"
+        won = f"{decision.won} of {len(gains)}" if gains else "–"
         lines.append(
-            f"| {rank} | {name} | {strategies.get(candidate, '–')} | {s['mean']:.4g} | "
-            f"{s['std']:.2g} | {s['min']:.4g}–{s['max']:.4g} | {runs} |"
+            f"| `{candidate}` | {strategies.get(candidate, '–')} | {status} | {len(gains)} | "
+            f"{won} | {lower} | {p} | {summary['mean']:.4g} |"
         )
+    base = confirmation.summary(BASELINE)
+    lines.append(
+        f"| equal weights | weighted | incumbent | {len(base['values'])} | – | – | – | "
+        f"{base['mean']:.4g} |"
+    )
     return lines + _paired_lines(confirmation, log_heads)
 
 
@@ -241,21 +259,21 @@ def _paired_lines(confirmation: Confirmation, log_heads: set[str]) -> list[str]:
     if not confirmation.test:
         return [
             "",
-            "No paired best-against-baseline comparison: a confirmation run of the chosen "
-            "configuration or of the baseline failed (see `confirm.csv`).",
+            "No paired comparison on test: no challenger was raced, or its runs or the "
+            "incumbent's failed (see `confirm.csv`).",
         ]
     n = len(confirmation.test.get("best", []))
     lines = [
         "",
-        f"### Best against baseline, paired over {n} seeds",
+        f"### Trial `{confirmation.chosen}` against equal weights on test, paired over {n} seeds",
         "",
-        "The per-head table above compares one run of each (the study seed), so its ratio "
-        "carries both runs' initialisation luck. Here the chosen configuration and the "
-        "baseline are trained with the same seeds and splits and compared seed by seed: "
-        "quote this ratio (baseline mean / best mean test loss) and the seeds the best won.",
+        "The leading challenger and equal weights, trained with the same seeds and splits, "
+        "compared seed by seed on the test split (read after the race was decided): quote "
+        "this ratio (equal weights' mean / the challenger's mean test loss) and the seeds the "
+        "challenger won.",
         "",
-        "| head | best test loss (mean ± std) | baseline test loss (mean ± std) | ratio | "
-        "best wins |",
+        "| head | challenger test loss (mean ± std) | equal weights test loss (mean ± std) | "
+        "ratio | challenger wins |",
         "|---|---|---|---|---|",
     ]
     for key, suffix in (("loss", ""), ("loss_clean", " (clean)")):

@@ -105,12 +105,22 @@ def report_markdown(
         lines += image("ratios", "per-head ratio baseline / best over replicates (log scale)")
     if result.strategies:
         lines += _strategy_lines(result)
-    lines += ["", "## Best configuration", ""]
-    lines += _plan_lines(result.best.plan)
-    lines += _compile_lines(result.best.plan)
-    lines += ["", "Baseline:", ""]
-    lines += _plan_lines(result.baseline.plan)
-    lines += _model_lines()
+    recommended = _recommended_plan(result)
+    lines += ["", "## Recommended configuration", ""]
+    lines += _plan_lines(recommended)
+    lines += _compile_lines(recommended)
+    if recommended is not result.best.plan:
+        lines += [
+            "",
+            f"The leading challenger, trial `{result.best_trial.trial_id}` "
+            "(information; not recommended):",
+            "",
+        ]
+        lines += _plan_lines(result.best.plan)
+    else:
+        lines += ["", "Equal weights (the baseline):", ""]
+        lines += _plan_lines(result.baseline.plan)
+    lines += _model_lines(result)
     lines += _pareto_lines(result)
     lines += image("pareto", "per-head stop losses of the trials, Pareto front and best trial")
     lines += image("history", "training and stop loss per head of the best trial")
@@ -118,13 +128,32 @@ def report_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _recommended_plan(result: StudyResult) -> dict[str, Any]:
+    """The plan of the recommendation (equal weights when they stand)."""
+    stands = result.verdict is not None and result.verdict.stands
+    return result.baseline.plan if stands else result.best.plan
+
+
+def _verdict_lines(result: StudyResult) -> list[str]:
+    """The verdict, first; heads whose test loss a few rows decide."""
+    from mtltune.report.tails import tail_note
+
+    lines = [f"**{result.verdict.line()}**", ""] if result.verdict is not None else []
+    if result.verdict is not None and result.verdict.rule:
+        lines += [f"Decided by: {result.verdict.rule}.", ""]
+    for head, entry in result.tails.items():
+        lines += [f"- Heavy tail: {tail_note(head, entry)}"]
+    return lines + ([""] if result.tails else [])
+
+
 def _summary_lines(result: StudyResult) -> list[str]:
-    """The title, the search in a few lines and the per-head table's heading."""
+    """The title, the verdict, the search in a few lines and the per-head table's heading."""
     study = result.study
     best = result.best_trial
     return [
         f"# mtltune report: {study['name']}",
         "",
+        *_verdict_lines(result),
         f"Objective: **{result.objective_name}** ({result.objective_direction}imise), computed on "
         "the stop split; the test split was used once per model, after the search.",
         "",
@@ -133,14 +162,15 @@ def _summary_lines(result: StudyResult) -> list[str]:
         f"seed {study['seed']}, {result.seconds:.0f} s in all.",
         *_time_lines(result),
         "- Rows: " + ", ".join(f"{k} {v}" for k, v in result.data["rows"].items()) + ".",
-        f"- Best trial `{best.trial_id}`: strategy **{best.strategy}**, objective "
+        f"- Leading trial `{best.trial_id}`: strategy **{best.strategy}**, objective "
         f"{_fmt(result.best.objective)} (baseline {_fmt(result.baseline.objective)}), "
         f"{best.epochs} epochs (best epoch {best.best_epoch}).",
         "",
         "## Per-head test performance",
         "",
-        "ratio = baseline test loss / best test loss (above 1: the searched configuration is "
-        "better on that head).",
+        "One run each, at the study seed (its ratio carries both runs' initialisation luck; "
+        "the race's paired table below is the figure to quote). ratio = baseline test loss / "
+        "leading trial's test loss (above 1: the searched configuration is better on that head).",
         "",
     ]
 
@@ -276,7 +306,9 @@ def _units_lines(study: dict[str, Any]) -> list[str]:
 
 
 def _compile_lines(plan: dict[str, Any]) -> list[str]:
-    """For a ``weighted`` plan: the lines that compile a Keras model the same way."""
+    """The lines that train a Keras model the same way (``weighted`` and ``separate``)."""
+    if plan.get("strategy") == "separate" and "learning_rates" in plan:
+        return _separate_lines(plan)
     if plan.get("strategy") != "weighted" or "loss_weights" not in plan:
         return []
     weights = ", ".join(f'"{h}": {w:.6g}' for h, w in plan["loss_weights"].items())
@@ -296,13 +328,41 @@ def _compile_lines(plan: dict[str, Any]) -> list[str]:
     ]
 
 
-def _model_lines() -> list[str]:
-    """Where the best model is kept and how to use it."""
+def _separate_lines(plan: dict[str, Any]) -> list[str]:
+    """For a ``separate`` plan: one Adam per head, each on its own loss."""
+    optimizers = "\n".join(
+        f'    "{h}": keras.optimizers.Adam(learning_rate={r:.6g}, epsilon={plan["epsilon"]:.6g}),'
+        for h, r in plan["learning_rates"].items()
+    )
     return [
         "",
-        "## The best model",
+        "To train your own model this way (one Adam per head, each stepping on its own loss "
+        "only, with its own moments; the shared layers get every head's step):",
         "",
-        f"`{BEST_MODEL}` is the best trial's trained model (outputs in the targets' units; "
+        "```python",
+        "optimizers = {",
+        optimizers,
+        "}",
+        "with tf.GradientTape(persistent=True) as tape:",
+        "    outputs = model(x, training=True)",
+        "    losses = {h: loss_fn[h](y[h], outputs[h]) for h in optimizers}",
+        "for head, optimizer in optimizers.items():",
+        "    variables = shared_variables + head_variables[head]",
+        "    optimizer.apply_gradients(zip(tape.gradient(losses[head], variables), variables))",
+        "```",
+    ]
+
+
+def _model_lines(result: StudyResult) -> list[str]:
+    """Where the recommended model is kept and how to use it."""
+    stands = result.verdict is not None and result.verdict.stands
+    which = "the equal-weights model" if stands else f"trial {result.best_trial.trial_id}'s model"
+    return [
+        "",
+        "## The recommended model",
+        "",
+        f"`{BEST_MODEL}` is the recommendation's trained model, {which} at the study seed "
+        "(outputs in the targets' units; "
         f"`keras.saving.load_model`), `{PREPROCESSING_JSON}` its fitted input and target "
         "preprocessing. Predict new rows with `mtltune predict RUN_DIR data.csv` or "
         "`mtltune.load_run(RUN_DIR).predict(table)`.",

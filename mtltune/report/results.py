@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mtltune.report.confirmation import Confirmation
+from mtltune.report.race import Verdict
 from mtltune.report.records import HeadScores, TrialRecord, loss_ratio
 
 __all__ = ["Evaluation", "HeadScores", "StrategyBest", "StudyResult", "TrialRecord", "loss_ratio"]
@@ -54,15 +55,18 @@ class StudyResult:
         study: The resolved study (every default filled in).
         objective_name: Readable name of the weight-free score.
         objective_direction: ``min`` or ``max``.
-        best_trial: The winning trial.
+        best_trial: The leading challenger: the recommended trial, or, when equal weights
+            stand, the best challenger (information, not the model exported).
         best: The winner's stop and test scores.
         baseline: The baseline's stop and test scores (same budget and seed).
         trials: Every trial, in creation order.
         data: Split sizes, encoded features and classes.
         seconds: Wall time of the whole search.
         strategies: The best trial of each strategy that completed a trial.
-        confirmation: The confirmation runs and the choice they made (``search.confirm``).
+        confirmation: The race against equal weights (``search.confirm``).
         time_split: Where the seconds went (``time_split``; ``report`` added by the writer).
+        verdict: Equal weights or a searched configuration: what ``best_model.keras`` is.
+        tails: Per head, when a few test rows carry most of its loss (``heavy_tails``).
     """
 
     study: dict[str, Any]
@@ -79,6 +83,8 @@ class StudyResult:
     replicates: dict[str, Any] | None = None
     confirmation: Confirmation | None = None
     time_split: dict[str, float] | None = None
+    verdict: Verdict | None = None
+    tails: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def heads(self) -> list[str]:
@@ -112,7 +118,10 @@ class StudyResult:
             strategy=self.best_trial.strategy,
             hyperparameters=self.best_trial.hyperparameters,
         )
-        out: dict[str, Any] = {
+        out: dict[str, Any] = {}
+        if self.verdict is not None:
+            out["verdict"] = {"line": self.verdict.line(), **self.verdict.to_dict()}
+        out |= {
             "study": self.study,
             "objective": {
                 "name": self.objective_name,
@@ -155,6 +164,8 @@ class StudyResult:
             out["replicates"] = self.replicates
         if self.confirmation is not None:
             out["confirmation"] = self.confirmation.to_dict()
+        if self.tails:
+            out["tails"] = self.tails
         out["data"] = self.data
         out["seconds"] = self.seconds
         if self.time_split is not None:
@@ -196,6 +207,8 @@ class StudyResult:
             replicates=doc.get("replicates"),
             confirmation=_confirmation(doc.get("confirmation")),
             time_split=doc.get("time_split"),
+            verdict=Verdict.from_dict(doc["verdict"]) if "verdict" in doc else None,
+            tails=doc.get("tails", {}),
         )
 
 

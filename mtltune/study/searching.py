@@ -77,18 +77,50 @@ class BaselineConfig(_Strict):
 
 
 class ConfirmConfig(_Strict):
-    """Confirmation runs: retrain the best configurations with other seeds before choosing."""
+    """The race against equal weights: the search's best configurations on further seeds.
+
+    Equal weights (``search.baseline``) are the incumbent. The ``top`` best distinct
+    configurations of the search race it seed by seed on the stop objective; one replaces it
+    only if a one-sided paired test of the per-seed gains is significant at ``level`` (divided
+    by the number of challengers raced), after at least ``seeds`` further seeds, up to
+    ``max_seeds`` while the decision is open (docs/confirmation.md).
+    """
 
     top: int = Field(
         3,
         ge=0,
         le=20,
-        description="retrain this many distinct best configurations (0: off, the search's "
-        "single best trial wins)",
+        description="race this many distinct best configurations against equal weights (0: no "
+        "race, the search's single best trial is judged against equal weights at the study "
+        "seed alone)",
     )
     seeds: int = Field(
-        2, ge=1, le=20, description="further initialisation seeds per configuration (same splits)"
+        3,
+        ge=1,
+        le=20,
+        description="further initialisation seeds (same splits) every raced challenger and "
+        "equal weights get before a challenger can win",
     )
+    max_seeds: int = Field(
+        5,
+        ge=1,
+        le=50,
+        description="further seeds at most, added one at a time while a challenger is better "
+        "on average but not yet significantly",
+    )
+    level: float = Field(
+        0.05,
+        gt=0.0,
+        lt=0.5,
+        description="level of the one-sided paired t-test a challenger must pass (Bonferroni "
+        "over the challengers raced); below 3 seeds a challenger must win every seed",
+    )
+
+    @model_validator(mode="after")
+    def _cap(self) -> ConfirmConfig:
+        if self.max_seeds < self.seeds:
+            raise ValueError(f"max_seeds ({self.max_seeds}) must be at least seeds ({self.seeds})")
+        return self
 
 
 class SearchConfig(_Strict):

@@ -1,12 +1,13 @@
-"""Confirmation runs: retrain the search's best configurations with further seeds, then choose.
+"""The race against equal weights: train the challengers and the incumbent seed by seed.
 
-A trial's stop objective is one run from one initialisation, and the best few trials of a
-search often lie within seed noise of each other. After the search, the ``search.confirm.top``
-best distinct configurations, and the baseline, are retrained with ``search.confirm.seeds``
-further initialisation seeds each on the same splits; the configuration with the best mean stop
-objective (its search trial included) is chosen. Only the train and stop splits are read until
-the choice is made; then the chosen configuration's and the baseline's runs are scored on test,
-seed by seed (``paired_test``).
+After the search, the ``search.confirm.top`` best distinct configurations (the challengers,
+never the equal-weights plan itself) race equal weights (the incumbent) on further
+initialisation seeds on the same splits; ``mtltune.report.race`` holds the rule that drops,
+accepts or keeps racing each challenger. The incumbent's run at a seed is trained once and
+shared by every challenger; its study-seed run is the search's equal-weights trial when there is
+one, else the baseline run. Only the train and stop splits are read until the race is decided;
+then the leading challenger's and the incumbent's runs are scored on test, seed by seed
+(``paired_test``).
 
 Each run's weights are kept in ``confirm/`` and its record in ``confirm.csv`` and
 ``confirm.json`` (with the study fingerprint), rewritten after every run: a resumed search
@@ -37,6 +38,7 @@ from mtltune.report.confirmation import (
     ConfirmRun,
     distinct_top,
 )
+from mtltune.report.race import Decision, RaceRule, decide, gain
 from mtltune.report.results import HeadScores, TrialRecord
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import CONFIRM_CSV, CONFIRM_DIR, CONFIRM_JSON
@@ -46,70 +48,129 @@ from mtltune.tuning.evaluation import head_scores, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.tuner import check_stop
 
-#: Called after each confirmation run trained here: ``(run, number, total)``.
+#: Called after each race run trained here: ``(run, number, total)`` (total: at most).
 OnRun = Callable[[ConfirmRun, int, int], None]
-#: Each candidate's plan by trial id, then the baseline's.
+#: Each challenger's plan by trial id, then the incumbent's (``baseline``).
 Plans = dict[str, TrainPlan]
 
 
 def confirm_seeds(study: Study) -> list[int]:
-    """The further initialisation seeds (the search ran with the study seed)."""
-    return [study.seed + 1000 + j for j in range(study.search.confirm.seeds)]
+    """Every further initialisation seed the race may use (the search ran with the study seed)."""
+    confirm = study.search.confirm
+    return [study.seed + 1000 + j for j in range(max(confirm.seeds, confirm.max_seeds))]
+
+
+def race_rule(study: Study) -> RaceRule:
+    """The study's race rule (``search.confirm``)."""
+    confirm = study.search.confirm
+    return RaceRule(seeds=confirm.seeds, max_seeds=confirm.max_seeds, level=confirm.level)
 
 
 def candidate_plans(study: Study, tuner: kt.Tuner, trials: list[TrialRecord]) -> Plans:
-    """The plans of the top distinct configurations (search order), then the baseline's."""
+    """The challengers' plans (search order, never the incumbent's plan), then the incumbent's."""
     direction = "max" if tuner.oracle.objective.direction == "max" else "min"
+    incumbent = baseline_plan(tuple(study.heads), study.search.baseline)
+    described = json.dumps(incumbent.describe(), sort_keys=True, default=str)
+    challengers = [
+        t for t in trials if json.dumps(_plain(t.plan), sort_keys=True, default=str) != described
+    ]
     plans: Plans = {}
-    for record in distinct_top(trials, study.search.confirm.top, direction):
+    for record in distinct_top(challengers, study.search.confirm.top, direction):
         hp = tuner.oracle.trials[record.trial_id].hyperparameters
         plans[record.trial_id] = declare(hp.copy(), tuple(study.heads), study.search)
-    plans[BASELINE] = baseline_plan(tuple(study.heads), study.search.baseline)
+    plans[BASELINE] = incumbent
     return plans
 
 
-def run_confirmation(
+def _plain(plan: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in plan.items() if k != "learned_weights"}
+
+
+def run_race(
     study: Study,
     hypermodel: MultiTaskHyperModel,
     dataset: Dataset,
     plans: Plans,
     trials: list[TrialRecord],
+    incumbent_objective: float,
     folder: Path,
     on_run: OnRun | None = None,
 ) -> Confirmation:
-    """Train every candidate (and the baseline) with the further seeds; train and stop only.
+    """Race every challenger against the incumbent, seed by seed; train and stop only.
 
     Args:
         study: The study (seed, ``search.confirm``).
         hypermodel: Builds and trains the models.
         dataset: The search's splits (the test split is not read).
-        plans: ``candidate_plans``: candidates by trial id, then ``baseline``.
-        trials: The search's trials (each candidate's study-seed run).
+        plans: ``candidate_plans``: challengers by trial id, then ``baseline``.
+        trials: The search's trials (each challenger's study-seed run).
+        incumbent_objective: The incumbent's stop objective at the study seed.
         folder: The run folder (``confirm.csv``, ``confirm.json``, ``confirm/``).
         on_run: Called after each run trained here.
 
     Returns:
-        The confirmation, without test scores (``paired_test`` adds them).
+        The race, decided, without test scores (``paired_test`` adds them).
     """
+    direction = hypermodel.objective.direction
+    rule = race_rule(study)
     by_id = {t.trial_id: t for t in trials}
     candidates = [c for c in plans if c != BASELINE]
     runs = [_search_run(by_id[c], study.seed) for c in candidates]
+    runs.append(ConfirmRun(BASELINE, study.seed, SEARCH, incumbent_objective))
+    screened = {
+        c
+        for c in candidates
+        if by_id[c].objective is None
+        or gain(incumbent_objective, float(by_id[c].objective), direction) <= 0
+    }
+    raced = [c for c in candidates if c not in screened]
     kept = _kept_runs(study, folder)
-    todo = [(c, seed) for c in plans for seed in confirm_seeds(study)]
     fingerprint = study_fingerprint(study)
+    seeds = confirm_seeds(study)
+    gains: dict[str, list[float]] = {c: [] for c in raced}
+    decisions = {c: Decision(c, "open") for c in raced}
+    used = [study.seed]
+    number, total = 0, len(seeds) * (len(raced) + 1) if raced else 0
+
+    def run(candidate: str, seed: int) -> ConfirmRun:
+        nonlocal number
+        number += 1
+        got = kept.get((candidate, seed))
+        if got is None:
+            check_stop()
+            got = _train(hypermodel, dataset, plans[candidate], candidate, seed, folder)
+        runs.append(got)
+        _write(runs, folder, fingerprint, list(study.heads))
+        if on_run is not None and (candidate, seed) not in kept:
+            on_run(got, number, total)
+        return got
+
     with hypermodel.recycling():  # Each model is saved right after its training.
-        for number, (candidate, seed) in enumerate(todo, 1):
-            run = kept.get((candidate, seed))
-            if run is None:
-                check_stop()
-                run = _train(hypermodel, dataset, plans[candidate], candidate, seed, folder)
-            runs.append(run)
-            _write(runs, folder, fingerprint, list(study.heads))
-            if on_run is not None and (candidate, seed) not in kept:
-                on_run(run, number, len(todo))
-    direction = hypermodel.objective.direction
-    seeds = [study.seed, *confirm_seeds(study)]
-    return Confirmation(direction=direction, seeds=seeds, candidates=candidates, runs=runs)
+        for seed in seeds:
+            active = [c for c in raced if decisions[c].status == "open"]
+            if not active:
+                break
+            used.append(seed)
+            incumbent = run(BASELINE, seed)
+            for challenger in active:
+                mine = run(challenger, seed)
+                if not incumbent.ok:  # no pairing on this seed
+                    continue
+                value = float(mine.objective) if mine.ok else None  # type: ignore[arg-type]
+                worst = -float("inf")
+                gains[challenger].append(
+                    worst if value is None else gain(float(incumbent.objective), value, direction)  # type: ignore[arg-type]
+                )
+                decisions[challenger] = decide(challenger, gains[challenger], rule, len(raced))
+    final = [Decision(c, "screened") if c in screened else decisions[c] for c in candidates]
+    return Confirmation(
+        direction=direction,
+        seeds=used,
+        candidates=candidates,
+        runs=runs,
+        decisions=final,
+        rule=rule,
+    )
 
 
 def paired_test(
@@ -120,29 +181,29 @@ def paired_test(
     folder: Path,
     study_seed: dict[str, HeadScores],
 ) -> Confirmation:
-    """Score the chosen configuration and the baseline on test, seed by seed.
+    """Score the leading challenger and the incumbent on test, on every seed both ran.
 
     Args:
-        confirmation: The confirmation (its choice is made).
+        confirmation: The race (decided).
         hypermodel: Builds the models the saved weights are loaded into.
         dataset: The splits.
         plans: ``candidate_plans``.
         folder: The run folder (``confirm/`` holds the weights).
         study_seed: Test scores of the study-seed runs, ``{"best": ..., "baseline": ...}``.
     """
-    test: dict[str, list[HeadScores]] = {}
-    for role, candidate in (("best", confirmation.chosen), (BASELINE, BASELINE)):
-        scores = [study_seed[role]]
-        for seed in confirmation.seeds[1:]:
-            ok = any(
-                r.candidate == candidate and r.seed == seed and r.ok for r in confirmation.runs
-            )
-            if not ok:  # a diverged run has no weights: the pairing is incomplete
-                return confirmation
+    chosen = confirmation.chosen
+    if chosen is None:
+        return confirmation
+    test: dict[str, list[HeadScores]] = {"best": [study_seed["best"]], BASELINE: []}
+    test[BASELINE].append(study_seed[BASELINE])
+    for seed in confirmation.seeds[1:]:
+        both = [confirmation.objective(c, seed) for c in (chosen, BASELINE)]
+        if any(v is None for v in both):  # not run, or diverged: no weights to pair
+            continue
+        for role, candidate in (("best", chosen), (BASELINE, BASELINE)):
             model = hypermodel.build_plan(plans[candidate], seed=seed)
             model.load_weights(_weights_path(folder, candidate, seed))
-            scores.append(head_scores(model, dataset.test))
-        test[role] = scores
+            test[role].append(head_scores(model, dataset.test))
     return confirmation.with_test(test)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -48,8 +49,13 @@ def evaluate(
     dataset: Dataset,
     hypermodel: MultiTaskHyperModel,
     epochs: int | None = None,
+    *,
+    test: bool = True,
 ) -> Evaluation:
-    """Score a trained model on the stop split (objective) and, once, on the test split."""
+    """Score a trained model on the stop split (objective) and, once, on the test split.
+
+    With ``test=False`` the test split is not read (``with_test`` adds its scores later).
+    """
     stop = head_scores(model, dataset.stop)
     objective = hypermodel.objective_for(dataset.train.y, dataset.stop.y)
     if objective.config.kind == "head":
@@ -65,9 +71,14 @@ def evaluate(
         plan=plan,
         objective=float(value),
         stop=stop,
-        test=head_scores(model, dataset.test),
+        test=head_scores(model, dataset.test) if test else {},
         epochs=epochs,
     )
+
+
+def with_test(evaluation: Evaluation, model: MultiTaskModel, dataset: Dataset) -> Evaluation:
+    """An evaluation made with ``test=False``, with its test scores (the test split read once)."""
+    return dataclasses.replace(evaluation, test=head_scores(model, dataset.test))
 
 
 def train_plan(
@@ -86,7 +97,7 @@ def train_plan(
 
 
 def train_baseline(
-    hypermodel: MultiTaskHyperModel, plan: TrainPlan, dataset: Dataset
+    hypermodel: MultiTaskHyperModel, plan: TrainPlan, dataset: Dataset, *, test: bool = True
 ) -> tuple[Evaluation, MultiTaskModel | None]:
     """Train and evaluate the baseline; a diverging baseline is a result, not an error.
 
@@ -100,7 +111,7 @@ def train_baseline(
         nan = {h: {"loss": math.nan} for h in hypermodel.heads}
         described = {**plan.describe(), "diverged": str(exc)}
         return Evaluation(plan=described, objective=math.nan, stop=nan, test=nan), None
-    return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"])), model
+    return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]), test=test), model
 
 
 def train_and_evaluate(
