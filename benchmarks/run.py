@@ -47,9 +47,16 @@
    hetero_sine against the fixed equal-weights and 1/σ² plans; with five or more seeds, each
    tuner against ``bayesian`` seed by seed (wins, median ratio, sign test).
 
+14. ``verdict`` (issue 24, benchmarks/verdict_bench.py): over many seeds, the paired test
+   objective ratio against equal weights of mtltune's recommendation and of always taking the
+   race's leading challenger (the policy before the verdict): no regret on studies where equal
+   weights are optimal (same_sine, phase_sine, reg_class), power where better weights exist
+   (hetero_sine, imbalanced).
+
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
      [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table,
-              search,confirm]
+              search,confirm,verdict]
+     [--verdict-out /tmp/verdict.jsonl] [--verdict-trials 12]
      [--studies hetero_sine,phase_sine,reg_class] [--tuners random,bayesian,tpe,tpe-plain]
      [--search-out /tmp/search.jsonl] [--search-trials 20] [--summary-only]
      [--worker-trials 20] [--repeats 3] [--worker-strategies "weighted;weighted,separate"]
@@ -958,6 +965,10 @@ def main() -> None:
         "--tuners", default="reference,random,bayesian,tpe,tpe-plain", help="search part"
     )
     parser.add_argument("--search-out", default="search.jsonl", help="search part's records")
+    parser.add_argument("--verdict-out", default="verdict.jsonl", help="verdict part's records")
+    parser.add_argument(
+        "--verdict-trials", type=int, default=12, help="verdict part: trials per search"
+    )
     parser.add_argument(
         "--search-trials", type=int, default=20, help="search part: trials per search"
     )
@@ -1016,6 +1027,16 @@ def main() -> None:
         # cores busy (its per-head gradients run in parallel), so the mix gains less.
         for strategies in args.worker_strategies.split(";"):
             bench_workers(args.worker_trials, strategies, args.repeats)
+    if "verdict" in parts:
+        import verdict_bench
+
+        out = Path(args.verdict_out)
+        if not args.summary_only:
+            seeds = [int(s) for s in (args.seeds or ",".join(map(str, range(7, 17)))).split(",")]
+            default = ",".join(verdict_bench.NO_REGRET + verdict_bench.POWER)
+            studies = (args.studies or default).split(",")
+            verdict_bench.run(studies, seeds, out, args.verdict_trials)
+        verdict_bench.summary(out)
     if "confirm" in parts:
         seeds = [int(s) for s in (args.seeds or "7,8,9").split(",")]
         studies = (args.studies or "hetero_sine,reg_class").split(",")

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mtltune.report.confirmation import Confirmation, ConfirmRun
@@ -109,7 +110,9 @@ def _race(objectives: dict[str, list[float]], decisions: list[Decision]) -> Conf
         for seed, v in enumerate(values)
     ]
     seeds = list(range(len(next(iter(objectives.values())))))
-    return Confirmation("min", seeds, [c for c in objectives if c != INCUMBENT], runs, {}, decisions)
+    return Confirmation(
+        "min", seeds, [c for c in objectives if c != INCUMBENT], runs, {}, decisions
+    )
 
 
 def test_a_tie_with_equal_weights_is_reported_as_a_tie_and_equal_weights_stand() -> None:
@@ -151,3 +154,42 @@ def test_heavy_tails_are_flagged_with_the_robust_ratio() -> None:
     assert flagged["price"]["share"] > 0.9 and flagged["price"]["rows"] == 10
     assert flagged["price"]["mae_ratio"] < 1  # on the absolute error, the best is worse here
     assert heavy_tails({**arrays, "best/price": y + 0.1}, heads, "best") == {}
+
+
+def test_equal_weights_are_never_a_challenger_and_best_model_is_the_recommendation(
+    write_study, tmp_path
+) -> None:
+    import keras
+
+    from mtltune import load_study, run_study
+
+    study = load_study(
+        write_study(
+            {
+                "search": {
+                    "tuner": "tpe",
+                    "max_trials": 3,
+                    "confirm": {"top": 3, "seeds": 1, "max_seeds": 1},
+                }
+            }
+        )
+    )
+    result = run_study(study, tmp_path / "run", report=True)
+    twin = result.trials[0]  # the informed equal-weights trial: the incumbent itself
+    assert twin.plan["loss_weights"] == {"y0": 1.0, "y1": 1.0, "y2": 1.0}
+    assert twin.trial_id not in result.confirmation.candidates
+    table = pd.read_csv(tmp_path / "run" / "confirm.csv", dtype={"candidate": str})
+    assert twin.trial_id not in set(table.candidate)
+    assert not table.duplicated(["candidate", "seed"]).any()
+    arrays = np.load(tmp_path / "run" / "predictions.npz")
+    role = "baseline" if result.verdict.stands else "best"
+    model = keras.saving.load_model(tmp_path / "run" / "best_model.keras")
+    predicted = model.predict(arrays["x"], verbose=0)
+    for head in ("y0", "y1", "y2"):
+        np.testing.assert_allclose(
+            np.ravel(predicted[head]), np.ravel(arrays[f"{role}/{head}"]), rtol=1e-4, atol=1e-5
+        )
+    doc = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert next(iter(doc)) == "verdict" and doc["verdict"]["recommended"] == (
+        result.verdict.recommended
+    )

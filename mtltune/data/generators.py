@@ -1,4 +1,4 @@
-"""Built-in data generators: the reference experiment's hetero-sine and phase-sine tasks."""
+"""Built-in data generators: the reference experiment's sines, and exchangeable copies of one."""
 
 from __future__ import annotations
 
@@ -43,4 +43,24 @@ def phase_sine(params: BuiltinParams, seed: int) -> pd.DataFrame:
     return pd.DataFrame({**columns, "x": x})
 
 
-GENERATORS = {"hetero_sine": hetero_sine, "phase_sine": phase_sine}
+def same_sine(params: BuiltinParams, seed: int) -> pd.DataFrame:
+    """Exchangeable sines: ``y_i = sin(2πx) + N(0, 0.1)``, independent noise, the same σ.
+
+    Every head is an independent copy of one task with the same noise, so equal loss weights
+    are optimal by symmetry: the study on which a search should find nothing better.
+
+    Args:
+        params: ``n`` rows and ``tasks`` noisy targets.
+        seed: Seed of the generator.
+
+    Returns:
+        Columns ``y0..y{tasks-1}``, ``x`` and the noise-free ``y``.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, params.n)
+    clean = np.sin(2.0 * np.pi * x)
+    columns = {f"y{i}": clean + rng.normal(0.0, 0.1, params.n) for i in range(params.tasks)}
+    return pd.DataFrame({**columns, "x": x, "y": clean})
+
+
+GENERATORS = {"hetero_sine": hetero_sine, "phase_sine": phase_sine, "same_sine": same_sine}

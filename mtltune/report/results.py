@@ -118,9 +118,7 @@ class StudyResult:
             strategy=self.best_trial.strategy,
             hyperparameters=self.best_trial.hyperparameters,
         )
-        out: dict[str, Any] = {}
-        if self.verdict is not None:
-            out["verdict"] = {"line": self.verdict.line(), **self.verdict.to_dict()}
+        out: dict[str, Any] = self._verdict_entry()
         out |= {
             "study": self.study,
             "objective": {
@@ -172,6 +170,12 @@ class StudyResult:
             out["time_split"] = self.time_split
         out["trial_records"] = [asdict(t) for t in self.trials]
         return out
+
+    def _verdict_entry(self) -> dict[str, Any]:
+        """``report.json``'s first entry: the verdict with its line."""
+        if self.verdict is None:
+            return {}
+        return {"verdict": {"line": self.verdict.line(), **self.verdict.to_dict()}}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> StudyResult:

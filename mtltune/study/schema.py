@@ -43,12 +43,12 @@ from mtltune.study.usercode import import_problem
 from mtltune.study.yamlio import apply_overrides, parse_yaml
 
 BUILTIN_PREFIX = "builtin:"
-BUILTINS = ("hetero_sine", "phase_sine")
+BUILTINS = ("hetero_sine", "phase_sine", "same_sine")
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class BuiltinParams(_Strict):
-    """Parameters of the built-in generators ``hetero_sine`` and ``phase_sine``."""
+    """Parameters of the built-in generators (``hetero_sine``, ``phase_sine``, ``same_sine``)."""
 
     n: int = Field(10_000, ge=20, le=10_000_000, description="number of rows")
     tasks: int = Field(5, ge=1, le=20, description="number of target columns y0..y{tasks-1}")

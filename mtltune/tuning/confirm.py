@@ -124,53 +124,67 @@ def run_race(
         or gain(incumbent_objective, float(by_id[c].objective), direction) <= 0
     }
     raced = [c for c in candidates if c not in screened]
-    kept = _kept_runs(study, folder)
-    fingerprint = study_fingerprint(study)
-    seeds = confirm_seeds(study)
+    trainer = _Trainer(study, hypermodel, dataset, plans, folder, runs, on_run)
+    trainer.total = len(confirm_seeds(study)) * (len(raced) + 1) if raced else 0
     gains: dict[str, list[float]] = {c: [] for c in raced}
     decisions = {c: Decision(c, "open") for c in raced}
     used = [study.seed]
-    number, total = 0, len(seeds) * (len(raced) + 1) if raced else 0
-
-    def run(candidate: str, seed: int) -> ConfirmRun:
-        nonlocal number
-        number += 1
-        got = kept.get((candidate, seed))
-        if got is None:
-            check_stop()
-            got = _train(hypermodel, dataset, plans[candidate], candidate, seed, folder)
-        runs.append(got)
-        _write(runs, folder, fingerprint, list(study.heads))
-        if on_run is not None and (candidate, seed) not in kept:
-            on_run(got, number, total)
-        return got
-
     with hypermodel.recycling():  # Each model is saved right after its training.
-        for seed in seeds:
+        for seed in confirm_seeds(study):
             active = [c for c in raced if decisions[c].status == "open"]
             if not active:
                 break
             used.append(seed)
-            incumbent = run(BASELINE, seed)
+            incumbent = trainer.run(BASELINE, seed)
             for challenger in active:
-                mine = run(challenger, seed)
+                mine = trainer.run(challenger, seed)
                 if not incumbent.ok:  # no pairing on this seed
                     continue
-                value = float(mine.objective) if mine.ok else None  # type: ignore[arg-type]
-                worst = -float("inf")
-                gains[challenger].append(
-                    worst if value is None else gain(float(incumbent.objective), value, direction)  # type: ignore[arg-type]
-                )
+                gains[challenger].append(_gain(incumbent, mine, direction))
                 decisions[challenger] = decide(challenger, gains[challenger], rule, len(raced))
     final = [Decision(c, "screened") if c in screened else decisions[c] for c in candidates]
-    return Confirmation(
-        direction=direction,
-        seeds=used,
-        candidates=candidates,
-        runs=runs,
-        decisions=final,
-        rule=rule,
-    )
+    return Confirmation(direction, used, candidates, runs, decisions=final, rule=rule)
+
+
+def _gain(incumbent: ConfirmRun, challenger: ConfirmRun, direction: str) -> float:
+    """A challenger's gain on one seed; a failed run is the worst possible."""
+    if not challenger.ok:
+        return -float("inf")
+    return gain(float(incumbent.objective), float(challenger.objective), direction)  # type: ignore[arg-type]
+
+
+class _Trainer:
+    """Trains (or reads back from an interrupted run) one race run, and records it."""
+
+    def __init__(
+        self,
+        study: Study,
+        hypermodel: MultiTaskHyperModel,
+        dataset: Dataset,
+        plans: Plans,
+        folder: Path,
+        runs: list[ConfirmRun],
+        on_run: OnRun | None,
+    ) -> None:
+        self.study, self.hypermodel, self.dataset = study, hypermodel, dataset
+        self.plans, self.folder, self.runs, self.on_run = plans, folder, runs, on_run
+        self.kept = _kept_runs(study, folder)
+        self.fingerprint = study_fingerprint(study)
+        self.number, self.total = 0, 0
+
+    def run(self, candidate: str, seed: int) -> ConfirmRun:
+        """The run of a candidate at a seed (trained here unless kept), recorded."""
+        self.number += 1
+        got = self.kept.get((candidate, seed))
+        if got is None:
+            check_stop()
+            plan = self.plans[candidate]
+            got = _train(self.hypermodel, self.dataset, plan, candidate, seed, self.folder)
+        self.runs.append(got)
+        _write(self.runs, self.folder, self.fingerprint, list(self.study.heads))
+        if self.on_run is not None and (candidate, seed) not in self.kept:
+            self.on_run(got, self.number, self.total)
+        return got
 
 
 def paired_test(
