@@ -188,7 +188,10 @@ class Confirmation:
             candidates=list(doc["candidates"]),
             runs=[ConfirmRun(**r) for r in doc["runs"]],
             test=doc.get("test", {}),
-            decisions=[Decision(**d) for d in doc.get("decisions", [])],
+            decisions=[
+                Decision(**{**d, "gains": [float(g) for g in d.get("gains", [])]})
+                for d in doc.get("decisions", [])
+            ],
             rule=RaceRule(**doc.get("rule", {})),
         )
 
