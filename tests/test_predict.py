@@ -153,10 +153,11 @@ def test_load_run_predicts_a_dataframe_and_names_a_bad_column(shop_run) -> None:
         run.predict(bad)
 
 
-def test_the_report_gives_the_compile_lines_of_a_weighted_best_trial(shop_run) -> None:
+def test_the_report_gives_the_compile_lines_of_the_recommendation(shop_run) -> None:
     run_dir, _ = shop_run
     report = (run_dir / "report.md").read_text()
-    plan = json.loads((run_dir / "report.json").read_text())["best"]["plan"]
+    doc = json.loads((run_dir / "report.json").read_text())
+    plan = doc["baseline" if doc["verdict"]["recommended"] == "baseline" else "best"]["plan"]
     assert plan["strategy"] == "weighted"
     assert "model.compile(" in report
     assert f"learning_rate={plan['learning_rate']:.6g}" in report

@@ -30,9 +30,11 @@ def test_search_output_is_clean_and_verbose_brings_tensorflow_back(write_study, 
     assert quiet.returncode == 0, quiet.stderr
     lines = (quiet.stdout + quiet.stderr).splitlines()
     assert [line for line in lines if any(word in line for word in NOISE)] == []
-    headline = [line for line in lines if line.startswith("best trial")]
-    assert len(headline) == 1 and len(headline[0]) < 80, headline
-    assert "baseline" in headline[0]
+    verdict = [i for i, line in enumerate(lines) if line.startswith("verdict: ")]
+    assert len(verdict) == 1, lines
+    # The verdict comes first in the result, wrapped within 80 columns.
+    assert all(len(line) <= 80 for line in lines[verdict[0] : verdict[0] + 3])
+    assert "equal weights" in " ".join(lines[verdict[0] : verdict[0] + 3])
 
     loud = search(study, tmp_path / "loud", "--verbose")
     assert loud.returncode == 0, loud.stderr
