@@ -10,8 +10,12 @@ search resumed after a crash therefore proposes exactly what it would have propo
 crash, and a distributed search's chief needs nothing beyond Keras Tuner's own files.
 
 Keras Tuner's conditional scopes map onto Optuna's define-by-run: a hyperparameter is suggested
-only when it is active given the values suggested before it. With ``informed`` (default), the
-oracle first runs the informed ``weighted`` trials of ``mtltune.tuning.informed``.
+only when it is active given the values suggested before it; ``mtltune.tuning.tpespace`` maps
+each hyperparameter onto an Optuna parameter value for value (grids, ``reverse_log``, one name
+under several conditions), and ``mtltune.tuning.untried`` replaces a proposal already tried.
+With ``informed`` (default), the oracle first runs the informed ``weighted`` trials of
+``mtltune.tuning.informed``; while one runs, other tuners' requests get ``IDLE``, so the next
+informed trial follows from it whatever the number of workers.
 
 Every trial records the seconds its proposal took (metric ``oracle_seconds``) and, for
 informed trials, the metric ``informed_trial`` (1).
