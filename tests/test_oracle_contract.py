@@ -424,3 +424,15 @@ def test_a_real_search_with_an_objective_list(kind, tmp_path) -> None:
         tuner.get_best_hyperparameters()[0].values
         == min(trials, key=lambda t: t.score).hyperparameters.values
     )
+
+
+def test_tpe_grids_are_keras_tuners_own() -> None:
+    """Guards ``mtltune.tuning.tpespace``: its grid is Keras Tuner's, value for value."""
+    from mtltune.tuning.tpespace import grid_index, grid_size, grid_value
+
+    for hp in every_kind().space:
+        if getattr(hp, "step", None) is None:
+            continue
+        grid = [grid_value(hp, i) for i in range(grid_size(hp))]
+        assert grid == list(hp.values), hp.name
+        assert [grid_index(hp, v) for v in grid] == list(range(len(grid))), hp.name
