@@ -187,6 +187,10 @@ def test_library_users_pass_the_oracle_to_keras_tuner(tmp_path) -> None:
     tuner.search(x, y, validation_data=(x_stop, y_stop), verbose=0)
     first, second = (tuner.oracle.trials[k] for k in sorted(tuner.oracle.trials))
     assert first.hyperparameters.values["loss_weight_b"] == 1.0
+    # No start values given: the equal-weights trial runs at the hypermodel's baseline.
+    baseline = hypermodel.search.baseline
+    assert first.hyperparameters.values["learning_rate"] == baseline.learning_rate
+    assert first.hyperparameters.values["epsilon"] == baseline.epsilon
     loss_a, loss_b = (first.metrics.get_last_value(f"val_loss_{h}") for h in "ab")
     assert second.hyperparameters.values["loss_weight_b"] == pytest.approx(loss_a / loss_b)
     assert second.metrics.get_last_value("informed_trial") == 1.0

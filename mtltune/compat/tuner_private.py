@@ -126,20 +126,11 @@ def save_trial(oracle: Any, trial: Any) -> None:
     oracle._save_trial(trial)
 
 
-def collision_budget(oracle: Any) -> int:
-    """How many times an oracle may draw a duplicate before it stops (``max_collisions``).
-
-    Checked against keras-tuner 1.4.8 (``Oracle._max_collisions``). Caught by
-    ``tests/test_oracle.py::test_proposals_stay_in_their_ranges_and_conditions``.
-    """
-    return int(oracle._max_collisions)
-
-
 def is_duplicate(oracle: Any, values: dict[str, Any]) -> bool:
     """Whether an oracle already tried these values.
 
-    Checked against keras-tuner 1.4.8 (``Oracle._duplicate``). Caught by
-    ``tests/test_oracle.py::test_proposals_stay_in_their_ranges_and_conditions``.
+    Checked against keras-tuner 1.4.8 (``Oracle._duplicate``, a hash of the active values).
+    Caught by ``tests/test_oracle_contract.py::test_a_discrete_space_is_searched_to_exhaustion``.
     """
     return bool(oracle._duplicate(values))
 

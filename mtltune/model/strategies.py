@@ -322,6 +322,11 @@ def strategy_of(plan: TrainPlan) -> Strategy:
         ) from None
 
 
+def _within(value: float, bounds: Any) -> float:
+    """``value`` clipped to a range's ``min`` and ``max``."""
+    return float(min(max(value, bounds.min), bounds.max))
+
+
 def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
     """Declare the search space on a Keras Tuner ``HyperParameters`` and read this trial's plan.
 
@@ -341,15 +346,26 @@ def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
         strategy = hp.Choice(STRATEGY, strategies)
     else:
         strategy = hp.Fixed(STRATEGY, strategies[0])
+    # The defaults are the baseline's (clipped to the ranges): the equal-weights informed trial
+    # of a TPEOracle given no start values takes them (mtltune.tuning.oracle).
+    base = search.baseline
     eps = search.epsilon
-    epsilon = hp.Float(EPSILON, eps.min, eps.max, sampling="log")
+    epsilon = hp.Float(
+        EPSILON, eps.min, eps.max, sampling="log", default=_within(base.epsilon, eps)
+    )
     lr = search.learning_rate
     rate = lr.min
     one_rate = [s for s in strategies if STRATEGIES[s].shared_learning_rate]
     if one_rate:
         # One learning rate for every single-optimizer strategy.
         with hp.conditional_scope(STRATEGY, one_rate):
-            rate = hp.Float(LEARNING_RATE, lr.min, lr.max, sampling="log")
+            rate = hp.Float(
+                LEARNING_RATE,
+                lr.min,
+                lr.max,
+                sampling="log",
+                default=_within(base.learning_rate, lr),
+            )
     values: dict[str, dict[str, float]] = {}
     for name, each in STRATEGIES.items():
         if name in strategies:

@@ -10,8 +10,12 @@ search resumed after a crash therefore proposes exactly what it would have propo
 crash, and a distributed search's chief needs nothing beyond Keras Tuner's own files.
 
 Keras Tuner's conditional scopes map onto Optuna's define-by-run: a hyperparameter is suggested
-only when it is active given the values suggested before it. With ``informed`` (default), the
-oracle first runs the informed ``weighted`` trials of ``mtltune.tuning.informed``.
+only when it is active given the values suggested before it; ``mtltune.tuning.tpespace`` maps
+each hyperparameter onto an Optuna parameter value for value (grids, ``reverse_log``, one name
+under several conditions), and ``mtltune.tuning.untried`` replaces a proposal already tried.
+With ``informed`` (default), the oracle first runs the informed ``weighted`` trials of
+``mtltune.tuning.informed``; while one runs, other tuners' requests get ``IDLE``, so the next
+informed trial follows from it whatever the number of workers.
 
 Every trial records the seconds its proposal took (metric ``oracle_seconds``) and, for
 informed trials, the metric ``informed_trial`` (1).
@@ -31,8 +35,11 @@ import keras_tuner as kt
 import optuna
 
 from mtltune.compat.optuna_deprecated import tpe_sampler
-from mtltune.compat.tuner_private import collision_budget, is_duplicate, save_trial, set_seed
+from mtltune.compat.tuner_private import is_duplicate, ongoing_trials, save_trial, set_seed
+from mtltune.model.strategies import EPSILON, LEARNING_RATE
 from mtltune.tuning.informed import next_proposal
+from mtltune.tuning.tpespace import encoded, fixed_params, suggest
+from mtltune.tuning.untried import untried_point
 
 #: Trial metric: seconds the oracle took to propose the trial.
 ORACLE_SECONDS = "oracle_seconds"
@@ -67,8 +74,13 @@ class ProposalTiming:
         finally:
             self._proposal_seconds()[trial_id] = time.perf_counter() - started
 
+    @kt.synchronized
     def create_trial(self, tuner_id: str) -> Any:
-        """Create the trial (Keras Tuner's method) and record its proposal's seconds."""
+        """Create the trial (Keras Tuner's method) and record its proposal's seconds.
+
+        Synchronized as Keras Tuner's own: the metrics and ``trial.json`` are written under the
+        oracle's lock, so no other tuner's call sees the trial half recorded.
+        """
         trial = super().create_trial(tuner_id)  # type: ignore[misc]
         seconds = self._proposal_seconds().pop(trial.trial_id, None)
         if seconds is not None and trial.status == _Status.RUNNING:
@@ -93,56 +105,6 @@ class ProposalTiming:
 def timed(oracle_class: type[kt.Oracle]) -> type[kt.Oracle]:
     """A subclass of a Keras Tuner oracle class that records its proposals' seconds."""
     return type(f"Timed{oracle_class.__name__}", (ProposalTiming, oracle_class), {})
-
-
-def distribution(hp: Any) -> optuna.distributions.BaseDistribution | None:
-    """The Optuna distribution of a Keras Tuner hyperparameter (None for ``Fixed``)."""
-    if isinstance(hp, _hps.Fixed):
-        return None
-    if isinstance(hp, _hps.Boolean):
-        return optuna.distributions.CategoricalDistribution([False, True])
-    if isinstance(hp, _hps.Choice):
-        return optuna.distributions.CategoricalDistribution(list(hp.values))
-    log = hp.sampling in ("log", "reverse_log")
-    if isinstance(hp, _hps.Int):
-        step = 1 if log else (hp.step or 1)
-        return optuna.distributions.IntDistribution(hp.min_value, hp.max_value, log=log, step=step)
-    if isinstance(hp, _hps.Float):
-        step = None if log else hp.step
-        return optuna.distributions.FloatDistribution(
-            hp.min_value, hp.max_value, log=log, step=step
-        )
-    raise ValueError(f"the TPE oracle cannot search hyperparameter {hp.name!r} ({type(hp)})")
-
-
-def _within(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
-    """Whether a value lies in a distribution (a resumed trial may predate a range change)."""
-    if isinstance(dist, optuna.distributions.CategoricalDistribution):
-        return value in dist.choices
-    return dist.low <= value <= dist.high  # type: ignore[attr-defined, no-any-return]
-
-
-def _suggest(trial: optuna.Trial, space: kt.HyperParameters) -> dict[str, Any]:
-    """Values for the active hyperparameters of the space, suggested by an Optuna trial."""
-    hps = kt.HyperParameters()
-    for hp in space.space:
-        hps.merge([hp])
-        if not hps.is_active(hp):
-            continue
-        dist = distribution(hp)
-        if dist is None:
-            hps.values[hp.name] = hp.value
-        elif isinstance(dist, optuna.distributions.CategoricalDistribution):
-            hps.values[hp.name] = trial.suggest_categorical(hp.name, dist.choices)
-        elif isinstance(dist, optuna.distributions.IntDistribution):
-            hps.values[hp.name] = trial.suggest_int(
-                hp.name, dist.low, dist.high, step=dist.step, log=dist.log
-            )
-        else:
-            hps.values[hp.name] = trial.suggest_float(
-                hp.name, dist.low, dist.high, step=dist.step, log=dist.log
-            )
-    return dict(hps.values)
 
 
 @contextlib.contextmanager
@@ -176,46 +138,64 @@ class _TPEProposals(kt.Oracle):
         super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
         if not 0 < good_fraction < 1:
             raise ValueError(f"good_fraction must lie between 0 and 1, not {good_fraction}")
+        if n_startup_trials is not None and n_startup_trials < 0:
+            raise ValueError(f"n_startup_trials must be at least 0, not {n_startup_trials}")
         if seed is not None:  # Keras Tuner takes a seed of 0 for "no seed"
             set_seed(self, seed)
-        if hasattr(self.objective, "name_to_direction"):  # a MultiObjective
-            raise ValueError("the TPE oracle searches one objective, not several")
         self.informed = informed
         self.start_values = dict(start_values or {})
         budget = max_trials or 40
-        self.n_startup_trials = n_startup_trials or min(10, max(3, budget // 4))
+        if n_startup_trials is None:
+            n_startup_trials = min(10, max(3, budget // 4))
+        self.n_startup_trials = n_startup_trials
         self.good_fraction = good_fraction
         #: Informed trials: trial id -> proposal key.
         self.informed_trials: dict[str, str] = {}
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
-        """Propose a trial: the next informed trial if one is due, else the sampler's."""
+        """Propose a trial: the next informed trial if one is due, else the sampler's.
+
+        While an informed trial runs, another worker's request gets ``IDLE`` (Keras Tuner's
+        "ask again"): the next informed trial may follow from it, as it does in one process.
+        A sampler proposal already tried gives way to a random untried point; ``STOPPED``
+        only when the space has no untried point left.
+        """
         proposal = None
         if self.informed:
             proposal = next_proposal(
                 self.hyperparameters,
                 self._in_order(),
                 self.informed_trials,
-                self.start_values,
+                {**self._space_start_values(), **self.start_values},
                 maximize=self.objective.direction == "max",
             )
-        fixed = proposal.values if proposal is not None else {}
-        for attempt in range(collision_budget(self) + 1):
-            values = self._sample(fixed, attempt)
-            if proposal is not None or not is_duplicate(self, values):
-                break
-        else:
-            return {"status": _Status.STOPPED, "values": None}
+            if proposal is None and self._informed_running():
+                return {"status": _Status.IDLE, "values": None}
+        seed = (int(self.seed) * 1_000_003 + len(self.trials) * 7_919) % 2**32
+        values = self._sample(proposal.values if proposal is not None else {}, seed)
+        if proposal is None and is_duplicate(self, values):
+            values = untried_point(self.hyperparameters, lambda v: is_duplicate(self, v), seed)
+            if values is None:
+                return {"status": _Status.STOPPED, "values": None}
         if proposal is not None:
             self.informed_trials[trial_id] = proposal.key
         return {"status": _Status.RUNNING, "values": values}
 
+    def _space_start_values(self) -> dict[str, Any]:
+        """The declared defaults of the learning rate and epsilon (a hypermodel's baseline)."""
+        names = (LEARNING_RATE, EPSILON)
+        return {hp.name: hp.default for hp in self.hyperparameters.space if hp.name in names}
+
+    def _informed_running(self) -> bool:
+        """Whether a tuner runs an informed trial now (the next may be computed from it)."""
+        running = ongoing_trials(self).values()
+        return any(trial.trial_id in self.informed_trials for trial in running)
+
     def _in_order(self) -> list[Any]:
         return ordered(self.trials)
 
-    def _sample(self, fixed: Mapping[str, Any], attempt: int) -> dict[str, Any]:
+    def _sample(self, fixed: Mapping[str, Any], seed: int) -> dict[str, Any]:
         """Rebuild the Optuna study from the trials and ask it for the next values."""
-        seed = (int(self.seed) * 1_000_003 + len(self.trials) * 7_919 + attempt) % 2**32
         direction = "maximize" if self.objective.direction == "max" else "minimize"
         with _quiet_optuna():
             sampler = tpe_sampler(
@@ -229,21 +209,14 @@ class _TPEProposals(kt.Oracle):
             study = optuna.create_study(sampler=sampler, direction=direction)
             study.add_trials([self._frozen(t) for t in self._in_order()])
             if fixed:
-                study.enqueue_trial(dict(fixed), skip_if_exists=False)
-            return _suggest(study.ask(), self.hyperparameters)
+                study.enqueue_trial(fixed_params(self.hyperparameters, fixed))
+            return suggest(study.ask(), self.hyperparameters)
 
     def _frozen(self, trial: Any) -> optuna.trial.FrozenTrial:
         """A Keras Tuner trial as an Optuna trial (its active, searched values)."""
-        params, dists = {}, {}
-        for hp in self.hyperparameters.space:
-            dist = distribution(hp)
-            value = trial.hyperparameters.values.get(hp.name)
-            if dist is None or value is None or not trial.hyperparameters.is_active(hp):
-                continue
-            if isinstance(value, float) and not math.isfinite(value):
-                continue
-            if _within(dist, value):
-                params[hp.name], dists[hp.name] = value, dist
+        coded = encoded(self.hyperparameters, trial.hyperparameters)
+        params = {key: code for key, (_, code) in coded.items()}
+        dists = {key: param.dist for key, (param, _) in coded.items()}
         score = trial.score
         if trial.status == _Status.COMPLETED and score is not None and math.isfinite(score):
             state, value = _TrialState.COMPLETE, float(score)
@@ -270,22 +243,34 @@ class _TPEProposals(kt.Oracle):
 class TPEOracle(ProposalTiming, _TPEProposals):
     """A Keras Tuner oracle whose proposals come from Optuna's multivariate TPE sampler.
 
+    Any Keras Tuner search space works: every hyperparameter type, sampling (``linear``,
+    ``log``, ``reverse_log``) and step (with ``log`` a multiplier, as in Keras Tuner; see
+    ``mtltune.tuning.tpespace``), conditional scopes (one name under several conditions
+    included) and hyperparameters discovered during the search. A proposal already tried gives
+    way to a random untried point; the oracle stops early only when none is left
+    (``mtltune.tuning.untried``).
+
     Args:
-        objective: Keras Tuner's objective (one objective; its direction is used).
+        objective: Keras Tuner's objective: a name, a ``kt.Objective``, or a list of them
+            (summed, a maximised one subtracted, as Keras Tuner scores a list).
         max_trials: The trial budget.
         seed: Seeds the sampler (with the trial's number: the same seed, the same trials).
         informed: Run the informed ``weighted`` trials first (``mtltune.tuning.informed``);
             they need ``loss_weight_<head>`` hyperparameters and do nothing without them.
         start_values: Values of other hyperparameters for the equal-weights informed trial
-            (e.g. ``{"learning_rate": 1e-3, "epsilon": 1e-3}``); others are sampled.
+            (e.g. ``{"learning_rate": 1e-3, "epsilon": 1e-3}``). Without them the trial takes
+            the declared defaults of ``learning_rate`` and ``epsilon`` (a
+            ``MultiTaskHyperModel`` declares them at its baseline); others are sampled.
         n_startup_trials: Trials sampled at random before TPE models the history
-            (default: a quarter of ``max_trials``, at least 3 and at most 10).
+            (default: a quarter of ``max_trials``, at least 3 and at most 10; the informed
+            trials count among them).
         good_fraction: TPE's γ, the fraction of completed trials (at most 25) that model the
             good region. Optuna's default, 0.1, suits budgets of hundreds of trials: with 20
             it models the good region on one or two trials. A quarter exploits the best
             trials of a small budget sooner (``benchmarks/RESULTS.md``).
         **kwargs: Keras Tuner's other ``Oracle`` arguments (``hyperparameters``,
-            ``max_consecutive_failed_trials`` ...).
+            ``allow_new_entries``, ``tune_new_entries``, ``max_retries_per_trial``,
+            ``max_consecutive_failed_trials``).
     """
 
     def trial_marks(self, trial_id: str) -> dict[str, float]:
@@ -298,13 +283,20 @@ class TPETuner(kt.Tuner):
 
     Args:
         hypermodel: The hypermodel (e.g. ``mtltune.MultiTaskHyperModel``).
-        objective: The objective (e.g. ``hypermodel.tuner_objective``).
+        objective: The objective: a name, a ``kt.Objective`` or a list of them (summed, as
+            Keras Tuner sums a list; e.g. ``hypermodel.tuner_objective``).
         max_trials: The trial budget.
         seed: Seeds the sampler.
+        hyperparameters: A search space to start from (Keras Tuner's argument).
+        tune_new_entries: Search hyperparameters the hypermodel declares beyond
+            ``hyperparameters`` (else they keep their defaults).
+        allow_new_entries: Let the hypermodel declare hyperparameters beyond ``hyperparameters``.
+        max_retries_per_trial: Run a trial that crashed (``INVALID``) again this many times.
+        max_consecutive_failed_trials: Stop after this many failed trials in a row.
         informed: Run the informed ``weighted`` trials first.
         start_values: Values of other hyperparameters for the equal-weights informed trial.
-        hyperparameters: A search space to start from (Keras Tuner's argument).
-        max_consecutive_failed_trials: Stop after this many failed trials in a row.
+        n_startup_trials: Trials sampled at random before TPE models the history.
+        good_fraction: TPE's γ (see ``TPEOracle``).
         **kwargs: ``kt.Tuner``'s arguments (``directory``, ``project_name``, ``overwrite``...).
     """
 
@@ -314,20 +306,30 @@ class TPETuner(kt.Tuner):
         objective: Any = None,
         max_trials: int = 10,
         seed: int | None = None,
+        hyperparameters: kt.HyperParameters | None = None,
+        tune_new_entries: bool = True,
+        allow_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
         *,
         informed: bool = True,
         start_values: Mapping[str, Any] | None = None,
-        hyperparameters: kt.HyperParameters | None = None,
-        max_consecutive_failed_trials: int = 3,
+        n_startup_trials: int | None = None,
+        good_fraction: float = GOOD_FRACTION,
         **kwargs: Any,
     ) -> None:
         oracle = TPEOracle(
             objective=objective,
             max_trials=max_trials,
             seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
             informed=informed,
             start_values=start_values,
-            hyperparameters=hyperparameters,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            n_startup_trials=n_startup_trials,
+            good_fraction=good_fraction,
         )
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
