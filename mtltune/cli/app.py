@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 import yaml
 
+from mtltune.cli.helptext import Command, Group
 from mtltune.cli.output import RichProgress, count, err, out, print_result, print_trials
 from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     pass
 
 app = typer.Typer(
+    cls=Group,
     add_completion=False,
     no_args_is_help=True,
     help="Search how the heads of a multi-task Keras model share the training signal.",
@@ -64,7 +66,7 @@ def _fail(exc: BaseException, code: int) -> NoReturn:
     raise typer.Exit(code=code) from None
 
 
-@app.command()
+@app.command(cls=Command)
 def validate(study: StudyArg, overrides: SetOpt = None) -> None:
     """Check a study and its data without training (no TensorFlow)."""
     from mtltune.data import describe, prepare_dataset
@@ -82,14 +84,14 @@ def validate(study: StudyArg, overrides: SetOpt = None) -> None:
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def show(study: StudyArg, overrides: SetOpt = None) -> None:
     """Print the resolved study, with every default filled in."""
     resolved = _load(study, overrides)
     out.print(yaml.safe_dump(resolved.resolved(), sort_keys=False), end="", highlight=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def search(
     study: StudyArg,
     out_dir: Annotated[
@@ -223,7 +225,7 @@ RunDirArg = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=Command)
 def worker(
     run_dir: Annotated[
         Path,
@@ -319,7 +321,7 @@ def _read_run(read: Callable[[], Any]) -> Any:
         _fail(exc, 1)
 
 
-@app.command()
+@app.command(cls=Command)
 def report(run_dir: RunDirArg) -> None:
     """Re-render report.md, pareto.csv and the plots of a finished run (no retraining)."""
     from mtltune.report import write_report
@@ -334,7 +336,7 @@ def report(run_dir: RunDirArg) -> None:
     out.print(f"report: {paths['report.md']} ({len(plots)} plots)", highlight=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def trials(
     run_dir: RunDirArg,
     sort: Annotated[
@@ -359,14 +361,22 @@ def trials(
     print_trials(run, sort)
 
 
-DataArg = Annotated[Path, typer.Argument(help="CSV or Parquet file with the input columns.")]
+DataArg = Annotated[
+    Path,
+    typer.Argument(help="CSV or Parquet file with the input columns.", metavar="DATA"),
+]
 OutOpt = Annotated[
     Path | None,
-    typer.Option("--out", help="CSV to write (default: DATA_predictions.csv).", show_default=False),
+    typer.Option(
+        "--out",
+        metavar="FILE",
+        help="CSV to write (default: DATA_predictions.csv).",
+        show_default=False,
+    ),
 ]
 
 
-@app.command()
+@app.command(cls=Command)
 def predict(
     run_dir: RunDirArg,
     data: DataArg,
