@@ -86,7 +86,8 @@ def test_search_end_to_end(write_study, tmp_path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["search", str(path), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "trial 1 of 2 (id 0)" in result.output and "trial 2 of 2 (id 1)" in result.output
+    trial_lines = [line for line in result.output.splitlines() if " of 2 " in line]
+    assert [line.split()[2] for line in trial_lines] == ["1", "2"], result.output  # one each
     assert "oracle" in result.output and "per-head test performance" in result.output
     report = json.loads((out / "report.json").read_text())
     assert {"study", "objective", "best", "baseline", "ratio"} <= set(report)

@@ -11,19 +11,17 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
 
 from mtltune.cli.helptext import Command, Group
-from mtltune.cli.output import RichProgress, count, err, out, print_result, print_trials
+from mtltune.cli.output import count, err, out, print_result, print_trials
+from mtltune.cli.progress import RichProgress
 from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
 from mtltune.terminal import quiet_tensorflow
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     cls=Group,
@@ -215,6 +213,7 @@ def search(
             1,
         )
     finally:
+        progress.close()
         signal.signal(signal.SIGINT, previous)
     print_result(result)
     out.print(f"report: {folder / REPORT_MD}", highlight=False)
@@ -361,18 +360,10 @@ def trials(
     print_trials(run, sort)
 
 
-DataArg = Annotated[
-    Path,
-    typer.Argument(help="CSV or Parquet file with the input columns.", metavar="DATA"),
-]
+DataArg = Annotated[Path, typer.Argument(help="CSV or Parquet file with the input columns.")]
 OutOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--out",
-        metavar="FILE",
-        help="CSV to write (default: DATA_predictions.csv).",
-        show_default=False,
-    ),
+    typer.Option("--out", help="CSV to write (default: DATA_predictions.csv).", show_default=False),
 ]
 
 

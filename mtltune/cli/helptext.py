@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 
 def _bare_flags(params: list[Any]) -> list[Any]:
-    """An empty metavar for every boolean flag (typer would show ``<bool>``)."""
+    """Flags without a metavar (typer would show ``<bool>``), arguments named in capitals."""
     for param in params:
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar is None and param.name:
+            param.metavar = param.name.upper()
     return params
 
 

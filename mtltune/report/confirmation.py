@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from mtltune.report.numbers import number
 from mtltune.report.records import HeadScores, TrialRecord, loss_ratio
 
 #: The candidate name of the baseline's runs.
@@ -226,12 +227,12 @@ def confirmation_lines(
     ]
     for rank, candidate in enumerate(confirmation.ranking, 1):
         s = confirmation.summary(candidate)
-        runs = ", ".join(f"{v:.4g}" for v in s["values"])
+        runs = ", ".join(number(v) for v in s["values"])
         runs += f" ({s['failed']} failed)" if s["failed"] else ""
         name = f"`{candidate}`" + (" (chosen)" if candidate == chosen else "")
         lines.append(
-            f"| {rank} | {name} | {strategies.get(candidate, '–')} | {s['mean']:.4g} | "
-            f"{s['std']:.2g} | {s['min']:.4g}–{s['max']:.4g} | {runs} |"
+            f"| {rank} | {name} | {strategies.get(candidate, '–')} | {number(s['mean'])} | "
+            f"{number(s['std'], 2)} | {number(s['min'])}–{number(s['max'])} | {runs} |"
         )
     return lines + _paired_lines(confirmation, log_heads)
 
@@ -263,11 +264,11 @@ def _paired_lines(confirmation: Confirmation, log_heads: set[str]) -> list[str]:
             best, base = entry["best"], entry["baseline"]
             lines.append(
                 f"| {head}{suffix} | {_mean_std(best)} | {_mean_std(base)} | "
-                f"{entry['ratio']:.4g} | {entry['best_wins']} of {len(best)} |"
+                f"{number(entry['ratio'])} | {entry['best_wins']} of {len(best)} |"
             )
     return lines
 
 
 def _mean_std(values: list[float]) -> str:
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4g} ± {std:.2g}"
+    return f"{number(statistics.fmean(values))} ± {number(std, 2)}"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mtltune.report.confirmation import confirmation_lines
+from mtltune.report.numbers import number
 from mtltune.report.results import StudyResult
 from mtltune.run.files import (
     BEST_MODEL,
@@ -24,13 +25,7 @@ from mtltune.run.files import (
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        return f"{value:.4g}"
-    return str(value)
+    return number(value)
 
 
 def _table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
@@ -244,8 +239,8 @@ def _replicate_lines(result: StudyResult) -> list[str]:
             rows.append(
                 [
                     head + (" (clean)" if key == "loss_clean" else ""),
-                    f"{stats['best']['mean']:.4g} ± {stats['best']['std']:.2g}",
-                    f"{stats['baseline']['mean']:.4g} ± {stats['baseline']['std']:.2g}",
+                    f"{number(stats['best']['mean'])} ± {number(stats['best']['std'], 2)}",
+                    f"{number(stats['baseline']['mean'])} ± {number(stats['baseline']['std'], 2)}",
                     float(np.median(ratios)) if ratios else None,
                     f"{100 * stats['share_best_wins']:.0f} %",
                 ]

@@ -1,0 +1,186 @@
+"""Every line mtltune prints fits 80 columns, or the terminal if narrower; one line per trial."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+import mtltune.cli.output as output
+from mtltune.cli.progress import RichProgress, trial_line
+from mtltune.report import TrialRecord
+from mtltune.report.confirmation import ConfirmRun
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def console(width: int, terminal: bool) -> Console:
+    return Console(file=io.StringIO(), width=width, force_terminal=terminal, color_system=None)
+
+
+def screen(text: str) -> list[str]:
+    """The lines a terminal shows: a carriage return and erase-line start the line over."""
+    lines = []
+    for raw in text.split("\n"):
+        shown = raw.replace("\x1b[2K", "").split("\r")[-1]
+        lines.append(ANSI.sub("", shown))
+    return lines
+
+
+def widths_ok(text: str, width: int) -> None:
+    for line in text.splitlines():
+        line = ANSI.sub("", line).split("\r")[-1]
+        assert len(line) <= width, f"{len(line)} > {width}: {line!r}"
+
+
+def record(trial_id: str, strategy: str = "uncertainty", ok: bool = True) -> TrialRecord:
+    return TrialRecord(
+        trial_id=trial_id,
+        status="COMPLETED" if ok else "FAILED",
+        strategy=strategy,
+        hyperparameters={},
+        plan={},
+        objective=48712.34567 if ok else None,
+        epochs=125 if ok else None,
+        message=None if ok else "the loss of head price became NaN at epoch 3; " * 4,
+        oracle_seconds=0.0123,
+    )
+
+
+def run_progress(progress: RichProgress) -> None:
+    progress.stage("searching")
+    progress.trial_started("98", 100)
+    progress.trial_started("99", 100)
+    progress.trial_finished(record("98"), 100)
+    progress.trial_finished(record("99", ok=False), 100)
+    progress.confirm_finished(ConfirmRun("baseline", 1007, "confirm", 0.16935, epochs=123), 10, 12)
+    progress.close()
+
+
+@pytest.mark.parametrize("width", [80, 50])
+def test_a_log_gets_one_line_per_trial_each_fitting_the_width(width: int) -> None:
+    progress = RichProgress(console(width, terminal=False))
+    run_progress(progress)
+    text = progress.console.file.getvalue()
+    widths_ok(text, width)
+    assert "…" not in text and "\r" not in text  # no start lines in a log
+    failed = [line for line in text.splitlines() if " trial 100 of 100 " in line]
+    assert len(failed) == 1 and "FAILED" in failed[0]
+    done = [line for line in text.splitlines() if " trial 99 of 100 " in line]
+    assert len(done) == 1
+    if width == 80:  # narrower, rich wraps the line at a space: nothing is cut
+        assert "uncertainty objective 48,712, 125 epochs" in done[0], done
+    assert "48,712, 125 epochs" in " ".join(text.split())
+
+
+def test_a_trial_line_keeps_its_optional_parts_while_they_fit() -> None:
+    wide = trial_line("00:16", record("1", "weighted"), 20, 3.94, width=80)
+    assert (
+        wide.plain
+        == (
+            "00:16 trial 2 of 20 weighted objective 48,712, 125 epochs, 3.9 s, oracle 12 ms (id 1)"
+        )[: len(wide.plain)]
+    )
+    assert len(wide.plain) <= 80 and "oracle 12 ms" in wide.plain
+    narrow = trial_line("00:16", record("1", "weighted"), 20, 3.94, width=64)
+    assert narrow.plain == "00:16 trial 2 of 20 weighted objective 48,712, 125 epochs, 3.9 s"
+
+
+def test_in_a_terminal_the_start_line_is_replaced_in_place_by_the_result() -> None:
+    progress = RichProgress(console(80, terminal=True))
+    progress.trial_started("0", 20)
+    assert screen(progress.console.file.getvalue())[-1].endswith("trial 1 of 20 …")
+    progress.trial_started("1", 20)
+    assert screen(progress.console.file.getvalue())[-1].endswith("trials 1, 2 of 20 …")
+    progress.trial_finished(record("0", "weighted"), 20)
+    shown = screen(progress.console.file.getvalue())
+    assert shown[-1].endswith("trial 2 of 20 …")  # still running, on the status line
+    assert [line for line in shown if "trial 1 of 20" in line] == [shown[-2]]
+    assert "weighted objective 48,712" in shown[-2]
+    progress.trial_finished(record("1", "weighted"), 20)
+    progress.close()
+    shown = screen(progress.console.file.getvalue())
+    assert shown[-1] == ""  # the status line is erased once no trial runs
+    assert not any("…" in line for line in shown)
+    assert sum(" of 20 " in line for line in shown) == 2  # one line per trial
+    widths_ok(progress.console.file.getvalue(), 80)
+
+
+def mtltune(*args: str, columns: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns)}
+    command = [sys.executable, "-m", "mtltune", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("columns", [80, 45])
+def test_commands_without_tensorflow_fit_the_terminal(tiny_run, columns: int) -> None:
+    _, run_dir = tiny_run
+    for args in (
+        ["trials", str(run_dir)],
+        ["report", str(run_dir)],
+        ["show", str(ROOT / "studies" / "hetero_sine.yaml")],
+        ["validate", str(ROOT / "studies" / "hetero_sine.yaml")],
+        ["search", "--help"],
+    ):
+        done = mtltune(*args, columns=columns)
+        assert done.returncode == 0, done.stderr
+        widths_ok(done.stdout, columns)
+    trials = mtltune("trials", str(run_dir), columns=columns).stdout
+    assert "…" not in trials  # columns that do not fit go to a further table, not cut
+
+
+@pytest.mark.parametrize("width", [80, 40])
+def test_the_result_table_fits(tiny_run, monkeypatch, width: int) -> None:
+    result, _ = tiny_run
+    monkeypatch.setattr(output, "out", console(width, terminal=False))
+    output.print_result(result)
+    text = output.out.file.getvalue()
+    widths_ok(text, width)
+    assert "…" not in text
+    for head in result.best.test:
+        assert any(line.lstrip().startswith(head) for line in text.splitlines()), head
+
+
+def test_the_console_is_80_columns_at_most() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mtltune.cli.output import out, err; print(out.width, err.width)",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=60,
+    )
+    assert done.stdout.split() == ["80", "80"]
+
+
+def test_the_trial_line_in_docs_search_md_is_what_a_trial_prints() -> None:
+    text = (ROOT / "docs" / "search.md").read_text()
+    documented = next(line for line in text.splitlines() if re.match(r"\d\d:\d\d trial ", line))
+    found = re.fullmatch(
+        r"(\S+) trial (\d+) of (\d+) (\w+) objective ([\d.]+), (\d+) epochs, ([\d.]+) s, "
+        r"oracle (\d+) ms",
+        documented,
+    )
+    assert found, documented
+    clock, n, total, strategy, objective, epochs, seconds, oracle = found.groups()
+    trial = TrialRecord(
+        trial_id=str(int(n) - 1),
+        status="COMPLETED",
+        strategy=strategy,
+        hyperparameters={},
+        plan={},
+        objective=float(objective),
+        epochs=int(epochs),
+        oracle_seconds=int(oracle) / 1000,
+    )
+    assert trial_line(clock, trial, int(total), float(seconds)).plain == documented
