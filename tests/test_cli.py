@@ -407,7 +407,10 @@ def test_trials_sorted_by_a_head(tiny_run) -> None:
     result, run_dir = tiny_run
     output = runner.invoke(app, ["trials", str(run_dir), "--sort", "y0"]).output
     order = sorted(result.trials, key=lambda t: t.stop["y0"]["loss"])
-    positions = [output.index(f"│ {t.trial_id} ") for t in order]
+    lines = output.splitlines()
+    positions = [
+        next(i for i, r in enumerate(lines) if r.split()[:1] == [t.trial_id]) for t in order
+    ]
     assert positions == sorted(positions)
 
 
