@@ -125,7 +125,7 @@ def _summary_lines(result: StudyResult) -> list[str]:
         "",
         f"- Trials: {len(result.trials)} ({sum(t.ok for t in result.trials)} completed, "
         f"{sum(not t.ok for t in result.trials)} failed), tuner `{study['search']['tuner']}`, "
-        f"seed {study['seed']}, {result.seconds:.0f} s in all.",
+        f"seed {study['seed']}, {_total_seconds(result):.0f} s in all.",
         *_time_lines(result),
         "- Rows: " + ", ".join(f"{k} {v}" for k, v in result.data["rows"].items()) + ".",
         f"- Best trial `{best.trial_id}`: strategy **{best.strategy}**, objective "
@@ -205,6 +205,11 @@ def _trial_lines(result: StudyResult, image: Image) -> list[str]:
         lines += ["", "Failed trials:", ""]
         lines += [f"- `{t.trial_id}` ({t.status}): {t.message or 'no message'}" for t in failed]
     return lines
+
+
+def _total_seconds(result: StudyResult) -> float:
+    """The run's seconds, the report step included (as in the time split listed below it)."""
+    return result.seconds + (result.time_split or {}).get("report", 0.0)
 
 
 def _time_lines(result: StudyResult) -> list[str]:
