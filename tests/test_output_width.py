@@ -7,13 +7,15 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.text import Text
 
 import mtltune.cli.output as output
-from mtltune.cli.progress import RichProgress, trial_line
+from mtltune.cli.progress import RichProgress, confirm_line, trial_line
 from mtltune.report import TrialRecord
 from mtltune.report.confirmation import ConfirmRun
 
@@ -163,24 +165,85 @@ def test_the_console_is_80_columns_at_most() -> None:
     assert done.stdout.split() == ["80", "80"]
 
 
-def test_the_trial_line_in_docs_search_md_is_what_a_trial_prints() -> None:
-    text = (ROOT / "docs" / "search.md").read_text()
-    documented = next(line for line in text.splitlines() if re.match(r"\d\d:\d\d trial ", line))
-    found = re.fullmatch(
-        r"(\S+) trial (\d+) of (\d+) (\w+) objective ([\d.]+), (\d+) epochs, ([\d.]+) s, "
-        r"oracle (\d+) ms",
-        documented,
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TRIAL = re.compile(
+    r"(\S+) trial (\d+) of (\d+) (\w+) objective ([\d.,]+), (\d+) epochs, ([\d.]+) s"
+    r"(?:, oracle (\d+) ms)?(?: \(id \S+\))?"
+)
+FAILED = re.compile(r"(\S+) trial (\d+) of (\d+) (\w+) FAILED after ([\d.]+) s: (.+)")
+CONFIRMATION = re.compile(
+    r"(\S+) confirmation (\d+)/(\d+): (?:trial (\S+)|baseline) seed (\d+) "
+    r"objective ([\d.,]+), (\d+) epochs, ([\d.]+) s"
+)
+HEADLINE = re.compile(r"best trial (\S+) \((\w+)\): objective ([\d.,]+), baseline ([\d.,]+)")
+
+
+def documented_lines() -> list[tuple[str, str]]:
+    """Every line of a code block in the README and docs/, with its file's name."""
+    lines = []
+    for path in DOCUMENTS:
+        for block in re.findall(r"^```[a-z]*\n(.*?)^```", path.read_text(), re.DOTALL | re.M):
+            lines += [(path.name, line) for line in block.splitlines()]
+    return lines
+
+
+def a_trial(trial_id: str, strategy: str, objective: str | None, **more) -> TrialRecord:
+    value = None if objective is None else float(objective.replace(",", ""))
+    return TrialRecord(
+        trial_id, "COMPLETED" if value else "FAILED", strategy, {}, {}, value, **more
     )
-    assert found, documented
-    clock, n, total, strategy, objective, epochs, seconds, oracle = found.groups()
-    trial = TrialRecord(
-        trial_id=str(int(n) - 1),
-        status="COMPLETED",
-        strategy=strategy,
-        hyperparameters={},
-        plan={},
-        objective=float(objective),
-        epochs=int(epochs),
-        oracle_seconds=int(oracle) / 1000,
-    )
-    assert trial_line(clock, trial, int(total), float(seconds)).plain == documented
+
+
+def test_documented_progress_lines_are_what_a_search_prints() -> None:
+    checked = 0
+    for name, line in documented_lines():
+        if not re.match(r"\d+:\d\d (trial|confirmation) ", line):
+            continue
+        if found := TRIAL.fullmatch(line):
+            clock, n, total, strategy, objective, epochs, seconds, oracle = found.groups()
+            oracle_seconds = None if oracle is None else int(oracle) / 1000
+            trial = a_trial(
+                str(int(n) - 1),
+                strategy,
+                objective,
+                epochs=int(epochs),
+                oracle_seconds=oracle_seconds,
+            )
+            printed = trial_line(clock, trial, int(total), float(seconds), width=len(line))
+        elif found := FAILED.fullmatch(line):
+            clock, n, total, strategy, seconds, message = found.groups()
+            trial = a_trial(str(int(n) - 1), strategy, None, message=message)
+            printed = trial_line(clock, trial, int(total), float(seconds))
+        elif found := CONFIRMATION.fullmatch(line):
+            clock, k, total, trial_id, seed, objective, epochs, seconds = found.groups()
+            run = ConfirmRun(
+                trial_id or "baseline",
+                int(seed),
+                "confirm",
+                float(objective.replace(",", "")),
+                epochs=int(epochs),
+                seconds=float(seconds),
+            )
+            printed = confirm_line(clock, run, int(k), int(total))
+        else:
+            raise AssertionError(f"{name}: {line!r} is no line mtltune prints")
+        assert printed.plain == line, name
+        checked += 1
+    assert checked >= 4
+
+
+def test_documented_headlines_are_what_a_search_prints(tiny_run) -> None:
+    result, _ = tiny_run
+    documented = [(n, line) for n, line in documented_lines() if line.startswith("best trial ")]
+    assert documented
+    for name, line in documented:
+        found = HEADLINE.fullmatch(line)
+        assert found, f"{name}: {line!r} is no headline mtltune prints"
+        trial_id, strategy, best, baseline = found.groups()
+        shown = replace(
+            result,
+            best_trial=replace(result.best_trial, trial_id=trial_id, strategy=strategy),
+            best=replace(result.best, objective=float(best.replace(",", ""))),
+            baseline=replace(result.baseline, objective=float(baseline.replace(",", ""))),
+        )
+        assert Text.from_markup(output.headline(shown)).plain == line, name
