@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 from rich.text import Text
 
@@ -136,6 +137,22 @@ def test_commands_without_tensorflow_fit_the_terminal(tiny_run, columns: int) ->
         widths_ok(done.stdout, columns)
     trials = mtltune("trials", str(run_dir), columns=columns).stdout
     assert "…" not in trials  # columns that do not fit go to a further table, not cut
+
+
+def test_show_output_stays_the_study_in_a_narrow_terminal(tmp_path) -> None:
+    from mtltune import load_study
+
+    folder = tmp_path / "a folder with a rather long name for the data of this study"
+    folder.mkdir()
+    (folder / "table.csv").write_text("x,y\n" + "".join(f"{k},{k % 7}\n" for k in range(40)))
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        f"name: s\ndata: {{source: '{folder / 'table.csv'}', inputs: [x]}}\nheads: {{y: {{}}}}\n"
+    )
+    shown = mtltune("show", str(study), columns=45)
+    assert shown.returncode == 0, shown.stderr
+    assert max(len(line) for line in shown.stdout.splitlines()) > 45  # a long path: folded...
+    assert yaml.safe_load(shown.stdout) == load_study(study).resolved()  # ... as YAML, intact
 
 
 @pytest.mark.parametrize("width", [80, 40])

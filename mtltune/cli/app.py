@@ -86,7 +86,8 @@ def validate(study: StudyArg, overrides: SetOpt = None) -> None:
 def show(study: StudyArg, overrides: SetOpt = None) -> None:
     """Print the resolved study, with every default filled in."""
     resolved = _load(study, overrides)
-    out.print(yaml.safe_dump(resolved.resolved(), sort_keys=False), end="", highlight=False)
+    text = yaml.safe_dump(resolved.resolved(), sort_keys=False, width=out.width)  # YAML folds
+    out.print(text, end="", highlight=False, soft_wrap=True)  # rich's wrapping would break it
 
 
 @app.command(cls=Command)
