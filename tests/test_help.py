@@ -67,3 +67,11 @@ def test_readme_synopsis_lists_every_option_and_argument_of_every_command() -> N
         assert set(re.findall(r"--[a-z][\w-]*", line)) == options, command
         words = line.split()[2:]
         assert words[: len(arguments)] == arguments, (command, line)
+
+
+def test_docs_distributed_md_tables_every_worker_option() -> None:
+    text = (ROOT / "docs" / "distributed.md").read_text()
+    table = text.split("Worker options (`mtltune worker RUN_DIR`):", 1)[1].split("\n\n", 2)[1]
+    documented = set(re.findall(r"^\| `(--[\w-]+)", table, flags=re.MULTILINE))
+    options, _ = cli_parameters("worker")
+    assert documented == options - {"--verbose"}  # --verbose: docs/report.md, for every command
