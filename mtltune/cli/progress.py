@@ -35,7 +35,7 @@ def trial_line(
     clock: str, record: TrialRecord, total: int, seconds: float, width: int = 80
 ) -> Text:
     """A finished trial's line, its optional parts kept only while the line fits ``width``."""
-    line = Text(f"{clock} ", style="dim")
+    line = Text.assemble((f"{clock} ", "dim"))
     line.append(f"trial {trial_number(record.trial_id)} of {total} ")
     line.append(record.strategy, style="cyan")
     if record.ok:
@@ -60,7 +60,7 @@ def trial_line(
 def confirm_line(clock: str, run: ConfirmRun, number_: int, total: int) -> Text:
     """A confirmation run's line: which candidate, which seed, its objective."""
     name = "baseline" if run.candidate == "baseline" else f"trial {run.candidate}"
-    line = Text(f"{clock} ", style="dim")
+    line = Text.assemble((f"{clock} ", "dim"))
     line.append(f"confirmation {number_}/{total}: {name} seed {run.seed} ")
     if run.ok:
         line.append("objective ")
@@ -92,7 +92,7 @@ class RichProgress:
 
     def stage(self, message: str) -> None:
         """A stage of the run starts."""
-        self._print(Text(f"{self._clock()} ", style="dim") + Text(message))
+        self._print(Text.assemble((f"{self._clock()} ", "dim"), message))
 
     def trial_started(self, trial_id: str, total: int) -> None:
         """A trial starts: in a terminal, the status line names it (nothing in a log)."""
@@ -127,9 +127,7 @@ class RichProgress:
         self._clear_status()
         numbers = ", ".join(trial_number(t) for t in self.running)
         noun = "trial" if len(self.running) == 1 else "trials"
-        status = Text(f"{self._clock()} ", style="dim") + Text(
-            f"{noun} {numbers} of {self.total} …"
-        )
+        status = Text.assemble((f"{self._clock()} ", "dim"), f"{noun} {numbers} of {self.total} …")
         status.truncate(self.console.width - 1, overflow="ellipsis")
         self.console.print(status, end="", highlight=False, no_wrap=True)
         self._status_shown = True
