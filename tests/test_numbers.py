@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from rich.text import Text
 
@@ -28,6 +29,8 @@ from mtltune.report.numbers import number
         (0.169354, 5, "0.16935"),
         (3.2e12, 4, "3.2e+12"),
         (12345, 4, "12,345"),
+        (np.int64(12345), 4, "12,345"),
+        (np.float32(48712.5), 4, "48,712"),
         (7, 4, "7"),
         (None, 4, "–"),
         (math.inf, 4, "inf"),

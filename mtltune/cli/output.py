@@ -1,8 +1,9 @@
 """What the command line prints after a search, and the consoles everything is printed on.
 
-Every line fits 80 columns, or the terminal if it is narrower (``COLUMNS`` counts): tables
-shrink their columns and wrap their cells to fit. What a number means is in the report, not on
-the terminal. The lines printed while a search runs are ``mtltune.cli.progress``'s.
+Every line fits 80 columns, or the terminal if it is narrower (``COLUMNS`` counts): a table
+too wide continues in a further table (``mtltune.cli.tables``). What a number means is in the
+report, not on the terminal. The lines printed while a search runs are
+``mtltune.cli.progress``'s.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from mtltune.cli.tables import fitted_tables
+from mtltune.report.numbers import number
+
 if TYPE_CHECKING:
     from mtltune.report.readback import RunTrials
     from mtltune.report.results import StudyResult
-
-from mtltune.cli.tables import fitted_tables
-from mtltune.report.numbers import number
 
 #: Lines are at most this wide, or the terminal's width if narrower.
 MAX_WIDTH = 80

@@ -2,12 +2,14 @@
 
 ``4.871e+04`` hides a dollar amount: a number of 1,000 or more (below 10⁹) is written plain
 and whole with thousands separators (``48,712``); a smaller one to its significant digits
-(``0.01312``, ``2.549``), in exponent form only when it is tiny (``1.789e-05``).
+(``0.01312``, ``2.549``), in exponent form only when it is tiny (``1.789e-05``) or from
+10⁹ on.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 #: Below this, a number is written to its significant digits; from it, whole with separators.
@@ -20,7 +22,7 @@ def number(value: Any, digits: int = 4) -> str:
     """A number as a reader wants it: ``48,712``, ``0.01312``, ``1.789e-05``, ``–`` for none.
 
     Args:
-        value: A float or an int (anything else is returned as ``str(value)``).
+        value: A real number, numpy's included (anything else is returned as ``str(value)``).
         digits: Significant digits of a number below 1,000.
 
     Returns:
@@ -28,10 +30,11 @@ def number(value: Any, digits: int = 4) -> str:
     """
     if value is None:
         return "–"
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return str(value)
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= _PLAIN_FROM else str(value)
+    if isinstance(value, numbers.Integral):  # int, numpy's integers
+        return f"{int(value):,}" if abs(value) >= _PLAIN_FROM else str(int(value))
+    value = float(value)
     if not math.isfinite(value):
         return str(value)
     text = f"{value:.{digits}g}"
