@@ -14,6 +14,7 @@ import pytest
 import yaml
 from rich.console import Console
 from rich.text import Text
+from typer.testing import CliRunner
 
 import mtltune.cli.output as output
 from mtltune.cli.progress import RichProgress, confirm_line, trial_line
@@ -264,3 +265,21 @@ def test_documented_headlines_are_what_a_search_prints(tiny_run) -> None:
             baseline=replace(result.baseline, objective=float(baseline.replace(",", ""))),
         )
         assert Text.from_markup(output.headline(shown)).plain == line, name
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_an_error_fits_a_terminal_and_stays_one_line_in_a_log(
+    tmp_path, monkeypatch, terminal
+) -> None:
+    cli = sys.modules["mtltune.cli.app"]  # (mtltune.cli.app is also the Typer app's name)
+    monkeypatch.setattr(cli, "err", console(50, terminal=terminal))
+    study = tmp_path / "study.yaml"
+    study.write_text("name: s\ndata: {source: builtin:hetero_sine}\nheads: {y0: {kind: nope}}\n")
+    assert CliRunner().invoke(cli.app, ["validate", str(study)]).exit_code == 2
+    text = ANSI.sub("", cli.err.file.getvalue())
+    assert "heads.y0.kind" in text and "error:" in text
+    if terminal:
+        widths_ok(text, 50)
+        assert len(text.splitlines()) > 2
+    else:
+        assert any(len(line) > 50 for line in text.splitlines())  # not cut up for grep

@@ -1,6 +1,7 @@
 """The ``mtltune`` commands: each parses its arguments, calls the library and prints.
 
-Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure. ``validate``,
+Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure. An error is
+wrapped to the width in a terminal, one line in a log (where it is grepped). ``validate``,
 ``show`` and ``--help`` never import TensorFlow: ``search`` imports it when it starts.
 """
 
@@ -60,7 +61,7 @@ def _load(path: Path, overrides: list[str] | None) -> Study:
 
 
 def _fail(exc: BaseException, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=not err.is_terminal)
     raise typer.Exit(code=code) from None
 
 
