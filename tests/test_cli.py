@@ -86,7 +86,8 @@ def test_search_end_to_end(write_study, tmp_path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["search", str(path), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "trial 1 of 2 (id 0)" in result.output and "trial 2 of 2 (id 1)" in result.output
+    trial_lines = [line for line in result.output.splitlines() if " of 2 " in line]
+    assert [line.split()[2] for line in trial_lines] == ["1", "2"], result.output  # one each
     assert "oracle" in result.output and "per-head test performance" in result.output
     report = json.loads((out / "report.json").read_text())
     assert {"study", "objective", "best", "baseline", "ratio"} <= set(report)
@@ -406,7 +407,10 @@ def test_trials_sorted_by_a_head(tiny_run) -> None:
     result, run_dir = tiny_run
     output = runner.invoke(app, ["trials", str(run_dir), "--sort", "y0"]).output
     order = sorted(result.trials, key=lambda t: t.stop["y0"]["loss"])
-    positions = [output.index(f"│ {t.trial_id} ") for t in order]
+    lines = output.splitlines()
+    positions = [
+        next(i for i, r in enumerate(lines) if r.split()[:1] == [t.trial_id]) for t in order
+    ]
     assert positions == sorted(positions)
 
 

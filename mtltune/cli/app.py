@@ -1,6 +1,7 @@
 """The ``mtltune`` commands: each parses its arguments, calls the library and prints.
 
-Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure. ``validate``,
+Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure. An error is
+wrapped to the width in a terminal, one line in a log (where it is grepped). ``validate``,
 ``show`` and ``--help`` never import TensorFlow: ``search`` imports it when it starts.
 """
 
@@ -11,20 +12,20 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
 
-from mtltune.cli.output import RichProgress, count, err, out, print_result, print_trials
+from mtltune.cli.helptext import Command, Group
+from mtltune.cli.output import count, err, out, print_result, print_trials
+from mtltune.cli.progress import RichProgress
 from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
 from mtltune.terminal import quiet_tensorflow
 
-if TYPE_CHECKING:
-    pass
-
 app = typer.Typer(
+    cls=Group,
     add_completion=False,
     no_args_is_help=True,
     help="Search how the heads of a multi-task Keras model share the training signal.",
@@ -60,11 +61,11 @@ def _load(path: Path, overrides: list[str] | None) -> Study:
 
 
 def _fail(exc: BaseException, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=not err.is_terminal)
     raise typer.Exit(code=code) from None
 
 
-@app.command()
+@app.command(cls=Command)
 def validate(study: StudyArg, overrides: SetOpt = None) -> None:
     """Check a study and its data without training (no TensorFlow)."""
     from mtltune.data import describe, prepare_dataset
@@ -82,14 +83,15 @@ def validate(study: StudyArg, overrides: SetOpt = None) -> None:
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def show(study: StudyArg, overrides: SetOpt = None) -> None:
     """Print the resolved study, with every default filled in."""
     resolved = _load(study, overrides)
-    out.print(yaml.safe_dump(resolved.resolved(), sort_keys=False), end="", highlight=False)
+    text = yaml.safe_dump(resolved.resolved(), sort_keys=False, width=out.width)  # YAML folds
+    out.print(text, end="", highlight=False, soft_wrap=True)  # rich's wrapping would break it
 
 
-@app.command()
+@app.command(cls=Command)
 def search(
     study: StudyArg,
     out_dir: Annotated[
@@ -213,6 +215,7 @@ def search(
             1,
         )
     finally:
+        progress.close()
         signal.signal(signal.SIGINT, previous)
     print_result(result)
     out.print(f"report: {folder / REPORT_MD}", highlight=False)
@@ -223,7 +226,7 @@ RunDirArg = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=Command)
 def worker(
     run_dir: Annotated[
         Path,
@@ -319,7 +322,7 @@ def _read_run(read: Callable[[], Any]) -> Any:
         _fail(exc, 1)
 
 
-@app.command()
+@app.command(cls=Command)
 def report(run_dir: RunDirArg) -> None:
     """Re-render report.md, pareto.csv and the plots of a finished run (no retraining)."""
     from mtltune.report import write_report
@@ -334,7 +337,7 @@ def report(run_dir: RunDirArg) -> None:
     out.print(f"report: {paths['report.md']} ({len(plots)} plots)", highlight=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def trials(
     run_dir: RunDirArg,
     sort: Annotated[
@@ -366,7 +369,7 @@ OutOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=Command)
 def predict(
     run_dir: RunDirArg,
     data: DataArg,

@@ -1,86 +1,38 @@
-"""What the command line prints: one line per trial and stage, and the result's table.
+"""What the command line prints after a search, and the consoles everything is printed on.
 
-Lines stay under 80 columns where they can (a wide per-head table aside); what a number means
-is in the report, not on the terminal.
+Every line fits 80 columns, or the terminal if it is narrower (``COLUMNS`` counts): a table
+too wide continues in a further table (``mtltune.cli.tables``). What a number means is in the
+report, not on the terminal. The lines printed while a search runs are
+``mtltune.cli.progress``'s.
 """
 
 from __future__ import annotations
 
 import shutil
 import textwrap
-import time
 from collections.abc import Sized
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
+
+from mtltune.cli.tables import fitted_tables
+from mtltune.report.numbers import number
 
 if TYPE_CHECKING:
-    from mtltune.report.confirmation import ConfirmRun
     from mtltune.report.readback import RunTrials
-    from mtltune.report.results import StudyResult, TrialRecord
+    from mtltune.report.results import StudyResult
 
-# Outside a terminal rich assumes 80 columns, too narrow for the per-head table.
-_WIDTH = max(100, shutil.get_terminal_size((120, 24)).columns)
-out = Console(width=_WIDTH)
-err = Console(stderr=True, width=_WIDTH)
+#: Lines are at most this wide, or the terminal's width if narrower.
+MAX_WIDTH = 80
 
 
-def number(trial_id: str) -> str:
-    """A trial's number, counted from 1 (Keras Tuner's trial ids count from 0)."""
-    return f"{int(trial_id) + 1}" if trial_id.isdigit() else trial_id
+def width() -> int:
+    """The width lines must fit: 80 columns, or the terminal's (``COLUMNS``) if narrower."""
+    return max(20, min(MAX_WIDTH, shutil.get_terminal_size((MAX_WIDTH, 24)).columns))
 
 
-class RichProgress:
-    """Prints one line per trial (number, strategy, objective, elapsed) and the stages."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.trial_started_at: dict[str, float] = {}  # several run at once with --workers
-
-    def stage(self, message: str) -> None:
-        """A stage of the run starts."""
-        out.print(f"[dim]{self._clock()}[/] {message}", highlight=False)
-
-    def trial_started(self, trial_id: str, total: int) -> None:
-        """A trial starts."""
-        self.trial_started_at[trial_id] = time.perf_counter()
-        out.print(
-            f"[dim]{self._clock()}[/] trial {number(trial_id)} of {total} (id {trial_id}) …",
-            highlight=False,
-        )
-
-    def trial_finished(self, record: TrialRecord, total: int) -> None:
-        """A trial ended: its objective (or why it failed), seconds and the oracle's."""
-        seconds = time.perf_counter() - self.trial_started_at.pop(record.trial_id, self.started)
-        if record.ok:
-            what = f"objective [bold]{record.objective:.5g}[/] after {record.epochs} epochs"
-        else:
-            what = f"[red]{record.status}[/] {record.message or ''}"
-        oracle = "" if record.oracle_seconds is None else f", oracle {record.oracle_seconds:.3f} s"
-        out.print(
-            f"[dim]{self._clock()}[/] trial {number(record.trial_id)} of {total} "
-            f"(id {record.trial_id}) [cyan]{record.strategy}[/] {what} ({seconds:.1f} s{oracle})",
-            highlight=False,
-        )
-
-    def confirm_finished(self, run: ConfirmRun, number: int, total: int) -> None:
-        """A confirmation run ended."""
-        if run.ok:
-            what = f"objective [bold]{run.objective:.5g}[/] after {run.epochs} epochs"
-            what += f" ({run.seconds:.1f} s)" if run.seconds is not None else ""
-        else:
-            what = f"[red]FAILED[/] {run.message or ''}"
-        name = "baseline" if run.candidate == "baseline" else f"trial {run.candidate}"
-        out.print(
-            f"[dim]{self._clock()}[/] confirmation {number} of {total}: {name} "
-            f"seed {run.seed} {what}",
-            highlight=False,
-        )
-
-    def _clock(self) -> str:
-        elapsed = int(time.perf_counter() - self.started)
-        return f"{elapsed // 60:02d}:{elapsed % 60:02d}"
+out = Console(width=width())
+err = Console(stderr=True, width=width())
 
 
 def print_result(result: StudyResult) -> None:
@@ -89,8 +41,7 @@ def print_result(result: StudyResult) -> None:
     from mtltune.report.tails import tail_note
 
     if result.verdict is not None:
-        width = min(80, out.width)
-        wrapped = textwrap.fill(result.verdict.line(), width=width, subsequent_indent="  ")
+        wrapped = textwrap.fill(result.verdict.line(), width=out.width, subsequent_indent="  ")
         out.print(f"\n[bold]{wrapped}[/]", highlight=False)
     else:
         out.print(f"\n{headline(result)}", highlight=False)
@@ -99,15 +50,13 @@ def print_result(result: StudyResult) -> None:
     header, rows, title = paired_table(result)
     if header is None:
         header, rows = head_table(result, compact=True)
-        title = "one run each, study seed (see report.md for the paired figures)"
-    table = Table(title=title)
-    for column in header:
-        table.add_column(column, justify="left" if column == "head" else "right", no_wrap=True)
-    for row in rows:
-        table.add_row(*(cell(v) for v in row))
-    out.print(table)
+        title = "one run each, study seed (report.md has the paired figures)"
+    cells = [[cell(v) for v in row] for row in rows]
+    for table in fitted_tables(out, header, cells, title=title, left=["head"]):
+        out.print(table)
     for head, entry in result.tails.items():
-        out.print(f"[yellow]heavy tail[/] {tail_note(head, entry)}", highlight=False)
+        note = textwrap.fill(f"heavy tail: {tail_note(head, entry)}", width=out.width)
+        out.print(note, highlight=False)
 
 
 def paired_table(result: StudyResult) -> tuple[list[str] | None, list[list[Any]], str]:
@@ -131,7 +80,8 @@ def headline(result: StudyResult) -> str:
     best = result.best_trial
     return (
         f"best trial [bold]{best.trial_id}[/] ([cyan]{best.strategy}[/]): objective "
-        f"[bold]{result.best.objective:.5g}[/], baseline {result.baseline.objective:.5g}"
+        f"[bold]{number(result.best.objective, 5)}[/], "
+        f"baseline {number(result.baseline.objective, 5)}"
     )
 
 
@@ -141,30 +91,28 @@ def count(items: Sized, noun: str) -> str:
 
 
 def cell(value: Any) -> str:
-    """A table cell: floats to four significant digits, a dash for nothing."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "–" if value is None else str(value)
+    """A table cell: a number as ``mtltune.report.numbers.number`` writes it, a dash for none."""
+    return number(value)
 
 
 def print_trials(run: RunTrials, sort: str) -> None:
     """The trials table of a run, sorted (``objective``, ``trial`` or a head's stop loss)."""
     heads = run.heads
-    table = Table(title=f"{len(run.trials)} trials of {run.name}")
-    for column in ["trial", "status", "strategy", "objective", "epochs", *heads]:
-        table.add_column(
-            column, justify="left" if column in ("trial", "status", "strategy") else "right"
-        )
-    for t in run.sorted_by(sort):
-        table.add_row(
+    rows = [
+        [
             t.trial_id,
             t.status,
             t.strategy,
             cell(t.objective),
             cell(t.epochs),
             *(cell(t.stop.get(h, {}).get("loss")) for h in heads),
-        )
-    out.print(table)
+        ]
+        for t in run.sorted_by(sort)
+    ]
+    header = ["trial", "status", "strategy", "objective", "epochs", *heads]
+    title = f"{len(run.trials)} trials of {run.name} (a head: its stop loss)"
+    for table in fitted_tables(out, header, rows, title=title, left=header[:3]):
+        out.print(table)
     if not run.finished:
         out.print(
             "the search has not finished (no report.json yet): these are the trials so far",

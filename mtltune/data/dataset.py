@@ -25,7 +25,7 @@ from mtltune.data.generators import GENERATORS
 from mtltune.data.scaling import TargetScale
 from mtltune.data.tables import read_table, sample_rows
 from mtltune.errors import DataError, Problem
-from mtltune.study import BuiltinParams, HeadConfig, SplitConfig, Study
+from mtltune.study import BuiltinParams, HeadConfig, SplitConfig, Study, yaml_boolean_hint
 
 SPLITS = ("train", "stop", "test")
 
@@ -317,14 +317,10 @@ def _fit_target(name: str, head: HeadConfig, train: pd.DataFrame) -> TargetEncod
                 c for c in classes if c == head.positive_class or str(c) == str(head.positive_class)
             ]
             if not matches:
-                raise DataError(
-                    [
-                        Problem(
-                            f"heads.{name}.positive_class",
-                            f"expected one of {classes}, got {head.positive_class!r}",
-                        )
-                    ]
-                )
+                message = f"expected one of {classes}, got {head.positive_class!r}"
+                if isinstance(head.positive_class, bool):
+                    message += f"; {yaml_boolean_hint(head.positive_class, 'positive_class')}"
+                raise DataError([Problem(f"heads.{name}.positive_class", message)])
             negative = next(c for c in classes if c != matches[0])
             classes = [negative, matches[0]]
     weights = _class_weights(name, head, train[str(head.target)], classes)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from mtltune.report.numbers import number
 from mtltune.report.race import INCUMBENT, Decision, RaceRule, leader, recommend
 from mtltune.report.records import HeadScores, TrialRecord, loss_ratio
 
@@ -247,12 +248,12 @@ def confirmation_lines(
         won = f"{decision.won} of {len(gains)}" if gains else "–"
         lines.append(
             f"| `{candidate}` | {strategies.get(candidate, '–')} | {status} | {len(gains)} | "
-            f"{won} | {lower} | {p} | {summary['mean']:.4g} |"
+            f"{won} | {lower} | {p} | {number(summary['mean'])} |"
         )
     base = confirmation.summary(BASELINE)
     lines.append(
         f"| equal weights | weighted | incumbent | {len(base['values'])} | – | – | – | "
-        f"{base['mean']:.4g} |"
+        f"{number(base['mean'])} |"
     )
     return lines + _paired_lines(confirmation, log_heads)
 
@@ -284,11 +285,11 @@ def _paired_lines(confirmation: Confirmation, log_heads: set[str]) -> list[str]:
             best, base = entry["best"], entry["baseline"]
             lines.append(
                 f"| {head}{suffix} | {_mean_std(best)} | {_mean_std(base)} | "
-                f"{entry['ratio']:.4g} | {entry['best_wins']} of {len(best)} |"
+                f"{number(entry['ratio'])} | {entry['best_wins']} of {len(best)} |"
             )
     return lines
 
 
 def _mean_std(values: list[float]) -> str:
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4g} ± {std:.2g}"
+    return f"{number(statistics.fmean(values))} ± {number(std, 2)}"

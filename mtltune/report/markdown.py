@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mtltune.report.confirmation import confirmation_lines
+from mtltune.report.numbers import number
 from mtltune.report.results import StudyResult
 from mtltune.run.files import (
     BEST_MODEL,
@@ -24,13 +25,7 @@ from mtltune.run.files import (
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        return f"{value:.4g}"
-    return str(value)
+    return number(value)
 
 
 def _table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
@@ -159,7 +154,7 @@ def _summary_lines(result: StudyResult) -> list[str]:
         "",
         f"- Trials: {len(result.trials)} ({sum(t.ok for t in result.trials)} completed, "
         f"{sum(not t.ok for t in result.trials)} failed), tuner `{study['search']['tuner']}`, "
-        f"seed {study['seed']}, {result.seconds:.0f} s in all.",
+        f"seed {study['seed']}, {_total_seconds(result):.0f} s in all.",
         *_time_lines(result),
         "- Rows: " + ", ".join(f"{k} {v}" for k, v in result.data["rows"].items()) + ".",
         f"- Leading trial `{best.trial_id}`: strategy **{best.strategy}**, objective "
@@ -242,6 +237,11 @@ def _trial_lines(result: StudyResult, image: Image) -> list[str]:
     return lines
 
 
+def _total_seconds(result: StudyResult) -> float:
+    """The run's seconds, the report step included (as in the time split listed below it)."""
+    return result.seconds + (result.time_split or {}).get("report", 0.0)
+
+
 def _time_lines(result: StudyResult) -> list[str]:
     """The search's time split, as one list item (none for reports that predate it)."""
     split = result.time_split
@@ -274,8 +274,8 @@ def _replicate_lines(result: StudyResult) -> list[str]:
             rows.append(
                 [
                     head + (" (clean)" if key == "loss_clean" else ""),
-                    f"{stats['best']['mean']:.4g} ± {stats['best']['std']:.2g}",
-                    f"{stats['baseline']['mean']:.4g} ± {stats['baseline']['std']:.2g}",
+                    f"{number(stats['best']['mean'])} ± {number(stats['best']['std'], 2)}",
+                    f"{number(stats['baseline']['mean'])} ± {number(stats['baseline']['std'], 2)}",
                     float(np.median(ratios)) if ratios else None,
                     f"{100 * stats['share_best_wins']:.0f} %",
                 ]

@@ -15,9 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import ScalarFormatter
 
-from mtltune.report.trialplots import history_figure, hyperparameter_figure, objective_figure
+from mtltune.report.numbers import number
+from mtltune.report.trialplots import (
+    history_figure,
+    hyperparameter_figure,
+    objective_figure,
+    plain_log_ticks,
+)
 from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ
 
 #: Tukey's outer fences: an axis spans the values within this many interquartile ranges of
@@ -37,10 +46,20 @@ def ratio_figure(ratios: Mapping[str, Sequence[float]], title: str) -> Figure:
     ax = fig.subplots()
     heads = list(ratios)
     data = [[r for r in ratios[h] if math.isfinite(r) and r > 0] for h in heads]
-    ax.boxplot(data, showmeans=True)
+    mean = {"marker": "^", "markerfacecolor": "tab:green", "markeredgecolor": "tab:green"}
+    ax.boxplot(data, showmeans=True, meanprops=mean, medianprops={"color": "tab:orange"})
     ax.set_xticks(range(1, len(heads) + 1), heads)
     ax.set_yscale("log")
+    values = [r for column in data for r in column]
+    if values:
+        plain_log_ticks(ax.yaxis, min(values), max(values))
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    handles = [
+        Line2D([], [], linestyle="", label="mean", **mean),
+        Line2D([], [], color="tab:orange", label="median"),
+        Line2D([], [], color="grey", linestyle="--", label="1: equal losses"),
+    ]
+    ax.legend(handles=handles, fontsize=7, loc="best")
     ax.set_ylabel("baseline / best test loss")
     ax.set_title(title)
     fig.tight_layout()
@@ -68,7 +87,7 @@ def pareto_figure(
     ids = list(points)
     logs = np.log10(np.array([[points[i][h] for h in heads] for i in ids], dtype=float))
     ranges = [robust_range(column, _at(logs[:, k], ids, best)) for k, column in enumerate(logs.T)]
-    colour = {i: "red" if i == best else "tab:orange" if i in front else "tab:blue" for i in ids}
+    colour = {i: _BEST if i == best else _FRONT if i in front else _OTHER for i in ids}
     if len(heads) == 2:
         fig = Figure(figsize=(5.5, 5))
         ax = fig.subplots()
@@ -87,6 +106,8 @@ def pareto_figure(
         ax.set_yscale("log")
         ax.set_xlim(10**x0, 10**x1)
         ax.set_ylim(10**y0, 10**y1)
+        plain_log_ticks(ax.xaxis, 10**x0, 10**x1)
+        plain_log_ticks(ax.yaxis, 10**y0, 10**y1)
         ax.set_xlabel(f"stop loss {heads[0]}")
         ax.set_ylabel(f"stop loss {heads[1]}")
     else:
@@ -98,13 +119,40 @@ def pareto_figure(
             on_top = {"linewidth": 2.5, "zorder": 4} if trial == best else {"alpha": 0.6}
             ax.plot(range(len(heads)), scaled[k], color=colour[trial], **on_top)
         ax.set_xticks(range(len(heads)), heads)
+        ax.set_xlim(-0.5, len(heads) - 0.5)
         ax.set_ylim(-0.1, 1.1)
-        ax.set_ylabel(
-            "log stop loss per head: 0 lowest, 1 highest\n(outliers drawn at -0.05 or 1.05)"
-        )
-    ax.set_title(f"{len(ids)} trials: Pareto front in orange, best trial in red")
-    fig.tight_layout()
+        ax.set_yticks([])
+        _label_head_axes(ax, ranges)
+        ax.set_ylabel("stop loss per head (log scale; beyond the axis: at its end)")
+    ax.set_title(f"per-head stop losses of {len(ids)} trials")
+    shown = [(c, label) for c, label in _LEGEND if c in colour.values()]
+    handles = [Line2D([], [], color=c, marker="o", label=label) for c, label in shown]
+    fig.legend(handles=handles, loc="upper center", ncols=len(handles), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
     return fig
+
+
+#: The Pareto figure's colours: the best trial, the other Pareto-front trials, the rest.
+_BEST, _FRONT, _OTHER = "red", "tab:orange", "tab:blue"
+_LEGEND = ((_BEST, "best trial"), (_FRONT, "Pareto front"), (_OTHER, "other trials"))
+
+
+def _label_head_axes(ax: Axes, ranges: Sequence[tuple[float, float]]) -> None:
+    """Each head's vertical axis of the parallel coordinates, labelled with its losses."""
+    for k, (low_k, high_k) in enumerate(ranges):  # each head's axis, labelled in its units
+        ax.axvline(k, color="grey", linewidth=0.8, zorder=1)
+        for at in (0.0, 0.5, 1.0):
+            value = 10 ** (low_k + at * (high_k - low_k))
+            ax.text(
+                k - 0.03,
+                at,
+                number(value, 3),
+                ha="right",
+                va="center",
+                fontsize=7,
+                zorder=5,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+            )
 
 
 def _at(column: np.ndarray, ids: list[str], trial: str) -> float | None:
@@ -122,8 +170,13 @@ def regression_figure(
     y: np.ndarray,
     prediction: np.ndarray,
     clean: np.ndarray | None,
+    log: bool = False,
 ) -> Figure:
-    """Prediction against the single input (with data and clean target), or against the truth."""
+    """Prediction against the single input (with data and clean target), or against the truth.
+
+    A log-scaled target (``scale: log``) is drawn on log axes; values are written plain (no
+    offset such as ``+1e5`` over the axis).
+    """
     fig = Figure(figsize=(5.5, 4))
     ax = fig.subplots()
     y, prediction = np.ravel(y), np.ravel(prediction)
@@ -142,6 +195,17 @@ def regression_figure(
         ax.plot([low, high], [low, high], color="grey", linestyle="--")
         ax.set_xlabel(f"true {head}")
         ax.set_ylabel(f"predicted {head}")
+        if log and low > 0:
+            ax.set_xscale("log")
+            plain_log_ticks(ax.xaxis, low, high)
+    if log and min(float(y.min()), float(prediction.min())) > 0:
+        ax.set_yscale("log")
+        plain_log_ticks(
+            ax.yaxis, float(min(y.min(), prediction.min())), float(max(y.max(), prediction.max()))
+        )
+    for axis in (ax.xaxis, ax.yaxis):
+        if isinstance(axis.get_major_formatter(), ScalarFormatter):
+            axis.get_major_formatter().set_useOffset(False)
     ax.set_title(f"{head}: test split")
     if x is not None:
         ax.legend(fontsize=7)
@@ -167,7 +231,9 @@ def confusion_figure(
     ax.imshow(matrix, cmap="Blues")
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center")
+            dark = matrix[i, j] > matrix.max() / 2  # the darker half of the colour map
+            colour = "white" if dark else "black"
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color=colour)
     labels = [str(c) for c in classes]
     ax.set_xticks(range(k), labels, rotation=30)
     ax.set_yticks(range(k), labels)
@@ -192,7 +258,7 @@ def figures(result: Any, run_dir: Path) -> dict[str, Figure]:
     out: dict[str, Figure] = {}
     if any(t.ok for t in result.trials):
         out["objective"] = objective_figure(result.trials, result.objective_direction)
-        out["hyperparameters"] = hyperparameter_figure(result.trials)
+        out["hyperparameters"] = hyperparameter_figure(result.trials, result.heads)
         if len(result.heads) >= 2:
             out["pareto"] = _pareto(result)
     if result.replicates is not None and result.replicates["count"] > 0:
@@ -243,7 +309,8 @@ def _prediction_figures(result: Any, arrays: dict[str, np.ndarray]) -> dict[str,
         y, best = arrays[f"y/{head}"], arrays[f"best/{head}"]
         if config["kind"] == "regression":
             x = arrays["x"] if single else None
-            fig = regression_figure(head, x, y, best, arrays.get(f"clean/{head}"))
+            log = config.get("scale") == "log"
+            fig = regression_figure(head, x, y, best, arrays.get(f"clean/{head}"), log=log)
         else:
             fig = confusion_figure(head, y, best, classes.get(head, []))
         out[f"predictions_{head}"] = fig

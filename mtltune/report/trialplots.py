@@ -8,14 +8,16 @@ way (``strategy_colours``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from mtltune.report.numbers import number
 from mtltune.report.results import TrialRecord
 from mtltune.study.names import STOP_PREFIX, head_loss_key
 
@@ -87,15 +89,23 @@ def objective_figure(trials: Sequence[TrialRecord], direction: str) -> Figure:
     ax.set_ylabel(
         f"objective on the stop split ({'lower' if direction == 'min' else 'higher'} is better)"
     )
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()  # above the axes: it covers no point
+    fig.legend(handles, labels, loc="upper center", ncols=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     return fig
 
 
-def hyperparameter_figure(trials: Sequence[TrialRecord]) -> Figure:
-    """Each value a trial trained with against its objective: one panel each, one legend."""
+def hyperparameter_figure(
+    trials: Sequence[TrialRecord], heads: Sequence[str] | None = None
+) -> Figure:
+    """Each value a trial trained with against its objective: one panel each, one legend.
+
+    Panels come learning rates first, then loss weights, then epsilon, then the user's own
+    hyperparameters; a head's panels in the study's order of ``heads`` (by name without it).
+    """
     done = [(t, plan_values(t)) for t in trials if t.ok]
-    names = sorted({name for _, values in done for name in values}, key=_panel_order)
+    order = _panel_order(list(heads or []))
+    names = sorted({name for _, values in done for name in values}, key=order)
     colours = strategy_colours(t.strategy for t in trials)
     columns = max(1, min(3, len(names)))
     rows = max(1, math.ceil(len(names) / columns))
@@ -130,16 +140,30 @@ def history_figure(
     rows = max(1, math.ceil(len(heads) / columns))
     fig = Figure(figsize=(4.4 * columns, 3.4 * rows))
     axes = fig.subplots(rows, columns, squeeze=False)
+    curves = {
+        head: {
+            label: list(history[key])
+            for key, label in (
+                (head_loss_key(head), "train"),
+                (STOP_PREFIX + head_loss_key(head), "stop"),
+            )
+            if key in history
+        }
+        for head in heads
+    }
+    every = [v for lines in curves.values() for line in lines.values() for v in line]
+    log = any(
+        _spans_a_decade([v for line in lines.values() for v in line]) for lines in curves.values()
+    )
+    log = log and bool(every) and min(every) > 0  # one scale for every head
     for ax, head in zip(axes.flat, heads, strict=False):
         values = []
-        loss = head_loss_key(head)
-        for key, label in ((loss, "train"), (STOP_PREFIX + loss, "stop")):
-            if key in history:
-                ax.plot(range(1, len(history[key]) + 1), history[key], label=label)
-                values += list(history[key])
+        for label, line in curves[head].items():
+            ax.plot(range(1, len(line) + 1), line, label=label)
+            values += line
         if best_epoch is not None:
             ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch {best_epoch}")
-        _objective_axis(ax, values)
+        _objective_axis(ax, values, log=log)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(head)
         ax.set_xlabel("epoch")
@@ -156,10 +180,16 @@ def _in_order(strategies: set[str]) -> list[str]:
     return sorted(set(strategies), key=order.index)
 
 
-def _panel_order(name: str) -> tuple[int, str]:
+def _panel_order(heads: list[str]) -> Callable[[str], tuple[int, int, str]]:
+    """Sort key of a panel: its kind, then its head's place in the study, then its name."""
     prefixes = ("learning rate", "loss weight", "epsilon")
-    rank = next((k for k, p in enumerate(prefixes) if name.startswith(p)), len(prefixes))
-    return rank, name
+
+    def key(name: str) -> tuple[int, int, str]:
+        rank = next((k for k, p in enumerate(prefixes) if name.startswith(p)), len(prefixes))
+        head = name.removeprefix(prefixes[rank] + " ") if rank < 2 else ""
+        return rank, heads.index(head) if head in heads else len(heads), name
+
+    return key
 
 
 def _log_axis(ax: Axes, values: Sequence[float]) -> None:
@@ -172,10 +202,36 @@ def _log_axis(ax: Axes, values: Sequence[float]) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _objective_axis(ax: Axes, values: Sequence[float]) -> None:
-    """A log y axis if the values span a decade or more (decade labels only), else linear."""
-    if values and min(values) > 0 and max(values) >= 10 * min(values):
+def _spans_a_decade(values: Sequence[float]) -> bool:
+    return bool(values) and min(values) > 0 and max(values) >= 10 * min(values)
+
+
+def _objective_axis(ax: Axes, values: Sequence[float], log: bool | None = None) -> None:
+    """A log y axis if ``log`` (default: if the values span a decade or more), else linear.
+
+    Tick values are written plain (``0.01``, ``48,712``), as in the report's tables.
+    """
+    if log is None:
+        log = _spans_a_decade(values)
+    if log and values:
         ax.set_yscale("log")
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        plain_log_ticks(ax.yaxis, min(values), max(values))
     else:
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v)))
+
+
+def plain_log_ticks(axis: Axis, low: float, high: float) -> None:
+    """Plain tick labels on a log axis (``0.01``, not ``10⁻²``), enough of them to read it.
+
+    Within less than 0.7 of a decade (where no decade tick may show) the ticks are evenly
+    spaced values (``0.165, 0.17, 0.175``), so small differences can be read off the axis;
+    within three decades at 1, 2 and 5 times a power of ten; beyond, at the decades.
+    """
+    decades = math.log10(high / low) if low > 0 and high > 0 else math.inf
+    if decades < 0.7:
+        axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
+    elif decades < 3:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: number(v, 3)))
+    axis.set_minor_formatter(NullFormatter())

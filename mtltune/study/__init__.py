@@ -22,6 +22,7 @@ from mtltune.study.schema import (
     load_study,
 )
 from mtltune.study.searching import BaselineConfig, ConfirmConfig, ObjectiveConfig, SearchConfig
+from mtltune.study.yamlio import yaml_boolean_hint
 
 __all__ = [
     "BUILTINS",
@@ -43,4 +44,5 @@ __all__ = [
     "TrainingConfig",
     "load_study",
     "named_head",
+    "yaml_boolean_hint",
 ]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from mtltune.errors import Problem
 from mtltune.study.limits import quote, shorten
+from mtltune.study.yamlio import yaml_boolean_hint
 
 
 def problems_from(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
@@ -30,6 +31,14 @@ def problems_from(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
             unions.setdefault(where, ([], error.get("input")))[0].append(str(loc[-1]))
             problems.setdefault(where, Problem(where, ""))
             continue
+        if loc and loc[-1] == "[key]" and isinstance(error.get("input"), bool):
+            parent = loc[:-3] if len(loc) > 2 and loc[-3] in _UNION_TAGS else loc[:-2]
+            where = ".".join(str(part) for part in parent)
+            found = error["input"]
+            problems[where] = Problem(
+                where, f"a key is the boolean {found}; {yaml_boolean_hint(found)}"
+            )
+            continue
         where = ".".join(str(part) for part in loc)
         if error["type"] == "extra_forbidden":
             problems[where] = Problem(where, _unknown_key_message(root, loc))
@@ -37,10 +46,26 @@ def problems_from(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] != "missing" and not isinstance(error.get("input"), dict | None):
             message += f", got {quote(error['input'])}"
-        problems[where] = Problem(where, shorten(message))
+        message = shorten(message)
+        if isinstance(error.get("input"), bool) and error["type"] in _TEXT_EXPECTED:
+            item = bool(loc) and isinstance(loc[-1], int)
+            message += f"; {yaml_boolean_hint(error['input'], _key(loc), item=item)}"
+        problems[where] = Problem(where, message)
     for where, (members, found) in unions.items():
-        problems[where] = Problem(where, f"expected a {' or '.join(members)}, got {quote(found)}")
+        message = f"expected a {' or '.join(members)}, got {quote(found)}"
+        if isinstance(found, bool) and "str" in members:
+            message += f"; {yaml_boolean_hint(found, where.rsplit('.', 1)[-1])}"
+        problems[where] = Problem(where, message)
     return list(problems.values())
+
+
+#: Pydantic error types of a value that should have been text (a string or one of some words).
+_TEXT_EXPECTED = frozenset({"string_type", "literal_error", "enum", "string_pattern_mismatch"})
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    """The key a value was read for: the last name in its location (not a list index)."""
+    return next((str(part) for part in reversed(loc) if isinstance(part, str)), "")
 
 
 #: Member labels pydantic appends to the location of an error in a union field.

@@ -52,6 +52,35 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+#: What PyYAML (YAML 1.1) reads as a boolean when unquoted, in any of three cases (``Yes``,
+#: ``YES``); YAML 1.1's ``y`` and ``n`` stay text in PyYAML.
+YAML_BOOLEANS = {
+    True: ("yes", "on", "true"),
+    False: ("no", "off", "false"),
+}
+
+
+def yaml_boolean_hint(value: bool, key: str = "", *, item: bool = False) -> str:
+    """Why a boolean landed where text is expected, and how to quote it.
+
+    Args:
+        value: The boolean YAML read.
+        key: The key it was read for (its example is written with it), if any.
+        item: Whether it is an item of the key's list (``inputs: ["yes"]``).
+
+    Returns:
+        A hint such as ``YAML reads an unquoted yes, on or true as a boolean: quote it to mean
+        text (positive_class: "yes")``.
+    """
+    words = YAML_BOOLEANS[bool(value)]
+    quoted = f'["{words[0]}"]' if item else f'"{words[0]}"'
+    example = f"{key}: {quoted}" if key else quoted
+    return (
+        f"YAML reads an unquoted {', '.join(words[:-1])} or {words[-1]} as a boolean: quote it "
+        f"to mean text ({example})"
+    )
+
+
 def parse_yaml(text: str, *, source: str = "<string>") -> Any:
     """Parse YAML safely (no object construction), rejecting duplicate keys.
 
