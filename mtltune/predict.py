@@ -175,5 +175,5 @@ def predict_file(
     run = load_run(run_dir)
     table = read_table(data, "DATA")
     predictions = run.predict(table)
-    write_atomic(target, predictions.table.to_csv(index=False))
+    write_atomic(target, predictions.table.to_csv(index=False), root=target.parent)
     return PredictResult(target, len(predictions.table), list(predictions.table.columns))

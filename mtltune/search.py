@@ -198,6 +198,7 @@ def _run_opened(
     save_npz(
         folder.path / PREDICTIONS_NPZ,
         test_arrays(dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads),
+        root=folder.path,
     )
     best_plan = declare(best_trial_kt.hyperparameters.copy(), tuple(study.heads), study.search)
     plans = {"best": best_plan, "baseline": base_plan}
@@ -241,7 +242,7 @@ def _search(
             return
         if hypermodel.last_history is not None:
             history_path = folder.path / HISTORIES / f"{trial.trial_id}.json"
-            write_atomic(history_path, json.dumps(hypermodel.last_history))
+            write_atomic(history_path, json.dumps(hypermodel.last_history), root=folder.path)
         # Keep trials.csv current, so an interrupted search still shows what finished.
         records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
         write_trials(records, folder.path)
@@ -293,7 +294,7 @@ def _replicates(
         count,
         lambda k: progress.stage(f"replicate {k + 1} of {count}: best and baseline"),
     )
-    save_npz(folder / REPLICATES_NPZ, arrays)
+    save_npz(folder / REPLICATES_NPZ, arrays, root=folder)
     return summarise(arrays, hypermodel.heads, hypermodel.class_weights)
 
 

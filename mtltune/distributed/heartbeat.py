@@ -64,6 +64,7 @@ class Heartbeat:
     """
 
     def __init__(self, folder: Path, tuner_id: str, interval: float = HEARTBEAT_SECONDS) -> None:
+        self.folder = folder
         self.path = heartbeat_path(folder, tuner_id)
         self.interval = interval
         self.info: dict[str, Any] = {
@@ -115,7 +116,7 @@ class Heartbeat:
             self.info["beat"] += 1
             self.info["time"] = time.time()
             with contextlib.suppress(OSError):  # a full disk must not kill the trial
-                write_atomic(self.path, json.dumps(self.info))
+                write_atomic(self.path, json.dumps(self.info), root=self.folder)
 
     def stop(self, state: str, **fields: Any) -> None:
         """Stop beating and record the final state (``done``, or ``failed`` with an ``error``)."""

@@ -16,7 +16,6 @@ keeps the finished runs of the same study.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -38,7 +37,7 @@ from mtltune.report.confirmation import (
     distinct_top,
 )
 from mtltune.report.results import HeadScores, TrialRecord
-from mtltune.run.atomic import write_atomic
+from mtltune.run.atomic import write_atomic, write_with
 from mtltune.run.files import CONFIRM_CSV, CONFIRM_DIR, CONFIRM_JSON
 from mtltune.run.folder import study_fingerprint
 from mtltune.study import Study
@@ -169,10 +168,7 @@ def _train(
     except kt.errors.FailedTrialError as exc:
         return ConfirmRun(candidate, seed, CONFIRM, None, message=str(exc))
     path = _weights_path(folder, candidate, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{os.getpid()}-{path.name}")
-    model.save_weights(temporary)
-    os.replace(temporary, path)
+    write_with(path, model.save_weights, root=folder)
     stop = {h: {"loss": fit["val_" + head_loss_key(h)]} for h in hypermodel.heads}
     return ConfirmRun(
         candidate,
@@ -212,7 +208,7 @@ def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
 def _write(runs: list[ConfirmRun], folder: Path, fingerprint: str, heads: list[str]) -> None:
     """Rewrite ``confirm.json`` and ``confirm.csv`` (atomically)."""
     doc = {"fingerprint": fingerprint, "runs": [asdict(r) for r in runs]}
-    write_atomic(folder / CONFIRM_JSON, json.dumps(doc, indent=2))
+    write_atomic(folder / CONFIRM_JSON, json.dumps(doc, indent=2), root=folder)
     rows = []
     for run in runs:
         row: dict[str, Any] = {
@@ -226,4 +222,4 @@ def _write(runs: list[ConfirmRun], folder: Path, fingerprint: str, heads: list[s
         row.update({f"stop_loss_{h}": run.stop.get(h, {}).get("loss") for h in heads})
         row["message"] = run.message
         rows.append(row)
-    write_atomic(folder / CONFIRM_CSV, pd.DataFrame(rows).to_csv(index=False))
+    write_atomic(folder / CONFIRM_CSV, pd.DataFrame(rows).to_csv(index=False), root=folder)
