@@ -321,13 +321,14 @@ def _read_run(read: Callable[[], Any]) -> Any:
 
 @app.command()
 def report(run_dir: RunDirArg) -> None:
-    """Re-render report.md, pareto.csv and the plots of a finished run (no retraining)."""
-    from mtltune.report import write_report
-    from mtltune.report.readback import load_result
+    """Re-render report.md, pareto.csv and the plots of a finished run (no retraining).
 
-    result = _read_run(lambda: load_result(run_dir, check_files=True))
+    Refused while a search holds the run folder.
+    """
+    from mtltune.report.rerender import rerender_report
+
     try:
-        paths = write_report(result, run_dir)
+        paths = _read_run(lambda: rerender_report(run_dir))
     except OSError as exc:
         _fail(MtlTuneError(f"cannot write the report into {run_dir}: {exc}"), 1)
     plots = sorted(k for k in paths if k.startswith("plots/"))
@@ -385,6 +386,15 @@ def predict(
         result = predict_file(run_dir, data, out_file, overwrite=overwrite)
     except InputError as exc:
         _fail(exc, 2)
+    except MtlTuneError as exc:
+        _fail(exc, 1)
+    for column, (rows, first) in result.unseen.items():
+        err.print(
+            f"warning: column {column!r}: {rows} rows hold categories the model never saw in "
+            f"training (first: {first!r}); they are encoded as no category",
+            highlight=False,
+            soft_wrap=True,
+        )
     done = f"{result.rows} rows predicted: {result.out} ({', '.join(result.columns)})"
     out.print(done, highlight=False)
 

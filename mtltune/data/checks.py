@@ -36,7 +36,7 @@ def check_header(columns: Sequence[Any], source: str) -> None:
         )
 
 
-def _float32_problems(table: pd.DataFrame, numeric: list[tuple[str, str]]) -> list[Problem]:
+def float32_problems(table: pd.DataFrame, numeric: list[tuple[str, str]]) -> list[Problem]:
     """Finite values too large for float32 (they would become infinite in the network)."""
     problems = []
     for where, column in numeric:
@@ -78,6 +78,24 @@ def check_columns(study: Study, table: pd.DataFrame) -> None:
             need(head.clean_target, f"heads.{name}.clean_target")
     if problems:
         raise DataError(problems)
+
+
+def category_labels(series: pd.Series) -> pd.Series:
+    """A categorical column's labels as text, numbers spelled one way whatever their dtype.
+
+    A column of codes is read as floats when one of its cells is empty (``1.0``) and as
+    integers when none is (``1``): a whole number is spelled as an integer, so train and new
+    rows agree. Text is kept as it is (``"01"`` stays ``"01"``).
+    """
+
+    def label(value: Any) -> str:
+        if isinstance(value, (float, np.floating)) and np.isfinite(value) and value == int(value):
+            return str(int(value))
+        return str(value)
+
+    if pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return series.astype(str)
+    return series.map(label).astype(str)
 
 
 def is_categorical(series: pd.Series, forced: Sequence[str]) -> bool:
@@ -125,7 +143,7 @@ def check_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, np.nd
     """
     numeric = _numeric_columns(study, table)
     table = _as_numbers(table, numeric)
-    problems = _float32_problems(table, numeric)
+    problems = float32_problems(table, numeric)
     if problems:
         raise DataError(problems)
     missing = _missing_masks(study, table, numeric)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mtltune.data.checks import (
+    category_labels,
     check_columns,
     check_log_targets,
     check_unseen_classes,
@@ -130,7 +131,7 @@ class InputEncoder:
             out[:, j] = (table[column].to_numpy(dtype=np.float64) - mean) / std
         j = len(self.numeric)
         for column, categories in self.categorical.items():
-            codes = pd.Categorical(table[column].astype(str), categories=categories).codes
+            codes = pd.Categorical(category_labels(table[column]), categories=categories).codes
             seen = np.flatnonzero(codes >= 0)
             out[seen, j + codes[seen]] = 1.0
             j += len(categories)
@@ -269,7 +270,7 @@ def _fit_inputs(train: pd.DataFrame, inputs: Sequence[str], forced: Sequence[str
     for column in inputs:
         series = train[column]
         if is_categorical(series, forced):
-            categorical[column] = sorted(series.astype(str).unique().tolist())
+            categorical[column] = sorted(category_labels(series).unique().tolist())
         else:
             values = series.to_numpy(dtype=np.float64)
             std = float(values.std())

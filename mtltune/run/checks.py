@@ -16,7 +16,16 @@ from typing import Any
 import numpy as np
 
 from mtltune.errors import DamagedRunError
-from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ, REPORT_JSON
+from mtltune.run.atomic import RunPathError, check_inside
+from mtltune.run.files import (
+    HISTORIES,
+    PARETO_CSV,
+    PLOTS,
+    PREDICTIONS_NPZ,
+    REPORT_JSON,
+    REPORT_MD,
+    TRIALS_CSV,
+)
 
 
 def damaged(path: Path, what: str) -> DamagedRunError:
@@ -61,6 +70,20 @@ def read_report_document(run_dir: Path) -> dict[str, Any]:
     return doc
 
 
+def _no_links(run_dir: Path) -> None:
+    """Refuse a link among the files a report rewrites, before any is rewritten."""
+    targets = [run_dir / n for n in (REPORT_JSON, REPORT_MD, TRIALS_CSV, PARETO_CSV, HISTORIES)]
+    plots = run_dir / PLOTS
+    targets.append(plots)
+    if plots.is_dir() and not plots.is_symlink():
+        targets += sorted(plots.iterdir())
+    for target in targets:
+        try:
+            check_inside(target, run_dir)
+        except RunPathError as exc:
+            raise damaged(target, str(exc).split(": ", 1)[-1].split(". ")[0]) from None
+
+
 def check_run_files(run_dir: Path, best_trial_id: str, heads: list[str]) -> None:
     """Check the files a report is drawn from: the best trial's history, the predictions.
 
@@ -68,6 +91,7 @@ def check_run_files(run_dir: Path, best_trial_id: str, heads: list[str]) -> None
         DamagedRunError: Naming the first damaged file (or a file where ``plots/`` belongs).
     """
     plots = run_dir / PLOTS
+    _no_links(run_dir)
     if plots.exists() and not plots.is_dir():
         raise damaged(plots, "it is a file where the plots folder belongs; move it away")
     history = run_dir / HISTORIES / f"{best_trial_id}.json"

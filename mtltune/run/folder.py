@@ -23,6 +23,7 @@ from mtltune.compat.layout import oracle_file, tuner_state_file
 from mtltune.errors import Problem, RunFolderError, SearchError
 from mtltune.run.atomic import check_inside, write_atomic
 from mtltune.run.files import LOCK_FILE, PROJECT, RUN_ENTRIES, STUDY_FILE
+from mtltune.run.loader import check_tuner_state
 from mtltune.study import Study
 
 #: Bytes read at a time when hashing a data file.
@@ -195,6 +196,7 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
                 "write elsewhere"
             )
         else:
+            check_tuner_state(folder.path)  # a truncated oracle.json is named, not a traceback
             resume = True
     else:
         folder.check_is_run_or_new()
