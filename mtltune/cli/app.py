@@ -7,22 +7,19 @@ Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
 
 from mtltune.cli.output import RichProgress, count, err, out, print_result, print_trials
+from mtltune.cli.signals import interruptible
 from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
 from mtltune.terminal import quiet_tensorflow
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     add_completion=False,
@@ -180,17 +177,18 @@ def search(
     folder = out_dir if out_dir is not None else default_run_folder(resolved)
     progress = RichProgress()
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def stop_trials() -> None:
         search = sys.modules.get("mtltune.search")
-        if search is not None:  # honoured at the next batch even if this interrupt is swallowed
+        if search is not None:
             search.request_stop()
-        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         # The run (and its local workers) first: the workers start while this process imports
-        # TensorFlow.
-        with open_run(resolved, folder, overwrite=overwrite, distributed=distributed) as run:
+        # TensorFlow. SIGTERM stops it like Ctrl-C (mtltune.cli.signals).
+        with (
+            interruptible(stop_trials),
+            open_run(resolved, folder, overwrite=overwrite, distributed=distributed) as run,
+        ):
             from mtltune.search import run_study
 
             result = run_study(resolved, run=run, progress=progress, dataset=dataset, report=True)
@@ -212,8 +210,6 @@ def search(
             ),
             1,
         )
-    finally:
-        signal.signal(signal.SIGINT, previous)
     print_result(result)
     out.print(f"report: {folder / REPORT_MD}", highlight=False)
 
@@ -287,16 +283,17 @@ def worker(
     from mtltune.distributed.worker import run_worker
 
     try:
-        count = run_worker(
-            run_dir,
-            chief,
-            tuner_id=tuner_id,
-            threads=threads,
-            parent_pid=parent_pid,
-            study_file=study,
-            chief_timeout=chief_timeout,
-            echo=lambda line: out.print(line, highlight=False),
-        )
+        with interruptible():
+            count = run_worker(
+                run_dir,
+                chief,
+                tuner_id=tuner_id,
+                threads=threads,
+                parent_pid=parent_pid,
+                study_file=study,
+                chief_timeout=chief_timeout,
+                echo=lambda line: out.print(line, highlight=False),
+            )
     except InputError as exc:
         _fail(exc, 2)
     except MtlTuneError as exc:
@@ -389,12 +386,8 @@ def predict(
     except MtlTuneError as exc:
         _fail(exc, 1)
     for column, (rows, first) in result.unseen.items():
-        err.print(
-            f"warning: column {column!r}: {rows} rows hold categories the model never saw in "
-            f"training (first: {first!r}); they are encoded as no category",
-            highlight=False,
-            soft_wrap=True,
-        )
+        warning = f"{rows} rows hold categories unseen in training (first: {first!r})"
+        err.print(f"warning: column {column!r}: {warning}; encoded as no category", soft_wrap=True)
     done = f"{result.rows} rows predicted: {result.out} ({', '.join(result.columns)})"
     out.print(done, highlight=False)
 

@@ -22,7 +22,7 @@ import stat
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -175,6 +175,19 @@ def make_folder(path: Path, *, root: Path) -> Path:
     """Make the folder ``path`` inside ``root`` (and its parents), refusing links on the way."""
     with _folder(root, relative_parts(path, root)):
         return Path(path)
+
+
+def open_stream(path: Path, *, root: Path) -> BinaryIO:
+    """A new (truncated) file inside ``root`` for a stream such as a worker's log.
+
+    Not atomic (it grows while a process writes it), but reached the same way as
+    ``write_file``'s files: no link, no ``..``.
+    """
+    *folders, name = relative_parts(path, root)
+    with _folder(root, tuple(folders)) as fd:
+        _check_target(name, fd, Path(path))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        return os.fdopen(os.open(name, flags, 0o666, dir_fd=fd), "wb")
 
 
 def write_with(path: Path, write: Callable[[Path], Any], *, root: Path) -> Path:
