@@ -6,6 +6,7 @@ Columns present, numbers numeric, values finite, classes seen in train. Every fa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -245,6 +246,39 @@ def check_unseen_classes(
                     f"the {split_name} split has classes that train never saw: {labels} "
                     f"(first at data row {first + 1}); shuffle the split, add rows or "
                     "merge rare classes",
+                )
+            )
+    if problems:
+        raise DataError(problems)
+
+
+#: Largest target magnitude a squared error of an unscaled target holds in float32 (the
+#: difference of two such values, squared, stays finite).
+SQUARE_MAX = math.sqrt(FLOAT32_MAX) / 2
+#: Built-in losses that square the error of an unscaled (``scale: none``) target.
+_SQUARING = frozenset({"mse", "rmse", "gaussian_nll"})
+
+
+def check_target_range(study: Study, table: pd.DataFrame, positions: np.ndarray) -> None:
+    """Targets of ``scale: none`` heads with a squared loss stay finite when squared (float32).
+
+    A scaled target (``standard``, ``log``) is trained on standardised values, and its losses
+    are converted back to the target's units in float64: any float32 value is fine.
+    """
+    problems = []
+    for name, head in study.heads.items():
+        if head.kind != "regression" or head.scale != "none" or str(head.loss) not in _SQUARING:
+            continue
+        values = np.abs(table[head.target].to_numpy(dtype=np.float64))
+        bad = values > SQUARE_MAX
+        if bad.any():
+            first = int(positions[np.flatnonzero(bad)[0]])
+            problems.append(
+                Problem(
+                    f"heads.{name}.target (column {head.target!r})",
+                    f"{int(bad.sum())} values beyond ±{SQUARE_MAX:.3g} (first {values[bad][0]:g} "
+                    f"at data row {first + 1}): their {head.loss} overflows float32 in training "
+                    "with scale: none; use scale: standard (the default) or rescale the column",
                 )
             )
     if problems:

@@ -18,6 +18,7 @@ from mtltune.data.checks import (
     category_labels,
     check_columns,
     check_log_targets,
+    check_target_range,
     check_unseen_classes,
     check_values,
     is_categorical,
@@ -242,6 +243,7 @@ def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:
     if sampled is not None:
         table, positions = table.iloc[sampled].reset_index(drop=True), positions[sampled]
     check_log_targets(study, table, positions)
+    check_target_range(study, table, positions)
     train_idx, stop_idx, test_idx = split_indices(len(table), study.split, split_seed)
     train = table.iloc[train_idx]
     inputs = _fit_inputs(train, study.data.inputs or [], study.data.categorical)

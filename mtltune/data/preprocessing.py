@@ -10,13 +10,14 @@ them for the model. Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mtltune.data.checks import category_labels, float32_problems
+from mtltune.data.checks import FLOAT32_MAX, category_labels, float32_problems
 from mtltune.data.dataset import Dataset, InputEncoder, TargetEncoder
 from mtltune.errors import DataError, Problem
 from mtltune.study import Study
@@ -86,9 +87,7 @@ class Preprocessing:
         """
         self.check(table)
         numeric = {c: pd.to_numeric(table[c]) for c in self.inputs.numeric}
-        encoded = self.inputs.transform(table.assign(**numeric))
-        _check_encoded(encoded, list(self.inputs.numeric))
-        return encoded
+        return self.inputs.transform(table.assign(**numeric))
 
     def unseen_categories(self, table: pd.DataFrame) -> dict[str, tuple[int, str]]:
         """Per categorical input: rows whose category train never saw, and the first such.
@@ -130,19 +129,18 @@ class Preprocessing:
         numbers = table[list(self.inputs.numeric)].apply(pd.to_numeric)
         # The study's own check: a value beyond float32 becomes infinite in the network.
         problems = float32_problems(numbers, [("input", c) for c in self.inputs.numeric])
+        problems = problems or _standardised_problems(numbers, self.inputs.numeric)
         if problems:
             raise DataError(problems)
 
 
-def _check_encoded(encoded: np.ndarray, numeric: list[str]) -> None:
-    """Standardised inputs stay finite in float32 (a value far beyond train's would not).
-
-    Raises:
-        DataError: Naming each column and its first row that overflows.
-    """
+def _standardised_problems(
+    numbers: pd.DataFrame, stats: Mapping[str, tuple[float, float]]
+) -> list[Problem]:
+    """Inputs whose standardised value overflows float32 (far beyond anything in train)."""
     problems = []
-    for j, column in enumerate(numeric):
-        bad = ~np.isfinite(encoded[:, j])
+    for column, (mean, std) in stats.items():
+        bad = np.abs((numbers[column].to_numpy(dtype=np.float64) - mean) / std) > FLOAT32_MAX
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             problems.append(
@@ -153,8 +151,7 @@ def _check_encoded(encoded: np.ndarray, numeric: list[str]) -> None:
                     "outside what the model was trained on",
                 )
             )
-    if problems:
-        raise DataError(problems)
+    return problems
 
 
 def _bad_values(series: pd.Series, column: str, numeric: bool) -> Problem | None:

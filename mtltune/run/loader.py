@@ -17,7 +17,7 @@ import os
 import re
 import stat
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,7 +153,7 @@ def load_preprocessing(run_dir: Path) -> Preprocessing:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top)"
-        raise damaged(path, f"key {where}: {first['msg']}") from None
+        raise damaged(path, f"key {where}: {_problem(first)}") from None
     inputs = doc.inputs
     declared = set(inputs.numeric) | set(inputs.categorical)
     if set(inputs.columns) != declared or len(inputs.columns) != len(declared):
@@ -183,6 +183,17 @@ def load_preprocessing(run_dir: Path) -> Preprocessing:
         target_columns={h: v.target for h, v in doc.heads.items()},
         model_file=BEST_MODEL,
     )
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    """One pydantic error as words: what was expected and what was found."""
+    if error["type"] == "missing":
+        return "missing (every key mtltune writes is needed)"
+    if error["type"] == "extra_forbidden":
+        return "not a key mtltune writes"
+    found = repr(error.get("input"))
+    found = found if len(found) <= 60 else found[:59] + "…"
+    return f"{error['msg'].lower()}, found {found}"
 
 
 def check_model_archive(run_dir: Path) -> Path:
