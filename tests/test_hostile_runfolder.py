@@ -328,6 +328,19 @@ def test_a_tampered_run_folder_is_refused_naming_the_file(name, case) -> None:
     assert not list(work.parent.rglob("ESCAPE*")) and not (work / "new_predictions.csv").exists()
 
 
+def test_an_untampered_run_passes_every_check_resumes_rerenders_and_predicts(case) -> None:
+    # The checks refuse what was tampered with, not what mtltune wrote (Keras Tuner's
+    # build_config.json holds `null`, a valid JSON value).
+    run = case / "run"
+    rows(20, seed=9).drop(columns=["y0", "y1"]).to_csv(case / "new.csv", index=False)
+    result = runner.invoke(app, ["search", str(case / "study.yaml"), "--out", str(run)])
+    assert result.exit_code == 0 and "resuming search" in result.output, result.output
+    assert runner.invoke(app, ["report", str(run)]).exit_code == 0
+    result = runner.invoke(app, ["predict", str(run), str(case / "new.csv")])
+    assert result.exit_code == 0 and "20 rows predicted" in result.output, result.output
+    assert "warning" not in result.output
+
+
 def test_a_users_file_named_mtltune_lock_is_untouched_when_its_folder_is_refused(case) -> None:
     mine = case / "mine"
     mine.mkdir()

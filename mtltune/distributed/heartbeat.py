@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mtltune.errors import SearchError
+from mtltune.errors import DamagedRunError, SearchError
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import WORKERS_DIR
 
@@ -115,7 +115,8 @@ class Heartbeat:
             self.info.update(fields)
             self.info["beat"] += 1
             self.info["time"] = time.time()
-            with contextlib.suppress(OSError):  # a full disk must not kill the trial
+            # A full disk (or a link planted in workers/, refused) must not kill the trial.
+            with contextlib.suppress(OSError, DamagedRunError):
                 write_atomic(self.path, json.dumps(self.info), root=self.folder)
 
     def stop(self, state: str, **fields: Any) -> None:

@@ -124,7 +124,8 @@ class MultiTaskModel(keras.Model):
         scale = self.target_scales.get(head)
         if scale is None:
             return values
-        values = tf.cast(values, "float32") * scale.spread + scale.center
+        # float64, as the regression metrics: a target near float32's range squares beyond it.
+        values = tf.cast(values, "float64") * scale.spread + scale.center
         return tf.exp(values) if scale.kind == "log" else values
 
     # -- forward ------------------------------------------------------------------------------

@@ -26,8 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mtltune.data.dataset import InputEncoder, TargetEncoder
 from mtltune.data.preprocessing import Preprocessing
 from mtltune.data.scaling import TargetScale
-from mtltune.run.atomic import RunPathError, check_inside
-from mtltune.run.checks import damaged
+from mtltune.run.checks import damaged, no_link
 from mtltune.run.files import BEST_MODEL, PREPROCESSING_JSON, PROJECT
 from mtltune.study.names import is_name
 
@@ -52,10 +51,7 @@ def plain_file(path: Path, root: Path, *, limit: int = MAX_JSON_BYTES) -> Path:
             file, or is larger than ``limit``.
         FileNotFoundError: If it does not exist.
     """
-    try:
-        check_inside(path, root)
-    except RunPathError as exc:
-        raise damaged(path, str(exc).split(": ", 1)[-1].split(". ")[0]) from None
+    no_link(path, root)
     info = os.lstat(path)
     if not stat.S_ISREG(info.st_mode):
         raise damaged(path, "it is not a plain file")
@@ -70,6 +66,18 @@ def read_document(path: Path, root: Path) -> dict[str, Any]:
     Raises:
         DamagedRunError: Naming the file: a link, too large, not UTF-8, not JSON, not an object.
     """
+    value = read_json_value(path, root)
+    if not isinstance(value, dict):
+        raise damaged(path, f"expected a JSON object, found a {type(value).__name__}")
+    return value
+
+
+def read_json_value(path: Path, root: Path) -> Any:
+    """Any JSON value read from a plain file inside ``root``.
+
+    Raises:
+        DamagedRunError: Naming the file: a link, too large, not UTF-8, not JSON.
+    """
     plain_file(path, root)
     try:
         value = json.loads(path.read_bytes().decode("utf-8"))
@@ -79,8 +87,6 @@ def read_document(path: Path, root: Path) -> dict[str, Any]:
         raise damaged(path, f"it is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
         raise damaged(path, "it nests too deeply to be mtltune's") from None
-    if not isinstance(value, dict):
-        raise damaged(path, f"expected a JSON object, found a {type(value).__name__}")
     return value
 
 
@@ -255,4 +261,4 @@ def check_tuner_state(run_dir: Path) -> None:
     for parent, _, files in os.walk(tuner):
         for name in sorted(files):
             if name.endswith(".json"):
-                read_document(Path(parent) / name, run_dir)
+                read_json_value(Path(parent) / name, run_dir)

@@ -172,7 +172,9 @@ def describe_holder(info: dict[str, Any]) -> str:
     """``another search (pid 12 on host h since ...; chief at a:p)`` from a lock's text."""
     if not info:
         return "another search (its lock file is empty: it is starting)"
-    role = "a distributed search's chief" if info.get("role") == "chief" else "another search"
+    role = {"chief": "a distributed search's chief", "report": "`mtltune report`"}.get(
+        str(info.get("role")), "another search"
+    )
     text = f"{role} (pid {info.get('pid')} on host {info.get('host')} since {info.get('since')}"
     if info.get("address"):
         text += f"; chief at {info['address']}"

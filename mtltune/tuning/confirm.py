@@ -194,11 +194,14 @@ def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    if doc.get("fingerprint") != study_fingerprint(study):
+    if not isinstance(doc, dict) or doc.get("fingerprint") != study_fingerprint(study):
         return {}
     kept = {}
     for entry in doc.get("runs", []):
-        run = ConfirmRun(**entry)
+        try:  # confirm.json is read back like any file of a run folder: untrusted
+            run = ConfirmRun(**entry)
+        except TypeError:
+            return {}  # not what mtltune wrote: the runs are trained again
         weights = _weights_path(folder, run.candidate, run.seed).exists()
         if run.source == CONFIRM and (weights or not run.ok):
             kept[(run.candidate, run.seed)] = run
