@@ -19,7 +19,7 @@ from mtltune.cli.output import RichProgress, count, err, out, print_result, prin
 from mtltune.cli.signals import interruptible
 from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
-from mtltune.terminal import quiet_tensorflow
+from mtltune.terminal import quiet_tensorflow, stop_filter
 
 app = typer.Typer(
     add_completion=False,
@@ -178,9 +178,9 @@ def search(
     progress = RichProgress()
 
     def stop_trials() -> None:
-        search = sys.modules.get("mtltune.search")
-        if search is not None:
-            search.request_stop()
+        stop = getattr(sys.modules.get("mtltune.search"), "request_stop", None)
+        if stop is not None:  # not while mtltune.search is still being imported
+            stop()
 
     try:
         # The run (and its local workers) first: the workers start while this process imports
@@ -318,10 +318,7 @@ def _read_run(read: Callable[[], Any]) -> Any:
 
 @app.command()
 def report(run_dir: RunDirArg) -> None:
-    """Re-render report.md, pareto.csv and the plots of a finished run (no retraining).
-
-    Refused while a search holds the run folder.
-    """
+    """Re-render report.md, pareto.csv and the plots of a finished run (no retraining)."""
     from mtltune.report.rerender import rerender_report
 
     try:
@@ -395,6 +392,9 @@ def predict(
 def main() -> None:
     """Entry point of the ``mtltune`` console script."""
     try:
-        app()
-    except KeyboardInterrupt:  # pragma: no cover - interactive
+        with interruptible():  # SIGTERM before a command's own handling: exit 130 as Ctrl-C
+            app()
+    except KeyboardInterrupt:
+        stop_filter()  # the message must not wait in the TensorFlow-noise filter
+        err.print("interrupted")
         sys.exit(130)
