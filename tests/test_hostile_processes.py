@@ -5,6 +5,8 @@ Ctrl-C, local workers are capped, and targets near float32's range train.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from conftest import TINY, deep_update, write_interruptible_study
 from typer.testing import CliRunner
@@ -128,3 +131,21 @@ def test_a_target_near_float32s_range_trains_and_reports_finite_losses(tmp_path)
     assert (trials["status"] == "COMPLETED").all(), trials["message"].tolist()
     loss = trials["stop_loss_y"].iloc[0]
     assert np.isfinite(loss) and loss > 1e40
+
+
+def test_sigterm_before_a_commands_own_handling_exits_130_with_a_message(
+    monkeypatch, capsys
+) -> None:
+    cli = importlib.import_module("mtltune.cli.app")  # the module (mtltune.cli.app is typer's)
+
+    def command() -> None:  # a command still importing TensorFlow when SIGTERM comes
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+        raise AssertionError("SIGTERM did not interrupt the command")
+
+    monkeypatch.setattr(cli, "app", command)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed again

@@ -19,7 +19,7 @@ from mtltune.cli.output import RichProgress, count, err, out, print_result, prin
 from mtltune.cli.signals import interruptible
 from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
-from mtltune.terminal import quiet_tensorflow, stop_filter
+from mtltune.terminal import quiet_tensorflow
 
 app = typer.Typer(
     add_completion=False,
@@ -391,10 +391,9 @@ def predict(
 
 def main() -> None:
     """Entry point of the ``mtltune`` console script."""
+    # SIGTERM or Ctrl-C before a command's own handling: a message, and typer exits 130.
     try:
-        with interruptible():  # SIGTERM before a command's own handling: exit 130 as Ctrl-C
+        with interruptible(lambda: err.print("interrupted")):
             app()
-    except KeyboardInterrupt:
-        stop_filter()  # the message must not wait in the TensorFlow-noise filter
-        err.print("interrupted")
+    except KeyboardInterrupt:  # pragma: no cover - between typer's handling and here
         sys.exit(130)
