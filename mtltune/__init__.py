@@ -21,6 +21,7 @@ _LAZY = {
     "Dataset": "mtltune.data",
     "FusedAdam": "mtltune.model.adam",
     "HeadConfig": "mtltune.study",
+    "InputError": "mtltune.errors",
     "MtlTuneError": "mtltune.errors",
     "MultiTaskHyperModel": "mtltune.tuning.hypermodel",
     "MultiTaskModel": "mtltune.model.multitask",
@@ -51,6 +52,7 @@ __all__ = [
     "Dataset",
     "FusedAdam",
     "HeadConfig",
+    "InputError",
     "MtlTuneError",
     "MultiTaskHyperModel",
     "MultiTaskModel",
@@ -91,7 +93,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from mtltune.data import Dataset, prepare_dataset
-    from mtltune.errors import DataError, MtlTuneError, SearchError, StudyError
+    from mtltune.errors import DataError, InputError, MtlTuneError, SearchError, StudyError
     from mtltune.model.adam import FusedAdam
     from mtltune.model.callbacks import ObjectiveLogger
     from mtltune.model.multitask import MultiTaskModel

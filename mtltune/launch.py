@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mtltune.distributed.chief import DistributedOptions
-from mtltune.distributed.monitor import LocalWorker, start_local_workers, stop_local_workers
+from mtltune.distributed.monitor import (
+    LocalWorker,
+    check_local_workers,
+    start_local_workers,
+    stop_local_workers,
+)
 from mtltune.run.folder import RunFolder, check_out_path, prepare_run_folder
-from mtltune.run.lock import RunLock, acquire_run_lock
+from mtltune.run.lock import RunLock, acquire_run_lock, read_run_lock
 from mtltune.study import Study
 
 
@@ -77,8 +82,12 @@ def open_run(
             study and ``overwrite`` is off.
     """
     folder = RunFolder(Path(out) if out is not None else default_run_folder(study))
+    if distributed is not None:
+        check_local_workers(distributed.workers)
     role = "search" if distributed is None else "chief"
     check_out_path(folder.path)
+    if read_run_lock(folder.path) is None:  # a live holder is named by acquire_run_lock
+        folder.check_is_run_or_new()  # before the lock touches anything in it
     with acquire_run_lock(folder.path, role) as lock:
         resumed = prepare_run_folder(study, folder, overwrite=overwrite)
         local: list[LocalWorker] = []

@@ -10,7 +10,7 @@ column per class for classification heads. ``mtltune predict`` is ``predict_file
 
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,10 @@ import pandas as pd
 from mtltune.data.preprocessing import Preprocessing
 from mtltune.data.tables import read_table
 from mtltune.errors import InputError, Problem
-from mtltune.run.atomic import write_atomic
+from mtltune.run.atomic import RunPathError, write_file
+from mtltune.run.checks import damaged
 from mtltune.run.files import BEST_MODEL, PREPROCESSING_JSON
+from mtltune.run.loader import check_model_archive, check_outputs, load_preprocessing
 
 #: Rows per call of the model (the result does not depend on it).
 BATCH_SIZE = 4096
@@ -38,10 +40,13 @@ class Predictions:
             auxiliary output (a ``gaussian_nll`` head's log-variance, in the target's units).
         outputs: The model's raw outputs keyed by output name (regression outputs already in
             the targets' units; probabilities for classification heads).
+        unseen: Per categorical input whose rows hold categories train never saw: how many
+            rows, and the first such category (those rows have no category set).
     """
 
     table: pd.DataFrame
     outputs: dict[str, np.ndarray]
+    unseen: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,12 +64,14 @@ class RunModel:
 
     @property
     def model(self) -> Any:
-        """The Keras model (``best_model.keras``), loaded on first use."""
-        if self._model is None:
-            import keras
+        """The Keras model (``best_model.keras``), loaded on first use and checked.
 
-            path = self.run_dir / self.preprocessing.model_file
-            self._model = keras.saving.load_model(path, compile=False)
+        Raises:
+            DamagedRunError: If the archive is not a Keras model, holds code Keras' safe mode
+                refuses, or its inputs and outputs do not match ``preprocessing.json``.
+        """
+        if self._model is None:
+            self._model = _load_model(self.run_dir, self.preprocessing)
         return self._model
 
     def predict(self, table: pd.DataFrame) -> Predictions:
@@ -76,7 +83,8 @@ class RunModel:
         x = self.preprocessing.encode(table)
         raw = self.model.predict(x, batch_size=BATCH_SIZE, verbose=0)
         outputs = {str(k): np.asarray(v) for k, v in raw.items()}
-        return Predictions(self._columns(outputs, table.index), outputs)
+        unseen = self.preprocessing.unseen_categories(table)
+        return Predictions(self._columns(outputs, table.index), outputs, unseen)
 
     def _columns(self, outputs: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
         columns: dict[str, Any] = {}
@@ -115,8 +123,10 @@ def load_run(run_dir: str | Path) -> RunModel:
         InputError: If the folder holds no finished search's model.
     """
     run_dir = Path(run_dir)
-    path = run_dir / PREPROCESSING_JSON
-    if not (path.is_file() and (run_dir / BEST_MODEL).is_file()):
+    if not run_dir.is_dir():
+        what = "it is a file, not a run folder" if run_dir.exists() else "no such run folder"
+        raise InputError([Problem(str(run_dir), f"{what}; pass the folder `mtltune search` wrote")])
+    if not all(os.path.lexists(run_dir / name) for name in (PREPROCESSING_JSON, BEST_MODEL)):
         raise InputError(
             [
                 Problem(
@@ -126,8 +136,29 @@ def load_run(run_dir: str | Path) -> RunModel:
                 )
             ]
         )
-    preprocessing = Preprocessing.from_document(json.loads(path.read_text(encoding="utf-8")))
+    # Both files are untrusted input: validated before use (mtltune.run.loader).
+    preprocessing = load_preprocessing(run_dir)
+    check_model_archive(run_dir)
     return RunModel(run_dir, preprocessing)
+
+
+def _load_model(run_dir: Path, preprocessing: Preprocessing) -> Any:
+    """``best_model.keras`` loaded in Keras' safe mode and probed with one row of zeros."""
+    import keras
+
+    path = check_model_archive(run_dir)
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        probe = model.predict(
+            np.zeros((1, len(preprocessing.inputs.feature_names)), np.float32), verbose=0
+        )
+    except Exception as exc:  # Keras raises many kinds; each is a damaged archive here
+        text = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise damaged(path, f"Keras cannot load or run it ({type(exc).__name__}: {text})") from None
+    if not isinstance(probe, dict):
+        raise damaged(path, "its output is not a mapping of head names: not mtltune's model")
+    check_outputs(path, [str(k) for k in probe], preprocessing.targets)
+    return model
 
 
 @dataclass(frozen=True)
@@ -138,17 +169,22 @@ class PredictResult:
         out: The written CSV.
         rows: Number of predicted rows.
         columns: The written columns.
+        unseen: Per categorical input, rows with categories train never saw (``Predictions``).
     """
 
     out: Path
     rows: int
     columns: list[str]
+    unseen: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 def predict_file(
     run_dir: str | Path, data: str | Path, out: str | Path | None = None, *, overwrite: bool = False
 ) -> PredictResult:
     """Predict a CSV or Parquet file's rows into a CSV (``mtltune predict``).
+
+    The run folder is checked first, then ``out``, then the data; nothing is written unless
+    every row is predicted.
 
     Args:
         run_dir: The finished run's folder.
@@ -157,12 +193,43 @@ def predict_file(
         overwrite: Replace ``out`` if it exists (otherwise an existing file is an error).
 
     Raises:
-        InputError: If the run has no model, the data cannot be read or lack an input column
-            (naming it), or ``out`` exists without ``overwrite``. Nothing is written.
+        InputError: If the folder is no finished run, the data cannot be read or hold bad
+            values (naming the column and row), or ``out`` cannot be written (naming why).
+        DamagedRunError: If a file of the run folder is damaged (naming it).
     """
     data = Path(data)
     target = Path(out) if out is not None else data.with_name(f"{data.stem}_predictions.csv")
-    if target.exists() and not overwrite:
+    run = load_run(run_dir)
+    check_output(target, overwrite=overwrite)
+    table = read_table(data, "DATA")
+    predictions = run.predict(table)
+    try:
+        write_file(target, predictions.table.to_csv(index=False), root=target.parent)
+    except (OSError, RunPathError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise out_error(target, f"it cannot be written ({reason})") from None
+    return PredictResult(
+        target, len(predictions.table), list(predictions.table.columns), predictions.unseen
+    )
+
+
+def out_error(target: Path, reason: str) -> InputError:
+    """The error for an unusable ``--out``: the path, why, and the way out."""
+    return InputError([Problem("--out", f"cannot write predictions to {str(target)!r}: {reason}")])
+
+
+def check_output(target: Path, *, overwrite: bool) -> None:
+    """Refuse an output path before anything is predicted.
+
+    A folder, an existing file (without ``overwrite``), a path under a file, or one in a
+    folder that cannot be written is refused.
+
+    Raises:
+        InputError: Naming ``--out`` and the reason.
+    """
+    if target.is_dir():
+        raise out_error(target, "it is a folder; pass a file name with --out")
+    if os.path.lexists(target) and not overwrite:
         raise InputError(
             [
                 Problem(
@@ -172,8 +239,12 @@ def predict_file(
                 )
             ]
         )
-    run = load_run(run_dir)
-    table = read_table(data, "DATA")
-    predictions = run.predict(table)
-    write_atomic(target, predictions.table.to_csv(index=False))
-    return PredictResult(target, len(predictions.table), list(predictions.table.columns))
+    existing = target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise out_error(target, f"{existing} is a file, so no folder can be made under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise out_error(
+            target, f"{existing} is not writable (permission denied); pass --out elsewhere"
+        )

@@ -213,7 +213,7 @@ def _run_opened(
     arrays = test_arrays(
         dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads
     )
-    save_npz(folder.path / PREDICTIONS_NPZ, arrays)
+    save_npz(folder.path / PREDICTIONS_NPZ, arrays, root=folder.path)
     tails = heavy_tails(arrays, study.heads, "baseline" if verdict.stands else "best")
     best_plan = declare(
         tuner.oracle.trials[best_trial.trial_id].hyperparameters.copy(),
@@ -265,7 +265,7 @@ def _search(
             return
         if hypermodel.last_history is not None:
             history_path = folder.path / HISTORIES / f"{trial.trial_id}.json"
-            write_atomic(history_path, json.dumps(hypermodel.last_history))
+            write_atomic(history_path, json.dumps(hypermodel.last_history), root=folder.path)
         # Keep trials.csv current, so an interrupted search still shows what finished.
         records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
         write_trials(records, folder.path)
@@ -317,7 +317,7 @@ def _replicates(
         count,
         lambda k: progress.stage(f"replicate {k + 1} of {count}: best and baseline"),
     )
-    save_npz(folder / REPLICATES_NPZ, arrays)
+    save_npz(folder / REPLICATES_NPZ, arrays, root=folder)
     return summarise(arrays, hypermodel.heads, hypermodel.class_weights)
 
 

@@ -236,24 +236,24 @@ def test_trials_table_columns() -> None:
 
 def test_write_atomic_replaces_and_leaves_no_temporary_file(tmp_path) -> None:
     target = tmp_path / "out.txt"
-    write_atomic(target, "one")
-    write_atomic(target, "two")
+    write_atomic(target, "one", root=tmp_path)
+    write_atomic(target, "two", root=tmp_path)
     assert target.read_text() == "two"
     assert listing(tmp_path) == ["out.txt"]
 
 
 def test_write_atomic_creates_folders_and_writes_utf8(tmp_path) -> None:
     target = tmp_path / "a" / "b" / "out.md"
-    write_atomic(target, "σ² — ok\n")
+    write_atomic(target, "σ² — ok\n", root=tmp_path)
     assert target.read_text(encoding="utf-8") == "σ² — ok\n"
     assert listing(target.parent) == ["out.md"]
 
 
 def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path) -> None:
     target = tmp_path / "out.txt"
-    write_atomic(target, "old")
+    write_atomic(target, "old", root=tmp_path)
     with pytest.raises(TypeError):
-        write_atomic(target, None)  # type: ignore[arg-type]
+        write_atomic(target, None, root=tmp_path)  # type: ignore[arg-type]
     assert target.read_text() == "old"
     assert listing(tmp_path) == ["out.txt"]
 
@@ -263,5 +263,5 @@ def test_write_atomic_keeps_the_usual_file_permissions(tmp_path) -> None:
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
     atomic = tmp_path / "atomic.txt"
-    write_atomic(atomic, "x")
+    write_atomic(atomic, "x", root=tmp_path)
     assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)

@@ -51,7 +51,7 @@ def test_a_foreign_folder_without_a_marker_is_refused_even_with_overwrite(
 
 
 def test_save_npz_round_trips_and_leaves_no_temporary_file(tmp_path) -> None:
-    save_npz(tmp_path / "a.npz", {"x": np.arange(3), "y/z": np.ones((2, 2))})
+    save_npz(tmp_path / "a.npz", {"x": np.arange(3), "y/z": np.ones((2, 2))}, root=tmp_path)
     loaded = np.load(tmp_path / "a.npz")
     np.testing.assert_array_equal(loaded["x"], np.arange(3))
     np.testing.assert_array_equal(loaded["y/z"], np.ones((2, 2)))

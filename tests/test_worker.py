@@ -112,6 +112,26 @@ def test_chief_address_comes_from_a_live_lock(tmp_path) -> None:
             chief_address(folder)
 
 
+class FakeClock:
+    """``time`` for ``chief_address``: each ``sleep`` advances the clock and runs what is due.
+
+    The chief's actions happen at fixed points of the worker's polling, whatever the machine's
+    load (a timer thread raced the poll, and the lock's release, on a loaded machine).
+    """
+
+    def __init__(self, at: float, action) -> None:
+        self.now, self.at, self.action = 0.0, at, action
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        if self.action is not None and self.now >= self.at:
+            action, self.action = self.action, None
+            action()
+
+
 def test_workers_a_chief_started_wait_for_it_as_long_as_it_holds_the_folder(
     tmp_path, monkeypatch
 ) -> None:
@@ -121,24 +141,53 @@ def test_workers_a_chief_started_wait_for_it_as_long_as_it_holds_the_folder(
     folder = tmp_path / "run"
     folder.mkdir()
     with acquire_run_lock(folder, "chief") as lock:
-        listens = threading.Timer(1.0, lambda: lock.update(address="127.0.0.1:8470"))
-        listens.start()
-        try:
-            with pytest.raises(SearchError, match="serves no workers"):
-                chief_address(folder)
-            assert chief_address(folder, local=True) == "127.0.0.1:8470"
-        finally:
-            listens.cancel()
+        listens = FakeClock(1.0, lambda: lock.update(address="127.0.0.1:8470"))
+        monkeypatch.setattr(worker_module, "time", listens)
+        with pytest.raises(SearchError, match="serves no workers"):
+            chief_address(folder)
+        assert listens.action is not None  # gave up at 0.3 s, before the chief listened
+        assert chief_address(folder, local=True) == "127.0.0.1:8470"
+        assert listens.now >= 1.0
     # A chief that exits before it listens releases the folder: its workers stop waiting.
     lock = acquire_run_lock(folder, "chief")
-    exits = threading.Timer(1.0, lock.release)
-    exits.start()
+    exits = FakeClock(1.0, lock.release)
+    monkeypatch.setattr(worker_module, "time", exits)
     try:
         with pytest.raises(SearchError, match="no search is running on"):
             chief_address(folder, local=True)
+        assert exits.action is None and exits.now >= 1.0
     finally:
-        exits.cancel()
         lock.release()
+
+
+def test_a_run_lock_released_from_many_threads_at_once_closes_its_descriptor_once(
+    tmp_path, monkeypatch
+) -> None:
+    lock = acquire_run_lock(tmp_path / "run", "chief")
+    closed: list[int] = []
+    real_close = os.close
+
+    def counting_close(fd: int) -> None:
+        closed.append(fd)
+        time.sleep(0.01)  # widen the window a second release would slip through
+        real_close(fd)
+
+    monkeypatch.setattr(os, "close", counting_close)
+    barrier = threading.Barrier(8)
+
+    def release() -> None:
+        barrier.wait()
+        lock.release()
+
+    threads = [threading.Thread(target=release) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    monkeypatch.undo()
+    assert len(closed) == 1
+    assert not (tmp_path / "run" / "mtltune.lock").exists()
+    acquire_run_lock(tmp_path / "run").release()  # and the folder is free again
 
 
 def start_chief(path: Path, out: Path, *extra: str) -> subprocess.Popen[str]:

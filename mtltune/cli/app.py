@@ -8,7 +8,6 @@ wrapped to the width in a terminal, one line in a log (where it is grepped). ``v
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 from mtltune.cli.helptext import Command, Group
 from mtltune.cli.output import count, err, out, print_result, print_trials
 from mtltune.cli.progress import RichProgress
+from mtltune.cli.signals import interruptible
 from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
 from mtltune.terminal import quiet_tensorflow
@@ -182,17 +182,18 @@ def search(
     folder = out_dir if out_dir is not None else default_run_folder(resolved)
     progress = RichProgress()
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        search = sys.modules.get("mtltune.search")
-        if search is not None:  # honoured at the next batch even if this interrupt is swallowed
-            search.request_stop()
-        raise KeyboardInterrupt
+    def stop_trials() -> None:
+        stop = getattr(sys.modules.get("mtltune.search"), "request_stop", None)
+        if stop is not None:  # not while mtltune.search is still being imported
+            stop()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         # The run (and its local workers) first: the workers start while this process imports
-        # TensorFlow.
-        with open_run(resolved, folder, overwrite=overwrite, distributed=distributed) as run:
+        # TensorFlow. SIGTERM stops it like Ctrl-C (mtltune.cli.signals).
+        with (
+            interruptible(stop_trials),
+            open_run(resolved, folder, overwrite=overwrite, distributed=distributed) as run,
+        ):
             from mtltune.search import run_study
 
             result = run_study(resolved, run=run, progress=progress, dataset=dataset, report=True)
@@ -216,7 +217,6 @@ def search(
         )
     finally:
         progress.close()
-        signal.signal(signal.SIGINT, previous)
     print_result(result)
     out.print(f"report: {folder / REPORT_MD}", highlight=False)
 
@@ -290,16 +290,17 @@ def worker(
     from mtltune.distributed.worker import run_worker
 
     try:
-        count = run_worker(
-            run_dir,
-            chief,
-            tuner_id=tuner_id,
-            threads=threads,
-            parent_pid=parent_pid,
-            study_file=study,
-            chief_timeout=chief_timeout,
-            echo=lambda line: out.print(line, highlight=False),
-        )
+        with interruptible():
+            count = run_worker(
+                run_dir,
+                chief,
+                tuner_id=tuner_id,
+                threads=threads,
+                parent_pid=parent_pid,
+                study_file=study,
+                chief_timeout=chief_timeout,
+                echo=lambda line: out.print(line, highlight=False),
+            )
     except InputError as exc:
         _fail(exc, 2)
     except MtlTuneError as exc:
@@ -325,12 +326,10 @@ def _read_run(read: Callable[[], Any]) -> Any:
 @app.command(cls=Command)
 def report(run_dir: RunDirArg) -> None:
     """Re-render report.md, pareto.csv and the plots of a finished run (no retraining)."""
-    from mtltune.report import write_report
-    from mtltune.report.readback import load_result
+    from mtltune.report.rerender import rerender_report
 
-    result = _read_run(lambda: load_result(run_dir, check_files=True))
     try:
-        paths = write_report(result, run_dir)
+        paths = _read_run(lambda: rerender_report(run_dir))
     except OSError as exc:
         _fail(MtlTuneError(f"cannot write the report into {run_dir}: {exc}"), 1)
     plots = sorted(k for k in paths if k.startswith("plots/"))
@@ -388,13 +387,20 @@ def predict(
         result = predict_file(run_dir, data, out_file, overwrite=overwrite)
     except InputError as exc:
         _fail(exc, 2)
+    except MtlTuneError as exc:
+        _fail(exc, 1)
+    for column, (rows, first) in result.unseen.items():
+        warning = f"{rows} rows hold categories unseen in training (first: {first!r})"
+        err.print(f"warning: column {column!r}: {warning}; encoded as no category", soft_wrap=True)
     done = f"{result.rows} rows predicted: {result.out} ({', '.join(result.columns)})"
     out.print(done, highlight=False)
 
 
 def main() -> None:
     """Entry point of the ``mtltune`` console script."""
+    # SIGTERM or Ctrl-C before a command's own handling: a message, and typer exits 130.
     try:
-        app()
-    except KeyboardInterrupt:  # pragma: no cover - interactive
+        with interruptible(lambda: err.print("interrupted")):
+            app()
+    except KeyboardInterrupt:  # pragma: no cover - between typer's handling and here
         sys.exit(130)

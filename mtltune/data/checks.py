@@ -6,6 +6,7 @@ Columns present, numbers numeric, values finite, classes seen in train. Every fa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,7 +37,7 @@ def check_header(columns: Sequence[Any], source: str) -> None:
         )
 
 
-def _float32_problems(table: pd.DataFrame, numeric: list[tuple[str, str]]) -> list[Problem]:
+def float32_problems(table: pd.DataFrame, numeric: list[tuple[str, str]]) -> list[Problem]:
     """Finite values too large for float32 (they would become infinite in the network)."""
     problems = []
     for where, column in numeric:
@@ -78,6 +79,24 @@ def check_columns(study: Study, table: pd.DataFrame) -> None:
             need(head.clean_target, f"heads.{name}.clean_target")
     if problems:
         raise DataError(problems)
+
+
+def category_labels(series: pd.Series) -> pd.Series:
+    """A categorical column's labels as text, numbers spelled one way whatever their dtype.
+
+    A column of codes is read as floats when one of its cells is empty (``1.0``) and as
+    integers when none is (``1``): a whole number is spelled as an integer, so train and new
+    rows agree. Text is kept as it is (``"01"`` stays ``"01"``).
+    """
+
+    def label(value: Any) -> str:
+        if isinstance(value, (float, np.floating)) and np.isfinite(value) and value == int(value):
+            return str(int(value))
+        return str(value)
+
+    if pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return series.astype(str)
+    return series.map(label).astype(str)
 
 
 def is_categorical(series: pd.Series, forced: Sequence[str]) -> bool:
@@ -125,7 +144,7 @@ def check_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, np.nd
     """
     numeric = _numeric_columns(study, table)
     table = _as_numbers(table, numeric)
-    problems = _float32_problems(table, numeric)
+    problems = float32_problems(table, numeric)
     if problems:
         raise DataError(problems)
     missing = _missing_masks(study, table, numeric)
@@ -227,6 +246,39 @@ def check_unseen_classes(
                     f"the {split_name} split has classes that train never saw: {labels} "
                     f"(first at data row {first + 1}); shuffle the split, add rows or "
                     "merge rare classes",
+                )
+            )
+    if problems:
+        raise DataError(problems)
+
+
+#: Largest target magnitude a squared error of an unscaled target holds in float32 (the
+#: difference of two such values, squared, stays finite).
+SQUARE_MAX = math.sqrt(FLOAT32_MAX) / 2
+#: Built-in losses that square the error of an unscaled (``scale: none``) target.
+_SQUARING = frozenset({"mse", "rmse", "gaussian_nll"})
+
+
+def check_target_range(study: Study, table: pd.DataFrame, positions: np.ndarray) -> None:
+    """Targets of ``scale: none`` heads with a squared loss stay finite when squared (float32).
+
+    A scaled target (``standard``, ``log``) is trained on standardised values, and its losses
+    are converted back to the target's units in float64: any float32 value is fine.
+    """
+    problems = []
+    for name, head in study.heads.items():
+        if head.kind != "regression" or head.scale != "none" or str(head.loss) not in _SQUARING:
+            continue
+        values = np.abs(table[head.target].to_numpy(dtype=np.float64))
+        bad = values > SQUARE_MAX
+        if bad.any():
+            first = int(positions[np.flatnonzero(bad)[0]])
+            problems.append(
+                Problem(
+                    f"heads.{name}.target (column {head.target!r})",
+                    f"{int(bad.sum())} values beyond ±{SQUARE_MAX:.3g} (first {values[bad][0]:g} "
+                    f"at data row {first + 1}): their {head.loss} overflows float32 in training "
+                    "with scale: none; use scale: standard (the default) or rescale the column",
                 )
             )
     if problems:

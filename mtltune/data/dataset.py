@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from mtltune.data.checks import (
+    category_labels,
     check_columns,
     check_log_targets,
+    check_target_range,
     check_unseen_classes,
     check_values,
     is_categorical,
@@ -130,7 +132,7 @@ class InputEncoder:
             out[:, j] = (table[column].to_numpy(dtype=np.float64) - mean) / std
         j = len(self.numeric)
         for column, categories in self.categorical.items():
-            codes = pd.Categorical(table[column].astype(str), categories=categories).codes
+            codes = pd.Categorical(category_labels(table[column]), categories=categories).codes
             seen = np.flatnonzero(codes >= 0)
             out[seen, j + codes[seen]] = 1.0
             j += len(categories)
@@ -241,6 +243,7 @@ def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:
     if sampled is not None:
         table, positions = table.iloc[sampled].reset_index(drop=True), positions[sampled]
     check_log_targets(study, table, positions)
+    check_target_range(study, table, positions)
     train_idx, stop_idx, test_idx = split_indices(len(table), study.split, split_seed)
     train = table.iloc[train_idx]
     inputs = _fit_inputs(train, study.data.inputs or [], study.data.categorical)
@@ -269,7 +272,7 @@ def _fit_inputs(train: pd.DataFrame, inputs: Sequence[str], forced: Sequence[str
     for column in inputs:
         series = train[column]
         if is_categorical(series, forced):
-            categorical[column] = sorted(series.astype(str).unique().tolist())
+            categorical[column] = sorted(category_labels(series).unique().tolist())
         else:
             values = series.to_numpy(dtype=np.float64)
             std = float(values.std())

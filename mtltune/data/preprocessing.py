@@ -2,7 +2,8 @@
 
 After a search the run folder holds ``preprocessing.json`` beside ``best_model.keras``: the
 input standardisation and one-hot categories, each head's target scale and class labels, all
-fitted on the train split. ``Preprocessing`` reads it back, checks new rows the way ``validate``
+fitted on the train split. ``mtltune.run.loader.load_preprocessing`` reads it back (validated:
+a run folder is untrusted input) as a ``Preprocessing``, which checks new rows the way ``validate``
 checks a study's data (every input column present, numbers where numbers were), and encodes
 them for the model. Nothing here imports TensorFlow.
 """
@@ -16,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtltune.data.checks import FLOAT32_MAX, category_labels, float32_problems
 from mtltune.data.dataset import Dataset, InputEncoder, TargetEncoder
-from mtltune.data.scaling import TargetScale
 from mtltune.errors import DataError, Problem
 from mtltune.study import Study
 
@@ -78,27 +79,6 @@ class Preprocessing:
     target_columns: dict[str, str]
     model_file: str
 
-    @classmethod
-    def from_document(cls, document: Mapping[str, Any]) -> Preprocessing:
-        """Read a document written by ``preprocessing_document``."""
-        inputs = document["inputs"]
-        numeric = {c: (float(v["mean"]), float(v["std"])) for c, v in inputs["numeric"].items()}
-        heads = document["heads"]
-        return cls(
-            columns=list(inputs["columns"]),
-            inputs=InputEncoder(numeric=numeric, categorical=dict(inputs["categorical"])),
-            targets={
-                h: TargetEncoder(
-                    kind=v["kind"],
-                    classes=list(v["classes"]),
-                    scale=TargetScale.from_dict(v["scale"]),
-                )
-                for h, v in heads.items()
-            },
-            target_columns={h: str(v["target"]) for h, v in heads.items()},
-            model_file=str(document["model"]),
-        )
-
     def encode(self, table: pd.DataFrame) -> np.ndarray:
         """Check new rows and encode their inputs (float32, one row per table row).
 
@@ -108,6 +88,19 @@ class Preprocessing:
         self.check(table)
         numeric = {c: pd.to_numeric(table[c]) for c in self.inputs.numeric}
         return self.inputs.transform(table.assign(**numeric))
+
+    def unseen_categories(self, table: pd.DataFrame) -> dict[str, tuple[int, str]]:
+        """Per categorical input: rows whose category train never saw, and the first such.
+
+        Such a row is encoded with no category set (all its one-hot features 0).
+        """
+        unseen = {}
+        for column, categories in self.inputs.categorical.items():
+            labels = category_labels(table[column])
+            new = ~labels.isin(categories).to_numpy()
+            if new.any():
+                unseen[column] = (int(new.sum()), str(labels.iloc[int(np.flatnonzero(new)[0])]))
+        return unseen
 
     def check(self, table: pd.DataFrame) -> None:
         """Every input column is present, numeric ones hold finite numbers, none is missing.
@@ -133,6 +126,32 @@ class Preprocessing:
                 problems.append(problem)
         if problems:
             raise DataError(problems)
+        numbers = table[list(self.inputs.numeric)].apply(pd.to_numeric)
+        # The study's own check: a value beyond float32 becomes infinite in the network.
+        problems = float32_problems(numbers, [("input", c) for c in self.inputs.numeric])
+        problems = problems or _standardised_problems(numbers, self.inputs.numeric)
+        if problems:
+            raise DataError(problems)
+
+
+def _standardised_problems(
+    numbers: pd.DataFrame, stats: Mapping[str, tuple[float, float]]
+) -> list[Problem]:
+    """Inputs whose standardised value overflows float32 (far beyond anything in train)."""
+    problems = []
+    for column, (mean, std) in stats.items():
+        bad = np.abs((numbers[column].to_numpy(dtype=np.float64) - mean) / std) > FLOAT32_MAX
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            problems.append(
+                Problem(
+                    f"column {column!r}",
+                    f"{int(bad.sum())} values are so far from train's (first in data row "
+                    f"{first + 1}) that the standardised input overflows float32; they are "
+                    "outside what the model was trained on",
+                )
+            )
+    return problems
 
 
 def _bad_values(series: pd.Series, column: str, numeric: bool) -> Problem | None:

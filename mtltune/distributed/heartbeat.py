@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mtltune.errors import SearchError
+from mtltune.errors import DamagedRunError, SearchError
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import WORKERS_DIR
 
@@ -64,6 +64,7 @@ class Heartbeat:
     """
 
     def __init__(self, folder: Path, tuner_id: str, interval: float = HEARTBEAT_SECONDS) -> None:
+        self.folder = folder
         self.path = heartbeat_path(folder, tuner_id)
         self.interval = interval
         self.info: dict[str, Any] = {
@@ -114,8 +115,9 @@ class Heartbeat:
             self.info.update(fields)
             self.info["beat"] += 1
             self.info["time"] = time.time()
-            with contextlib.suppress(OSError):  # a full disk must not kill the trial
-                write_atomic(self.path, json.dumps(self.info))
+            # A full disk (or a link planted in workers/, refused) must not kill the trial.
+            with contextlib.suppress(OSError, DamagedRunError):
+                write_atomic(self.path, json.dumps(self.info), root=self.folder)
 
     def stop(self, state: str, **fields: Any) -> None:
         """Stop beating and record the final state (``done``, or ``failed`` with an ``error``)."""

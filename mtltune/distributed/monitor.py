@@ -22,7 +22,8 @@ from typing import Any
 
 from mtltune.compat.tuner_private import ongoing_trials, oracle_locked
 from mtltune.distributed.heartbeat import HeartbeatWatch, read_heartbeat
-from mtltune.errors import SearchError
+from mtltune.errors import InputError, Problem, SearchError
+from mtltune.run.atomic import open_stream
 from mtltune.run.files import WORKERS_DIR
 from mtltune.terminal import quiet_environment
 
@@ -79,13 +80,16 @@ def start_local_workers(folder: Path, count: int, threads: int) -> list[LocalWor
     quiet_environment(env)
     env.setdefault("KERAS_BACKEND", "tensorflow")
     logs = folder / WORKERS_DIR
-    logs.mkdir(parents=True, exist_ok=True)
     started = []
     for k in range(count):
         tuner_id = f"tuner{k}"
         log = logs / f"{tuner_id}.log"
+        # -P: neither the working directory nor any folder of the user's is put on sys.path,
+        # so a pandas.py there is never imported in place of pandas (PYTHONPATH is honoured,
+        # as in the chief).
         command = [
             sys.executable,
+            "-P",
             "-m",
             "mtltune",
             "worker",
@@ -97,7 +101,7 @@ def start_local_workers(folder: Path, count: int, threads: int) -> list[LocalWor
             "--parent-pid",
             str(os.getpid()),
         ]
-        with open(log, "wb") as handle:
+        with open_stream(log, root=folder) as handle:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -108,6 +112,35 @@ def start_local_workers(folder: Path, count: int, threads: int) -> list[LocalWor
             )
         started.append(LocalWorker(tuner_id, process, log))
     return started
+
+
+def local_worker_limit() -> int:
+    """Most local workers a search may start: the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_local_workers(count: int) -> None:
+    """Refuse more local workers than cores, before anything starts.
+
+    Raises:
+        InputError: Naming the limit and how to run more workers on other hosts.
+    """
+    limit = local_worker_limit()
+    if count > limit:
+        raise InputError(
+            [
+                Problem(
+                    "--workers",
+                    f"{count} local workers on {limit} cores would each import TensorFlow and "
+                    f"compete for the same cores; pass --workers {limit} or fewer. For more, "
+                    "start the search with --bind 0.0.0.0 and, on other hosts, "
+                    "`mtltune worker RUN_DIR --chief HOST:PORT` (docs/distributed.md)",
+                )
+            ]
+        )
 
 
 def stop_local_workers(workers: list[LocalWorker], timeout: float = 10.0) -> None:

@@ -357,9 +357,10 @@ def _search(
         # Tuner's trial protocol cannot carry (the chief's EndTrial reads it).
         if hypermodel.last_history is not None:
             history = folder / HISTORIES / f"{trial.trial_id}.json"
-            write_atomic(history, json.dumps(hypermodel.last_history))
+            write_atomic(history, json.dumps(hypermodel.last_history), root=folder)
         if trial.message:
-            write_atomic(Path(tuner.get_trial_dir(trial.trial_id)) / MESSAGE_FILE, trial.message)
+            message = Path(tuner.get_trial_dir(trial.trial_id)) / MESSAGE_FILE
+            write_atomic(message, trial.message, root=folder)
 
     tuner = core.make_tuner(
         study, hypermodel, run, on_trial, tuner_id=tuner_id, worker=True, before_end=before_end

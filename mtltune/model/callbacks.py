@@ -132,6 +132,10 @@ def snapshot_of(model: keras.Model) -> WeightSnapshot:
     return per_model(model, "_mtltune_snapshot", WeightSnapshot)
 
 
+#: Beyond this magnitude a monitored value is rescaled before Keras compares it in float32.
+LARGE = 1e30
+
+
 class BestEpochStopping(keras.callbacks.EarlyStopping):
     """``keras.callbacks.EarlyStopping(restore_best_weights=True)``, copying inside TensorFlow.
 
@@ -152,15 +156,19 @@ class BestEpochStopping(keras.callbacks.EarlyStopping):
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=False, **kwargs
         )
         self._saved = False
+        self._divisor: float | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Reset the rule; nothing is kept yet."""
         super().on_train_begin(logs)
         self._saved = False
+        self._divisor = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Apply Keras' rule; keep the weights of the first monitored and each improving epoch."""
         best = self.best
+        if logs and logs.get(self.monitor) is not None:
+            logs = {**logs, self.monitor: self._comparable(float(logs[self.monitor]))}
         super().on_epoch_end(epoch, logs)
         if (logs or {}).get(self.monitor) is None or epoch < self.start_from_epoch:
             return
@@ -170,6 +178,16 @@ class BestEpochStopping(keras.callbacks.EarlyStopping):
         if improved or not self._saved:
             snapshot_of(self.model).save()
             self._saved = True
+
+    def _comparable(self, value: float) -> float:
+        """The value as Keras compares it (in float32), order unchanged.
+
+        Divided by the first value beyond ``LARGE`` (a loss in the units of a target near
+        float32's range, which float32 cannot hold); values within it pass unchanged.
+        """
+        if self._divisor is None and math.isfinite(value) and abs(value) > LARGE:
+            self._divisor = abs(value)
+        return value / self._divisor if self._divisor is not None else value
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """Restore the kept weights (Keras restores them whether or not training stopped)."""

@@ -149,7 +149,12 @@ def make_metrics(name: str, head: HeadConfig) -> list[keras.metrics.Metric]:
         "precision": keras.metrics.Precision,
         "recall": keras.metrics.Recall,
     }
-    return [factories[m](name=head_metric_key(name, m)) for m in head.metrics or []]
+    # Errors in the target's units are summed in float64 (their squares may pass float32's max).
+    wide = {"mse", "mae", "rmse"}
+    return [
+        factories[m](name=head_metric_key(name, m), **({"dtype": "float64"} if m in wide else {}))
+        for m in head.metrics or []
+    ]
 
 
 def output_layer(name: str, head: HeadConfig, units: int) -> keras.layers.Dense:

@@ -83,8 +83,9 @@ class MultiTaskModel(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.target_scales = {h: s for h, s in (target_scales or {}).items() if s.kind != "none"}
         units = [self._loss_units(h, cfg) for h, cfg in heads.items()]
-        self._loss_factor = tf.constant([u[0] for u in units], dtype="float32")
-        self._loss_offset = tf.constant([u[1] for u in units], dtype="float32")
+        # float64: a spread of 5e26 (float32 holds it) squared overflows float32, not float64.
+        self._loss_factor = tf.constant([u[0] for u in units], dtype="float64")
+        self._loss_offset = tf.constant([u[1] for u in units], dtype="float64")
         self.head_loss_trackers = [
             keras.metrics.Mean(name=head_loss_key(h)) for h in self.head_names
         ]
@@ -123,7 +124,8 @@ class MultiTaskModel(keras.Model):
         scale = self.target_scales.get(head)
         if scale is None:
             return values
-        values = tf.cast(values, "float32") * scale.spread + scale.center
+        # float64, as the regression metrics: a target near float32's range squares beyond it.
+        values = tf.cast(values, "float64") * scale.spread + scale.center
         return tf.exp(values) if scale.kind == "log" else values
 
     # -- forward ------------------------------------------------------------------------------
@@ -294,7 +296,8 @@ class MultiTaskModel(keras.Model):
                 logs add every head metric's result (``<head>_<metric>``).
         """
         logs = {"loss": total}
-        losses = losses * self._loss_factor + self._loss_offset  # In the targets' units.
+        # In the targets' units, computed in float64 (σ² of a large target overflows float32).
+        losses = tf.cast(losses, "float64") * self._loss_factor + self._loss_offset
         logs.update({head_loss_key(h): losses[i] for i, h in enumerate(self.head_names)})
         if not training:
             logs.update({m.name: m.result() for m in self.head_metrics})

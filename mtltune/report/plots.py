@@ -8,6 +8,7 @@ the trials (objective, hyperparameters, history) are in ``trialplots``.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from mtltune.report.trialplots import (
     objective_figure,
     plain_log_ticks,
 )
+from mtltune.run.atomic import write_file
 from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ
 
 #: Tukey's outer fences: an axis spans the values within this many interquartile ranges of
@@ -34,10 +36,11 @@ from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ
 FENCE = 3.0
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+def _save(fig: Figure, path: Path, run_dir: Path) -> Path:
+    """Draw the PNG in memory, then write it through the run folder's gateway."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    return write_file(path, buffer.getvalue(), root=run_dir)
 
 
 def ratio_figure(ratios: Mapping[str, Sequence[float]], title: str) -> Figure:
@@ -282,7 +285,7 @@ def figures(result: Any, run_dir: Path) -> dict[str, Figure]:
 def draw_all(result: Any, run_dir: Path) -> dict[str, Path]:
     """Write every figure of ``figures`` to ``run_dir/plots/<name>.png``; returns the paths."""
     return {
-        name: _save(fig, run_dir / PLOTS / f"{name}.png")
+        name: _save(fig, run_dir / PLOTS / f"{name}.png", run_dir)
         for name, fig in figures(result, run_dir).items()
     }
 

@@ -19,6 +19,7 @@ from mtltune.errors import MtlTuneError
 from mtltune.report.results import StudyResult, TrialRecord
 from mtltune.run.checks import check_run_files, damaged, read_json, read_report_document
 from mtltune.run.files import REPORT_JSON, STUDY_FILE, TRIALS_CSV
+from mtltune.run.loader import check_report_names, plain_file
 from mtltune.study.catalog import METRIC_DIRECTIONS
 
 
@@ -77,12 +78,15 @@ def load_result(run_dir: Path, *, check_files: bool = False) -> StudyResult:
     path = run_dir / REPORT_JSON
     if not path.is_file():
         raise NotARunError(f"{path} does not exist: is {run_dir} a finished run folder?")
+    plain_file(path, run_dir)
     doc = read_report_document(run_dir)
     try:
         result = StudyResult.from_dict(doc)
         heads = result.heads
     except (KeyError, TypeError, ValueError, AttributeError, StopIteration) as exc:
         raise damaged(path, f"its content is not a report mtltune can read ({exc!r})") from None
+    # Names become file names (plots, histories): they pass the study's rules first.
+    check_report_names(path, heads, [t.trial_id for t in result.trials])
     if check_files:
         check_run_files(run_dir, result.best_trial.trial_id, heads)
     return result

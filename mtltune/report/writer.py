@@ -58,7 +58,7 @@ def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
 def write_trials(trials: Iterable[TrialRecord], run_dir: str | Path) -> Path:
     """Write (atomically) ``trials.csv`` into the run folder and return its path."""
     path = Path(run_dir) / TRIALS_CSV
-    write_atomic(path, trials_table(trials).to_csv(index=False))
+    write_atomic(path, trials_table(trials).to_csv(index=False), root=run_dir)
     return path
 
 
@@ -107,7 +107,7 @@ def write_report(result: StudyResult, run_dir: str | Path) -> dict[str, Path]:
     run_dir = Path(run_dir)
     paths = {name: run_dir / name for name in (REPORT_JSON, REPORT_MD, TRIALS_CSV, PARETO_CSV)}
     write_trials(result.trials, run_dir)
-    write_atomic(paths[PARETO_CSV], pareto_table(result).to_csv(index=False))
+    write_atomic(paths[PARETO_CSV], pareto_table(result).to_csv(index=False), root=run_dir)
     plots: dict[str, Path] = {}
     if result.study.get("report", {}).get("plots", True):
         from mtltune.report.plots import draw_all
@@ -116,7 +116,7 @@ def write_report(result: StudyResult, run_dir: str | Path) -> dict[str, Path]:
     if result.time_split is not None and "report" not in result.time_split:
         split = {**result.time_split, "report": time.perf_counter() - started}
         result = dataclasses.replace(result, time_split=split)
-    write_atomic(paths[REPORT_MD], report_markdown(result, plots, run_dir))
-    write_atomic(paths[REPORT_JSON], report_json(result))
+    write_atomic(paths[REPORT_MD], report_markdown(result, plots, run_dir), root=run_dir)
+    write_atomic(paths[REPORT_JSON], report_json(result), root=run_dir)
     paths.update({f"plots/{p.name}": p for p in plots.values()})
     return paths

@@ -16,7 +16,16 @@ from typing import Any
 import numpy as np
 
 from mtltune.errors import DamagedRunError
-from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ, REPORT_JSON
+from mtltune.run.atomic import RunPathError, check_inside
+from mtltune.run.files import (
+    HISTORIES,
+    PARETO_CSV,
+    PLOTS,
+    PREDICTIONS_NPZ,
+    REPORT_JSON,
+    REPORT_MD,
+    TRIALS_CSV,
+)
 
 
 def damaged(path: Path, what: str) -> DamagedRunError:
@@ -61,6 +70,30 @@ def read_report_document(run_dir: Path) -> dict[str, Any]:
     return doc
 
 
+def no_link(path: Path, root: Path) -> None:
+    """Refuse ``path`` if it leaves ``root`` or a component below ``root`` is a link.
+
+    Raises:
+        DamagedRunError: Naming the offending component (``mtltune.run.atomic.check_inside``).
+    """
+    try:
+        check_inside(path, root)
+    except RunPathError as exc:
+        offender, _, reason = str(exc).partition(": ")
+        raise damaged(Path(offender), reason.split(". ")[0]) from None
+
+
+def _no_links(run_dir: Path) -> None:
+    """Refuse a link among the files a report rewrites, before any is rewritten."""
+    targets = [run_dir / n for n in (REPORT_JSON, REPORT_MD, TRIALS_CSV, PARETO_CSV, HISTORIES)]
+    plots = run_dir / PLOTS
+    targets.append(plots)
+    if plots.is_dir() and not plots.is_symlink():
+        targets += sorted(plots.iterdir())
+    for target in targets:
+        no_link(target, run_dir)
+
+
 def check_run_files(run_dir: Path, best_trial_id: str, heads: list[str]) -> None:
     """Check the files a report is drawn from: the best trial's history, the predictions.
 
@@ -68,9 +101,12 @@ def check_run_files(run_dir: Path, best_trial_id: str, heads: list[str]) -> None
         DamagedRunError: Naming the first damaged file (or a file where ``plots/`` belongs).
     """
     plots = run_dir / PLOTS
+    _no_links(run_dir)
     if plots.exists() and not plots.is_dir():
         raise damaged(plots, "it is a file where the plots folder belongs; move it away")
     history = run_dir / HISTORIES / f"{best_trial_id}.json"
+    for read in (history, run_dir / PREDICTIONS_NPZ):  # plots are drawn from them: no links
+        no_link(read, run_dir)
     if history.exists():
         values = read_json(history)
         if not all(isinstance(v, list) for v in values.values()):

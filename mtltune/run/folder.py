@@ -15,13 +15,15 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from mtltune.compat.layout import oracle_file, tuner_state_file
 from mtltune.errors import Problem, RunFolderError, SearchError
-from mtltune.run.atomic import write_atomic
+from mtltune.run.atomic import check_inside, write_atomic
 from mtltune.run.files import LOCK_FILE, PROJECT, RUN_ENTRIES, STUDY_FILE
+from mtltune.run.loader import check_tuner_state
 from mtltune.study import Study
 
 #: Bytes read at a time when hashing a data file.
@@ -44,14 +46,57 @@ class RunFolder:
         return self.path / PROJECT
 
     def has_previous_run(self) -> bool:
-        """Whether a search already wrote here (mtltune's marker ``study.json`` is there)."""
-        return (self.path / STUDY_FILE).is_file()
+        """Whether a search already wrote here (mtltune's marker ``study.json``, a plain file)."""
+        try:
+            return stat.S_ISREG(os.lstat(self.path / STUDY_FILE).st_mode)
+        except OSError:
+            return False
 
     def foreign_entries(self) -> list[str]:
-        """Entries of a folder without the marker that mtltune did not write (sorted)."""
+        """Entries of a folder without the marker that mtltune did not write (sorted).
+
+        A ``mtltune.lock`` counts as mtltune's only if it is a plain file holding a lock's
+        text (or nothing: a search just starting); a user's file of that name is foreign.
+        """
         if not self.path.is_dir():
             return []
-        return sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)
+        return sorted(
+            p.name for p in self.path.iterdir() if p.name != LOCK_FILE or not _is_lock_file(p)
+        )
+
+    def check_is_run_or_new(self) -> None:
+        """Refuse, before anything in it is touched, a folder that holds files but no run.
+
+        Raises:
+            RunFolderError: Naming up to eight of the user's entries.
+        """
+        if self.has_previous_run():
+            return
+        if foreign := self.foreign_entries():
+            shown = ", ".join(foreign[:8]) + (", ..." if len(foreign) > 8 else "")
+            raise RunFolderError(
+                [
+                    Problem(
+                        "--out",
+                        f"{str(self.path)!r} is not empty and holds no mtltune run (no "
+                        f"{STUDY_FILE}): {shown}. mtltune never writes over a user's files, "
+                        "even with --overwrite; pass an empty or new folder with --out",
+                    )
+                ]
+            )
+
+    def check_tuner_folder(self) -> None:
+        """Refuse a ``tuner/`` (Keras Tuner writes there) holding a symbolic link anywhere.
+
+        Raises:
+            RunPathError: Naming the link.
+        """
+        check_inside(self.tuner_dir, self.path)
+        if not self.tuner_dir.is_dir():
+            return
+        for parent, folders, files in os.walk(self.tuner_dir):
+            for name in [*folders, *files]:
+                check_inside(Path(parent) / name, self.path)
 
     def clear(self) -> None:
         """Remove every entry mtltune writes (``RUN_ENTRIES``), and only those."""
@@ -72,7 +117,7 @@ class RunFolder:
         """
         own = tuner_state_file(self.tuner_dir, tuner_id)
         if oracle_file(self.tuner_dir).exists() and not own.exists():
-            own.write_text("{}")
+            write_atomic(own, "{}", root=self.path)
 
 
 def data_fingerprint(study: Study) -> str:
@@ -151,24 +196,28 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
                 "write elsewhere"
             )
         else:
+            check_tuner_state(folder.path)  # a truncated oracle.json is named, not a traceback
             resume = True
-    elif foreign := folder.foreign_entries():
-        shown = ", ".join(foreign[:8]) + (", ..." if len(foreign) > 8 else "")
-        raise RunFolderError(
-            [
-                Problem(
-                    "--out",
-                    f"{str(folder.path)!r} is not empty and holds no mtltune run (no "
-                    f"{STUDY_FILE}): {shown}. mtltune never writes over a user's files, even "
-                    "with --overwrite; pass an empty or new folder with --out",
-                )
-            ]
-        )
+    else:
+        folder.check_is_run_or_new()
+    folder.check_tuner_folder()
     folder.path.mkdir(parents=True, exist_ok=True)
     # base_dir lets workers of a distributed search resolve relative data paths.
     saved = {"fingerprint": fingerprint, "study": study.resolved(), "base_dir": str(study.base_dir)}
-    write_atomic(marker, json.dumps(saved, indent=2))
+    write_atomic(marker, json.dumps(saved, indent=2), root=folder.path)
     return resume
+
+
+def _is_lock_file(path: Path) -> bool:
+    """Whether ``path`` is a plain file holding a run lock's text (or nothing)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode) or path.stat().st_size > 4096:
+            return False
+        text = path.read_text(encoding="utf-8").strip()
+        value = json.loads(text) if text else {"pid": None}
+    except (OSError, ValueError):
+        return False
+    return isinstance(value, dict) and "pid" in value
 
 
 def _saved_fingerprint(marker: Path) -> str | None:

@@ -13,15 +13,18 @@ touches anything. Over NFS, ``flock`` works across hosts when the mount supports
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from mtltune.errors import SearchError
+from mtltune.errors import DamagedRunError, SearchError
 from mtltune.run.files import LOCK_FILE
 
 
@@ -37,6 +40,8 @@ class RunLock:
         self.path = path
         self._fd: int | None = fd
         self.info = info
+        # release() may run in two threads at once (a timer and a finally): one closes.
+        self._closing = threading.Lock()
         self._write()
 
     def update(self, **fields: Any) -> None:
@@ -45,15 +50,21 @@ class RunLock:
         self._write()
 
     def release(self) -> None:
-        """Remove the lock file and drop the lock (idempotent)."""
-        if self._fd is None:
-            return
-        # Unlink while still holding the lock: a process that opened the old file and locks it
-        # afterwards sees that the path no longer names its file and starts again.
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        os.close(self._fd)
-        self._fd = None
+        """Remove the lock file and drop the lock (idempotent, and safe from several threads).
+
+        The descriptor is closed exactly once: a second close could close an unrelated file
+        that reused its number.
+        """
+        with self._closing:
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            # Unlink while still holding the lock: a process that opened the old file and locks
+            # it afterwards sees that the path no longer names its file and starts again.
+            with contextlib.suppress(FileNotFoundError):
+                if os.fstat(fd).st_ino == os.lstat(self.path).st_ino:
+                    self.path.unlink()
+            os.close(fd)
 
     def __enter__(self) -> RunLock:
         return self
@@ -62,32 +73,46 @@ class RunLock:
         self.release()
 
     def _write(self) -> None:
-        assert self._fd is not None
-        data = json.dumps(self.info, indent=2).encode()
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, data, 0)
-        os.fsync(self._fd)
+        with self._closing:
+            if self._fd is None:
+                return
+            data = json.dumps(self.info, indent=2).encode()
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, data, 0)
+            os.fsync(self._fd)
 
 
-def acquire_run_lock(folder: Path, role: str = "search") -> RunLock:
-    """Take the run folder's lock, creating the folder if needed.
+def acquire_run_lock(folder: Path, role: str = "search", *, create: bool = True) -> RunLock:
+    """Take the run folder's lock, creating the folder if needed (and ``create``).
+
+    The lock file is opened with ``O_NOFOLLOW``: a link named ``mtltune.lock`` is refused, so
+    no file outside the run folder is ever truncated or removed through it.
 
     Args:
         folder: The run folder.
-        role: What the holder does (``search`` or ``chief``), for the refusal message.
+        role: What the holder does (``search``, ``chief`` or ``report``), for the messages.
+        create: Make the folder if it does not exist (a search), else it must exist.
 
     Raises:
         SearchError: If a live process holds the lock; the message names it.
+        DamagedRunError: If ``mtltune.lock`` is a symbolic link or not a regular file.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read(fd)
             os.close(fd)
+            if role == "report":
+                raise SearchError(
+                    f"{folder} is in use by {describe_holder(holder)}; its report would be "
+                    "rewritten from stale files. Run `mtltune report` once the search ends "
+                    "(a search writes its own report when it finishes)"
+                ) from None
             raise SearchError(
                 f"{folder} is in use by {describe_holder(holder)}; a second search there could "
                 "wipe or corrupt it. Wait for that search to finish or stop it; to add workers "
@@ -108,8 +133,8 @@ def read_run_lock(folder: Path) -> dict[str, Any] | None:
     """What a live holder's lock file says, or ``None`` if nobody holds the folder's lock."""
     path = folder / LOCK_FILE
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+        fd = _open_lock(path, os.O_RDONLY)
+    except (FileNotFoundError, DamagedRunError):
         return None
     try:
         try:
@@ -122,11 +147,34 @@ def read_run_lock(folder: Path) -> dict[str, Any] | None:
         os.close(fd)
 
 
+def _open_lock(path: Path, flags: int) -> int:
+    """Open the lock file without following a link; refuse anything but a regular file."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise _not_a_lock(path, "it is a symbolic link") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _not_a_lock(path, "it is not a regular file")
+    return fd
+
+
+def _not_a_lock(path: Path, what: str) -> DamagedRunError:
+    return DamagedRunError(
+        f"{path}: {what}, not mtltune's lock; mtltune never follows a link in a run folder. "
+        "Remove it (the file it points to is untouched)"
+    )
+
+
 def describe_holder(info: dict[str, Any]) -> str:
     """``another search (pid 12 on host h since ...; chief at a:p)`` from a lock's text."""
     if not info:
         return "another search (its lock file is empty: it is starting)"
-    role = "a distributed search's chief" if info.get("role") == "chief" else "another search"
+    role = {"chief": "a distributed search's chief", "report": "`mtltune report`"}.get(
+        str(info.get("role")), "another search"
+    )
     text = f"{role} (pid {info.get('pid')} on host {info.get('host')} since {info.get('since')}"
     if info.get("address"):
         text += f"; chief at {info['address']}"

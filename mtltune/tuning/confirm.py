@@ -17,7 +17,6 @@ keeps the finished runs of the same study.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -40,7 +39,7 @@ from mtltune.report.confirmation import (
 )
 from mtltune.report.race import Decision, RaceRule, decide, gain
 from mtltune.report.results import HeadScores, TrialRecord
-from mtltune.run.atomic import write_atomic
+from mtltune.run.atomic import write_atomic, write_with
 from mtltune.run.files import CONFIRM_CSV, CONFIRM_DIR, CONFIRM_JSON
 from mtltune.run.folder import study_fingerprint
 from mtltune.study import Study
@@ -244,10 +243,7 @@ def _train(
     except kt.errors.FailedTrialError as exc:
         return ConfirmRun(candidate, seed, CONFIRM, None, message=str(exc))
     path = _weights_path(folder, candidate, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{os.getpid()}-{path.name}")
-    model.save_weights(temporary)
-    os.replace(temporary, path)
+    write_with(path, model.save_weights, root=folder)
     stop = {h: {"loss": fit["val_" + head_loss_key(h)]} for h in hypermodel.heads}
     return ConfirmRun(
         candidate,
@@ -273,11 +269,14 @@ def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    if doc.get("fingerprint") != study_fingerprint(study):
+    if not isinstance(doc, dict) or doc.get("fingerprint") != study_fingerprint(study):
         return {}
     kept = {}
     for entry in doc.get("runs", []):
-        run = ConfirmRun(**entry)
+        try:  # confirm.json is read back like any file of a run folder: untrusted
+            run = ConfirmRun(**entry)
+        except TypeError:
+            return {}  # not what mtltune wrote: the runs are trained again
         weights = _weights_path(folder, run.candidate, run.seed).exists()
         if run.source == CONFIRM and (weights or not run.ok):
             kept[(run.candidate, run.seed)] = run
@@ -287,7 +286,7 @@ def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
 def _write(runs: list[ConfirmRun], folder: Path, fingerprint: str, heads: list[str]) -> None:
     """Rewrite ``confirm.json`` and ``confirm.csv`` (atomically)."""
     doc = {"fingerprint": fingerprint, "runs": [asdict(r) for r in runs]}
-    write_atomic(folder / CONFIRM_JSON, json.dumps(doc, indent=2))
+    write_atomic(folder / CONFIRM_JSON, json.dumps(doc, indent=2), root=folder)
     rows = []
     for run in runs:
         row: dict[str, Any] = {
@@ -301,4 +300,4 @@ def _write(runs: list[ConfirmRun], folder: Path, fingerprint: str, heads: list[s
         row.update({f"stop_loss_{h}": run.stop.get(h, {}).get("loss") for h in heads})
         row["message"] = run.message
         rows.append(row)
-    write_atomic(folder / CONFIRM_CSV, pd.DataFrame(rows).to_csv(index=False))
+    write_atomic(folder / CONFIRM_CSV, pd.DataFrame(rows).to_csv(index=False), root=folder)

@@ -69,6 +69,6 @@ def save_best_model(
         heads: The heads as the hypermodel resolved them (auxiliary outputs filled in).
     """
     exported = export_network(model, units_of(dataset, heads))
-    write_with(run_dir / BEST_MODEL, lambda tmp: exported.save(tmp))
+    write_with(run_dir / BEST_MODEL, exported.save, root=run_dir)
     document = preprocessing_document(study, dataset, BEST_MODEL)
-    write_atomic(run_dir / PREPROCESSING_JSON, json.dumps(document, indent=2))
+    write_atomic(run_dir / PREPROCESSING_JSON, json.dumps(document, indent=2), root=run_dir)

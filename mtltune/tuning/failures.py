@@ -28,7 +28,7 @@ def failure_reason(exc: BaseException) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
-def keep_traceback(trial_dir: str | Path, exc: BaseException) -> None:
-    """Write the exception's full traceback into the trial's folder."""
+def keep_traceback(trial_dir: str | Path, exc: BaseException, root: str | Path) -> None:
+    """Write the exception's full traceback into the trial's folder, inside the run folder."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    write_atomic(Path(trial_dir) / TRACEBACK_FILE, text)
+    write_atomic(Path(trial_dir) / TRACEBACK_FILE, text, root=Path(root))

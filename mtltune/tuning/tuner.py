@@ -158,7 +158,7 @@ def make_tuner(
             except (kt.errors.FatalError, kt.errors.FailedTrialError):
                 raise
             except Exception as exc:  # any error of a trial fails that trial only
-                keep_traceback(self.get_trial_dir(trial.trial_id), exc)
+                keep_traceback(self.get_trial_dir(trial.trial_id), exc, self.directory)
                 raise kt.errors.FailedTrialError(failure_reason(exc)) from exc
 
     with _tuner_id(tuner_id):
