@@ -17,7 +17,7 @@ import typer
 import yaml
 
 from mtltune.cli.output import RichProgress, count, err, out, print_result, print_trials
-from mtltune.errors import InputError, MtlTuneError
+from mtltune.errors import InputError, MtlTuneError, error_text, plain_text
 from mtltune.study import Study, load_study
 from mtltune.terminal import quiet_tensorflow
 
@@ -60,8 +60,23 @@ def _load(path: Path, overrides: list[str] | None) -> Study:
 
 
 def _fail(exc: BaseException, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    err.print(
+        f"[bold red]error:[/] {plain_text(str(exc))}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code=code) from None
+
+
+def _unexpected(exc: Exception, what: str, kept: str = "") -> NoReturn:
+    """Exit 1 on a fault no check foresaw: one line, no traceback (``MTLTUNE_TRACEBACK=1``)."""
+    if os.environ.get("MTLTUNE_TRACEBACK"):
+        raise exc
+    _fail(
+        MtlTuneError(
+            f"{what} stopped on an unexpected {type(exc).__name__}: {error_text(exc)[:300]}. "
+            f"{kept}Set MTLTUNE_TRACEBACK=1 to see where it happened"
+        ),
+        1,
+    )
 
 
 @app.command()
@@ -74,6 +89,8 @@ def validate(study: StudyArg, overrides: SetOpt = None) -> None:
         info = describe(prepare_dataset(resolved))
     except InputError as exc:
         _fail(exc, 2)
+    except Exception as exc:  # a fault no check foresaw: a message, not a traceback
+        _unexpected(exc, "validate")
     rows = ", ".join(f"{k} {v}" for k, v in info["rows"].items())
     out.print(
         f"[green]✓[/] study [bold]{resolved.name}[/] is valid: {count(resolved.heads, 'head')}, "
@@ -166,6 +183,8 @@ def search(
         dataset = prepare_dataset(resolved)
     except InputError as exc:
         _fail(exc, 2)
+    except Exception as exc:  # a fault no check foresaw: a message, not a traceback
+        _unexpected(exc, "preparing the data")
     quiet_tensorflow(verbose)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.distributed.chief import Distributed
@@ -202,16 +221,7 @@ def search(
         err.print("interrupted: finished trials are kept; run the same command to resume")
         raise typer.Exit(code=130) from None
     except Exception as exc:  # a fault no check foresaw: a message, not a traceback
-        if os.environ.get("MTLTUNE_TRACEBACK"):
-            raise
-        _fail(
-            MtlTuneError(
-                f"the search stopped on an unexpected {type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:300]}. Finished trials are kept; set "
-                "MTLTUNE_TRACEBACK=1 to see where it happened"
-            ),
-            1,
-        )
+        _unexpected(exc, "the search", "Finished trials are kept. ")
     finally:
         signal.signal(signal.SIGINT, previous)
     print_result(result)

@@ -27,6 +27,7 @@ import keras_tuner as kt
 import pandas as pd
 
 from mtltune.data import Dataset
+from mtltune.errors import error_text
 from mtltune.model.objectives import MONITOR, head_loss_key
 from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report.confirmation import (
@@ -167,7 +168,7 @@ def _train(
     try:
         model, fit = train_plan(hypermodel, plan, dataset, seed=seed)
     except kt.errors.FailedTrialError as exc:
-        return ConfirmRun(candidate, seed, CONFIRM, None, message=str(exc))
+        return ConfirmRun(candidate, seed, CONFIRM, None, message=error_text(exc))
     path = _weights_path(folder, candidate, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{os.getpid()}-{path.name}")

@@ -11,6 +11,7 @@ import numpy as np
 
 from mtltune.data import Dataset, SplitArrays
 from mtltune.data.scaling import OutputUnits, output_units
+from mtltune.errors import error_text
 from mtltune.model import loop
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.objectives import head_loss_key
@@ -98,7 +99,7 @@ def train_baseline(
         model, results = train_plan(hypermodel, plan, dataset)
     except kt.errors.FailedTrialError as exc:
         nan = {h: {"loss": math.nan} for h in hypermodel.heads}
-        described = {**plan.describe(), "diverged": str(exc)}
+        described = {**plan.describe(), "diverged": error_text(exc)}
         return Evaluation(plan=described, objective=math.nan, stop=nan, test=nan), None
     return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"])), model
 
