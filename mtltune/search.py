@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,7 +26,7 @@ from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
 from mtltune.launch import OpenRun, open_run
 from mtltune.model.strategies import TrainPlan, baseline_plan, declare
-from mtltune.report import write_report, write_trials
+from mtltune.report import write_trials
 from mtltune.report.confirmation import ConfirmRun
 from mtltune.report.pareto import pareto_front
 from mtltune.report.results import (
@@ -34,13 +36,16 @@ from mtltune.report.results import (
     TrialRecord,
     time_split,
 )
+from mtltune.report.writer import render_report
 from mtltune.run.atomic import save_npz, write_atomic
 from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
+from mtltune.run.sessions import Sessions
 from mtltune.study import Study
 from mtltune.tuning import confirm
 from mtltune.tuning.evaluation import evaluate, test_arrays, train_baseline
 from mtltune.tuning.export import save_best_model
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.phases import Phases
 from mtltune.tuning.replicates import run_replicates, summarise
 from mtltune.tuning.tuner import (
     check_stop,
@@ -121,7 +126,9 @@ def run_study(
 
     Returns:
         The study result (without ``report``, the caller writes the report with
-        ``mtltune.report.write_report``).
+        ``mtltune.report.write_report``). Whatever failed after the trials (confirmation,
+        evaluation, baseline, export, replicates, plots) is in its ``failures``, and the rest
+        is there: the report is written all the same.
 
     Raises:
         DataError: If the data are invalid (nothing is written).
@@ -150,59 +157,118 @@ def run_study(
         result = _run_opened(current, dataset, progress, started=started)
         if report:
             progress.stage("writing the report")
-            write_report(result, current.folder.path)
+            result, _ = render_report(result, current.folder.path)
         return result
 
 
 def _run_opened(
     run: OpenRun, dataset: Dataset, progress: Progress, *, started: float
 ) -> StudyResult:
-    """``run_study`` once this process holds the run folder, prepared."""
+    """``run_study`` once this process holds the run folder, prepared.
+
+    Every step after the trials runs through ``Phases``: a failure there is recorded in the
+    result (``StudyResult.failures``) and the rest goes on, so the report is still written.
+    """
     study, folder = run.study, run.folder
+    sessions = Sessions(folder.path, run.resumed)
+    sessions.set("preparation", time.perf_counter() - started)
     hypermodel = study_hypermodel(study, dataset)
     search_started = time.perf_counter()
-    tuner, trials = _search(run, dataset, hypermodel, progress)
+    tuner, trials = _search(
+        run, dataset, hypermodel, progress, lambda: time.perf_counter() - search_started, sessions
+    )
     searched = time.perf_counter()
+    sessions.set("search", searched - search_started)
     finished = [t for t in trials if t.ok]
     if not finished:
         reasons = sorted({t.message or t.status for t in trials})
         raise SearchError(f"all {len(trials)} trials failed; reasons: " + "; ".join(reasons[:5]))
+    phases = Phases()
     confirmation, plans = None, {}
+    best_trial_kt = tuner.oracle.get_best_trials(1)[0]
     if study.search.confirm.top > 0:
         progress.stage("confirming the best configurations with further seeds")
         plans = confirm.candidate_plans(study, tuner, finished)
-        confirmation = confirm.run_confirmation(
-            study, hypermodel, dataset, plans, trials, folder.path, progress.confirm_finished
+        confirmation = phases.run(
+            "confirmation",
+            lambda: confirm.run_confirmation(
+                study, hypermodel, dataset, plans, trials, folder.path, progress.confirm_finished
+            ),
+            lambda: None,
+            missing="the confirmation's choice (the best trial by its search run is reported)",
         )
-        best_trial_kt = tuner.oracle.trials[confirmation.chosen]
-    else:
-        best_trial_kt = tuner.oracle.get_best_trials(1)[0]
+        if confirmation is not None:
+            best_trial_kt = tuner.oracle.trials[confirmation.chosen]
     best_trial = next(t for t in trials if t.trial_id == best_trial_kt.trial_id)
 
     progress.stage(f"evaluating trial {best_trial.trial_id} on test")
-    best_model = tuner.load_model(best_trial_kt)
-    best = evaluate(best_model, dataset, hypermodel, epochs=best_trial.epochs)
-    save_best_model(folder.path, best_model, study, dataset, hypermodel.heads)
+    best_model, best = phases.run(
+        "evaluation",
+        lambda: _evaluated(tuner, best_trial_kt, dataset, hypermodel, best_trial.epochs),
+        lambda: (None, _unscored(best_trial.plan, phases, hypermodel.heads)),
+        run=f"trial {best_trial.trial_id}",
+        missing="the best trial's test scores and best_model.keras",
+    )
+    if best_model is not None:
+        phases.run(
+            "export",
+            lambda: save_best_model(folder.path, best_model, study, dataset, hypermodel.heads),
+            lambda: None,
+            missing="best_model.keras and preprocessing.json",
+        )
     strategies = _best_of_each_strategy(
-        finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress
+        finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress, phases
     )
     base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
-    baseline_model, baseline = _baseline(base_plan, finished, tuner, dataset, hypermodel, progress)
-    if confirmation is not None:
+    baseline_model, baseline = phases.run(
+        "baseline",
+        lambda: _baseline(base_plan, finished, tuner, dataset, hypermodel, progress),
+        lambda: (None, _unscored(base_plan.describe(), phases, hypermodel.heads)),
+        missing="the baseline's scores and predictions",
+    )
+    if confirmation is not None and best_model is not None:
         progress.stage("scoring the confirmation runs of the chosen one and the baseline on test")
         at_seed = {"best": best.test, "baseline": baseline.test}
-        confirmation = confirm.paired_test(
-            confirmation, hypermodel, dataset, plans, folder.path, at_seed
+        confirmed = confirmation
+        confirmation = phases.run(
+            "confirmation",
+            lambda: confirm.paired_test(
+                confirmed, hypermodel, dataset, plans, folder.path, at_seed
+            ),
+            lambda: confirmed,
+            run="test scores",
+            missing="the seed-by-seed test scores of the chosen configuration and the baseline",
         )
-    models = {"best": best_model, "baseline": baseline_model}
-    save_npz(
-        folder.path / PREDICTIONS_NPZ,
-        test_arrays(dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads),
-    )
+    if best_model is not None:  # predictions.npz holds the best model's, or is not written
+        pairs = {"best": best_model, "baseline": baseline_model}.items()
+        models = {k: m for k, m in pairs if m is not None}
+        phases.run(
+            "export",
+            lambda: save_npz(
+                folder.path / PREDICTIONS_NPZ, test_arrays(dataset, models, hypermodel.heads)
+            ),
+            lambda: None,
+            missing="predictions.npz (the prediction plots)",
+        )
     best_plan = declare(best_trial_kt.hyperparameters.copy(), tuple(study.heads), study.search)
     plans = {"best": best_plan, "baseline": base_plan}
-    replicates = _replicates(study, hypermodel, dataset, plans, baseline, folder.path, progress)
+    replicates = phases.run(
+        "replicates",
+        lambda: _replicates(study, hypermodel, dataset, plans, baseline, folder.path, progress),
+        lambda: None,
+        missing="the replicates",
+    )
+    for failed in (replicates or {}).get("failed", []):
+        number, reason = failed.split(": ", 1)
+        phases.record("replicates", number, reason, "this replicate (left out)")
+    sessions.set("evaluation", time.perf_counter() - searched)
     points = {t.trial_id: {h: t.stop[h]["loss"] for h in study.heads} for t in finished}
+    split = time_split(
+        trials,
+        preparation=sessions.total("preparation"),
+        search=sessions.total("search"),
+        evaluation=sessions.total("evaluation"),
+    )
     return StudyResult(
         study=study.resolved(),
         objective_name=hypermodel.objective.name,
@@ -212,24 +278,48 @@ def _run_opened(
         baseline=baseline,
         trials=trials,
         data=describe(dataset),
-        seconds=time.perf_counter() - started,
+        seconds=sum(split.values()),
         strategies=strategies,
         pareto=pareto_front(points, list(study.heads)),
         replicates=replicates,
         confirmation=confirmation,
-        time_split=time_split(
-            trials,
-            preparation=search_started - started,
-            search=searched - search_started,
-            evaluation=time.perf_counter() - searched,
-        ),
+        time_split=split,
+        failures=phases.failures,
     )
 
 
+def _evaluated(
+    tuner: kt.Tuner,
+    trial: Any,
+    dataset: Dataset,
+    hypermodel: MultiTaskHyperModel,
+    epochs: int | None,
+) -> tuple[Any, Evaluation]:
+    """A trial's model, reloaded from its checkpoint, and its stop and test scores."""
+    model = tuner.load_model(trial)
+    return model, evaluate(model, dataset, hypermodel, epochs=epochs)
+
+
+def _unscored(plan: dict[str, Any], phases: Phases, heads: Any) -> Evaluation:
+    """The stand-in of an evaluation that failed: NaN losses, the plan saying why."""
+    nan = {h: {"loss": math.nan} for h in heads}
+    reason = phases.failures[-1].reason if phases.failures else "not scored"
+    return Evaluation(plan={**plan, "failed": reason}, objective=math.nan, stop=nan, test=nan)
+
+
 def _search(
-    run: OpenRun, dataset: Dataset, hypermodel: MultiTaskHyperModel, progress: Progress
+    run: OpenRun,
+    dataset: Dataset,
+    hypermodel: MultiTaskHyperModel,
+    progress: Progress,
+    elapsed: Callable[[], float],
+    sessions: Sessions,
 ) -> tuple[kt.Tuner, list[TrialRecord]]:
-    """Run (or resume) the trials, here or on workers; the tuner and every trial's record."""
+    """Run (or resume) the trials, here or on workers; the tuner and every trial's record.
+
+    ``elapsed()`` is the search's seconds so far, recorded in ``sessions`` after every trial
+    (an interrupted session's time counts in the report of the run it resumes into).
+    """
     study, folder, distributed = run.study, run.folder, run.distributed
     total = study.search.max_trials
 
@@ -245,6 +335,7 @@ def _search(
         # Keep trials.csv current, so an interrupted search still shows what finished.
         records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
         write_trials(records, folder.path)
+        sessions.set("search", elapsed())
         progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
 
     progress.stage("resuming search" if run.resumed else "searching")
@@ -254,6 +345,12 @@ def _search(
         from mtltune.distributed.chief import CHIEF_ID, run_chief
 
         tuner = make_tuner(study, hypermodel, folder, on_trial, tuner_id=CHIEF_ID)
+    done = len(tuner.oracle.trials)
+    if run.resumed and done > total:
+        progress.stage(
+            f"this run already has {done} trials, more than search.max_trials={total}; "
+            "reporting them (a smaller budget needs a new run: --out or --overwrite)"
+        )
     with warnings.catch_warnings():
         # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
         warnings.filterwarnings("ignore", module="sklearn")
@@ -285,14 +382,12 @@ def _replicates(
         return None
     if count <= 0:
         return None
-    arrays = run_replicates(
-        study,
-        hypermodel,
-        plans,
-        dataset,
-        count,
-        lambda k: progress.stage(f"replicate {k + 1} of {count}: best and baseline"),
-    )
+
+    def on_replicate(k: int, kept: bool) -> None:
+        what = "kept from an earlier session" if kept else "best and baseline"
+        progress.stage(f"replicate {k + 1} of {count}: {what}")
+
+    arrays = run_replicates(study, hypermodel, plans, dataset, count, on_replicate, folder)
     save_npz(folder / REPLICATES_NPZ, arrays)
     return summarise(arrays, hypermodel.heads, hypermodel.class_weights)
 
@@ -328,16 +423,29 @@ def _best_of_each_strategy(
     dataset: Dataset,
     hypermodel: MultiTaskHyperModel,
     progress: Progress,
+    phases: Phases,
 ) -> dict[str, StrategyBest]:
-    """Each strategy's best trial by the stop objective, evaluated once on test."""
+    """Each strategy's best trial by the stop objective, evaluated once on test.
+
+    A strategy whose trial cannot be evaluated is left out of the comparison (recorded).
+    """
     sign = 1.0 if hypermodel.objective.direction == "min" else -1.0
     out = {}
     for strategy in dict.fromkeys(t.strategy for t in finished):
         top = min((t for t in finished if t.strategy == strategy), key=lambda t: sign * t.objective)
-        evaluation = best
+        evaluation: Evaluation | None = best
         if top.trial_id != best_id:
             progress.stage(f"evaluating {strategy}'s best trial {top.trial_id} on test")
-            model = tuner.load_model(tuner.oracle.trials[top.trial_id])
-            evaluation = evaluate(model, dataset, hypermodel, epochs=top.epochs)
-        out[strategy] = StrategyBest(top.trial_id, evaluation)
+            trial = tuner.oracle.trials[top.trial_id]
+            evaluation = phases.run(
+                "evaluation",
+                lambda trial=trial, top=top: _evaluated(
+                    tuner, trial, dataset, hypermodel, top.epochs
+                )[1],
+                lambda: None,
+                run=f"trial {top.trial_id}",
+                missing=f"{strategy}'s line in the comparison of strategies",
+            )
+        if evaluation is not None:
+            out[strategy] = StrategyBest(top.trial_id, evaluation)
     return out

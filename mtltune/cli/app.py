@@ -226,6 +226,17 @@ def search(
         signal.signal(signal.SIGINT, previous)
     print_result(result)
     out.print(f"report: {folder / REPORT_MD}", highlight=False)
+    if result.failures:
+        err.print(
+            f"[bold red]error:[/] {count(result.failures, 'step')} after the trials failed; "
+            "the report says what it lacks. Run the same command to resume at them:",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
+        for failure in result.failures:
+            err.print(f"• {failure.describe()}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1)
 
 
 RunDirArg = Annotated[

@@ -9,9 +9,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mtltune.report.confirmation import Confirmation
-from mtltune.report.records import HeadScores, TrialRecord, loss_ratio
+from mtltune.report.records import HeadScores, PhaseFailure, TrialRecord, loss_ratio
 
-__all__ = ["Evaluation", "HeadScores", "StrategyBest", "StudyResult", "TrialRecord", "loss_ratio"]
+__all__ = [
+    "Evaluation",
+    "HeadScores",
+    "PhaseFailure",
+    "StrategyBest",
+    "StudyResult",
+    "TrialRecord",
+    "loss_ratio",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class StudyResult:
         strategies: The best trial of each strategy that completed a trial.
         confirmation: The confirmation runs and the choice they made (``search.confirm``).
         time_split: Where the seconds went (``time_split``; ``report`` added by the writer).
+        failures: What failed after the trials (the report is written without it; the CLI
+            exits 1).
     """
 
     study: dict[str, Any]
@@ -79,6 +89,7 @@ class StudyResult:
     replicates: dict[str, Any] | None = None
     confirmation: Confirmation | None = None
     time_split: dict[str, float] | None = None
+    failures: list[PhaseFailure] = field(default_factory=list)
 
     @property
     def heads(self) -> list[str]:
@@ -160,6 +171,7 @@ class StudyResult:
         if self.time_split is not None:
             out["time_split"] = self.time_split
         out["trial_records"] = [asdict(t) for t in self.trials]
+        out["failures"] = [asdict(f) for f in self.failures]
         return out
 
     @classmethod
@@ -196,6 +208,7 @@ class StudyResult:
             replicates=doc.get("replicates"),
             confirmation=_confirmation(doc.get("confirmation")),
             time_split=doc.get("time_split"),
+            failures=[PhaseFailure(**f) for f in doc.get("failures", [])],
         )
 
 

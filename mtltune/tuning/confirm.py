@@ -45,6 +45,7 @@ from mtltune.run.folder import study_fingerprint
 from mtltune.study import Study
 from mtltune.tuning.evaluation import head_scores, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.phases import UnitError
 from mtltune.tuning.tuner import check_stop
 
 #: Called after each confirmation run trained here: ``(run, number, total)``.
@@ -103,7 +104,10 @@ def run_confirmation(
             run = kept.get((candidate, seed))
             if run is None:
                 check_stop()
-                run = _train(hypermodel, dataset, plans[candidate], candidate, seed, folder)
+                try:
+                    run = _train(hypermodel, dataset, plans[candidate], candidate, seed, folder)
+                except Exception as exc:  # the runs finished so far are kept in confirm.json
+                    raise UnitError(f"candidate {candidate}, seed {seed}", exc) from exc
             runs.append(run)
             _write(runs, folder, fingerprint, list(study.heads))
             if on_run is not None and (candidate, seed) not in kept:

@@ -18,7 +18,7 @@ from mtltune.model.objectives import head_loss_key
 from mtltune.model.strategies import TrainPlan
 from mtltune.report.results import Evaluation, HeadScores
 from mtltune.study import HeadConfig
-from mtltune.tuning.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
+from mtltune.tuning.hypermodel import MultiTaskHyperModel
 
 
 def head_scores(model: MultiTaskModel, split: SplitArrays) -> HeadScores:
@@ -130,7 +130,7 @@ def predict_in_units(
     model: MultiTaskModel, x: np.ndarray, units: Mapping[str, OutputUnits]
 ) -> dict[str, np.ndarray]:
     """A model's outputs for ``x`` (heads and auxiliary outputs), in the targets' units."""
-    predictions = model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)
+    predictions = loop.predict(model, x)
     return in_units(units, {k: predictions[k] for k in model.output_keys})
 
 
