@@ -226,7 +226,7 @@ def _run_opened(
         lambda: (None, _unscored(base_plan.describe(), phases, hypermodel.heads)),
         missing="the baseline's scores and predictions",
     )
-    if confirmation is not None and best_model is not None:
+    if confirmation is not None and best_model is not None and baseline_model is not None:
         progress.stage("scoring the confirmation runs of the chosen one and the baseline on test")
         at_seed = {"best": best.test, "baseline": baseline.test}
         confirmed = confirmation
