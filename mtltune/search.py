@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -31,22 +30,20 @@ from mtltune.report.confirmation import ConfirmRun
 from mtltune.report.pareto import pareto_front
 from mtltune.report.results import (
     Evaluation,
-    StrategyBest,
     StudyResult,
     TrialRecord,
     time_split,
 )
 from mtltune.report.writer import render_report
 from mtltune.run.atomic import save_npz, write_atomic
-from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
+from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ
 from mtltune.run.sessions import Sessions
 from mtltune.study import Study
-from mtltune.tuning import confirm
+from mtltune.tuning import afterwards, confirm
 from mtltune.tuning.evaluation import evaluate, test_arrays, train_baseline
 from mtltune.tuning.export import save_best_model
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.phases import Phases
-from mtltune.tuning.replicates import run_replicates, summarise
 from mtltune.tuning.tuner import (
     check_stop,
     clear_stop,
@@ -204,8 +201,8 @@ def _run_opened(
     progress.stage(f"evaluating trial {best_trial.trial_id} on test")
     best_model, best = phases.run(
         "evaluation",
-        lambda: _evaluated(tuner, best_trial_kt, dataset, hypermodel, best_trial.epochs),
-        lambda: (None, _unscored(best_trial.plan, phases, hypermodel.heads)),
+        lambda: afterwards.evaluated(tuner, best_trial_kt, dataset, hypermodel, best_trial.epochs),
+        lambda: (None, afterwards.unscored(best_trial.plan, phases, hypermodel.heads)),
         run=f"trial {best_trial.trial_id}",
         missing="the best trial's test scores and best_model.keras",
     )
@@ -216,14 +213,14 @@ def _run_opened(
             lambda: None,
             missing="best_model.keras and preprocessing.json",
         )
-    strategies = _best_of_each_strategy(
-        finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress, phases
+    strategies = afterwards.strategy_bests(
+        finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress.stage, phases
     )
     base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
     baseline_model, baseline = phases.run(
         "baseline",
         lambda: _baseline(base_plan, finished, tuner, dataset, hypermodel, progress),
-        lambda: (None, _unscored(base_plan.describe(), phases, hypermodel.heads)),
+        lambda: (None, afterwards.unscored(base_plan.describe(), phases, hypermodel.heads)),
         missing="the baseline's scores and predictions",
     )
     if confirmation is not None and best_model is not None and baseline_model is not None:
@@ -254,7 +251,9 @@ def _run_opened(
     plans = {"best": best_plan, "baseline": base_plan}
     replicates = phases.run(
         "replicates",
-        lambda: _replicates(study, hypermodel, dataset, plans, baseline, folder.path, progress),
+        lambda: afterwards.replicates(
+            study, hypermodel, dataset, plans, baseline, folder.path, progress.stage
+        ),
         lambda: None,
         missing="the replicates",
     )
@@ -286,25 +285,6 @@ def _run_opened(
         time_split=split,
         failures=phases.failures,
     )
-
-
-def _evaluated(
-    tuner: kt.Tuner,
-    trial: Any,
-    dataset: Dataset,
-    hypermodel: MultiTaskHyperModel,
-    epochs: int | None,
-) -> tuple[Any, Evaluation]:
-    """A trial's model, reloaded from its checkpoint, and its stop and test scores."""
-    model = tuner.load_model(trial)
-    return model, evaluate(model, dataset, hypermodel, epochs=epochs)
-
-
-def _unscored(plan: dict[str, Any], phases: Phases, heads: Any) -> Evaluation:
-    """The stand-in of an evaluation that failed: NaN losses, the plan saying why."""
-    nan = {h: {"loss": math.nan} for h in heads}
-    reason = phases.failures[-1].reason if phases.failures else "not scored"
-    return Evaluation(plan={**plan, "failed": reason}, objective=math.nan, stop=nan, test=nan)
 
 
 def _search(
@@ -366,32 +346,6 @@ def _search(
     return tuner, trials
 
 
-def _replicates(
-    study: Study,
-    hypermodel: MultiTaskHyperModel,
-    dataset: Dataset,
-    plans: dict[str, TrainPlan],
-    baseline: Evaluation,
-    folder: Path,
-    progress: Progress,
-) -> dict[str, Any] | None:
-    """The best and baseline plans retrained with other seeds (``report.replicates``)."""
-    count = study.report.replicates
-    if "diverged" in baseline.plan:
-        progress.stage(f"the baseline diverged ({baseline.plan['diverged']}); no replicates")
-        return None
-    if count <= 0:
-        return None
-
-    def on_replicate(k: int, kept: bool) -> None:
-        what = "kept from an earlier session" if kept else "best and baseline"
-        progress.stage(f"replicate {k + 1} of {count}: {what}")
-
-    arrays = run_replicates(study, hypermodel, plans, dataset, count, on_replicate, folder)
-    save_npz(folder / REPLICATES_NPZ, arrays)
-    return summarise(arrays, hypermodel.heads, hypermodel.class_weights)
-
-
 def _baseline(
     plan: TrainPlan,
     finished: list[TrialRecord],
@@ -413,39 +367,3 @@ def _baseline(
     progress.stage("training the baseline")
     evaluation, model = train_baseline(hypermodel, plan, dataset)
     return model, evaluation
-
-
-def _best_of_each_strategy(
-    finished: list[TrialRecord],
-    best_id: str,
-    best: Evaluation,
-    tuner: kt.Tuner,
-    dataset: Dataset,
-    hypermodel: MultiTaskHyperModel,
-    progress: Progress,
-    phases: Phases,
-) -> dict[str, StrategyBest]:
-    """Each strategy's best trial by the stop objective, evaluated once on test.
-
-    A strategy whose trial cannot be evaluated is left out of the comparison (recorded).
-    """
-    sign = 1.0 if hypermodel.objective.direction == "min" else -1.0
-    out = {}
-    for strategy in dict.fromkeys(t.strategy for t in finished):
-        top = min((t for t in finished if t.strategy == strategy), key=lambda t: sign * t.objective)
-        evaluation: Evaluation | None = best
-        if top.trial_id != best_id:
-            progress.stage(f"evaluating {strategy}'s best trial {top.trial_id} on test")
-            trial = tuner.oracle.trials[top.trial_id]
-            evaluation = phases.run(
-                "evaluation",
-                lambda trial=trial, top=top: _evaluated(
-                    tuner, trial, dataset, hypermodel, top.epochs
-                )[1],
-                lambda: None,
-                run=f"trial {top.trial_id}",
-                missing=f"{strategy}'s line in the comparison of strategies",
-            )
-        if evaluation is not None:
-            out[strategy] = StrategyBest(top.trial_id, evaluation)
-    return out

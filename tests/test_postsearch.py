@@ -111,7 +111,9 @@ def _inject(monkeypatch, phase: str) -> None:
 
         _counted(monkeypatch, confirm, "_train", fail_on=2)
     elif phase == "evaluation":
-        _counted(monkeypatch, mtltune.search, "evaluate", fail_on=1)
+        from mtltune.tuning import afterwards
+
+        _counted(monkeypatch, afterwards, "evaluate", fail_on=1)
     elif phase == "baseline":
         _counted(monkeypatch, mtltune.search, "train_baseline", fail_on=1)
     elif phase == "export":

@@ -11,13 +11,16 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 
+from mtltune.cli.failing import fail as _fail
+from mtltune.cli.failing import fail_after_report
+from mtltune.cli.failing import unexpected as _unexpected
 from mtltune.cli.output import RichProgress, count, err, out, print_result, print_trials
-from mtltune.errors import InputError, MtlTuneError, error_text, plain_text
+from mtltune.errors import InputError, MtlTuneError
 from mtltune.study import Study, load_study
 from mtltune.terminal import quiet_tensorflow
 
@@ -57,26 +60,6 @@ def _load(path: Path, overrides: list[str] | None) -> Study:
         return load_study(path, overrides or [])
     except InputError as exc:
         _fail(exc, 2)
-
-
-def _fail(exc: BaseException, code: int) -> NoReturn:
-    err.print(
-        f"[bold red]error:[/] {plain_text(str(exc))}", markup=True, highlight=False, soft_wrap=True
-    )
-    raise typer.Exit(code=code) from None
-
-
-def _unexpected(exc: Exception, what: str, kept: str = "") -> NoReturn:
-    """Exit 1 on a fault no check foresaw: one line, no traceback (``MTLTUNE_TRACEBACK=1``)."""
-    if os.environ.get("MTLTUNE_TRACEBACK"):
-        raise exc
-    _fail(
-        MtlTuneError(
-            f"{what} stopped on an unexpected {type(exc).__name__}: {error_text(exc)[:300]}. "
-            f"{kept}Set MTLTUNE_TRACEBACK=1 to see where it happened"
-        ),
-        1,
-    )
 
 
 @app.command()
@@ -226,17 +209,7 @@ def search(
         signal.signal(signal.SIGINT, previous)
     print_result(result)
     out.print(f"report: {folder / REPORT_MD}", highlight=False)
-    if result.failures:
-        err.print(
-            f"[bold red]error:[/] {count(result.failures, 'step')} after the trials failed; "
-            "the report says what it lacks. Run the same command to resume at them:",
-            markup=True,
-            highlight=False,
-            soft_wrap=True,
-        )
-        for failure in result.failures:
-            err.print(f"• {failure.describe()}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1)
+    fail_after_report(result.failures)
 
 
 RunDirArg = Annotated[
