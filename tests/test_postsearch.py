@@ -199,6 +199,7 @@ def test_a_rare_category_outside_a_replicates_train_split_completes(tmp_path) ->
             "x": rng.normal(size=n),
             "kind": rng.choice(["a", "b", "c"], n),
             "y": rng.normal(size=n),
+            "grade": rng.choice(["p", "q"], n),
         }
     )
     raw = {
@@ -206,27 +207,34 @@ def test_a_rare_category_outside_a_replicates_train_split_completes(tmp_path) ->
         "seed": 5,
         "data": {"source": "rows.csv", "inputs": ["x", "kind"], "categorical": ["kind"]},
         "split": {"train": 0.5, "stop": 0.25, "test": 0.25, "shuffle": True},
-        "heads": {"y": {}},
+        "heads": {"y": {}, "grade": {"kind": "multiclass"}},
         "model": {"units": [4]},
         "training": {"max_epochs": 2, "batch_size": 32, "patience": 1},
         "search": {"tuner": "random", "max_trials": 1, "confirm": {"top": 0}},
-        "report": {"replicates": 1, "plots": False},
+        "report": {"replicates": 2, "plots": False},
     }
     (tmp_path / "rows.csv").write_text(table.to_csv(index=False))
     study = Study.from_dict(raw, base_dir=tmp_path)
-    # The rare row: in the search's train split, in the first replicate's test split.
     train = set(prepare_dataset(study).train.rows)
-    test = prepare_dataset(study, seed=replicate_seed(study.seed, 0)).test.rows
-    rare = next(int(r) for r in test if r in train)
+    first, second = (prepare_dataset(study, seed=replicate_seed(5, k)) for k in (0, 1))
+    # A rare category in the search's train split and the first replicate's test split.
+    rare = next(int(r) for r in first.test.rows if r in train)
     table.loc[rare, "kind"] = "rare"
+    # A rare class the second replicate's train split lacks: its draw is unusable.
+    rare_class = next(
+        int(r) for r in second.test.rows if r in train and r in set(first.train.rows) and r != rare
+    )
+    table.loc[rare_class, "grade"] = "r"
     (tmp_path / "rows.csv").write_text(table.to_csv(index=False))
     study = Study.from_dict(raw, base_dir=tmp_path)
-    widths = [prepare_dataset(study, seed=s).input_dim for s in (study.seed, replicate_seed(5, 0))]
+    widths = [prepare_dataset(study, seed=s).input_dim for s in (5, replicate_seed(5, 0))]
     assert widths == [5, 4]  # x and four kinds; the replicate's train split lacks "rare"
 
     result = run_study(study, tmp_path / "run")
     assert result.failures == []
     assert result.replicates is not None and result.replicates["count"] == 1
+    [unusable] = result.replicates["unusable"]
+    assert unusable.startswith("replicate 2: Invalid data:") and "heads.grade" in unusable
 
 
 def test_a_fingerprint_mismatch_names_each_key_and_whether_it_may_change(tmp_path) -> None:

@@ -252,6 +252,8 @@ def _replicate_lines(result: StudyResult) -> list[str]:
     ]
     for reason in summary.get("diverged", []):
         lines.append(f"- Left out, both configurations (the comparison is paired): {reason}.")
+    for reason in summary.get("unusable", []):
+        lines.append(f"- Left out, its own data draw fails a check: {reason}.")
     for reason in summary.get("failed", []):
         lines.append(f"- Left out, failed (resuming the search runs it again): {reason}.")
     rows = []

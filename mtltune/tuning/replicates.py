@@ -24,7 +24,7 @@ import numpy as np
 
 from mtltune.data import Dataset, prepare_dataset
 from mtltune.data.scaling import OutputUnits, TargetScale, output_units
-from mtltune.errors import error_text
+from mtltune.errors import DataError, error_text
 from mtltune.model.heads import make_loss
 from mtltune.model.strategies import TrainPlan
 from mtltune.run.files import REPLICATES_DIR
@@ -78,7 +78,9 @@ def run_replicates(
         Arrays keyed ``y/<k>/<head>``, ``clean/<k>/<head>`` and ``<role>/<k>/<output>``, in
         the targets' units, and ``scale/<k>/<head>`` (center, spread) of each scaled head,
         for the ``count`` kept replicates (``k`` from 0); ``diverged``: why each diverging
-        replicate was left out; ``failed``: ``replicate <n>: <reason>`` of each that raised.
+        replicate was left out; ``unusable``: each whose own data draw fails a data check (a
+        class missing from its train split, say); ``failed``: ``replicate <n>: <reason>`` of
+        each that raised anything else.
     """
     redraw = study.data.is_builtin or study.split.shuffle
     tag = {
@@ -87,6 +89,7 @@ def run_replicates(
     }
     arrays: dict[str, np.ndarray] = {}
     diverged: list[str] = []
+    unusable: list[str] = []
     failed: list[str] = []
     for k in range(count):
         path = folder / REPLICATES_DIR / f"{k + 1}.npz" if folder is not None else None
@@ -98,6 +101,8 @@ def run_replicates(
                 unit = _replicate(study, hypermodel, plans, dataset, k, redraw)
             except kt.errors.FailedTrialError as exc:
                 unit = {"diverged": np.asarray(error_text(exc))}
+            except DataError as exc:  # its own draw fails a check: as final as a divergence
+                unit = {"unusable": np.asarray(error_text(exc))}
             except Exception as exc:  # left out and named; a resumed search tries it again
                 failed.append(f"replicate {k + 1}: {describe_failure(exc)}")
                 continue
@@ -106,12 +111,16 @@ def run_replicates(
         if "diverged" in unit:
             diverged.append(f"replicate {k + 1}: {unit['diverged']}")
             continue
-        slot = k - len(diverged) - len(failed)  # the kept replicates are numbered 0, 1, ...
+        if "unusable" in unit:
+            unusable.append(f"replicate {k + 1}: {unit['unusable']}")
+            continue
+        slot = k - len(diverged) - len(unusable) - len(failed)  # kept ones are numbered 0, 1, ...
         for key, values in unit.items():
             kind, name = key.split("/", 1)
             arrays[f"{kind}/{slot}/{name}"] = values
-    arrays["count"] = np.asarray(count - len(diverged) - len(failed))
+    arrays["count"] = np.asarray(count - len(diverged) - len(unusable) - len(failed))
     arrays["diverged"] = np.asarray(diverged, dtype=str)
+    arrays["unusable"] = np.asarray(unusable, dtype=str)
     arrays["failed"] = np.asarray(failed, dtype=str)
     return arrays
 
@@ -191,8 +200,15 @@ def summarise(
     count = int(arrays["count"])
     class_weights = class_weights or {}
     diverged = [str(d) for d in arrays.get("diverged", [])]
+    unusable = [str(d) for d in arrays.get("unusable", [])]
     failed = [str(d) for d in arrays.get("failed", [])]
-    out: dict[str, Any] = {"count": count, "heads": {}, "diverged": diverged, "failed": failed}
+    out: dict[str, Any] = {
+        "count": count,
+        "heads": {},
+        "diverged": diverged,
+        "unusable": unusable,
+        "failed": failed,
+    }
     if count == 0:
         return out
     for head, config in heads.items():
