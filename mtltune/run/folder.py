@@ -141,7 +141,10 @@ def fingerprint_differences(saved: dict[str, Any], study: Study, data_sha256: st
             lines.append(f"{key}: {old!r} in the run, {new!r} now ({may})")
     old_data = saved.get("data_sha256")
     if old_data is not None and old_data != data_sha256:
-        lines.append("data: the file's content changed since the run began (fixed for this run)")
+        lines.append(
+            "data.source: the run was made on other data (the file's content changed; fixed "
+            "for this run)"
+        )
     return lines
 
 
@@ -233,7 +236,7 @@ def _refusal(path: Path, saved: dict[str, Any], study: Study, data_sha256: str) 
     elif lines:
         what = "; ".join(lines)
     else:
-        what = "it was written by another version of mtltune, or its data file changed"
+        what = "it was written by another version of mtltune, or on other data"
     changeable = ", ".join(k + ("*" if k.endswith(".") else "") for k in RESUMABLE_KEYS)
     return (
         f"{path} holds a run of a different study ({what}). Only {changeable} may change "
