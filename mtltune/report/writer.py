@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -127,6 +128,8 @@ def render_report(result: StudyResult, run_dir: str | Path) -> tuple[StudyResult
         try:
             plots = draw_all(result, run_dir)
         except Exception as exc:  # a figure is not worth the report
+            if os.environ.get("MTLTUNE_TRACEBACK", "") not in ("", "0"):
+                raise
             reason = f"{type(exc).__name__}: {error_text(exc)}"
             failures.append(PhaseFailure("plots", "", reason, "the figures"))
     result = dataclasses.replace(result, failures=failures)

@@ -5,11 +5,14 @@ the baseline, export, the replicates or the plots must not lose it. Each step ru
 ``Phases.run``: an exception is recorded as a ``PhaseFailure`` (which phase, which run, the
 reason as plain text, what the report will lack) and the step's fallback is used, so the
 report is still written with what finished. ``KeyboardInterrupt`` (Ctrl-C, a requested stop)
-is not a failure: it ends the run, and resuming it continues where it stopped.
+is not a failure: it ends the run, and resuming it continues where it stopped. With
+``MTLTUNE_TRACEBACK=1`` in the environment a failure raises instead, with its traceback (to
+find where it happened; the CLI then shows the traceback).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -31,6 +34,11 @@ class UnitError(Exception):
         super().__init__(f"{run}: {cause}")
         self.run = run
         self.cause = cause
+
+
+def tracebacks_wanted() -> bool:
+    """Whether failures should raise with their traceback (``MTLTUNE_TRACEBACK=1``)."""
+    return os.environ.get("MTLTUNE_TRACEBACK", "") not in ("", "0")
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -68,8 +76,11 @@ class Phases:
         """
         try:
             return step()
-        except UnitError as exc:
-            self.record(phase, exc.run, describe_failure(exc.cause), missing)
         except Exception as exc:  # anything after the trials: record it, keep the rest
-            self.record(phase, run, describe_failure(exc), missing)
+            if tracebacks_wanted():
+                raise
+            if isinstance(exc, UnitError):
+                self.record(phase, exc.run, describe_failure(exc.cause), missing)
+            else:
+                self.record(phase, run, describe_failure(exc), missing)
         return fallback()

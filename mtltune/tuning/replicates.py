@@ -33,7 +33,7 @@ from mtltune.run.units import load_unit, save_unit
 from mtltune.study import HeadConfig, Study
 from mtltune.tuning.evaluation import in_units, predict_in_units, train_plan, units_of
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
-from mtltune.tuning.phases import describe_failure
+from mtltune.tuning.phases import describe_failure, tracebacks_wanted
 from mtltune.tuning.tuner import study_hypermodel
 
 ROLES = ("best", "baseline")
@@ -104,6 +104,8 @@ def run_replicates(
             except DataError as exc:  # its own draw fails a check: as final as a divergence
                 unit = {"unusable": np.asarray(error_text(exc))}
             except Exception as exc:  # left out and named; a resumed search tries it again
+                if tracebacks_wanted():
+                    raise
                 failed.append(f"replicate {k + 1}: {describe_failure(exc)}")
                 continue
             if path is not None:
