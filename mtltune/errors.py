@@ -12,8 +12,28 @@ the search goes on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+#: A terminal control sequence (CSI or OSC), such as the bold ``\x1b[1m`` Keras puts in messages.
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def plain_text(text: str) -> str:
+    r"""``text`` without terminal escape codes (colours, bold) and other control characters.
+
+    Every exception text mtltune shows or records goes through here: Keras writes
+    ``\x1b[1m``...``\x1b[0m`` into its messages, which a terminal would interpret and a file
+    would keep as noise. Newlines and tabs are kept.
+    """
+    text = _ESCAPE.sub("", text)
+    return "".join(c for c in text if c in "\n\t" or (c.isprintable() or c == " "))
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception's message on one line, as plain text (its type's name if it has none)."""
+    return " ".join(plain_text(str(exc)).split()) or type(exc).__name__
 
 
 @dataclass(frozen=True)

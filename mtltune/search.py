@@ -14,6 +14,7 @@ import contextlib
 import json
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,26 +25,27 @@ from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
 from mtltune.launch import OpenRun, open_run
 from mtltune.model.strategies import TrainPlan, baseline_plan, declare
-from mtltune.report import write_report, write_trials
+from mtltune.report import write_trials
 from mtltune.report.confirmation import Confirmation, ConfirmRun
 from mtltune.report.pareto import pareto_front
 from mtltune.report.results import (
     Evaluation,
-    StrategyBest,
     StudyResult,
     TrialRecord,
     time_split,
 )
 from mtltune.report.tails import heavy_tails
 from mtltune.report.verdict import verdict_of
+from mtltune.report.writer import render_report
 from mtltune.run.atomic import save_npz, write_atomic
-from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ, REPLICATES_NPZ
+from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ
+from mtltune.run.sessions import Sessions
 from mtltune.study import Study
-from mtltune.tuning import confirm
+from mtltune.tuning import afterwards, confirm
 from mtltune.tuning.evaluation import evaluate, test_arrays, train_baseline, with_test
 from mtltune.tuning.export import save_best_model
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
-from mtltune.tuning.replicates import run_replicates, summarise
+from mtltune.tuning.phases import Phases
 from mtltune.tuning.tuner import (
     check_stop,
     clear_stop,
@@ -123,7 +125,9 @@ def run_study(
 
     Returns:
         The study result (without ``report``, the caller writes the report with
-        ``mtltune.report.write_report``).
+        ``mtltune.report.write_report``). Whatever failed after the trials (confirmation,
+        evaluation, baseline, export, replicates, plots) is in its ``failures``, and the rest
+        is there: the report is written all the same.
 
     Raises:
         DataError: If the data are invalid (nothing is written).
@@ -152,69 +156,102 @@ def run_study(
         result = _run_opened(current, dataset, progress, started=started)
         if report:
             progress.stage("writing the report")
-            write_report(result, current.folder.path)
+            result, _ = render_report(result, current.folder.path)
         return result
 
 
 def _run_opened(
     run: OpenRun, dataset: Dataset, progress: Progress, *, started: float
 ) -> StudyResult:
-    """``run_study`` once this process holds the run folder, prepared."""
+    """``run_study`` once this process holds the run folder, prepared.
+
+    Every step after the trials runs through ``Phases``: a failure there is recorded in the
+    result (``StudyResult.failures``) and the rest goes on, so the report is still written.
+    """
     study, folder = run.study, run.folder
+    sessions = Sessions(folder.path, run.resumed)
+    sessions.set("preparation", time.perf_counter() - started)
     hypermodel = study_hypermodel(study, dataset)
     search_started = time.perf_counter()
-    tuner, trials = _search(run, dataset, hypermodel, progress)
+    tuner, trials = _search(
+        run, dataset, hypermodel, progress, lambda: time.perf_counter() - search_started, sessions
+    )
     searched = time.perf_counter()
+    sessions.set("search", searched - search_started)
     finished = [t for t in trials if t.ok]
     if not finished:
         reasons = sorted({t.message or t.status for t in trials})
         raise SearchError(f"all {len(trials)} trials failed; reasons: " + "; ".join(reasons[:5]))
+    phases = Phases()
+    direction = hypermodel.objective.direction
     base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
-    baseline_model, baseline = _baseline(base_plan, finished, tuner, dataset, hypermodel, progress)
+    baseline_model, baseline = phases.run(
+        "baseline",
+        lambda: _baseline(base_plan, finished, tuner, dataset, hypermodel, progress),
+        lambda: (None, afterwards.unscored(base_plan.describe(), phases, hypermodel.heads)),
+        missing="the baseline's scores and predictions",
+    )
     twin = _twin(finished, base_plan)
     challengers = [t for t in finished if t is not twin]
-    confirmation, plans = None, {}
-    if study.search.confirm.top > 0 and challengers and baseline_model is not None:
-        progress.stage("racing the best configurations against equal weights")
-        plans = confirm.candidate_plans(study, tuner, finished)
-        confirmation = confirm.run_race(
-            study,
-            hypermodel,
-            dataset,
-            plans,
-            trials,
-            baseline.objective,
-            folder.path,
-            progress.confirm_finished,
-        )
+    confirmation, plans = _race(
+        run, dataset, hypermodel, tuner, trials, baseline_model, baseline, progress, phases
+    )
     if baseline_model is not None:  # the race is decided: the test split may be read
-        baseline = with_test(baseline, baseline_model, dataset)
-    leader_id = _leader(confirmation, challengers, hypermodel.objective.direction)
+        scored = baseline
+        baseline = phases.run(
+            "evaluation",
+            lambda: with_test(scored, baseline_model, dataset),
+            lambda: afterwards.unscored(base_plan.describe(), phases, hypermodel.heads),
+            run="equal weights",
+            missing="the baseline's test scores",
+        )
+    leader_id = _leader(confirmation, challengers, direction)
     if leader_id is None:  # every completed trial is the equal-weights plan itself
         best_trial, best_model, best = twin, baseline_model, baseline
     else:
         best_trial = next(t for t in trials if t.trial_id == leader_id)
         progress.stage(f"evaluating trial {best_trial.trial_id} on test")
-        best_model = tuner.load_model(tuner.oracle.trials[leader_id])
-        best = evaluate(best_model, dataset, hypermodel, epochs=best_trial.epochs)
-    strategies = _best_of_each_strategy(
-        finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress
+        best_model, best = phases.run(
+            "evaluation",
+            lambda: afterwards.evaluated(
+                tuner, tuner.oracle.trials[leader_id], dataset, hypermodel, best_trial.epochs
+            ),
+            lambda: (None, afterwards.unscored(best_trial.plan, phases, hypermodel.heads)),
+            run=f"trial {best_trial.trial_id}",
+            missing="the leading trial's test scores",
+        )
+    strategies = afterwards.strategy_bests(
+        finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress.stage, phases
     )
-    if confirmation is not None:
+    if confirmation is not None and best_model is not None and baseline_model is not None:
         progress.stage("scoring the race's leader and equal weights on test, seed by seed")
         at_seed = {"best": best.test, "baseline": baseline.test}
-        confirmation = confirm.paired_test(
-            confirmation, hypermodel, dataset, plans, folder.path, at_seed
+        raced = confirmation
+        confirmation = phases.run(
+            "confirmation",
+            lambda: confirm.paired_test(raced, hypermodel, dataset, plans, folder.path, at_seed),
+            lambda: raced,
+            run="test scores",
+            missing="the seed-by-seed test scores of the leading trial and equal weights",
         )
-    verdict = verdict_of(confirmation, best_trial, best, baseline, hypermodel.objective.direction)
-    recommended_model = baseline_model if verdict.stands else best_model
-    save_best_model(folder.path, recommended_model, study, dataset, hypermodel.heads)
-    models = {"best": best_model, "baseline": baseline_model}
-    arrays = test_arrays(
-        dataset, {k: m for k, m in models.items() if m is not None}, hypermodel.heads
+    verdict = verdict_of(confirmation, best_trial, best, baseline, direction)
+    recommended = baseline_model if verdict.stands else best_model
+    if recommended is not None:
+        phases.run(
+            "export",
+            lambda: save_best_model(folder.path, recommended, study, dataset, hypermodel.heads),
+            lambda: None,
+            missing="best_model.keras and preprocessing.json",
+        )
+    models = {k: m for k, m in (("best", best_model), ("baseline", baseline_model)) if m}
+    arrays = phases.run(
+        "export",
+        lambda: _predictions(folder.path, dataset, models, hypermodel) if models else None,
+        lambda: None,
+        missing="predictions.npz (the prediction plots)",
     )
-    save_npz(folder.path / PREDICTIONS_NPZ, arrays, root=folder.path)
-    tails = heavy_tails(arrays, study.heads, "baseline" if verdict.stands else "best")
+    role = "baseline" if verdict.stands else "best"
+    tails = heavy_tails(arrays, study.heads, role) if arrays is not None else {}
     best_plan = declare(
         tuner.oracle.trials[best_trial.trial_id].hyperparameters.copy(),
         tuple(study.heads),
@@ -222,9 +259,26 @@ def _run_opened(
     )
     plans = {"best": best_plan, "baseline": base_plan}
     replicates = None
-    if best_trial is not twin:
-        replicates = _replicates(study, hypermodel, dataset, plans, baseline, folder.path, progress)
+    if best_trial is not twin:  # never a plan against itself
+        replicates = phases.run(
+            "replicates",
+            lambda: afterwards.replicates(
+                study, hypermodel, dataset, plans, baseline, folder.path, progress.stage
+            ),
+            lambda: None,
+            missing="the replicates",
+        )
+    for failed in (replicates or {}).get("failed", []):
+        number, reason = failed.split(": ", 1)
+        phases.record("replicates", number, reason, "this replicate (left out)")
+    sessions.set("evaluation", time.perf_counter() - searched)
     points = {t.trial_id: {h: t.stop[h]["loss"] for h in study.heads} for t in finished}
+    split = time_split(
+        trials,
+        preparation=sessions.total("preparation"),
+        search=sessions.total("search"),
+        evaluation=sessions.total("evaluation"),
+    )
     return StudyResult(
         study=study.resolved(),
         objective_name=hypermodel.objective.name,
@@ -234,26 +288,31 @@ def _run_opened(
         baseline=baseline,
         trials=trials,
         data=describe(dataset),
-        seconds=time.perf_counter() - started,
+        seconds=sum(split.values()),
         strategies=strategies,
         pareto=pareto_front(points, list(study.heads)),
         replicates=replicates,
         confirmation=confirmation,
         verdict=verdict,
         tails=tails,
-        time_split=time_split(
-            trials,
-            preparation=search_started - started,
-            search=searched - search_started,
-            evaluation=time.perf_counter() - searched,
-        ),
+        time_split=split,
+        failures=phases.failures,
     )
 
 
 def _search(
-    run: OpenRun, dataset: Dataset, hypermodel: MultiTaskHyperModel, progress: Progress
+    run: OpenRun,
+    dataset: Dataset,
+    hypermodel: MultiTaskHyperModel,
+    progress: Progress,
+    elapsed: Callable[[], float],
+    sessions: Sessions,
 ) -> tuple[kt.Tuner, list[TrialRecord]]:
-    """Run (or resume) the trials, here or on workers; the tuner and every trial's record."""
+    """Run (or resume) the trials, here or on workers; the tuner and every trial's record.
+
+    ``elapsed()`` is the search's seconds so far, recorded in ``sessions`` after every trial
+    (an interrupted session's time counts in the report of the run it resumes into).
+    """
     study, folder, distributed = run.study, run.folder, run.distributed
     total = study.search.max_trials
 
@@ -269,6 +328,7 @@ def _search(
         # Keep trials.csv current, so an interrupted search still shows what finished.
         records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
         write_trials(records, folder.path)
+        sessions.set("search", elapsed())
         progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
 
     progress.stage("resuming search" if run.resumed else "searching")
@@ -278,6 +338,12 @@ def _search(
         from mtltune.distributed.chief import CHIEF_ID, run_chief
 
         tuner = make_tuner(study, hypermodel, folder, on_trial, tuner_id=CHIEF_ID)
+    done = len(tuner.oracle.trials)
+    if run.resumed and done > total:
+        progress.stage(
+            f"this run already has {done} trials, more than search.max_trials={total}; "
+            "reporting them (a smaller budget needs a new run: --out or --overwrite)"
+        )
     with warnings.catch_warnings():
         # The Bayesian oracle's Gaussian process warns about length scales on small budgets.
         warnings.filterwarnings("ignore", module="sklearn")
@@ -291,34 +357,6 @@ def _search(
     trials = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
     write_trials(trials, folder.path)
     return tuner, trials
-
-
-def _replicates(
-    study: Study,
-    hypermodel: MultiTaskHyperModel,
-    dataset: Dataset,
-    plans: dict[str, TrainPlan],
-    baseline: Evaluation,
-    folder: Path,
-    progress: Progress,
-) -> dict[str, Any] | None:
-    """The best and baseline plans retrained with other seeds (``report.replicates``)."""
-    count = study.report.replicates
-    if "diverged" in baseline.plan:
-        progress.stage(f"the baseline diverged ({baseline.plan['diverged']}); no replicates")
-        return None
-    if count <= 0:
-        return None
-    arrays = run_replicates(
-        study,
-        hypermodel,
-        plans,
-        dataset,
-        count,
-        lambda k: progress.stage(f"replicate {k + 1} of {count}: best and baseline"),
-    )
-    save_npz(folder / REPLICATES_NPZ, arrays, root=folder)
-    return summarise(arrays, hypermodel.heads, hypermodel.class_weights)
 
 
 def _baseline(
@@ -364,24 +402,47 @@ def _leader(
     return min(challengers, key=lambda t: sign * float(t.objective)).trial_id  # type: ignore[arg-type]
 
 
-def _best_of_each_strategy(
-    finished: list[TrialRecord],
-    best_id: str,
-    best: Evaluation,
-    tuner: kt.Tuner,
+def _race(
+    run: OpenRun,
     dataset: Dataset,
     hypermodel: MultiTaskHyperModel,
+    tuner: kt.Tuner,
+    trials: list[TrialRecord],
+    baseline_model: Any,
+    baseline: Evaluation,
     progress: Progress,
-) -> dict[str, StrategyBest]:
-    """Each strategy's best trial by the stop objective, evaluated once on test."""
-    sign = 1.0 if hypermodel.objective.direction == "min" else -1.0
-    out = {}
-    for strategy in dict.fromkeys(t.strategy for t in finished):
-        top = min((t for t in finished if t.strategy == strategy), key=lambda t: sign * t.objective)
-        evaluation = best
-        if top.trial_id != best_id:
-            progress.stage(f"evaluating {strategy}'s best trial {top.trial_id} on test")
-            model = tuner.load_model(tuner.oracle.trials[top.trial_id])
-            evaluation = evaluate(model, dataset, hypermodel, epochs=top.epochs)
-        out[strategy] = StrategyBest(top.trial_id, evaluation)
-    return out
+    phases: Phases,
+) -> tuple[Confirmation | None, dict[str, TrainPlan]]:
+    """The race of the search's best configurations against equal weights, if one is run."""
+    study = run.study
+    if study.search.confirm.top <= 0 or baseline_model is None:
+        return None, {}
+    plans = confirm.candidate_plans(study, tuner, [t for t in trials if t.ok])
+    if len(plans) <= 1:  # no challenger: every completed trial is equal weights
+        return None, plans
+    progress.stage("racing the best configurations against equal weights")
+    confirmation = phases.run(
+        "confirmation",
+        lambda: confirm.run_race(
+            study,
+            hypermodel,
+            dataset,
+            plans,
+            trials,
+            baseline.objective,
+            run.folder.path,
+            progress.confirm_finished,
+        ),
+        lambda: None,
+        missing="the race (the leading trial is judged at the study seed alone)",
+    )
+    return confirmation, plans
+
+
+def _predictions(
+    folder: Path, dataset: Dataset, models: dict[str, Any], hypermodel: MultiTaskHyperModel
+) -> dict[str, Any]:
+    """Write ``predictions.npz`` (test targets and each model's predictions); its arrays."""
+    arrays = test_arrays(dataset, models, hypermodel.heads)
+    save_npz(folder / PREDICTIONS_NPZ, arrays, root=folder)
+    return arrays

@@ -323,3 +323,137 @@ def test_a_study_validate_accepts_never_ends_in_a_traceback(tmp_path_factory, mo
 
     check()
     assert searched, "no generated study was valid: the property was never exercised"
+
+
+# ---------------------------------------------------------------------------------------------
+# The same property on real tables: categorical inputs of any cardinality (issue 26.1), and a
+# data path naming anything a path can name (each refused at once: exit 2 and a message).
+
+
+def test_ten_thousand_categories_then_another_categorical_input_encode_in_place() -> None:
+    import numpy as np
+
+    from mtltune.data import InputEncoder
+
+    zips = [f"z{i:05d}" for i in range(10_000)]
+    encoder = InputEncoder(numeric={}, categorical={"zip": zips, "region": ["a", "b", "c"]})
+    table = pd.DataFrame({"zip": ["z09999", "z00000", "unseen"], "region": ["c", "a", "b"]})
+    x = encoder.transform(table)
+    assert x.shape == (3, 10_003)
+    assert np.flatnonzero(x[0]).tolist() == [9_999, 10_002]  # the last zip, then region c
+    assert np.flatnonzero(x[1]).tolist() == [0, 10_000]
+    assert np.flatnonzero(x[2]).tolist() == [10_001]  # an unseen zip is all zeros
+
+
+def _categorical_table(path: Path, cardinality: int, rows: int, seed: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    zips = rng.integers(0, cardinality, rows)
+    region = rng.integers(0, 3, rows)
+    pd.DataFrame(
+        {
+            "zip": [f"z{z}" for z in zips],
+            "region": [f"r{r}" for r in region],
+            "size": rng.normal(size=rows),
+            "price": zips % 7 + region + rng.normal(scale=0.1, size=rows),
+        }
+    ).to_csv(path, index=False)
+
+
+def test_a_table_validate_accepts_with_categorical_inputs_of_any_cardinality_searches(
+    tmp_path_factory, monkeypatch
+) -> None:
+    import yaml
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    monkeypatch.setenv("MTLTUNE_TRACEBACK", "1")
+
+    @settings(
+        max_examples=4,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(st.sampled_from([1, 2, 127, 128, 129, 255, 256, 700]), st.integers(0, 3))
+    def check(cardinality: int, seed: int) -> None:
+        folder = tmp_path_factory.mktemp("categories")
+        _categorical_table(folder / "rows.csv", cardinality, max(60, 2 * cardinality), seed)
+        study = {
+            "name": "cats",
+            "seed": seed,
+            "data": {
+                "source": "rows.csv",
+                "inputs": ["zip", "region", "size"],
+                "categorical": ["zip", "region"],
+            },
+            "heads": {"price": {}},
+            "model": {"units": [4]},
+            "training": {"max_epochs": 1, "batch_size": 64, "patience": 1},
+            "search": {"tuner": "random", "max_trials": 1, "confirm": {"top": 0}},
+            "report": {"plots": False},
+        }
+        path = folder / "study.yaml"
+        path.write_text(yaml.safe_dump(study))
+        checked = runner.invoke(app, ["validate", str(path)])
+        assert checked.exit_code in (0, 2), checked.output
+        assert isinstance(checked.exception, SystemExit | None), checked.output
+        if checked.exit_code == 2:
+            return
+        result = runner.invoke(app, ["search", str(path), "--out", str(folder / "run")])
+        assert result.exit_code == 0, (cardinality, result.output)
+
+    check()
+
+
+def _data_path_kinds(folder: Path) -> dict[str, Path]:
+    import os
+
+    (folder / "folder.csv").mkdir(parents=True)
+    os.mkfifo(folder / "fifo.csv")
+    (folder / "device.csv").symlink_to("/dev/zero")
+    (folder / "empty.csv").write_bytes(b"")
+    (folder / "binary.csv").write_bytes(bytes(range(256)) * 40)
+    (folder / "binary.parquet").write_bytes(bytes(range(256)) * 40)
+    (folder / "loop.csv").symlink_to(folder / "loop.csv")
+    (folder / "dangling.csv").symlink_to(folder / "gone.csv")
+    (folder / "header.csv").write_text("x,price\n")
+    (folder / "nul.csv").write_bytes(b"x,price\n1,\x00\n")
+    return {p.name: p for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "folder.csv",
+        "fifo.csv",
+        "device.csv",
+        "empty.csv",
+        "binary.csv",
+        "binary.parquet",
+        "loop.csv",
+        "dangling.csv",
+        "header.csv",
+        "nul.csv",
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "search"])
+def test_a_data_path_of_any_kind_is_refused_at_once_with_exit_2(tmp_path, name, command) -> None:
+    import time
+
+    import yaml
+
+    paths = _data_path_kinds(tmp_path / "data")
+    study = tmp_path / "study.yaml"
+    source = {"source": str(paths[name]), "inputs": ["x"]}
+    study.write_text(yaml.safe_dump({"name": "kinds", "data": source, "heads": {"price": {}}}))
+    args = [command, str(study)] + (["--out", str(tmp_path / "run")] if command == "search" else [])
+    started = time.perf_counter()
+    result = runner.invoke(app, args)
+    assert time.perf_counter() - started < 1.0, name
+    assert result.exit_code == 2, (name, result.output)
+    assert isinstance(result.exception, SystemExit), (name, result.exception)
+    assert "error: Invalid data" in result.output and "Traceback" not in result.output
+    assert "data.source" in result.output or "column 'price'" in result.output
+    assert not (tmp_path / "run").exists()  # nothing written

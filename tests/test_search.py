@@ -225,13 +225,13 @@ def test_the_report_is_written_while_the_run_folder_is_locked(
     from mtltune.run.lock import read_run_lock
 
     held = []
-    write = search.write_report
+    write = search.render_report
 
     def checked(result, folder):
         held.append(read_run_lock(folder))  # another search would be refused now
         return write(result, folder)
 
-    monkeypatch.setattr(search, "write_report", checked)
+    monkeypatch.setattr(search, "render_report", checked)
     study = load_study(write_study({"search": {"max_trials": 1}, "report": {"plots": False}}))
     run_study(study, tmp_path / "run", report=True)
     assert held and held[0] is not None and held[0]["role"] == "search"

@@ -11,11 +11,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import yaml
 
+from mtltune.cli.failing import fail as _fail
+from mtltune.cli.failing import fail_after_report
+from mtltune.cli.failing import unexpected as _unexpected
 from mtltune.cli.helptext import Command, Group
 from mtltune.cli.output import count, err, out, print_result, print_trials
 from mtltune.cli.progress import RichProgress
@@ -60,11 +63,6 @@ def _load(path: Path, overrides: list[str] | None) -> Study:
         _fail(exc, 2)
 
 
-def _fail(exc: BaseException, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=not err.is_terminal)
-    raise typer.Exit(code=code) from None
-
-
 @app.command(cls=Command)
 def validate(study: StudyArg, overrides: SetOpt = None) -> None:
     """Check a study and its data without training (no TensorFlow)."""
@@ -75,6 +73,8 @@ def validate(study: StudyArg, overrides: SetOpt = None) -> None:
         info = describe(prepare_dataset(resolved))
     except InputError as exc:
         _fail(exc, 2)
+    except Exception as exc:  # a fault no check foresaw: a message, not a traceback
+        _unexpected(exc, "validate")
     rows = ", ".join(f"{k} {v}" for k, v in info["rows"].items())
     out.print(
         f"[green]✓[/] study [bold]{resolved.name}[/] is valid: {count(resolved.heads, 'head')}, "
@@ -168,6 +168,8 @@ def search(
         dataset = prepare_dataset(resolved)
     except InputError as exc:
         _fail(exc, 2)
+    except Exception as exc:  # a fault no check foresaw: a message, not a traceback
+        _unexpected(exc, "preparing the data")
     quiet_tensorflow(verbose)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.distributed.chief import Distributed
@@ -205,20 +207,12 @@ def search(
         err.print("interrupted: finished trials are kept; run the same command to resume")
         raise typer.Exit(code=130) from None
     except Exception as exc:  # a fault no check foresaw: a message, not a traceback
-        if os.environ.get("MTLTUNE_TRACEBACK"):
-            raise
-        _fail(
-            MtlTuneError(
-                f"the search stopped on an unexpected {type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:300]}. Finished trials are kept; set "
-                "MTLTUNE_TRACEBACK=1 to see where it happened"
-            ),
-            1,
-        )
+        _unexpected(exc, "the search", "Finished trials are kept. ")
     finally:
         progress.close()
     print_result(result)
     out.print(f"report: {folder / REPORT_MD}", highlight=False)
+    fail_after_report(result.failures)
 
 
 RunDirArg = Annotated[

@@ -132,7 +132,10 @@ class InputEncoder:
             out[:, j] = (table[column].to_numpy(dtype=np.float64) - mean) / std
         j = len(self.numeric)
         for column, categories in self.categorical.items():
+            # pandas picks the narrowest code type (int8 below 128 categories): widen it before
+            # adding the column offset, which can be any size.
             codes = pd.Categorical(category_labels(table[column]), categories=categories).codes
+            codes = codes.astype(np.intp, copy=False)
             seen = np.flatnonzero(codes >= 0)
             out[seen, j + codes[seen]] = 1.0
             j += len(categories)

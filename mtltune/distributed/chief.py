@@ -43,7 +43,7 @@ from mtltune.compat.tuner_private import (
     silence_keras_tuner_print,
 )
 from mtltune.distributed.monitor import LocalWorker, Monitor, stop_local_workers
-from mtltune.errors import SearchError
+from mtltune.errors import SearchError, error_text
 from mtltune.run.files import MESSAGE_FILE, WORKERS_DIR
 from mtltune.run.lock import RunLock
 
@@ -206,7 +206,7 @@ def make_servicer(tuner: Any) -> Any:
                 return call(request, ctx)
             except Exception as exc:
                 if self.failure is None:
-                    self.failure = f"{name}: {type(exc).__name__}: {exc}"
+                    self.failure = f"{name}: {type(exc).__name__}: {error_text(exc)}"
                 raise
 
         def GetSpace(self, request: Any, ctx: Any) -> Any:  # noqa: N802 - gRPC names

@@ -29,7 +29,7 @@ from typing import Any
 from mtltune.compat.tuner_private import pace_idle_answers, silence_keras_tuner_print
 from mtltune.distributed.chief import CHIEF_ID, split_address
 from mtltune.distributed.heartbeat import Heartbeat
-from mtltune.errors import InputError, Problem, SearchError
+from mtltune.errors import InputError, Problem, SearchError, error_text
 from mtltune.run.checks import read_json
 from mtltune.run.files import HISTORIES, LOCK_FILE, MESSAGE_FILE, STUDY_FILE
 from mtltune.run.folder import RunFolder, study_fingerprint
@@ -304,7 +304,7 @@ def run_worker(
         ).start()
         count = _search(study, folder, tuner_id, heartbeat, echo)
     except BaseException as exc:
-        heartbeat.stop("failed", error=f"{type(exc).__name__}: {exc}")
+        heartbeat.stop("failed", error=f"{type(exc).__name__}: {error_text(exc)}")
         raise
     heartbeat.stop("done")
     return count

@@ -207,6 +207,22 @@ def loop_of(model: keras.Model) -> EpochLoop:
     return per_model(model, "_mtltune_loop", EpochLoop)
 
 
+def predict(model: keras.Model, x: Any) -> dict[str, np.ndarray]:
+    """A model's outputs for in-memory rows, run eagerly in chunks: nothing to trace.
+
+    Keras' ``predict`` traces a function per model; a model used for one prediction (a
+    replicate's, whose new data draw needs a model of its own) would be traced for one call,
+    which is slower than running the forward pass eagerly and makes TensorFlow warn about
+    retracing once it happens a few times in a row.
+    """
+    x = np.asarray(x, dtype="float32")
+    chunks = [
+        model(tf.convert_to_tensor(x[start : start + EVAL_BATCH_SIZE]), training=False)
+        for start in range(0, max(len(x), 1), EVAL_BATCH_SIZE)
+    ]
+    return {key: np.concatenate([np.asarray(c[key]) for c in chunks]) for key in chunks[0]}
+
+
 def evaluate(model: keras.Model, x: Any, y: Any) -> dict[str, float]:
     """Score in-memory arrays with the model's ``test_batch`` (losses and metrics by name)."""
     return loop_of(model).evaluate(as_tensors(x), as_tensors(y))

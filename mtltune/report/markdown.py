@@ -148,6 +148,7 @@ def _summary_lines(result: StudyResult) -> list[str]:
     return [
         f"# mtltune report: {study['name']}",
         "",
+        *_failure_lines(result),
         *_verdict_lines(result),
         f"Objective: **{result.objective_name}** ({result.objective_direction}imise), computed on "
         "the stop split; the test split was used once per model, after the search.",
@@ -168,6 +169,20 @@ def _summary_lines(result: StudyResult) -> list[str]:
         "leading trial's test loss (above 1: the searched configuration is better on that head).",
         "",
     ]
+
+
+def _failure_lines(result: StudyResult) -> list[str]:
+    """What failed after the trials and what this report therefore lacks (none: nothing)."""
+    if not result.failures:
+        return []
+    lines = [
+        "**Incomplete report**: these steps after the trials failed; everything else below "
+        "finished. Run the same `mtltune search` command again to resume at them (finished "
+        "trials, confirmation runs and replicates are kept).",
+        "",
+    ]
+    lines += [f"- {f.describe()}" for f in result.failures]
+    return [*lines, ""]
 
 
 def _strategy_lines(result: StudyResult) -> list[str]:
@@ -267,6 +282,10 @@ def _replicate_lines(result: StudyResult) -> list[str]:
     ]
     for reason in summary.get("diverged", []):
         lines.append(f"- Left out, both configurations (the comparison is paired): {reason}.")
+    for reason in summary.get("unusable", []):
+        lines.append(f"- Left out, its own data draw fails a check: {reason}.")
+    for reason in summary.get("failed", []):
+        lines.append(f"- Left out, failed (resuming the search runs it again): {reason}.")
     rows = []
     for head, entry in summary.get("heads", {}).items():
         for key, stats in entry.items():
@@ -373,6 +392,8 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
     lines = [f"- strategy: {plan['strategy']}", f"- Adam epsilon: {_fmt(plan['epsilon'])}"]
     if "diverged" in plan:
         lines.append(f"- **diverged** (its losses are NaN): {plan['diverged']}")
+    if "failed" in plan:
+        lines.append(f"- **not scored** (its losses are NaN): {plan['failed']}")
     if "learning_rate" in plan:
         lines.append(f"- learning rate: {_fmt(plan['learning_rate'])}")
     if "learning_rates" in plan:

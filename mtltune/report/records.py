@@ -71,3 +71,30 @@ def loss_ratio(
             else:  # a zero loss beats any positive one; a NaN loss says nothing
                 out[head] = math.inf if denominator == 0 and numerator > 0 else math.nan
     return out
+
+
+#: The phases after the trials, in the order a search runs them (``PhaseFailure.phase``).
+PHASES = ("confirmation", "evaluation", "baseline", "export", "replicates", "plots")
+
+
+@dataclass(frozen=True)
+class PhaseFailure:
+    """Something after the trials that failed: the report is written without it.
+
+    Attributes:
+        phase: One of ``PHASES``.
+        run: Which run of the phase (``replicate 5``, ``trial 03``), or ``""`` for all of it.
+        reason: The exception's type and message, one line of plain text.
+        missing: What the report lacks because of it.
+    """
+
+    phase: str
+    run: str
+    reason: str
+    missing: str = ""
+
+    def describe(self) -> str:
+        """``replicates (replicate 5): ValueError: ...; missing: ...`` on one line."""
+        where = f"{self.phase} ({self.run})" if self.run else self.phase
+        text = f"{where}: {self.reason}"
+        return f"{text}; missing: {self.missing}" if self.missing else text

@@ -10,9 +10,17 @@ from typing import Any
 
 from mtltune.report.confirmation import Confirmation
 from mtltune.report.race import Verdict
-from mtltune.report.records import HeadScores, TrialRecord, loss_ratio
+from mtltune.report.records import HeadScores, PhaseFailure, TrialRecord, loss_ratio
 
-__all__ = ["Evaluation", "HeadScores", "StrategyBest", "StudyResult", "TrialRecord", "loss_ratio"]
+__all__ = [
+    "Evaluation",
+    "HeadScores",
+    "PhaseFailure",
+    "StrategyBest",
+    "StudyResult",
+    "TrialRecord",
+    "loss_ratio",
+]
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class StudyResult:
         time_split: Where the seconds went (``time_split``; ``report`` added by the writer).
         verdict: Equal weights or a searched configuration: what ``best_model.keras`` is.
         tails: Per head, when a few test rows carry most of its loss (``heavy_tails``).
+        failures: What failed after the trials (the report is written without it; the CLI
+            exits 1).
     """
 
     study: dict[str, Any]
@@ -85,6 +95,7 @@ class StudyResult:
     time_split: dict[str, float] | None = None
     verdict: Verdict | None = None
     tails: dict[str, dict[str, float]] = field(default_factory=dict)
+    failures: list[PhaseFailure] = field(default_factory=list)
 
     @property
     def heads(self) -> list[str]:
@@ -169,6 +180,7 @@ class StudyResult:
         if self.time_split is not None:
             out["time_split"] = self.time_split
         out["trial_records"] = [asdict(t) for t in self.trials]
+        out["failures"] = [asdict(f) for f in self.failures]
         return out
 
     def _verdict_entry(self) -> dict[str, Any]:
@@ -213,6 +225,7 @@ class StudyResult:
             time_split=doc.get("time_split"),
             verdict=Verdict.from_dict(doc["verdict"]) if "verdict" in doc else None,
             tails=doc.get("tails", {}),
+            failures=[PhaseFailure(**f) for f in doc.get("failures", [])],
         )
 
 

@@ -38,12 +38,14 @@ def verdict_of(
     """
     log_heads = log_heads or set()
     strategy = leader.strategy if leader is not None else "weighted"
-    if "diverged" in baseline.plan and leader is not None:
+    broken = "diverged" in baseline.plan or "failed" in baseline.plan
+    if broken and leader is not None and best is not baseline:
         return Verdict(
             recommended=leader.trial_id,
             strategy=leader.strategy,
             challenger=leader.trial_id,
-            rule="equal weights diverged at the study seed: the best trial is recommended",
+            rule="equal weights diverged or failed at the study seed: the best trial is "
+            "recommended",
             unconfirmed=True,
         )
     if confirmation is None or confirmation.chosen is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from mtltune.errors import error_text
 from mtltune.report.markdown import report_markdown
-from mtltune.report.results import StudyResult, TrialRecord
+from mtltune.report.results import PhaseFailure, StudyResult, TrialRecord
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import (
     PARETO_CSV,
@@ -103,20 +105,39 @@ def write_report(result: StudyResult, run_dir: str | Path) -> dict[str, Path]:
     Returns:
         The written paths, keyed by file name (plots by ``plots/<name>.png``).
     """
+    return render_report(result, run_dir)[1]
+
+
+def render_report(result: StudyResult, run_dir: str | Path) -> tuple[StudyResult, dict[str, Path]]:
+    """``write_report``, also returning the result as written.
+
+    Plots that cannot be drawn are a failure of the ``plots`` phase, recorded in the result
+    (and the report, which is written without them), not an error. The report's time is
+    added to ``time_split`` and to ``seconds``, so the total is the sum of its parts.
+    """
     started = time.perf_counter()
     run_dir = Path(run_dir)
     paths = {name: run_dir / name for name in (REPORT_JSON, REPORT_MD, TRIALS_CSV, PARETO_CSV)}
     write_trials(result.trials, run_dir)
     write_atomic(paths[PARETO_CSV], pareto_table(result).to_csv(index=False), root=run_dir)
     plots: dict[str, Path] = {}
+    failures = [f for f in result.failures if f.phase != "plots"]  # drawn again below
     if result.study.get("report", {}).get("plots", True):
         from mtltune.report.plots import draw_all
 
-        plots = draw_all(result, run_dir)
+        try:
+            plots = draw_all(result, run_dir)
+        except Exception as exc:  # a figure is not worth the report
+            if os.environ.get("MTLTUNE_TRACEBACK", "") not in ("", "0"):
+                raise
+            reason = f"{type(exc).__name__}: {error_text(exc)}"
+            failures.append(PhaseFailure("plots", "", reason, "the figures"))
+    result = dataclasses.replace(result, failures=failures)
     if result.time_split is not None and "report" not in result.time_split:
-        split = {**result.time_split, "report": time.perf_counter() - started}
-        result = dataclasses.replace(result, time_split=split)
+        seconds = time.perf_counter() - started
+        split = {**result.time_split, "report": seconds}
+        result = dataclasses.replace(result, time_split=split, seconds=result.seconds + seconds)
     write_atomic(paths[REPORT_MD], report_markdown(result, plots, run_dir), root=run_dir)
     write_atomic(paths[REPORT_JSON], report_json(result), root=run_dir)
     paths.update({f"plots/{p.name}": p for p in plots.values()})
-    return paths
+    return result, paths

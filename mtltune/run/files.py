@@ -24,6 +24,10 @@ PARETO_CSV = "pareto.csv"
 PREDICTIONS_NPZ = "predictions.npz"
 #: Per-head test losses of the replicates.
 REPLICATES_NPZ = "replicates.npz"
+#: Each finished replicate's predictions, ``replicates/<number>.npz`` (what a resumed search keeps).
+REPLICATES_DIR = "replicates"
+#: Each search session's seconds by step (a resumed run's report counts every session).
+SESSIONS_JSON = "sessions.json"
 #: The best trial's trained model, outputs in the targets' units (``keras.saving.load_model``).
 BEST_MODEL = "best_model.keras"
 #: The fitted preprocessing of the best model's inputs and targets (plain JSON).
@@ -55,6 +59,8 @@ RUN_ENTRIES = (
     PARETO_CSV,
     PREDICTIONS_NPZ,
     REPLICATES_NPZ,
+    REPLICATES_DIR,
+    SESSIONS_JSON,
     BEST_MODEL,
     PREPROCESSING_JSON,
     CONFIRM_CSV,

@@ -18,6 +18,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mtltune.compat.layout import oracle_file, tuner_state_file
 from mtltune.errors import Problem, RunFolderError, SearchError
@@ -135,16 +136,61 @@ def data_fingerprint(study: Study) -> str:
     return digest.hexdigest()
 
 
-def study_fingerprint(study: Study) -> str:
-    """Hash of the resolved study and of its data file's content.
+#: Study keys a resumed search may change: they do not change any trial (top-level sections
+#: end in ``.``). ``search.max_trials`` sets how many trials there are; ``report.*`` what is
+#: done after them (replicates, plots, TensorBoard logs of the trials still to run).
+RESUMABLE_KEYS = ("search.max_trials", "report.")
 
-    ``search.max_trials`` is left out (raising it resumes a run); the data's content is in, so
-    a changed table is refused like a changed study.
+
+def _resumable(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
+
+
+def flat_keys(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A resolved study as ``{dotted.key.path: leaf value}`` (lists are leaves)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(flat_keys(item, f"{prefix}{key}."))
+        return out if out or not prefix else {prefix[:-1]: {}}
+    return {prefix[:-1]: value}
+
+
+def study_fingerprint(study: Study) -> str:
+    """Hash of the resolved study (but its ``RESUMABLE_KEYS``) and of its data file's content.
+
+    The data's content is in, so a changed table is refused like a changed study.
     """
-    resolved = study.resolved()
-    resolved["search"].pop("max_trials", None)
-    resolved["data_sha256"] = data_fingerprint(study)
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+    return _fingerprint(study.resolved(), data_fingerprint(study))
+
+
+def _fingerprint(resolved: dict[str, Any], data_sha256: str) -> str:
+    kept = {k: v for k, v in flat_keys(resolved).items() if not _resumable(k)}
+    kept["data_sha256"] = data_sha256
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def fingerprint_differences(saved: dict[str, Any], study: Study, data_sha256: str) -> list[str]:
+    """What differs between a run folder's ``study.json`` and ``study``, one line per key.
+
+    Each line names the key, its value in the run and now, and whether a resumed search may
+    change it; the data file's content is named too when ``study.json`` records it.
+    """
+    before = flat_keys(saved.get("study") or {})
+    now = flat_keys(study.resolved())
+    lines = []
+    for key in sorted(set(before) | set(now)):
+        old, new = before.get(key, "(absent)"), now.get(key, "(absent)")
+        if old != new:
+            may = "may change on resume" if _resumable(key) else "fixed for this run"
+            lines.append(f"{key}: {old!r} in the run, {new!r} now ({may})")
+    old_data = saved.get("data_sha256")
+    if old_data is not None and old_data != data_sha256:
+        lines.append(
+            "data.source: the run was made on other data (the file's content changed; fixed "
+            "for this run)"
+        )
+    return lines
 
 
 def check_out_path(path: Path) -> None:
@@ -184,17 +230,14 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
             ``overwrite`` is off.
     """
     marker = folder.path / STUDY_FILE
-    fingerprint = study_fingerprint(study)
+    data_sha256 = data_fingerprint(study)
+    fingerprint = _fingerprint(study.resolved(), data_sha256)
     resume = False
     if folder.has_previous_run():
         if overwrite:
             folder.clear()
-        elif _saved_fingerprint(marker) != fingerprint:
-            raise SearchError(
-                f"{folder.path} holds a run of a different study (or of this one on other data, "
-                "or of another version of it); pass --overwrite to replace it, or --out to "
-                "write elsewhere"
-            )
+        elif (saved := _saved(marker)).get("fingerprint") != fingerprint:
+            raise SearchError(_refusal(folder.path, saved, study, data_sha256))
         else:
             check_tuner_state(folder.path)  # a truncated oracle.json is named, not a traceback
             resume = True
@@ -203,7 +246,12 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
     folder.check_tuner_folder()
     folder.path.mkdir(parents=True, exist_ok=True)
     # base_dir lets workers of a distributed search resolve relative data paths.
-    saved = {"fingerprint": fingerprint, "study": study.resolved(), "base_dir": str(study.base_dir)}
+    saved = {
+        "fingerprint": fingerprint,
+        "study": study.resolved(),
+        "data_sha256": data_sha256,
+        "base_dir": str(study.base_dir),
+    }
     write_atomic(marker, json.dumps(saved, indent=2), root=folder.path)
     return resume
 
@@ -220,10 +268,27 @@ def _is_lock_file(path: Path) -> bool:
     return isinstance(value, dict) and "pid" in value
 
 
-def _saved_fingerprint(marker: Path) -> str | None:
-    """The fingerprint a run folder's marker records (``None`` if it is damaged)."""
+def _saved(marker: Path) -> dict[str, Any]:
+    """What a run folder's marker records (empty if it is damaged)."""
     try:
         saved = json.loads(marker.read_text())
     except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return saved.get("fingerprint") if isinstance(saved, dict) else None
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _refusal(path: Path, saved: dict[str, Any], study: Study, data_sha256: str) -> str:
+    """Why a run folder is another study's, key by key, and the ways out."""
+    lines = fingerprint_differences(saved, study, data_sha256)
+    if not saved:
+        what = f"its {STUDY_FILE} is unreadable"
+    elif lines:
+        what = "; ".join(lines)
+    else:
+        what = "it was written by another version of mtltune, or on other data"
+    changeable = ", ".join(k + ("*" if k.endswith(".") else "") for k in RESUMABLE_KEYS)
+    return (
+        f"{path} holds a run of a different study ({what}). Only {changeable} may change "
+        "when a run is resumed; pass --overwrite to replace the run, or --out to write "
+        "elsewhere"
+    )

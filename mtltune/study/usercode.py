@@ -17,6 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mtltune.errors import plain_text
+
 #: Longest text of a user's exception quoted in a message.
 _QUOTE = 300
 
@@ -82,7 +84,7 @@ def import_problem(path: str, base_dir: Path) -> str | None:
 
 def _describe(exc: BaseException) -> str:
     """``Type: message`` of the user's exception, cut to a readable length."""
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    text = plain_text("".join(traceback.format_exception_only(type(exc), exc)).strip())
     if isinstance(exc, SystemExit):
         text = f"SystemExit({exc.code!r}): a loss module must not exit at import"
     return text if len(text) <= _QUOTE else text[: _QUOTE - 1] + "…"

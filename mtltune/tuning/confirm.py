@@ -27,6 +27,7 @@ import keras_tuner as kt
 import pandas as pd
 
 from mtltune.data import Dataset
+from mtltune.errors import error_text
 from mtltune.model.objectives import MONITOR, head_loss_key
 from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report.confirmation import (
@@ -45,6 +46,7 @@ from mtltune.run.folder import study_fingerprint
 from mtltune.study import Study
 from mtltune.tuning.evaluation import head_scores, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.phases import UnitError
 from mtltune.tuning.tuner import check_stop
 
 #: Called after each race run trained here: ``(run, number, total)`` (total: at most).
@@ -178,7 +180,10 @@ class _Trainer:
         if got is None:
             check_stop()
             plan = self.plans[candidate]
-            got = _train(self.hypermodel, self.dataset, plan, candidate, seed, self.folder)
+            try:
+                got = _train(self.hypermodel, self.dataset, plan, candidate, seed, self.folder)
+            except Exception as exc:  # the runs finished so far are kept in confirm.json
+                raise UnitError(f"candidate {candidate}, seed {seed}", exc) from exc
         self.runs.append(got)
         _write(self.runs, self.folder, self.fingerprint, list(self.study.heads))
         if self.on_run is not None and (candidate, seed) not in self.kept:
@@ -241,7 +246,7 @@ def _train(
     try:
         model, fit = train_plan(hypermodel, plan, dataset, seed=seed)
     except kt.errors.FailedTrialError as exc:
-        return ConfirmRun(candidate, seed, CONFIRM, None, message=str(exc))
+        return ConfirmRun(candidate, seed, CONFIRM, None, message=error_text(exc))
     path = _weights_path(folder, candidate, seed)
     write_with(path, model.save_weights, root=folder)
     stop = {h: {"loss": fit["val_" + head_loss_key(h)]} for h in hypermodel.heads}

@@ -12,13 +12,14 @@ import numpy as np
 
 from mtltune.data import Dataset, SplitArrays
 from mtltune.data.scaling import OutputUnits, output_units
+from mtltune.errors import error_text
 from mtltune.model import loop
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.objectives import head_loss_key
 from mtltune.model.strategies import TrainPlan
 from mtltune.report.results import Evaluation, HeadScores
 from mtltune.study import HeadConfig
-from mtltune.tuning.hypermodel import EVAL_BATCH_SIZE, MultiTaskHyperModel
+from mtltune.tuning.hypermodel import MultiTaskHyperModel
 
 
 def head_scores(model: MultiTaskModel, split: SplitArrays) -> HeadScores:
@@ -109,7 +110,7 @@ def train_baseline(
         model, results = train_plan(hypermodel, plan, dataset)
     except kt.errors.FailedTrialError as exc:
         nan = {h: {"loss": math.nan} for h in hypermodel.heads}
-        described = {**plan.describe(), "diverged": str(exc)}
+        described = {**plan.describe(), "diverged": error_text(exc)}
         return Evaluation(plan=described, objective=math.nan, stop=nan, test=nan), None
     return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]), test=test), model
 
@@ -140,7 +141,7 @@ def predict_in_units(
     model: MultiTaskModel, x: np.ndarray, units: Mapping[str, OutputUnits]
 ) -> dict[str, np.ndarray]:
     """A model's outputs for ``x`` (heads and auxiliary outputs), in the targets' units."""
-    predictions = model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)
+    predictions = loop.predict(model, x)
     return in_units(units, {k: predictions[k] for k in model.output_keys})
 
 

@@ -11,6 +11,7 @@ import re
 import traceback
 from pathlib import Path
 
+from mtltune.errors import plain_text
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import TRACEBACK_FILE
 
@@ -21,8 +22,8 @@ _KERAS_ARGUMENTS = re.compile(r"\n\s*Arguments received by .*", re.DOTALL)
 
 
 def failure_reason(exc: BaseException) -> str:
-    """The exception's message on one line, without Keras' list of call arguments."""
-    text = _KERAS_ARGUMENTS.sub("", str(exc))
+    """The exception's message on one line, plain text, without Keras' list of call arguments."""
+    text = _KERAS_ARGUMENTS.sub("", plain_text(str(exc)))
     text = re.sub(r"^Exception encountered when calling [^\n]*\n", "", text.strip())
     text = " ".join(text.split()) or type(exc).__name__
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"

@@ -7,12 +7,16 @@ saved predictions alone, so it can be recomputed from ``replicates.npz``.
 
 A replicate in which either plan diverges is left out for both (the comparison is paired) and
 named, with its reason, under ``diverged``: a diverging run is a result, not a crashed search.
+A replicate that raises is left out too, and named under ``failed`` (a resumed search runs it
+again). Each finished replicate is kept in ``replicates/<number>.npz``: a resumed search of
+the same study and plans reuses it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import keras_tuner as kt
@@ -20,13 +24,21 @@ import numpy as np
 
 from mtltune.data import Dataset, prepare_dataset
 from mtltune.data.scaling import OutputUnits, TargetScale, output_units
+from mtltune.errors import DataError, error_text
 from mtltune.model.heads import make_loss
 from mtltune.model.strategies import TrainPlan
+from mtltune.run.files import REPLICATES_DIR
+from mtltune.run.folder import study_fingerprint
+from mtltune.run.units import load_unit, save_unit
 from mtltune.study import HeadConfig, Study
 from mtltune.tuning.evaluation import in_units, predict_in_units, train_plan, units_of
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.phases import describe_failure, tracebacks_wanted
+from mtltune.tuning.tuner import study_hypermodel
 
 ROLES = ("best", "baseline")
+#: Called before replicate ``k`` (from 0) is trained, with whether it was kept instead.
+OnReplicate = Callable[[int, bool], None]
 
 
 def replicate_seed(study_seed: int, index: int) -> int:
@@ -40,42 +52,78 @@ def run_replicates(
     plans: Mapping[str, TrainPlan],
     dataset: Dataset,
     count: int,
-    on_replicate: Callable[[int], None] | None = None,
+    on_replicate: OnReplicate | None = None,
+    folder: Path | None = None,
 ) -> dict[str, np.ndarray]:
     """Train each plan ``count`` times and collect test targets and predictions.
 
+    A replicate that draws new data (a built-in generator, a shuffled split) is a run of the
+    whole pipeline on its own draw: the encodings, target scales and class weights are fitted
+    on its own train split, and its models are built for its own input width (a rare category
+    absent from its train split is one column fewer; in its test split, it is unseen: all
+    zeros). A replicate that raises is left out and named under ``failed``.
+
     Args:
         study: The study (seed, data source, split).
-        hypermodel: Builds and trains the models.
+        hypermodel: Builds and trains the models of replicates on the search's data.
         plans: ``{"best": plan, "baseline": plan}``.
         dataset: The search's data (reused when a replicate cannot draw new data).
         count: Number of replicates.
         on_replicate: Called with the replicate index before it starts.
+        folder: The run folder: each finished replicate is kept in
+            ``replicates/<number>.npz`` and reused by a resumed search of the same study and
+            plans (default: nothing kept).
 
     Returns:
         Arrays keyed ``y/<k>/<head>``, ``clean/<k>/<head>`` and ``<role>/<k>/<output>``, in
         the targets' units, and ``scale/<k>/<head>`` (center, spread) of each scaled head,
-        for the ``count`` kept replicates (``k`` from 0), and ``diverged``: why each left-out
-        replicate was left out.
+        for the ``count`` kept replicates (``k`` from 0); ``diverged``: why each diverging
+        replicate was left out; ``unusable``: each whose own data draw fails a data check (a
+        class missing from its train split, say); ``failed``: ``replicate <n>: <reason>`` of
+        each that raised anything else.
     """
     redraw = study.data.is_builtin or study.split.shuffle
+    tag = {
+        "fingerprint": study_fingerprint(study),
+        "plans": {role: plan.describe() for role, plan in plans.items()},
+    }
     arrays: dict[str, np.ndarray] = {}
     diverged: list[str] = []
-    scales = hypermodel.target_scales
-    try:
-        with hypermodel.recycling():  # Each model is read right after its training.
-            for k in range(count):
-                if on_replicate is not None:
-                    on_replicate(k)
-                slot = k - len(diverged)  # the kept replicates are numbered 0, 1, ...
-                try:
-                    arrays.update(_replicate(study, hypermodel, plans, dataset, k, slot, redraw))
-                except kt.errors.FailedTrialError as exc:
-                    diverged.append(f"replicate {k + 1}: {exc}")
-    finally:
-        hypermodel.target_scales = scales
-    arrays["count"] = np.asarray(count - len(diverged))
+    unusable: list[str] = []
+    failed: list[str] = []
+    for k in range(count):
+        path = folder / REPLICATES_DIR / f"{k + 1}.npz" if folder is not None else None
+        unit = load_unit(path, {**tag, "replicate": k}) if path is not None else None
+        if on_replicate is not None:
+            on_replicate(k, unit is not None)
+        if unit is None:
+            try:
+                unit = _replicate(study, hypermodel, plans, dataset, k, redraw)
+            except kt.errors.FailedTrialError as exc:
+                unit = {"diverged": np.asarray(error_text(exc))}
+            except DataError as exc:  # its own draw fails a check: as final as a divergence
+                unit = {"unusable": np.asarray(error_text(exc))}
+            except Exception as exc:  # left out and named; a resumed search tries it again
+                if tracebacks_wanted():
+                    raise
+                failed.append(f"replicate {k + 1}: {describe_failure(exc)}")
+                continue
+            if path is not None:
+                save_unit(path, unit, {**tag, "replicate": k}, root=folder)
+        if "diverged" in unit:
+            diverged.append(f"replicate {k + 1}: {unit['diverged']}")
+            continue
+        if "unusable" in unit:
+            unusable.append(f"replicate {k + 1}: {unit['unusable']}")
+            continue
+        slot = k - len(diverged) - len(unusable) - len(failed)  # kept ones are numbered 0, 1, ...
+        for key, values in unit.items():
+            kind, name = key.split("/", 1)
+            arrays[f"{kind}/{slot}/{name}"] = values
+    arrays["count"] = np.asarray(count - len(diverged) - len(unusable) - len(failed))
     arrays["diverged"] = np.asarray(diverged, dtype=str)
+    arrays["unusable"] = np.asarray(unusable, dtype=str)
+    arrays["failed"] = np.asarray(failed, dtype=str)
     return arrays
 
 
@@ -85,10 +133,9 @@ def _replicate(
     plans: Mapping[str, TrainPlan],
     dataset: Dataset,
     k: int,
-    slot: int,
     redraw: bool,
 ) -> dict[str, np.ndarray]:
-    """Train and predict replicate ``k`` of every plan, keyed by its ``slot`` among those kept.
+    """Train and predict replicate ``k`` of every plan: ``<kind>/<name>`` arrays.
 
     Raises:
         keras_tuner.errors.FailedTrialError: If a plan diverged.
@@ -96,20 +143,21 @@ def _replicate(
     out: dict[str, np.ndarray] = {}
     seed = replicate_seed(study.seed, k)
     data = prepare_dataset(study, seed=seed) if redraw else dataset
-    units = units_of(data, hypermodel.heads)
+    # New data: a hypermodel fitted to it (input width, classes, scales, class weights).
+    own = study_hypermodel(study, data) if redraw else hypermodel
+    units = units_of(data, own.heads)
     for head, y in in_units(units, data.test.y).items():
-        out[f"y/{slot}/{head}"] = y
+        out[f"y/{head}"] = y
     for head, clean in in_units(units, data.test.clean).items():
-        out[f"clean/{slot}/{head}"] = clean
+        out[f"clean/{head}"] = clean
     for head, scale in data.target_scales.items():
         if scale.kind != "none":
-            out[f"scale/{slot}/{head}"] = np.asarray([scale.center, scale.spread])
-    for role, plan in plans.items():
-        # A replicate with new data has its own scales: its hypermodel logs by them.
-        hypermodel.target_scales = data.target_scales
-        model, _ = train_plan(hypermodel, plan, data, seed=seed)
-        for key, values in predict_in_units(model, data.test.x, units).items():
-            out[f"{role}/{slot}/{key}"] = values
+            out[f"scale/{head}"] = np.asarray([scale.center, scale.spread])
+    with own.recycling():  # Each model is read right after its training.
+        for role, plan in plans.items():
+            model, _ = train_plan(own, plan, data, seed=seed)
+            for key, values in predict_in_units(model, data.test.x, units).items():
+                out[f"{role}/{key}"] = values
     return out
 
 
@@ -154,7 +202,15 @@ def summarise(
     count = int(arrays["count"])
     class_weights = class_weights or {}
     diverged = [str(d) for d in arrays.get("diverged", [])]
-    out: dict[str, Any] = {"count": count, "heads": {}, "diverged": diverged}
+    unusable = [str(d) for d in arrays.get("unusable", [])]
+    failed = [str(d) for d in arrays.get("failed", [])]
+    out: dict[str, Any] = {
+        "count": count,
+        "heads": {},
+        "diverged": diverged,
+        "unusable": unusable,
+        "failed": failed,
+    }
     if count == 0:
         return out
     for head, config in heads.items():

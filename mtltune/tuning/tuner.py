@@ -10,8 +10,10 @@ Used by the search (``mtltune.search``) and by a distributed search's workers
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -161,8 +163,28 @@ def make_tuner(
                 keep_traceback(self.get_trial_dir(trial.trial_id), exc, self.directory)
                 raise kt.errors.FailedTrialError(failure_reason(exc)) from exc
 
-    with _tuner_id(tuner_id):
+    with _tuner_id(tuner_id), _without_reload_line():
         return _construct(_Tuner, kind, study, hypermodel, folder)
+
+
+@contextlib.contextmanager
+def _without_reload_line() -> Iterator[None]:
+    """Keep Keras Tuner's ``Reloading Tuner from ...`` off stdout (a resumed search says so).
+
+    Keras Tuner prints it from its constructor with ``print``; anything else printed meanwhile
+    is passed on.
+    """
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            yield
+    finally:
+        kept = [
+            line
+            for line in captured.getvalue().splitlines(keepends=True)
+            if not line.startswith("Reloading Tuner from ")
+        ]
+        sys.stdout.write("".join(kept))
 
 
 def _construct(
