@@ -28,6 +28,7 @@ import multiprocessing
 import statistics
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
@@ -76,6 +77,7 @@ def _search(study_name: str, seed: int, trials: int) -> dict:
         "line": result.verdict.line(),
         "leader_test": leader,
         "equal_test": equal,
+        "decisions": [asdict(d) for d in race.decisions] if race is not None else [],
     }
 
 

@@ -26,7 +26,7 @@ from mtltune.errors import SearchError
 from mtltune.launch import OpenRun, open_run
 from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report import write_trials
-from mtltune.report.confirmation import Confirmation, ConfirmRun
+from mtltune.report.confirmation import ConfirmRun
 from mtltune.report.pareto import pareto_front
 from mtltune.report.results import (
     Evaluation,
@@ -37,12 +37,12 @@ from mtltune.report.results import (
 from mtltune.report.tails import heavy_tails
 from mtltune.report.verdict import verdict_of
 from mtltune.report.writer import render_report
-from mtltune.run.atomic import save_npz, write_atomic
-from mtltune.run.files import HISTORIES, PREDICTIONS_NPZ
+from mtltune.run.atomic import write_atomic
+from mtltune.run.files import HISTORIES
 from mtltune.run.sessions import Sessions
 from mtltune.study import Study
-from mtltune.tuning import afterwards, confirm
-from mtltune.tuning.evaluation import evaluate, test_arrays, train_baseline, with_test
+from mtltune.tuning import afterwards, confirm, incumbent
+from mtltune.tuning.evaluation import evaluate, train_baseline, with_test
 from mtltune.tuning.export import save_best_model
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.phases import Phases
@@ -191,11 +191,21 @@ def _run_opened(
         lambda: (None, afterwards.unscored(base_plan.describe(), phases, hypermodel.heads)),
         missing="the baseline's scores and predictions",
     )
-    twin = _twin(finished, base_plan)
+    twin = incumbent.twin(finished, base_plan)
     challengers = [t for t in finished if t is not twin]
-    confirmation, plans = _race(
-        run, dataset, hypermodel, tuner, trials, baseline_model, baseline, progress, phases
-    )
+    confirmation, plans = (None, {})
+    if baseline_model is not None:
+        confirmation, plans = incumbent.race(
+            study,
+            folder.path,
+            dataset,
+            hypermodel,
+            tuner,
+            trials,
+            baseline.objective,
+            progress,
+            phases,
+        )
     if baseline_model is not None:  # the race is decided: the test split may be read
         scored = baseline
         baseline = phases.run(
@@ -205,7 +215,7 @@ def _run_opened(
             run="equal weights",
             missing="the baseline's test scores",
         )
-    leader_id = _leader(confirmation, challengers, direction)
+    leader_id = incumbent.leader(confirmation, challengers, direction)
     if leader_id is None:  # every completed trial is the equal-weights plan itself
         best_trial, best_model, best = twin, baseline_model, baseline
     else:
@@ -246,7 +256,7 @@ def _run_opened(
     models = {k: m for k, m in (("best", best_model), ("baseline", baseline_model)) if m}
     arrays = phases.run(
         "export",
-        lambda: _predictions(folder.path, dataset, models, hypermodel) if models else None,
+        lambda: incumbent.predictions(folder.path, dataset, models, hypermodel) if models else None,
         lambda: None,
         missing="predictions.npz (the prediction plots)",
     )
@@ -372,7 +382,7 @@ def _baseline(
     A completed trial of the very same plan (the TPE oracle's equal-weights trial) is the
     baseline already (same plan, seed and budget): its model is reloaded, not trained again.
     """
-    twin = _twin(finished, plan)
+    twin = incumbent.twin(finished, plan)
     if twin is not None:
         progress.stage(f"the baseline is trial {twin.trial_id}'s plan: reloading it")
         model = tuner.load_model(tuner.oracle.trials[twin.trial_id])
@@ -380,69 +390,3 @@ def _baseline(
     progress.stage("training the baseline")
     evaluation, model = train_baseline(hypermodel, plan, dataset, test=False)
     return model, evaluation
-
-
-def _twin(finished: list[TrialRecord], plan: TrainPlan) -> TrialRecord | None:
-    """The completed trial whose plan is the equal-weights baseline's, if any."""
-    return next((t for t in finished if t.plan == plan.describe()), None)
-
-
-def _leader(
-    confirmation: Confirmation | None, challengers: list[TrialRecord], direction: str
-) -> str | None:
-    """The race's leading challenger, or without a race the best challenger by objective."""
-    if confirmation is not None and confirmation.chosen is not None:
-        return confirmation.chosen
-    if not challengers:
-        return None
-    if confirmation is not None:  # no challenger was raced: the best screened one leads
-        ranked = [t for t in challengers if t.trial_id in confirmation.candidates]
-        challengers = ranked or challengers
-    sign = 1.0 if direction == "min" else -1.0
-    return min(challengers, key=lambda t: sign * float(t.objective)).trial_id  # type: ignore[arg-type]
-
-
-def _race(
-    run: OpenRun,
-    dataset: Dataset,
-    hypermodel: MultiTaskHyperModel,
-    tuner: kt.Tuner,
-    trials: list[TrialRecord],
-    baseline_model: Any,
-    baseline: Evaluation,
-    progress: Progress,
-    phases: Phases,
-) -> tuple[Confirmation | None, dict[str, TrainPlan]]:
-    """The race of the search's best configurations against equal weights, if one is run."""
-    study = run.study
-    if study.search.confirm.top <= 0 or baseline_model is None:
-        return None, {}
-    plans = confirm.candidate_plans(study, tuner, [t for t in trials if t.ok])
-    if len(plans) <= 1:  # no challenger: every completed trial is equal weights
-        return None, plans
-    progress.stage("racing the best configurations against equal weights")
-    confirmation = phases.run(
-        "confirmation",
-        lambda: confirm.run_race(
-            study,
-            hypermodel,
-            dataset,
-            plans,
-            trials,
-            baseline.objective,
-            run.folder.path,
-            progress.confirm_finished,
-        ),
-        lambda: None,
-        missing="the race (the leading trial is judged at the study seed alone)",
-    )
-    return confirmation, plans
-
-
-def _predictions(
-    folder: Path, dataset: Dataset, models: dict[str, Any], hypermodel: MultiTaskHyperModel
-) -> dict[str, Any]:
-    """Write ``predictions.npz`` (test targets and each model's predictions); its arrays."""
-    arrays = test_arrays(dataset, models, hypermodel.heads)
-    save_npz(folder / PREDICTIONS_NPZ, arrays, root=folder)
-    return arrays

@@ -284,7 +284,10 @@ def test_an_error_fits_a_terminal_and_stays_one_line_in_a_log(
     tmp_path, monkeypatch, terminal
 ) -> None:
     cli = sys.modules["mtltune.cli.app"]  # (mtltune.cli.app is also the Typer app's name)
+    import mtltune.cli.failing as failing
+
     monkeypatch.setattr(cli, "err", console(50, terminal=terminal))
+    monkeypatch.setattr(failing, "err", cli.err)
     study = tmp_path / "study.yaml"
     study.write_text("name: s\ndata: {source: builtin:hetero_sine}\nheads: {y0: {kind: nope}}\n")
     assert CliRunner().invoke(cli.app, ["validate", str(study)]).exit_code == 2

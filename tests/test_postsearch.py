@@ -101,6 +101,15 @@ def _report(out: Path) -> dict[str, Any]:
     return json.loads(text)
 
 
+def _race_runs(out: Path) -> set[tuple[str, int]]:
+    """The race's runs trained so far (``confirm.json``), as (candidate, seed)."""
+    path = out / "confirm.json"
+    if not path.exists():
+        return set()
+    runs = json.loads(path.read_text())["runs"]
+    return {(r["candidate"], r["seed"]) for r in runs if r["source"] == "confirm"}
+
+
 def _inject(monkeypatch, phase: str) -> None:
     import mtltune.report.plots
     import mtltune.search
@@ -145,13 +154,21 @@ def test_a_failure_after_the_trials_leaves_a_report_and_resume_picks_up_there(
     assert [f.phase for f in result.failures] == [phase]
     first_seconds = doc["seconds"]
 
-    # Resume: only what failed runs again; finished confirmation runs and replicates are kept.
+    # Resume: only what failed runs again; finished race runs and replicates are kept.
+    raced_before = _race_runs(out)
     trained = _counted(monkeypatch, confirm, "_train")
     replicated = _counted(monkeypatch, replicates, "_replicate")
     resumed = run_study(study, out, report=True)
     doc = _report(out)
     assert doc["failures"] == [] and resumed.failures == []
-    assert len(trained) == (1 if phase == "confirmation" else 0)
+    # The race resumes where it stopped (after a failed baseline it had not started): each of
+    # its runs is trained once over both sessions, none twice.
+    raced_after = _race_runs(out)
+    assert raced_before <= raced_after and len(raced_after) == len(set(raced_after))
+    assert len(trained) == len(raced_after - raced_before)
+    assert len(trained) >= (1 if phase in ("confirmation", "baseline") else 0)
+    if phase not in ("confirmation", "baseline"):
+        assert trained == []
     assert len(replicated) == (1 if phase == "replicates" else 0)
     assert doc["replicates"]["count"] == 2
     assert doc["confirmation"]["chosen"] == resumed.best_trial.trial_id

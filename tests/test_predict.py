@@ -83,11 +83,12 @@ def test_best_model_loads_without_mtltune_and_reproduces_the_test_losses(shop_ru
     assert printed.pop("mtltune") is False  # loaded by Keras alone
     outputs = {k: np.asarray(v) for k, v in printed.items()}
     arrays = np.load(run_dir / "predictions.npz")
-    test = json.loads((run_dir / "report.json").read_text())["best"]["test"]
+    role = recommended_role(run_dir)  # best_model.keras is the recommendation's model
+    test = json.loads((run_dir / "report.json").read_text())[role]["test"]
     rows = table.iloc[arrays["rows"]]
     price, height = rows["price"].to_numpy(), rows["height"].to_numpy()
     # In the targets' units: dollars (its loss: the MSE of log price), centimetres.
-    np.testing.assert_allclose(outputs["price"], arrays["best/price"], rtol=1e-4)
+    np.testing.assert_allclose(outputs["price"], arrays[f"{role}/price"], rtol=1e-4)
     log_error = np.log(outputs["price"].ravel()) - np.log(price)
     assert test["price"]["loss"] == pytest.approx(np.mean(log_error**2), rel=1e-3)
     assert test["price"]["mae"] == pytest.approx(
@@ -100,9 +101,16 @@ def test_best_model_loads_without_mtltune_and_reproduces_the_test_losses(shop_ru
     assert test["kind"]["loss"] == pytest.approx(-np.mean(np.log(picked)), rel=1e-3)
 
 
+def recommended_role(run_dir: Path) -> str:
+    """Which model of ``predictions.npz`` the recommendation is (``best`` or ``baseline``)."""
+    verdict = json.loads((run_dir / "report.json").read_text())["verdict"]
+    return "baseline" if verdict["recommended"] == "baseline" else "best"
+
+
 def test_predict_on_the_test_rows_reproduces_predictions_npz(shop_run, tmp_path) -> None:
     run_dir, table = shop_run
     arrays = np.load(run_dir / "predictions.npz")
+    role = recommended_role(run_dir)
     rows = table.iloc[arrays["rows"]][["colour", "size"]]  # targets not needed, any order
     data = tmp_path / "new.csv"
     rows.to_csv(data, index=False)
@@ -115,13 +123,13 @@ def test_predict_on_the_test_rows_reproduces_predictions_npz(shop_run, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "cuInit" not in done.stderr and "E0000" not in done.stderr, done.stderr
     got = pd.read_csv(out)
-    np.testing.assert_allclose(got["price"], arrays["best/price"].ravel(), rtol=1e-4)
-    np.testing.assert_allclose(got["height"], arrays["best/height"].ravel(), rtol=1e-4)
+    np.testing.assert_allclose(got["price"], arrays[f"{role}/price"].ravel(), rtol=1e-4)
+    np.testing.assert_allclose(got["height"], arrays[f"{role}/height"].ravel(), rtol=1e-4)
     kind_p = got[["kind_p_large", "kind_p_mid", "kind_p_small"]].to_numpy()
-    np.testing.assert_allclose(kind_p, arrays["best/kind"], rtol=1e-4, atol=1e-6)
-    labels = np.asarray(["large", "mid", "small"])[arrays["best/kind"].argmax(axis=1)]
+    np.testing.assert_allclose(kind_p, arrays[f"{role}/kind"], rtol=1e-4, atol=1e-6)
+    labels = np.asarray(["large", "mid", "small"])[arrays[f"{role}/kind"].argmax(axis=1)]
     assert got["kind"].tolist() == labels.tolist()
-    np.testing.assert_allclose(got["sold_p_yes"], arrays["best/sold"].ravel(), rtol=1e-4)
+    np.testing.assert_allclose(got["sold_p_yes"], arrays[f"{role}/sold"].ravel(), rtol=1e-4)
     assert set(got["sold"]) <= {"yes", "no"}
 
 

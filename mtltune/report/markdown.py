@@ -15,6 +15,7 @@ import numpy as np
 from mtltune.report.confirmation import confirmation_lines
 from mtltune.report.numbers import number
 from mtltune.report.results import StudyResult
+from mtltune.report.snippets import compile_lines
 from mtltune.run.files import (
     BEST_MODEL,
     PARETO_CSV,
@@ -103,7 +104,7 @@ def report_markdown(
     recommended = _recommended_plan(result)
     lines += ["", "## Recommended configuration", ""]
     lines += _plan_lines(recommended)
-    lines += _compile_lines(recommended)
+    lines += compile_lines(recommended)
     if recommended is not result.best.plan:
         lines += [
             "",
@@ -254,7 +255,8 @@ def _trial_lines(result: StudyResult, image: Image) -> list[str]:
 
 def _total_seconds(result: StudyResult) -> float:
     """The run's seconds, the report step included (as in the time split listed below it)."""
-    return result.seconds + (result.time_split or {}).get("report", 0.0)
+    split = result.time_split
+    return sum(split.values()) if split else result.seconds
 
 
 def _time_lines(result: StudyResult) -> list[str]:
@@ -322,54 +324,6 @@ def _units_lines(study: dict[str, Any]) -> list[str]:
             "a different loss from the same loss on the target"
         )
     return [text + ".", ""]
-
-
-def _compile_lines(plan: dict[str, Any]) -> list[str]:
-    """The lines that train a Keras model the same way (``weighted`` and ``separate``)."""
-    if plan.get("strategy") == "separate" and "learning_rates" in plan:
-        return _separate_lines(plan)
-    if plan.get("strategy") != "weighted" or "loss_weights" not in plan:
-        return []
-    weights = ", ".join(f'"{h}": {w:.6g}' for h, w in plan["loss_weights"].items())
-    return [
-        "",
-        "To train your own model this way (one Adam on the weighted sum of the head losses, "
-        "each on its target scaled as in `preprocessing.json`):",
-        "",
-        "```python",
-        "model.compile(",
-        "    loss=...,  # each head's loss, as in the study",
-        f"    loss_weights={{{weights}}},",
-        f"    optimizer=keras.optimizers.Adam(learning_rate={plan['learning_rate']:.6g}, "
-        f"epsilon={plan['epsilon']:.6g}),",
-        ")",
-        "```",
-    ]
-
-
-def _separate_lines(plan: dict[str, Any]) -> list[str]:
-    """For a ``separate`` plan: one Adam per head, each on its own loss."""
-    optimizers = "\n".join(
-        f'    "{h}": keras.optimizers.Adam(learning_rate={r:.6g}, epsilon={plan["epsilon"]:.6g}),'
-        for h, r in plan["learning_rates"].items()
-    )
-    return [
-        "",
-        "To train your own model this way (one Adam per head, each stepping on its own loss "
-        "only, with its own moments; the shared layers get every head's step):",
-        "",
-        "```python",
-        "optimizers = {",
-        optimizers,
-        "}",
-        "with tf.GradientTape(persistent=True) as tape:",
-        "    outputs = model(x, training=True)",
-        "    losses = {h: loss_fn[h](y[h], outputs[h]) for h in optimizers}",
-        "for head, optimizer in optimizers.items():",
-        "    variables = shared_variables + head_variables[head]",
-        "    optimizer.apply_gradients(zip(tape.gradient(losses[head], variables), variables))",
-        "```",
-    ]
 
 
 def _model_lines(result: StudyResult) -> list[str]:
