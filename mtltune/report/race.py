@@ -52,7 +52,7 @@ class RaceRule:
     """
 
     seeds: int = 3
-    max_seeds: int = 5
+    max_seeds: int = 8
     level: float = 0.05
 
 

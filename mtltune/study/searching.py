@@ -102,7 +102,7 @@ class ConfirmConfig(_Strict):
         "equal weights get before a challenger can win",
     )
     max_seeds: int = Field(
-        5,
+        8,
         ge=1,
         le=50,
         description="further seeds at most, added one at a time while a challenger is better "
