@@ -194,6 +194,7 @@ def _run_opened(
     twin = incumbent.twin(finished, base_plan)
     challengers = [t for t in finished if t is not twin]
     confirmation, plans = (None, {})
+    race_started = time.perf_counter()
     if baseline_model is not None:
         confirmation, plans = incumbent.race(
             study,
@@ -206,6 +207,8 @@ def _run_opened(
             progress,
             phases,
         )
+    raced = time.perf_counter() - race_started
+    sessions.set("race", raced)
     if baseline_model is not None:  # the race is decided: the test split may be read
         scored = baseline
         baseline = phases.run(
@@ -281,13 +284,14 @@ def _run_opened(
     for failed in (replicates or {}).get("failed", []):
         number, reason = failed.split(": ", 1)
         phases.record("replicates", number, reason, "this replicate (left out)")
-    sessions.set("evaluation", time.perf_counter() - searched)
+    sessions.set("evaluation", time.perf_counter() - searched - raced)
     points = {t.trial_id: {h: t.stop[h]["loss"] for h in study.heads} for t in finished}
     split = time_split(
         trials,
         preparation=sessions.total("preparation"),
         search=sessions.total("search"),
         evaluation=sessions.total("evaluation"),
+        race=sessions.total("race"),
     )
     return StudyResult(
         study=study.resolved(),

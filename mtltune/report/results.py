@@ -243,7 +243,12 @@ def _confirmation(doc: dict[str, Any] | None) -> Confirmation | None:
 
 
 def time_split(
-    trials: list[TrialRecord], *, preparation: float, search: float, evaluation: float
+    trials: list[TrialRecord],
+    *,
+    preparation: float,
+    search: float,
+    evaluation: float,
+    race: float = 0.0,
 ) -> dict[str, float]:
     """Where a search's seconds went.
 
@@ -251,11 +256,13 @@ def time_split(
         trials: The trials (their training and oracle seconds).
         preparation: Seconds before the search (data, run folder).
         search: Seconds of the search phase (training, oracle, building models, bookkeeping).
-        evaluation: Seconds after it (test evaluations, baseline, replicates).
+        evaluation: Seconds after it but the race's (baseline, test evaluations, export,
+            replicates).
+        race: Seconds of the race against equal weights (its training runs).
 
     Returns:
         ``preparation``, ``training`` (the trials' fits), ``oracle`` (proposing trials),
-        ``search_other`` (the rest of the search phase) and ``evaluation``.
+        ``search_other`` (the rest of the search phase), ``race`` and ``evaluation``.
     """
     training = sum(t.seconds or 0.0 for t in trials)
     oracle = sum(t.oracle_seconds or 0.0 for t in trials)
@@ -264,5 +271,6 @@ def time_split(
         "training": training,
         "oracle": oracle,
         "search_other": max(0.0, search - training - oracle),
+        "race": race,
         "evaluation": evaluation,
     }

@@ -1,9 +1,9 @@
 """Time across sessions: a resumed run's report counts every session that worked on it.
 
 A search may take several sessions: interrupted, resumed, failed after its trials and resumed
-again. Each session's seconds by step (``preparation``, ``search``, ``evaluation``) are kept in
-``sessions.json``, rewritten as they grow (after every trial, so an interrupted session counts
-too); the report's time split and its total sum them over every session.
+again. Each session's seconds by step (``preparation``, ``search``, ``race``, ``evaluation``)
+are kept in ``sessions.json``, rewritten as they grow (after every trial, so an interrupted
+session counts too); the report's time split and its total sum them over every session.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from mtltune.run.atomic import write_atomic
 from mtltune.run.files import SESSIONS_JSON
 
 #: The steps a session's seconds are split into.
-STEPS = ("preparation", "search", "evaluation")
+STEPS = ("preparation", "search", "race", "evaluation")
 
 
 class Sessions:
