@@ -100,7 +100,7 @@ def test_search_end_to_end(write_study, tmp_path) -> None:
     assert len(trials) == 2
     assert {"trial_id", "status", "objective", "seconds", "stop_loss_y0"} <= set(trials.columns)
     assert set(trials["origin"]) == {"sampler"}  # the random tuner has no informed trials
-    assert {"training", "oracle", "evaluation", "report"} <= set(report["time_split"])
+    assert {"training", "oracle", "race", "evaluation", "report"} <= set(report["time_split"])
     assert "y0" in (out / "report.md").read_text() and "- Time: " in (out / "report.md").read_text()
 
     again = runner.invoke(app, ["search", str(path), "--out", str(out)])
