@@ -192,7 +192,7 @@ def _run_opened(
         missing="the baseline's scores and predictions",
     )
     twin = incumbent.twin(finished, base_plan)
-    challengers = [t for t in finished if t is not twin]
+    challengers = [t for t in finished if t.plan != base_plan.describe()]
     confirmation, plans = (None, {})
     race_started = time.perf_counter()
     if baseline_model is not None:
@@ -207,8 +207,8 @@ def _run_opened(
             progress,
             phases,
         )
-    raced = time.perf_counter() - race_started
-    sessions.set("race", raced)
+    race_seconds = time.perf_counter() - race_started
+    sessions.set("race", race_seconds)
     if baseline_model is not None:  # the race is decided: the test split may be read
         scored = baseline
         baseline = phases.run(
@@ -256,7 +256,8 @@ def _run_opened(
             lambda: None,
             missing="best_model.keras and preprocessing.json",
         )
-    models = {k: m for k, m in (("best", best_model), ("baseline", baseline_model)) if m}
+    pairs = (("best", best_model), ("baseline", baseline_model))
+    models = {k: m for k, m in pairs if m is not None}
     arrays = phases.run(
         "export",
         lambda: incumbent.predictions(folder.path, dataset, models, hypermodel) if models else None,
@@ -272,7 +273,7 @@ def _run_opened(
     )
     plans = {"best": best_plan, "baseline": base_plan}
     replicates = None
-    if best_trial is not twin:  # never a plan against itself
+    if leader_id is not None:  # never equal weights against themselves
         replicates = phases.run(
             "replicates",
             lambda: afterwards.replicates(
@@ -284,7 +285,7 @@ def _run_opened(
     for failed in (replicates or {}).get("failed", []):
         number, reason = failed.split(": ", 1)
         phases.record("replicates", number, reason, "this replicate (left out)")
-    sessions.set("evaluation", time.perf_counter() - searched - raced)
+    sessions.set("evaluation", time.perf_counter() - searched - race_seconds)
     points = {t.trial_id: {h: t.stop[h]["loss"] for h in study.heads} for t in finished}
     split = time_split(
         trials,
