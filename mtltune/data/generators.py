@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -18,12 +20,15 @@ def hetero_sine(params: BuiltinParams, seed: int) -> pd.DataFrame:
     Returns:
         Columns ``y0..y{tasks-1}``, ``x`` and the noise-free ``y``.
     """
+    return _noisy_sines(params, seed, lambda i: 0.1 * 2.0**i)
+
+
+def _noisy_sines(params: BuiltinParams, seed: int, sigma: Callable[[int], float]) -> pd.DataFrame:
+    """``y_i = sin(2πx) + N(0, sigma(i))`` for ``tasks`` targets, plus ``x`` and clean ``y``."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 1.0, params.n)
     clean = np.sin(2.0 * np.pi * x)
-    columns = {
-        f"y{i}": clean + rng.normal(0.0, 0.1 * 2.0**i, params.n) for i in range(params.tasks)
-    }
+    columns = {f"y{i}": clean + rng.normal(0.0, sigma(i), params.n) for i in range(params.tasks)}
     return pd.DataFrame({**columns, "x": x, "y": clean})
 
 
@@ -56,11 +61,7 @@ def same_sine(params: BuiltinParams, seed: int) -> pd.DataFrame:
     Returns:
         Columns ``y0..y{tasks-1}``, ``x`` and the noise-free ``y``.
     """
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.0, 1.0, params.n)
-    clean = np.sin(2.0 * np.pi * x)
-    columns = {f"y{i}": clean + rng.normal(0.0, 0.1, params.n) for i in range(params.tasks)}
-    return pd.DataFrame({**columns, "x": x, "y": clean})
+    return _noisy_sines(params, seed, lambda i: 0.1)
 
 
 GENERATORS = {"hetero_sine": hetero_sine, "phase_sine": phase_sine, "same_sine": same_sine}

@@ -36,20 +36,31 @@ def damaged(path: Path, what: str) -> DamagedRunError:
     )
 
 
+def decode_json(path: Path) -> Any:
+    """The JSON value of a run file (the one parser of every run-folder JSON read).
+
+    Raises:
+        DamagedRunError: Naming the file: unreadable, not UTF-8, not JSON, nested too deeply.
+    """
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise damaged(path, "it is not text (UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise damaged(path, f"it is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise damaged(path, "it nests too deeply to be mtltune's") from None
+    except OSError as exc:
+        raise damaged(path, f"it cannot be read ({exc.strerror})") from None
+
+
 def read_json(path: Path, *, kind: type = dict) -> Any:
     """A JSON file of the run, checked to be readable and of the expected kind.
 
     Raises:
         DamagedRunError: If it cannot be read, is not JSON, or is not a ``kind``.
     """
-    try:
-        value = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise damaged(path, "it is not text (UTF-8)") from None
-    except json.JSONDecodeError as exc:
-        raise damaged(path, f"it is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except OSError as exc:
-        raise damaged(path, f"it cannot be read ({exc.strerror})") from None
+    value = decode_json(path)
     if not isinstance(value, kind):
         raise damaged(path, f"expected a JSON {kind.__name__}, found a {type(value).__name__}")
     return value

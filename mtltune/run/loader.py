@@ -12,7 +12,6 @@ one line naming the file and what is wrong in it. Nothing here imports TensorFlo
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -26,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mtltune.data.dataset import InputEncoder, TargetEncoder
 from mtltune.data.preprocessing import Preprocessing
 from mtltune.data.scaling import TargetScale
-from mtltune.run.checks import damaged, no_link
+from mtltune.run.checks import damaged, decode_json, no_link
 from mtltune.run.files import BEST_MODEL, PREPROCESSING_JSON, PROJECT
 from mtltune.study.names import is_name
 
@@ -79,15 +78,7 @@ def read_json_value(path: Path, root: Path) -> Any:
         DamagedRunError: Naming the file: a link, too large, not UTF-8, not JSON.
     """
     plain_file(path, root)
-    try:
-        value = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise damaged(path, "it is not text (UTF-8)") from None
-    except json.JSONDecodeError as exc:
-        raise damaged(path, f"it is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except RecursionError:
-        raise damaged(path, "it nests too deeply to be mtltune's") from None
-    return value
+    return decode_json(path)
 
 
 def check_report_names(path: Path, heads: Iterable[str], trial_ids: Iterable[str]) -> None:
