@@ -193,3 +193,13 @@ def test_equal_weights_are_never_a_challenger_and_best_model_is_the_recommendati
     assert next(iter(doc)) == "verdict" and doc["verdict"]["recommended"] == (
         result.verdict.recommended
     )
+
+
+def test_once_one_is_accepted_an_open_challenger_races_on_only_while_it_could_lead() -> None:
+    from mtltune.report.race import outpaced
+
+    accepted = [Decision("10", "accepted", [0.10, 0.11, 0.09])]
+    behind = Decision("11", "open", [0.05, 0.12, 0.02, 0.04])  # 0.063 < 0.10 on 3 shared
+    ahead = Decision("09", "open", [0.20, 0.15, 0.01])  # 0.12 > 0.10: it could still lead
+    assert outpaced(behind, accepted) and not outpaced(ahead, accepted)
+    assert not outpaced(behind, [])

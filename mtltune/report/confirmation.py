@@ -203,6 +203,7 @@ _STATUS = {
     "stands": "not significant at the seed cap",
     "screened": "not better at the study seed: not raced",
     "open": "undecided",
+    "outpaced": "stopped: an accepted challenger gained more",
 }
 
 

@@ -19,6 +19,9 @@ objective, in the spirit of SMAC's intensification and irace's racing:
   win every seed.
 - **Extend.** A challenger neither dropped nor accepted gets one more seed, up to
   ``max_seeds``; then it has not beaten the incumbent and equal weights stand against it.
+- **Outpaced.** Once a challenger is accepted, an open one races on only while its mean gain
+  is above every accepted one's (over the seeds they share): otherwise it could not become the
+  recommendation, and its runs would decide nothing.
 
 Of the accepted challengers, the one with the largest mean gain (over the seeds they share) is
 recommended; with none, equal weights stand. This module decides; ``mtltune.tuning.confirm``
@@ -38,7 +41,7 @@ INCUMBENT = "baseline"
 #: Seeds below which there is no test: a challenger must win every seed.
 MIN_TEST_SEEDS = 3
 
-Status = Literal["accepted", "dropped", "open", "stands", "screened"]
+Status = Literal["accepted", "dropped", "open", "stands", "screened", "outpaced"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,8 @@ class Decision:
         challenger: Its trial id.
         status: ``accepted`` (beats the incumbent), ``dropped`` (its mean gain fell to 0 or
             below), ``open`` (still racing), ``stands`` (not significant at the seed cap: the
-            incumbent stands against it), ``screened`` (not better at the study seed; not raced).
+            incumbent stands against it), ``screened`` (not better at the study seed; not
+            raced), ``outpaced`` (stopped: an accepted challenger's mean gain is higher).
         gains: Its gain on each further seed, in seed order.
         p: The one-sided test's p-value (``None`` below three seeds).
         threshold: The level it was judged at (``level / m``).
@@ -138,6 +142,21 @@ def decide(challenger: str, gains: Sequence[float], rule: RaceRule, raced: int) 
     if n >= max(rule.seeds, rule.max_seeds):
         return Decision(challenger, "stands", gains, p, threshold)
     return Decision(challenger, "open", gains, p, threshold)
+
+
+def outpaced(decision: Decision, accepted: Sequence[Decision]) -> bool:
+    """Whether an open challenger can no longer become the recommendation.
+
+    It is outpaced when some accepted challenger's mean gain, over the seeds both ran, is at
+    least its own.
+    """
+    for other in accepted:
+        shared = min(len(decision.gains), len(other.gains))
+        if shared and statistics.fmean(other.gains[:shared]) >= statistics.fmean(
+            decision.gains[:shared]
+        ):
+            return True
+    return False
 
 
 def recommend(decisions: Sequence[Decision]) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from mtltune.report.confirmation import (
     ConfirmRun,
     distinct_top,
 )
-from mtltune.report.race import Decision, RaceRule, decide, gain
+from mtltune.report.race import Decision, RaceRule, decide, gain, outpaced
 from mtltune.report.results import HeadScores, TrialRecord
 from mtltune.run.atomic import write_atomic, write_with
 from mtltune.run.files import CONFIRM_CSV, CONFIRM_DIR, CONFIRM_JSON
@@ -143,6 +143,10 @@ def run_race(
                     continue
                 gains[challenger].append(_gain(incumbent, mine, direction))
                 decisions[challenger] = decide(challenger, gains[challenger], rule, len(raced))
+            accepted = [d for d in decisions.values() if d.status == "accepted"]
+            for challenger, decision in decisions.items():
+                if decision.status == "open" and outpaced(decision, accepted):
+                    decisions[challenger] = replace(decision, status="outpaced")
     final = [Decision(c, "screened") if c in screened else decisions[c] for c in candidates]
     return Confirmation(direction, used, candidates, runs, decisions=final, rule=rule)
 
