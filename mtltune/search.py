@@ -247,7 +247,8 @@ def _run_opened(
             run="test scores",
             missing="the seed-by-seed test scores of the leading trial and equal weights",
         )
-    verdict = verdict_of(confirmation, best_trial, best, baseline, direction)
+    log_heads = {h for h, cfg in study.heads.items() if cfg.loss_scale == "log"}
+    verdict = verdict_of(confirmation, best_trial, best, baseline, direction, log_heads)
     recommended = baseline_model if verdict.stands else best_model
     if recommended is not None:
         phases.run(
