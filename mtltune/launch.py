@@ -21,7 +21,7 @@ from mtltune.distributed.monitor import (
     start_local_workers,
     stop_local_workers,
 )
-from mtltune.run.folder import RunFolder, check_out_path, prepare_run_folder
+from mtltune.run.folder import RunFolder, check_out_path, prepare_run_folder, study_fingerprint
 from mtltune.run.lock import RunLock, acquire_run_lock, read_run_lock
 from mtltune.study import Study
 
@@ -94,7 +94,10 @@ def open_run(
         try:
             if distributed is not None and distributed.workers:
                 local = start_local_workers(
-                    folder.path, distributed.workers, distributed.worker_threads()
+                    folder.path,
+                    distributed.workers,
+                    distributed.worker_threads(),
+                    trusted=(study_fingerprint(study), study.base_dir),
                 )
             yield OpenRun(study, folder, lock, resumed, distributed, local)
         finally:

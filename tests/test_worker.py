@@ -318,3 +318,42 @@ def test_local_workers_stop_when_their_chief_is_killed(write_study, tmp_path) ->
     assert read_heartbeat(out, "tuner0")["state"] == "failed"
     assert "is gone" in read_heartbeat(out, "tuner0")["error"]
     assert (out / STUDY_FILE).exists()
+
+
+def test_a_worker_imports_a_studys_code_only_on_the_chiefs_word_or_from_a_study_file(
+    write_study, tmp_path, monkeypatch
+) -> None:
+    from mtltune.distributed.trust import TRUSTED_BASE_DIR, TRUSTED_FINGERPRINT
+    from mtltune.run.folder import study_fingerprint
+
+    path = write_study({"heads": {"y0": {"loss": "my_losses:mse"}}})
+    (path.parent / "my_losses.py").write_text("def mse(y_true, y_pred):\n    return 0.0\n")
+    study = load_study(path)
+    folder = tmp_path / "run"
+    prepare_run_folder(study, RunFolder(folder), overwrite=False)
+    monkeypatch.delenv(TRUSTED_FINGERPRINT, raising=False)
+    monkeypatch.delenv(TRUSTED_BASE_DIR, raising=False)
+    # A remote worker: the run folder's word is not enough to import code; a study file is.
+    with pytest.raises(SearchError, match=r"heads\.y0\.loss: my_losses:mse.*--study"):
+        load_run_study(folder)
+    assert load_run_study(folder, path).resolved() == study.resolved()
+    # A local worker: its chief vouches for the study and its folder.
+    monkeypatch.setenv(TRUSTED_FINGERPRINT, study_fingerprint(study))
+    monkeypatch.setenv(TRUSTED_BASE_DIR, str(study.base_dir))
+    assert load_run_study(folder).resolved() == study.resolved()
+    # Someone edits the live run folder: another loss, another folder, the fingerprint redone.
+    marker = folder / STUDY_FILE
+    saved = json.loads(marker.read_text())
+    saved["study"]["heads"]["y0"]["loss"] = "os:system"
+    saved["base_dir"] = str(tmp_path / "elsewhere")
+    tampered = load_study(write_study({"heads": {"y0": {"loss": "mse"}}}, "t.yaml"))
+    saved["fingerprint"] = study_fingerprint(tampered)
+    marker.write_text(json.dumps(saved))
+    with pytest.raises(SearchError, match="the run folder was changed"):
+        load_run_study(folder)
+    # The document's own fingerprint kept as it was: its content still gives it away, before
+    # the study is built (and its loss module looked up).
+    saved["fingerprint"] = study_fingerprint(study)
+    marker.write_text(json.dumps(saved))
+    with pytest.raises(SearchError, match="the run folder was changed"):
+        load_run_study(folder)

@@ -22,6 +22,7 @@ from typing import Any
 
 from mtltune.compat.tuner_private import ongoing_trials, oracle_locked
 from mtltune.distributed.heartbeat import HeartbeatWatch, read_heartbeat
+from mtltune.distributed.trust import TRUSTED_BASE_DIR, TRUSTED_FINGERPRINT
 from mtltune.errors import InputError, Problem, SearchError
 from mtltune.run.atomic import open_stream
 from mtltune.run.files import WORKERS_DIR
@@ -68,16 +69,23 @@ class LocalWorker:
     log: Path
 
 
-def start_local_workers(folder: Path, count: int, threads: int) -> list[LocalWorker]:
+def start_local_workers(
+    folder: Path, count: int, threads: int, trusted: tuple[str, Path] | None = None
+) -> list[LocalWorker]:
     """Start ``count`` ``mtltune worker`` processes for the chief that holds ``folder``.
 
     Each gets its own session (Ctrl-C reaches the chief only, which stops them), the chief's
     pid (a worker whose chief is gone stops), and a log ``RUN_DIR/workers/tunerK.log``. The
     chief need not listen yet: each worker reads its local address from the run folder's lock
     once it has imported TensorFlow, and waits for it as long as the chief holds the folder.
+    ``trusted`` (the study's fingerprint and folder) reaches each worker in its environment,
+    not through the run folder: a worker then runs only the chief's study and imports a study's
+    own code only from the study's folder (``load_run_study``).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
     quiet_environment(env)
+    if trusted is not None:  # the study's fingerprint and folder, from the chief's memory
+        env[TRUSTED_FINGERPRINT], env[TRUSTED_BASE_DIR] = trusted[0], str(trusted[1])
     env.setdefault("KERAS_BACKEND", "tensorflow")
     logs = folder / WORKERS_DIR
     started = []

@@ -29,10 +29,15 @@ from typing import Any
 from mtltune.compat.tuner_private import pace_idle_answers, silence_keras_tuner_print
 from mtltune.distributed.chief import CHIEF_ID, split_address
 from mtltune.distributed.heartbeat import Heartbeat
+from mtltune.distributed.trust import (
+    TRUSTED_BASE_DIR,
+    TRUSTED_FINGERPRINT,
+    refuse_code_from_folder,
+)
 from mtltune.errors import InputError, Problem, SearchError, error_text
 from mtltune.run.checks import read_json
 from mtltune.run.files import HISTORIES, LOCK_FILE, MESSAGE_FILE, STUDY_FILE
-from mtltune.run.folder import RunFolder, study_fingerprint
+from mtltune.run.folder import RunFolder, saved_fingerprint, study_fingerprint
 from mtltune.run.lock import describe_holder, read_run_lock
 from mtltune.study import Study, load_study
 from mtltune.terminal import stop_filter
@@ -113,6 +118,12 @@ def check_tuner_id(tuner_id: str) -> str:
     return tuner_id
 
 
+_CHANGED = (
+    "the study in {marker} is not the one the chief that started this worker searches: the run "
+    "folder was changed; restart the search"
+)
+
+
 def load_run_study(folder: Path, study_file: Path | None = None) -> Study:
     """The study of a run folder, from its ``study.json`` or from the same study's file.
 
@@ -132,11 +143,17 @@ def load_run_study(folder: Path, study_file: Path | None = None) -> Study:
             "the same folder, as this host sees it"
         )
     saved = read_json(marker)  # a damaged marker: DamagedRunError naming it
+    trusted = os.environ.get(TRUSTED_FINGERPRINT)
     if study_file is not None:
         study = load_study(study_file)
     else:
-        base = Path(saved.get("base_dir") or ".")
+        refuse_code_from_folder(saved, marker, trusted is not None)
+        if trusted is not None and saved_fingerprint(saved) != trusted:
+            raise SearchError(_CHANGED.format(marker=marker))
+        base = Path(os.environ.get(TRUSTED_BASE_DIR) or saved.get("base_dir") or ".")
         study = Study.from_dict(saved["study"], base_dir=base, source=str(marker))
+    if trusted is not None and study_fingerprint(study) != trusted:
+        raise SearchError(_CHANGED.format(marker=marker))
     if study_fingerprint(study) != saved.get("fingerprint"):
         where = study_file if study_file is not None else marker
         raise SearchError(

@@ -164,6 +164,18 @@ def study_fingerprint(study: Study) -> str:
     return _fingerprint(study.resolved(), data_fingerprint(study))
 
 
+def saved_fingerprint(saved: dict[str, Any]) -> str | None:
+    """The fingerprint of the study a ``study.json`` document holds, computed from its content.
+
+    Unlike the document's own ``fingerprint`` field, this cannot be edited to match: it is what
+    a worker compares with its chief's before it builds (and imports anything for) the study.
+    """
+    resolved, data_sha256 = saved.get("study"), saved.get("data_sha256")
+    if not isinstance(resolved, dict) or not isinstance(data_sha256, str):
+        return None
+    return _fingerprint(resolved, data_sha256)
+
+
 def _fingerprint(resolved: dict[str, Any], data_sha256: str) -> str:
     kept = {k: v for k, v in flat_keys(resolved).items() if not _resumable(k)}
     kept["data_sha256"] = data_sha256
