@@ -71,10 +71,7 @@ def candidate_plans(study: Study, tuner: kt.Tuner, trials: list[TrialRecord]) ->
     """The challengers' plans (search order, never the incumbent's plan), then the incumbent's."""
     direction = "max" if tuner.oracle.objective.direction == "max" else "min"
     incumbent = baseline_plan(tuple(study.heads), study.search.baseline)
-    described = json.dumps(incumbent.describe(), sort_keys=True, default=str)
-    challengers = [
-        t for t in trials if json.dumps(_plain(t.plan), sort_keys=True, default=str) != described
-    ]
+    challengers = [t for t in trials if _plain(t.plan) != incumbent.describe()]
     plans: Plans = {}
     for record in distinct_top(challengers, study.search.confirm.top, direction):
         hp = tuner.oracle.trials[record.trial_id].hyperparameters
