@@ -54,6 +54,7 @@ def test_the_race_trains_each_plan_once_per_seed_and_resume_keeps_its_runs(
     report = (tmp_path / "run" / "report.md").read_text()
     assert report.splitlines()[2].startswith("**verdict: ")
     assert "## The race against equal weights" in report
+    assert race.fresh_splits and "each dealing the train and stop rows anew" in report
     # An interruption lost the last run: a resumed search trains only that one again.
     saved = json.loads((tmp_path / "run" / "confirm.json").read_text())
     lost = saved["runs"].pop()

@@ -715,3 +715,24 @@ def test_class_weights_by_label_and_unknown_labels(tmp_path) -> None:
         prepare_dataset(study)
     assert exc.value.problems[0].where == "heads.kind.class_weights"
     assert "'zebra'" in str(exc.value)
+
+
+def test_a_race_seed_deals_train_and_stop_anew_and_never_moves_test(tmp_path) -> None:
+    data = prepare_dataset(builtin_study(tmp_path))
+    dealt = data.repartitioned(1003)
+    assert (len(dealt.train), len(dealt.stop)) == (len(data.train), len(data.stop))
+    pool = np.concatenate([data.train.rows, data.stop.rows])
+    assert sorted(np.concatenate([dealt.train.rows, dealt.stop.rows])) == sorted(pool)
+    assert set(dealt.stop.rows) != set(data.stop.rows)
+    assert dealt.test is data.test and dealt.targets is data.targets
+    # Each row keeps its inputs and targets: row r's values are the same in both deals.
+    where = {int(r): i for i, r in enumerate(np.concatenate([data.train.rows, data.stop.rows]))}
+    x = np.concatenate([data.train.x, data.stop.x])
+    y0 = np.concatenate([data.train.y["y0"], data.stop.y["y0"]])
+    for split in (dealt.train, dealt.stop):
+        index = [where[int(r)] for r in split.rows]
+        np.testing.assert_array_equal(split.x, x[index])
+        np.testing.assert_array_equal(split.y["y0"], y0[index])
+    # The same seed deals the same rows; another seed others.
+    assert np.array_equal(data.repartitioned(1003).stop.rows, dealt.stop.rows)
+    assert not np.array_equal(data.repartitioned(1004).stop.rows, dealt.stop.rows)

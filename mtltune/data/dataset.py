@@ -8,7 +8,7 @@ Nothing here imports TensorFlow.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -221,6 +221,50 @@ class Dataset:
     def split(self, name: str) -> SplitArrays:
         """One split by name (``train``, ``stop`` or ``test``)."""
         return {"train": self.train, "stop": self.stop, "test": self.test}[name]
+
+    def repartitioned(self, seed: int) -> Dataset:
+        """The same rows of train and stop, dealt anew into splits of the same sizes.
+
+        The race against equal weights trains each configuration on further seeds; when the
+        split is shuffled, each seed also deals the train and stop rows anew, so a challenger is
+        judged on stop rows that did not choose it (a search picks configurations that suit its
+        own stop rows, and a small stop split flatters them). The test split and the encoders
+        (fitted on the search's train rows) stay as they are.
+
+        Args:
+            seed: The race seed.
+
+        Returns:
+            A dataset with new train and stop splits; test and encoders unchanged.
+        """
+        pool = _joined(self.train, self.stop)
+        order = np.random.default_rng([seed, len(pool)]).permutation(len(pool))
+        cut = len(self.train)
+        return replace(
+            self,
+            train=_taken(pool, np.sort(order[:cut])),
+            stop=_taken(pool, np.sort(order[cut:])),
+        )
+
+
+def _joined(a: SplitArrays, b: SplitArrays) -> SplitArrays:
+    """Two splits' rows, one after the other."""
+    return SplitArrays(
+        x=np.concatenate([a.x, b.x]),
+        y={h: np.concatenate([a.y[h], b.y[h]]) for h in a.y},
+        clean={h: np.concatenate([a.clean[h], b.clean[h]]) for h in a.clean},
+        rows=np.concatenate([a.rows, b.rows]),
+    )
+
+
+def _taken(split: SplitArrays, index: np.ndarray) -> SplitArrays:
+    """The rows of a split at the given positions."""
+    return SplitArrays(
+        x=split.x[index],
+        y={h: v[index] for h, v in split.y.items()},
+        clean={h: v[index] for h, v in split.clean.items()},
+        rows=split.rows[index],
+    )
 
 
 def prepare_dataset(study: Study, *, seed: int | None = None) -> Dataset:

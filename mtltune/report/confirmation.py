@@ -2,7 +2,8 @@
 
 A trial's stop objective is one training run from one initialisation. The race retrains the
 search's best few distinct configurations (the challengers) and equal weights (the incumbent)
-with further initialisation seeds on the same splits, and judges each challenger against the
+with further initialisation seeds (each dealing the train and stop rows anew when the split
+shuffles), and judges each challenger against the
 incumbent seed by seed (``mtltune.report.race`` holds the rule; ``mtltune.tuning.confirm``
 trains; this module records, renders and reads back, without TensorFlow).
 """
@@ -83,6 +84,8 @@ class Confirmation:
             incumbent (``baseline``), once the race is decided.
         decisions: Each challenger's standing against the incumbent.
         rule: The race's rule.
+        fresh_splits: Whether each further seed dealt the train and stop rows anew (a
+            shuffled split) rather than reusing the search's.
     """
 
     direction: str
@@ -92,6 +95,7 @@ class Confirmation:
     test: dict[str, list[HeadScores]] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)
     rule: RaceRule = field(default_factory=RaceRule)
+    fresh_splits: bool = False
 
     def values(self, candidate: str) -> list[float]:
         """The finite stop objectives of a candidate's runs."""
@@ -174,6 +178,7 @@ class Confirmation:
             "recommended": self.recommended,
             "chosen": self.chosen,
             "rule": asdict(self.rule),
+            "fresh_splits": self.fresh_splits,
             "decisions": [asdict(d) for d in self.decisions],
             "summary": {c: self.summary(c) for c in [*self.candidates, BASELINE]},
             "runs": [asdict(r) for r in self.runs],
@@ -194,6 +199,7 @@ class Confirmation:
                 for d in doc.get("decisions", [])
             ],
             rule=RaceRule(**doc.get("rule", {})),
+            fresh_splits=doc.get("fresh_splits") is True,
         )
 
 
@@ -216,6 +222,12 @@ def confirmation_lines(
     raced = sum(d.status != "screened" for d in confirmation.decisions)
     further = ", ".join(str(s) for s in confirmation.seeds[1:]) or "none"
     recommended = confirmation.recommended
+    splits = (
+        "each dealing the train and stop rows anew (the search chose the challengers on its own "
+        "stop rows)"
+        if confirmation.fresh_splits
+        else "on the search's splits (an ordered split is kept)"
+    )
     lines = [
         "",
         "## The race against equal weights",
@@ -223,7 +235,7 @@ def confirmation_lines(
         f"Equal weights (the baseline) are the incumbent. The search's "
         f"{len(confirmation.candidates)} "
         "best distinct configurations are the challengers; each was retrained on further "
-        f"initialisation seeds ({further}) on the same splits, seed by seed, with the "
+        f"initialisation seeds ({further}), {splits}, seed by seed, with the "
         "incumbent on the same seeds. Only the further seeds decide (the study seed chose the "
         "challengers, so it flatters them). A challenger is dropped once its mean gain is not "
         "above 0; it wins when a one-sided paired t-test of its per-seed log ratios is "

@@ -1,8 +1,8 @@
 """The race against equal weights: paired gains, the acceptance rule, the verdict.
 
 Equal weights (the baseline plan) are the incumbent. Each challenger (one of the search's best
-distinct configurations) is compared with it seed by seed, on the same splits, on the stop
-objective, in the spirit of SMAC's intensification and irace's racing:
+distinct configurations) is compared with it seed by seed (paired: the same rows and seed), on
+the stop objective, in the spirit of SMAC's intensification and irace's racing:
 
 - **Screen.** A challenger whose own search trial was not better than the incumbent's run at
   the study seed is not raced (it was chosen for that very run, so the run flatters it).

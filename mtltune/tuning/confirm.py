@@ -2,7 +2,9 @@
 
 After the search, the ``search.confirm.top`` best distinct configurations (the challengers,
 never the equal-weights plan itself) race equal weights (the incumbent) on further
-initialisation seeds on the same splits; ``mtltune.report.race`` holds the rule that drops,
+initialisation seeds, each seed dealing the train and stop rows anew when the split shuffles
+(``Dataset.repartitioned``: the search chose its challengers on its own stop rows, and a small
+stop split flatters them); ``mtltune.report.race`` holds the rule that drops,
 accepts or keeps racing each challenger. The incumbent's run at a seed is trained once and
 shared by every challenger; its study-seed run is the search's equal-weights trial when there is
 one, else the baseline run. Only the train and stop splits are read until the race is decided;
@@ -145,7 +147,15 @@ def run_race(
                 if decision.status == "open" and outpaced(decision, accepted):
                     decisions[challenger] = replace(decision, status="outpaced")
     final = [Decision(c, "screened") if c in screened else decisions[c] for c in candidates]
-    return Confirmation(direction, used, candidates, runs, decisions=final, rule=rule)
+    return Confirmation(
+        direction,
+        used,
+        candidates,
+        runs,
+        decisions=final,
+        rule=rule,
+        fresh_splits=study.split.shuffle,
+    )
 
 
 def _gain(incumbent: ConfirmRun, challenger: ConfirmRun, direction: str) -> float:
@@ -173,6 +183,19 @@ class _Trainer:
         self.kept = _kept_runs(study, folder)
         self.fingerprint = study_fingerprint(study)
         self.number, self.total = 0, 0
+        self.partitions: dict[int, Dataset] = {}
+
+    def partition(self, seed: int) -> Dataset:
+        """The splits a race seed trains on: train and stop dealt anew when the split shuffles.
+
+        Every candidate at one seed gets the same rows, so the pairs stay paired; an ordered
+        split (``split.shuffle: false``, such as a time series) keeps the search's rows.
+        """
+        if not self.study.split.shuffle:
+            return self.dataset
+        if seed not in self.partitions:
+            self.partitions[seed] = self.dataset.repartitioned(seed)
+        return self.partitions[seed]
 
     def run(self, candidate: str, seed: int) -> ConfirmRun:
         """The run of a candidate at a seed (trained here unless kept), recorded."""
@@ -182,7 +205,8 @@ class _Trainer:
             check_stop()
             plan = self.plans[candidate]
             try:
-                got = _train(self.hypermodel, self.dataset, plan, candidate, seed, self.folder)
+                data = self.partition(seed)
+                got = _train(self.hypermodel, data, plan, candidate, seed, self.folder)
             except Exception as exc:  # the runs finished so far are kept in confirm.json
                 raise UnitError(f"candidate {candidate}, seed {seed}", exc) from exc
         self.runs.append(got)
