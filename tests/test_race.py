@@ -128,6 +128,13 @@ def test_a_tie_with_equal_weights_is_reported_as_a_tie_and_equal_weights_stand()
     assert again == race
 
 
+def test_an_exact_tie_at_the_study_seed_reads_no_better_not_zero_percent_lower() -> None:
+    verdict = verdict_of(None, _trial("1", 0.25), _evaluation(0.25), _evaluation(0.25), "min")
+    assert verdict.stands
+    assert "trial 1, was no better at the study seed" in verdict.line()
+    assert "0.0 %" not in verdict.line()
+
+
 def test_a_winning_challenger_gets_a_one_line_verdict_with_its_interval() -> None:
     gains = [0.03, 0.031, 0.029, 0.032]
     race = _race(

@@ -239,6 +239,8 @@ class Verdict:
                 f"stop objective {change}{span}, {seeds}"
             )
         model = "best_model.keras is the equal-weights model"
+        if change in ("0.0 % lower", "0.0 % higher"):  # a tie to the digit shown
+            change = "no better"
         if self.challenger is None or self.objective_ratio is None:
             return f"verdict: equal weights stand: no searched configuration completed; {model}"
         if self.seeds == 0 or self.unconfirmed:
