@@ -25,7 +25,7 @@ TINY: dict[str, Any] = {
     },
     "model": {"units": [16, 16]},
     "training": {"max_epochs": 3, "batch_size": 32, "patience": 2},
-    # Confirmation runs (on by default) are off here; tests/test_confirm.py turns them on.
+    # Confirmation runs (on by default) are off here; tests/tuning/test_confirm.py turns them on.
     "search": {"tuner": "random", "max_trials": 3, "confirm": {"top": 0}},
 }
 

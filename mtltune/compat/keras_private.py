@@ -20,7 +20,7 @@ class AdamUpdateHook(keras.optimizers.Adam):
     ``self._momentums[i]`` / ``self._velocities[i]`` for the variable of index
     ``self._get_variable_index(v)`` in ``self._trainable_variables``; a variable whose value
     the gradient overwrites is ``self._overwrite_variable_with_gradient(v)``. Caught by
-    ``tests/test_adam.py`` (``test_one_fused_kernel_per_variable_and_fewer_ops_than_keras``,
+    ``tests/model/test_adam.py`` (``test_one_fused_kernel_per_variable_and_fewer_ops_than_keras``,
     ``test_flat_adam_moments_are_fused_adams_per_variable``, ``..._is_keras_adam``).
     """
 
@@ -56,7 +56,7 @@ def save_best_epoch_class() -> type | None:
     Checked against keras-tuner 1.4.8: ``keras_tuner.src.engine.tuner_utils.SaveBestEpoch``,
     which ``Tuner.run_trial`` adds to the callbacks; it saves the model at every improvement.
     Caught by
-    ``tests/test_loop.py::test_keras_tuner_checkpoint_is_written_once_with_the_best_epoch``.
+    ``tests/model/test_loop.py::test_keras_tuner_checkpoint_is_written_once_with_the_best_epoch``.
     """
     try:
         from keras_tuner.src.engine.tuner_utils import SaveBestEpoch

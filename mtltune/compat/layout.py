@@ -2,7 +2,7 @@
 
 Checked against keras-tuner 1.4.8 (``BaseTuner._get_tuner_fname`` writes
 ``<project>/<tuner_id>.json``; ``Oracle._get_oracle_fname`` writes ``<project>/oracle.json``).
-Caught by ``tests/test_runfolder.py`` (a run resumed under another tuner id keeps its trials).
+Caught by ``tests/run/test_folder.py`` (a run resumed under another tuner id keeps its trials).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ it: Optuna's default γ, a tenth of the completed trials, models the good region
 trials of a 20-trial search; a quarter found better configurations on the two bundled studies
 the search benchmark measured it on (``benchmarks/RESULTS.md``, issue 14). Checked against
 optuna 5.0.0; ``pyproject.toml`` pins ``optuna<6``. Guarded by
-``tests/test_oracle.py::test_the_good_fraction_is_tpe_gamma``, which fails if the argument
+``tests/tuning/test_oracle.py::test_the_good_fraction_is_tpe_gamma``, which fails if the argument
 stops changing the split.
 """
 

@@ -3,7 +3,7 @@
 Checked against tensorflow 2.21.0: ``tf.random.set_seed`` and ``clear_kernel_cache`` (which
 Keras' ``clear_session`` calls) both go through
 ``tensorflow.python.eager.context.pywrap_tfe.TFE_ContextClearCaches``. Caught by
-``tests/test_hypermodel.py::test_a_study_hypermodel_keeps_tensorflow_caches_only_inside_the_block``
+``tests/tuning/test_hypermodel.py::test_a_study_hypermodel_keeps_tensorflow_caches_only_inside_the_block``
 (it counts the calls that reach the real function).
 """
 

@@ -110,7 +110,7 @@ def quiet_keras_tuner() -> None:
     public switch. mtltune shows one line per failed trial instead and keeps the traceback in
     the trial's folder (``mtltune.tuning.failures.keep_traceback``). Checked against
     keras-tuner 1.4.8 (``keras_tuner.src.config.DEBUG``). Caught by
-    ``tests/test_faults.py::test_failed_trials_print_one_line_each_and_keep_their_traceback``.
+    ``tests/cli/test_faults.py::test_failed_trials_print_one_line_each_and_keep_their_traceback``.
     """
     from keras_tuner.src import config
 
@@ -121,7 +121,7 @@ def save_trial(oracle: Any, trial: Any) -> None:
     """Write a trial's ``trial.json`` now (after mtltune recorded metrics on a new trial).
 
     Checked against keras-tuner 1.4.8 (``Oracle._save_trial``). Caught by
-    ``tests/test_oracle.py`` (the ``oracle_seconds`` of a resumed search).
+    ``tests/tuning/test_oracle.py`` (the ``oracle_seconds`` of a resumed search).
     """
     oracle._save_trial(trial)
 
@@ -130,7 +130,8 @@ def is_duplicate(oracle: Any, values: dict[str, Any]) -> bool:
     """Whether an oracle already tried these values.
 
     Checked against keras-tuner 1.4.8 (``Oracle._duplicate``, a hash of the active values).
-    Caught by ``tests/test_oracle_contract.py::test_a_discrete_space_is_searched_to_exhaustion``.
+    Caught by
+    ``tests/tuning/test_oracle_contract.py::test_a_discrete_space_is_searched_to_exhaustion``.
     """
     return bool(oracle._duplicate(values))
 
@@ -139,7 +140,7 @@ def set_seed(oracle: Any, seed: int) -> None:
     """Seed an oracle, zero included (Keras Tuner's constructor takes 0 for "no seed").
 
     Checked against keras-tuner 1.4.8 (``Oracle.seed`` and ``Oracle._seed_state``). Caught by
-    ``tests/test_oracle.py::test_one_seed_gives_the_same_trials``.
+    ``tests/tuning/test_oracle.py::test_one_seed_gives_the_same_trials``.
     """
     oracle.seed = oracle._seed_state = seed
 
@@ -148,6 +149,6 @@ def attach_project(oracle: Any, directory: str, project_name: str) -> None:
     """Give an oracle used without a tuner its project folder (what a ``Tuner`` does).
 
     Checked against keras-tuner 1.4.8 (``Oracle._set_project_dir``). Caught by
-    ``tests/test_oracle.py`` (every test drives an oracle without a tuner).
+    ``tests/tuning/test_oracle.py`` (every test drives an oracle without a tuner).
     """
     oracle._set_project_dir(directory, project_name)

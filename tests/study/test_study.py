@@ -19,7 +19,7 @@ from mtltune.cli import app
 from mtltune.errors import InputError, MtlTuneError, Problem
 from mtltune.study.yamlio import parse_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
 
 # The conftest study, with one head that has no noise-free target.

@@ -20,7 +20,7 @@ from mtltune.cli.progress import RichProgress, confirm_line, trial_line
 from mtltune.report import TrialRecord
 from mtltune.report.confirmation import ConfirmRun
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
