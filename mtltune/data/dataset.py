@@ -246,6 +246,36 @@ class Dataset:
             stop=_taken(pool, np.sort(order[cut:])),
         )
 
+    def race_splits(self, seed: int, *, shuffle: bool) -> tuple[Dataset, SplitArrays]:
+        """The rows one race seed trains on, stops on, and is judged on.
+
+        A run's stop objective at its best epoch flatters it: the epoch was chosen because that
+        value was low, and more so for a run whose stop curve is jagged (a high learning rate,
+        a few dozen stop rows). So a race run stops early on one half of the stop rows and is
+        judged on the other half, at the epoch the first half chose. With a shuffled split the
+        train and stop rows are also dealt anew for each seed (``repartitioned``); an ordered
+        split (a time series) keeps its rows and stops on the earlier half, judged on the later.
+
+        Args:
+            seed: The race seed.
+            shuffle: Whether the study's split shuffles (``split.shuffle``).
+
+        Returns:
+            The dataset to train with (its stop split: the half that stops the run; test and
+            encoders unchanged) and the rows that judge the run. Below four stop rows nothing is
+            halved: both are the whole stop split.
+        """
+        dealt = self.repartitioned(seed) if shuffle else self
+        rows = len(dealt.stop)
+        if rows < 4:
+            return dealt, dealt.stop
+        if shuffle:
+            order = np.random.default_rng([seed, rows, 1]).permutation(rows)
+        else:
+            order = np.arange(rows)
+        first, second = np.sort(order[: rows // 2]), np.sort(order[rows // 2 :])
+        return replace(dealt, stop=_taken(dealt.stop, first)), _taken(dealt.stop, second)
+
 
 def _joined(a: SplitArrays, b: SplitArrays) -> SplitArrays:
     """Two splits' rows, one after the other."""

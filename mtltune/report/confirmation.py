@@ -3,9 +3,10 @@
 A trial's stop objective is one training run from one initialisation. The race retrains the
 search's best few distinct configurations (the challengers) and equal weights (the incumbent)
 with further initialisation seeds (each dealing the train and stop rows anew when the split
-shuffles), and judges each challenger against the
-incumbent seed by seed (``mtltune.report.race`` holds the rule; ``mtltune.tuning.confirm``
-trains; this module records, renders and reads back, without TensorFlow).
+shuffles, each run stopping on one half of the stop rows and judged on the other), and
+judges each challenger against the incumbent seed by seed (``mtltune.report.race`` holds the
+rule; ``mtltune.tuning.confirm`` trains; this module records, renders and reads back, without
+TensorFlow).
 """
 
 from __future__ import annotations
@@ -223,10 +224,9 @@ def confirmation_lines(
     further = ", ".join(str(s) for s in confirmation.seeds[1:]) or "none"
     recommended = confirmation.recommended
     splits = (
-        "each dealing the train and stop rows anew (the search chose the challengers on its own "
-        "stop rows)"
+        "each dealing the train and stop rows anew"
         if confirmation.fresh_splits
-        else "on the search's splits (an ordered split is kept)"
+        else "on the search's rows (an ordered split is kept)"
     )
     lines = [
         "",
@@ -240,7 +240,9 @@ def confirmation_lines(
         "challengers, so it flatters them). A challenger is dropped once its mean gain is not "
         "above 0; it wins when a one-sided paired t-test of its per-seed log ratios is "
         f"significant at {rule.level:g}/{max(1, raced)} after at least {rule.seeds} seeds "
-        f"(at most {rule.max_seeds}). These runs read only the train and stop splits.",
+        f"(at most {rule.max_seeds}). Each race run stops early on one half of the stop rows "
+        "and is judged on the other half, at the epoch the first half chose (a run's own "
+        "early-stopping value flatters it); these runs read only the train and stop splits.",
         "",
         "**Recommended: "
         + ("equal weights (they stand)" if recommended == BASELINE else f"trial `{recommended}`")

@@ -28,9 +28,8 @@ from typing import Any
 import keras_tuner as kt
 import pandas as pd
 
-from mtltune.data import Dataset
+from mtltune.data import Dataset, SplitArrays
 from mtltune.errors import error_text
-from mtltune.model.objectives import MONITOR, head_loss_key
 from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report.confirmation import (
     BASELINE,
@@ -46,7 +45,7 @@ from mtltune.run.atomic import write_atomic, write_with
 from mtltune.run.files import CONFIRM_CSV, CONFIRM_DIR, CONFIRM_JSON
 from mtltune.run.folder import study_fingerprint
 from mtltune.study import Study
-from mtltune.tuning.evaluation import head_scores, train_plan
+from mtltune.tuning.evaluation import evaluate, head_scores, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.phases import UnitError
 from mtltune.tuning.tuner import check_stop
@@ -183,18 +182,17 @@ class _Trainer:
         self.kept = _kept_runs(study, folder)
         self.fingerprint = study_fingerprint(study)
         self.number, self.total = 0, 0
-        self.partitions: dict[int, Dataset] = {}
+        self.partitions: dict[int, tuple[Dataset, SplitArrays]] = {}
 
-    def partition(self, seed: int) -> Dataset:
-        """The splits a race seed trains on: train and stop dealt anew when the split shuffles.
+    def partition(self, seed: int) -> tuple[Dataset, SplitArrays]:
+        """The rows a race seed trains and stops on, and the rows that judge it.
 
-        Every candidate at one seed gets the same rows, so the pairs stay paired; an ordered
-        split (``split.shuffle: false``, such as a time series) keeps the search's rows.
+        ``Dataset.race_splits``: train and stop dealt anew when the split shuffles, the stop
+        rows halved (one half stops the run, the other judges it). Every candidate at one seed
+        gets the same rows, so the pairs stay paired.
         """
-        if not self.study.split.shuffle:
-            return self.dataset
         if seed not in self.partitions:
-            self.partitions[seed] = self.dataset.repartitioned(seed)
+            self.partitions[seed] = self.dataset.race_splits(seed, shuffle=self.study.split.shuffle)
         return self.partitions[seed]
 
     def run(self, candidate: str, seed: int) -> ConfirmRun:
@@ -205,8 +203,8 @@ class _Trainer:
             check_stop()
             plan = self.plans[candidate]
             try:
-                data = self.partition(seed)
-                got = _train(self.hypermodel, data, plan, candidate, seed, self.folder)
+                data, judge = self.partition(seed)
+                got = _train(self.hypermodel, data, judge, plan, candidate, seed, self.folder)
             except Exception as exc:  # the runs finished so far are kept in confirm.json
                 raise UnitError(f"candidate {candidate}, seed {seed}", exc) from exc
         self.runs.append(got)
@@ -261,12 +259,17 @@ def _search_run(trial: TrialRecord, seed: int) -> ConfirmRun:
 def _train(
     hypermodel: MultiTaskHyperModel,
     dataset: Dataset,
+    judge: SplitArrays,
     plan: TrainPlan,
     candidate: str,
     seed: int,
     folder: Path,
 ) -> ConfirmRun:
-    """One confirmation run: train, keep the best epoch's weights, record the stop scores."""
+    """One race run: train, keep the best epoch's weights, score them on the judging rows.
+
+    The run stops early on ``dataset.stop`` (half of the stop rows); its objective and per-head
+    losses are those of the other half, ``judge``, at the epoch the first half chose.
+    """
     start = time.perf_counter()
     try:
         model, fit = train_plan(hypermodel, plan, dataset, seed=seed)
@@ -274,12 +277,13 @@ def _train(
         return ConfirmRun(candidate, seed, CONFIRM, None, message=error_text(exc))
     path = _weights_path(folder, candidate, seed)
     write_with(path, model.save_weights, root=folder)
-    stop = {h: {"loss": fit["val_" + head_loss_key(h)]} for h in hypermodel.heads}
+    judged = evaluate(model, replace(dataset, stop=judge), hypermodel, test=False)
+    stop = {h: {"loss": judged.stop[h]["loss"]} for h in hypermodel.heads}
     return ConfirmRun(
         candidate,
         seed,
         CONFIRM,
-        fit[MONITOR],
+        judged.objective,
         stop,
         int(fit["epochs"]),
         time.perf_counter() - start,

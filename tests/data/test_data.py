@@ -736,3 +736,20 @@ def test_a_race_seed_deals_train_and_stop_anew_and_never_moves_test(tmp_path) ->
     # The same seed deals the same rows; another seed others.
     assert np.array_equal(data.repartitioned(1003).stop.rows, dealt.stop.rows)
     assert not np.array_equal(data.repartitioned(1004).stop.rows, dealt.stop.rows)
+
+
+def test_a_race_run_stops_on_one_half_of_the_stop_rows_and_is_judged_on_the_other(
+    tmp_path,
+) -> None:
+    data = prepare_dataset(builtin_study(tmp_path))
+    train, judge = data.race_splits(1003, shuffle=True)
+    dealt = data.repartitioned(1003)
+    assert np.array_equal(train.train.rows, dealt.train.rows) and train.test is data.test
+    halves = [train.stop.rows, judge.rows]
+    assert abs(len(halves[0]) - len(halves[1])) <= 1 and not set(halves[0]) & set(halves[1])
+    assert sorted(np.concatenate(halves)) == sorted(dealt.stop.rows)
+    # An ordered split keeps its rows: the earlier half stops, the later half judges.
+    kept, later = data.race_splits(1003, shuffle=False)
+    assert kept.train is data.train
+    n = len(data.stop) // 2
+    assert np.array_equal(kept.stop.x, data.stop.x[:n]) and np.array_equal(later.x, data.stop.x[n:])
