@@ -58,7 +58,7 @@ from mtltune.tuning.tuner import (
 )
 
 if TYPE_CHECKING:
-    from mtltune.distributed.chief import Distributed
+    from mtltune.distributed.chief import DistributedOptions
 
 __all__ = ["Progress", "SilentProgress", "request_stop", "run_study"]
 
@@ -102,7 +102,7 @@ def run_study(
     overwrite: bool = False,
     progress: Progress | None = None,
     dataset: Dataset | None = None,
-    distributed: Distributed | None = None,
+    distributed: DistributedOptions | None = None,
     report: bool = False,
     run: OpenRun | None = None,
 ) -> StudyResult:

@@ -1,15 +1,16 @@
-"""The package's layers (pyproject.toml), old module paths, module sizes, private APIs."""
+"""The package's layers (pyproject.toml), old paths and names, module sizes, private APIs."""
 
 import ast
 import importlib
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 import mtltune
-from mtltune.aliases import OLD_PATHS
+from mtltune.aliases import OLD_PATHS, REMOVED_IN
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,18 +36,45 @@ def test_import_contracts_are_kept():
     assert "BROKEN" not in done.stdout and "KEPT" in done.stdout
 
 
+def _forget(old: str) -> None:
+    """Drop an old path from ``sys.modules`` so its next import goes through the finder again."""
+    sys.modules.pop(old, None)
+    parent, _, child = old.rpartition(".")
+    if parent in sys.modules and getattr(sys.modules[parent], child, None) is not None:
+        # ``import a.b`` sets ``b`` on ``a``; the alias's attribute would skip the finder.
+        delattr(sys.modules[parent], child)
+
+
 @pytest.mark.parametrize("old", sorted(OLD_PATHS))
-def test_old_module_paths_are_the_new_modules(old):
-    module = importlib.import_module(old)
+def test_old_module_paths_are_the_new_modules_and_warn(old):
+    _forget(old)
+    warning = rf"module {old} is deprecated and will be removed in {REMOVED_IN}: use "
+    with pytest.warns(DeprecationWarning, match=warning + OLD_PATHS[old].replace(".", r"\.")):
+        module = importlib.import_module(old)
     assert module is importlib.import_module(OLD_PATHS[old])
     assert module.__spec__.name == OLD_PATHS[old]
 
 
+def test_the_new_paths_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for new in sorted(set(OLD_PATHS.values())):
+            importlib.import_module(new)
+        from mtltune.distributed.chief import DistributedOptions
+
+    assert DistributedOptions
+
+
 def test_documented_public_paths():
-    from mtltune.adam import FlatAdam, FusedAdam
-    from mtltune.earlystop import BestEpochStopping
-    from mtltune.heads import balanced_class_weights
-    from mtltune.runopen import open_run
+    for old in ("mtltune.adam", "mtltune.earlystop", "mtltune.heads", "mtltune.runopen"):
+        _forget(old)
+    with pytest.warns(DeprecationWarning) as caught:
+        from mtltune.adam import FlatAdam, FusedAdam
+        from mtltune.earlystop import BestEpochStopping
+        from mtltune.heads import balanced_class_weights
+        from mtltune.runopen import open_run
+    assert len(caught) == 4, [str(w.message) for w in caught]
+    assert all(w.filename == __file__ for w in caught), "the warning blames the importer"
 
     from mtltune.model.adam import FusedAdam as NewFusedAdam
     from mtltune.report import write_report
@@ -55,12 +83,10 @@ def test_documented_public_paths():
     assert balanced_class_weights and write_report
     # Moved or renamed, still importable from where they were.
     from mtltune import ObjectiveLogger
-    from mtltune.distributed.chief import Distributed, DistributedOptions
     from mtltune.model import callbacks
     from mtltune.tuning.hypermodel import DivergenceGuard
     from mtltune.tuning.tuner import check_stop, clear_stop, request_stop
 
-    assert Distributed is DistributedOptions
     assert BestEpochStopping is callbacks.BestEpochStopping
     assert ObjectiveLogger is callbacks.ObjectiveLogger is mtltune.ObjectiveLogger
     assert DivergenceGuard is callbacks.DivergenceGuard
@@ -71,6 +97,54 @@ def test_documented_public_paths():
     )
     for name in mtltune.__all__:
         assert getattr(mtltune, name) is not None
+
+
+def test_old_names_warn_with_the_new_name_and_the_removal():
+    from mtltune.distributed import chief
+
+    warning = (
+        rf"mtltune\.distributed\.chief\.Distributed is deprecated and will be removed in "
+        rf"{REMOVED_IN}: use mtltune\.distributed\.chief\.DistributedOptions"
+    )
+    with pytest.warns(DeprecationWarning, match=warning) as caught:
+        from mtltune.distributed.chief import Distributed
+    assert caught[0].filename == __file__
+    assert Distributed is chief.DistributedOptions
+    with pytest.raises(AttributeError, match="has no attribute 'Distributor'"):
+        chief.Distributor  # noqa: B018 - the access is the test
+
+
+def _old_uses(path: Path) -> list[str]:
+    """Imports of an old module path or an old name in one module."""
+    uses = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            uses += [
+                f"line {node.lineno}: import {a.name}" for a in node.names if a.name in OLD_PATHS
+            ]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module in OLD_PATHS:
+                uses.append(f"line {node.lineno}: from {node.module}")
+            uses += [
+                f"line {node.lineno}: {node.module}.{a.name}"
+                for a in node.names
+                if f"{node.module}.{a.name}" in OLD_PATHS or (node.module, a.name) in OLD_NAMES
+            ]
+    return uses
+
+
+#: Old public names kept by a module ``__getattr__`` (``mtltune.aliases.deprecated_names``).
+OLD_NAMES = {("mtltune.distributed.chief", "Distributed")}
+
+
+def test_mtltune_itself_uses_only_the_new_paths_and_names():
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if uses := _old_uses(path):
+            offenders[path.relative_to(ROOT).as_posix()] = uses
+    assert not offenders, f"old module paths or names inside mtltune: {offenders}"
+    # The check sees an old import (so it would see it in the package).
+    assert _old_uses(Path(__file__)), "this test file imports old paths on purpose"
 
 
 def test_every_package_says_what_it_holds_and_may_import():
@@ -119,8 +193,10 @@ def _oversized() -> dict[str, int]:
 def test_no_module_over_400_lines_and_no_function_over_60_but_the_listed():
     found = _oversized()
     unlisted = {k: v for k, v in found.items() if k not in SIZE_EXCEPTIONS}
-    assert not unlisted, f"over {MAX_MODULE_LINES} lines (module) or {MAX_FUNCTION_LINES} "
-    f"(function, docstring left out): {unlisted}; split it, or list it with the reason"
+    assert not unlisted, (
+        f"over {MAX_MODULE_LINES} lines (module) or {MAX_FUNCTION_LINES} "
+        f"(function, docstring left out): {unlisted}; split it, or list it with the reason"
+    )
     stale = set(SIZE_EXCEPTIONS) - set(found)
     assert not stale, f"listed as too big but no longer is: {stale}; drop it from the list"
 

@@ -172,13 +172,13 @@ def search(
         _unexpected(exc, "preparing the data")
     quiet_tensorflow(verbose)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from mtltune.distributed.chief import Distributed
+    from mtltune.distributed.chief import DistributedOptions
     from mtltune.launch import default_run_folder, open_run
     from mtltune.run.files import REPORT_MD
 
     distributed = None
     if workers is not None:
-        distributed = Distributed(
+        distributed = DistributedOptions(
             workers=workers, bind=bind, port=port, heartbeat_timeout=heartbeat_timeout
         )
     folder = out_dir if out_dir is not None else default_run_folder(resolved)

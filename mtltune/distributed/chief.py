@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtltune.aliases import deprecated_names
 from mtltune.compat.tuner_private import (
     add_oracle_servicer,
     end_trial_response,
@@ -53,7 +54,7 @@ WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
 @dataclass(frozen=True)
 class DistributedOptions:
-    """How a distributed search runs (a set of options; ``Distributed`` is its former name).
+    """How a distributed search runs (a set of options; ``Distributed`` is its old name).
 
     Attributes:
         workers: Local worker processes to start (0: only workers started elsewhere with
@@ -91,8 +92,8 @@ class DistributedOptions:
         return self.threads or max(1, cores // max(1, self.workers))
 
 
-#: The former name of ``DistributedOptions``, kept importable.
-Distributed = DistributedOptions
+#: ``Distributed``, the old name of ``DistributedOptions``, warns until it goes.
+__getattr__ = deprecated_names(__name__, globals(), {"Distributed": "DistributedOptions"})
 
 
 def split_address(text: str) -> tuple[str, int]:

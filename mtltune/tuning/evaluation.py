@@ -115,14 +115,6 @@ def train_baseline(
     return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]), test=test), model
 
 
-def train_and_evaluate(
-    hypermodel: MultiTaskHyperModel, plan: TrainPlan, dataset: Dataset
-) -> Evaluation:
-    """Train a model for a fixed plan under the hypermodel's budget and evaluate it."""
-    model, results = train_plan(hypermodel, plan, dataset)
-    return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]))
-
-
 def units_of(dataset: Dataset, heads: Mapping[str, HeadConfig]) -> dict[str, OutputUnits]:
     """How each scaled output (a head, a ``gaussian_nll`` log-variance) maps to target units."""
     return output_units(
