@@ -15,16 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from mtltune.errors import MtlTuneError
+from mtltune.errors import NotARunError
 from mtltune.report.results import StudyResult, TrialRecord
 from mtltune.run.checks import check_run_files, damaged, read_json, read_report_document
 from mtltune.run.files import REPORT_JSON, STUDY_FILE, TRIALS_CSV
 from mtltune.run.loader import check_report_names, plain_file
 from mtltune.study.catalog import METRIC_DIRECTIONS
-
-
-class NotARunError(MtlTuneError):
-    """The folder holds no run of mtltune (neither a report nor a trials table)."""
 
 
 @dataclass(frozen=True)
