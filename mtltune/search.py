@@ -11,7 +11,6 @@ while this process is Keras Tuner's chief (``mtltune.distributed.chief``), and t
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import warnings
 from collections.abc import Callable
@@ -37,8 +36,6 @@ from mtltune.report.results import (
 from mtltune.report.tails import heavy_tails
 from mtltune.report.verdict import verdict_of
 from mtltune.report.writer import render_report
-from mtltune.run.atomic import write_atomic
-from mtltune.run.files import HISTORIES
 from mtltune.run.sessions import Sessions
 from mtltune.study import Study
 from mtltune.tuning import afterwards, confirm, incumbent
@@ -339,8 +336,7 @@ def _search(
             progress.trial_started(trial.trial_id, total)
             return
         if hypermodel.last_history is not None:
-            history_path = folder.path / HISTORIES / f"{trial.trial_id}.json"
-            write_atomic(history_path, json.dumps(hypermodel.last_history), root=folder.path)
+            folder.write_history(trial.trial_id, hypermodel.last_history)
         # Keep trials.csv current, so an interrupted search still shows what finished.
         records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
         write_trials(records, folder.path)

@@ -259,3 +259,147 @@ def test_each_private_use_in_compat_names_its_version_and_its_test():
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
                 doc = ast.get_docstring(node) or ""
                 assert "Checked against" in doc and "Caught by" in doc, f"{path.name}:{node.name}"
+
+
+#: Methods that write, create or remove a file or folder (``pathlib.Path``'s and the like).
+WRITING_METHODS = {
+    "write_text",
+    "write_bytes",
+    "touch",
+    "mkdir",
+    "unlink",
+    "rmdir",
+    "symlink_to",
+    "hardlink_to",
+    "chmod",
+}
+#: Functions of a module that write, create, move or remove files.
+WRITING_FUNCTIONS = {
+    "os": {
+        "replace",
+        "rename",
+        "renames",
+        "remove",
+        "unlink",
+        "makedirs",
+        "mkdir",
+        "rmdir",
+        "open",
+    },
+    "shutil": {"copy", "copy2", "copyfile", "copytree", "move", "rmtree"},
+    "json": {"dump"},
+    "pickle": {"dump"},
+    "np": {"save", "savez", "savez_compressed", "savetxt"},
+    "numpy": {"save", "savez", "savez_compressed", "savetxt"},
+    "tempfile": {"mkstemp", "mkdtemp", "NamedTemporaryFile", "TemporaryDirectory"},
+}
+#: Methods that write to a path when given one (a literal, ``folder / "x"``, ``Path(...)``).
+TO_PATH_METHODS = {
+    "to_csv",
+    "to_parquet",
+    "to_json",
+    "to_pickle",
+    "savefig",
+    "save",
+    "save_weights",
+}
+#: Their keyword arguments that name a path.
+PATH_ARGUMENTS = {"path", "path_or_buf", "fname", "filepath"}
+
+
+def _writes_mode(node: ast.Call, position: int) -> bool:
+    """Whether an ``open`` call's mode (argument ``position`` or ``mode=``) writes."""
+    mode = node.args[position] if len(node.args) > position else None
+    mode = next((k.value for k in node.keywords if k.arg == "mode"), mode)
+    return isinstance(mode, ast.Constant) and any(c in str(mode.value) for c in "wax+")
+
+
+def _is_path_expression(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant | ast.JoinedStr):
+        return isinstance(node, ast.JoinedStr) or isinstance(node.value, str)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return True
+    return isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Path"
+
+
+def _file_writes(source: str) -> list[str]:
+    """The calls in a module that write files (see the tables above), as ``line N: call``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func, line = node.func, f"line {node.lineno}: "
+        if isinstance(func, ast.Name) and func.id == "open" and _writes_mode(node, 1):
+            found.append(line + "open(..., write mode)")
+        if not isinstance(func, ast.Attribute):
+            continue
+        owner = func.value.id if isinstance(func.value, ast.Name) else None
+        if func.attr in WRITING_FUNCTIONS.get(owner or "", ()):
+            found.append(line + f"{owner}.{func.attr}")
+        elif owner not in WRITING_FUNCTIONS and func.attr in WRITING_METHODS:
+            found.append(line + f".{func.attr}()")
+        elif func.attr == "rename" and len(node.args) == 1 and not node.keywords:
+            found.append(line + ".rename(path)")
+        elif func.attr in ("open", "fdopen") and _writes_mode(node, 0 if owner != "os" else 1):
+            found.append(line + f".{func.attr}(..., write mode)")
+        elif func.attr in TO_PATH_METHODS and any(
+            _is_path_expression(a)
+            for a in [*node.args[:1], *(k.value for k in node.keywords if k.arg in PATH_ARGUMENTS)]
+        ):
+            found.append(line + f".{func.attr}(a path)")
+    return found
+
+
+def test_no_module_outside_run_writes_a_file():
+    # RunFolder (mtltune/run/folder.py) is the one gateway to the run folder's files, every
+    # write atomic (mtltune/run/atomic.py); a user's file (predict --out) goes through atomic.
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(PACKAGE / "run"):
+            continue
+        if writes := _file_writes(path.read_text()):
+            offenders[path.relative_to(ROOT).as_posix()] = writes
+    assert not offenders, (
+        f"files written outside mtltune/run/: {offenders}; add a typed method to "
+        "mtltune.run.folder.RunFolder (its writes go through mtltune.run.atomic) and call it"
+    )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "Path('x').write_text('y')",
+        "(folder / 'a.json').write_bytes(b'')",
+        "open(name, 'w')",
+        "open(name, mode='a')",
+        "path.open('wb')",
+        "os.replace(a, b)",
+        "os.open(name, flags)",
+        "os.fdopen(fd, 'w')",
+        "json.dump(value, handle)",
+        "np.savez_compressed(path, **arrays)",
+        "shutil.rmtree(folder)",
+        "table.to_csv(folder / 'trials.csv')",
+        "fig.savefig('plot.png')",
+        "model.save(Path(run) / 'best.keras')",
+        "tmp.rename(target)",
+        "folder.mkdir(parents=True)",
+    ],
+)
+def test_the_file_write_check_sees_each_kind_of_write(call):
+    assert _file_writes(call), call
+
+
+def test_the_file_write_check_passes_reads_and_texts():
+    reads = [
+        "open(name)",
+        "path.open('rb')",
+        "json.dumps(value)",
+        "table.to_csv(index=False)",
+        "fig.savefig(buffer, format='png')",
+        "text.replace('a', 'b')",
+        "frame.rename(columns=names)",
+        "os.fdopen(fd, 'rb')",
+        "folder.write_trials(table)",
+    ]
+    assert [c for c in reads if _file_writes(c)] == []

@@ -45,7 +45,8 @@ from mtltune.compat.tuner_private import (
 )
 from mtltune.distributed.monitor import LocalWorker, Monitor, stop_local_workers
 from mtltune.errors import SearchError, error_text
-from mtltune.run.files import MESSAGE_FILE, WORKERS_DIR
+from mtltune.run.files import WORKERS_DIR
+from mtltune.run.folder import RunFolder
 from mtltune.run.lock import RunLock
 
 CHIEF_ID = "chief"
@@ -143,7 +144,7 @@ def run_chief(
     oracle = tuner.oracle
     oracle.verbose = 0  # Keras Tuner's per-trial tables; the caller reports trials itself
     tuner.save()  # workers reload the oracle's search space from the run folder
-    servicer = make_servicer(tuner)
+    servicer = make_servicer(tuner, RunFolder(folder))
     server = grpc.server(_thread_pool())
     add_oracle_servicer(servicer, server)
     port = _listen(server, options)
@@ -188,10 +189,11 @@ def _listen(server: Any, options: DistributedOptions) -> int:
     return int(port)
 
 
-def make_servicer(tuner: Any) -> Any:
+def make_servicer(tuner: Any, folder: RunFolder) -> Any:
     """Keras Tuner's ``OracleServicer`` for the tuner's oracle, remembering oracle failures.
 
-    ``EndTrial`` also attaches the failure message a worker left in the trial's folder.
+    ``EndTrial`` also attaches the failure message a worker left in the trial's folder (in the
+    run folder ``folder``).
     """
     import keras_tuner as kt
 
@@ -234,9 +236,9 @@ def make_servicer(tuner: Any) -> Any:
         def _end_trial(self, request: Any, ctx: Any) -> Any:
             trial = trial_module.Trial.from_proto(request.trial)
             if trial.status != trial_module.TrialStatus.COMPLETED:
-                message = Path(tuner.get_trial_dir(trial.trial_id)) / MESSAGE_FILE
-                if message.is_file():
-                    trial.message = message.read_text(errors="replace")
+                message = folder.read_trial_message(tuner.get_trial_dir(trial.trial_id))
+                if message is not None:
+                    trial.message = message
             self.oracle.end_trial(trial)
             return end_trial_response()
 

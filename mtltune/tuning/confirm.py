@@ -16,7 +16,6 @@ keeps the finished runs of the same study.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -40,9 +39,8 @@ from mtltune.report.confirmation import (
 )
 from mtltune.report.race import Decision, RaceRule, decide, gain, outpaced
 from mtltune.report.results import HeadScores, TrialRecord
-from mtltune.run.atomic import write_atomic, write_with
-from mtltune.run.files import CONFIRM_CSV, CONFIRM_DIR, CONFIRM_JSON
-from mtltune.run.folder import study_fingerprint
+from mtltune.run.fingerprint import study_fingerprint
+from mtltune.run.folder import RunFolder
 from mtltune.study import Study
 from mtltune.tuning.evaluation import head_scores, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
@@ -221,7 +219,7 @@ def paired_test(
             continue
         for role, candidate in (("best", chosen), (BASELINE, BASELINE)):
             model = hypermodel.build_plan(plans[candidate], seed=seed)
-            model.load_weights(_weights_path(folder, candidate, seed))
+            model.load_weights(RunFolder(folder).confirm_weights_to_load(candidate, seed))
             test[role].append(head_scores(model, dataset.test))
     return confirmation.with_test(test)
 
@@ -248,8 +246,7 @@ def _train(
         model, fit = train_plan(hypermodel, plan, dataset, seed=seed)
     except kt.errors.FailedTrialError as exc:
         return ConfirmRun(candidate, seed, CONFIRM, None, message=error_text(exc))
-    path = _weights_path(folder, candidate, seed)
-    write_with(path, model.save_weights, root=folder)
+    RunFolder(folder).write_confirm_weights(candidate, seed, model.save_weights)
     stop = {h: {"loss": fit["val_" + head_loss_key(h)]} for h in hypermodel.heads}
     return ConfirmRun(
         candidate,
@@ -262,20 +259,11 @@ def _train(
     )
 
 
-def _weights_path(folder: Path, candidate: str, seed: int) -> Path:
-    return folder / CONFIRM_DIR / f"{candidate}-{seed}.weights.h5"
-
-
 def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
     """The finished confirmation runs of an interrupted search of the same study."""
-    path = folder / CONFIRM_JSON
-    if not path.exists():
-        return {}
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    if not isinstance(doc, dict) or doc.get("fingerprint") != study_fingerprint(study):
+    run_folder = RunFolder(folder)
+    doc = run_folder.read_confirmation()
+    if doc is None or doc.get("fingerprint") != study_fingerprint(study):
         return {}
     kept = {}
     for entry in doc.get("runs", []):
@@ -283,7 +271,7 @@ def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
             run = ConfirmRun(**entry)
         except TypeError:
             return {}  # not what mtltune wrote: the runs are trained again
-        weights = _weights_path(folder, run.candidate, run.seed).exists()
+        weights = run_folder.confirm_weights(run.candidate, run.seed).exists()
         if run.source == CONFIRM and (weights or not run.ok):
             kept[(run.candidate, run.seed)] = run
     return kept
@@ -292,7 +280,6 @@ def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
 def _write(runs: list[ConfirmRun], folder: Path, fingerprint: str, heads: list[str]) -> None:
     """Rewrite ``confirm.json`` and ``confirm.csv`` (atomically)."""
     doc = {"fingerprint": fingerprint, "runs": [asdict(r) for r in runs]}
-    write_atomic(folder / CONFIRM_JSON, json.dumps(doc, indent=2), root=folder)
     rows = []
     for run in runs:
         row: dict[str, Any] = {
@@ -306,4 +293,4 @@ def _write(runs: list[ConfirmRun], folder: Path, fingerprint: str, heads: list[s
         row.update({f"stop_loss_{h}": run.stop.get(h, {}).get("loss") for h in heads})
         row["message"] = run.message
         rows.append(row)
-    write_atomic(folder / CONFIRM_CSV, pd.DataFrame(rows).to_csv(index=False), root=folder)
+    RunFolder(folder).write_confirmation(doc, pd.DataFrame(rows))

@@ -15,8 +15,7 @@ from mtltune.data import Dataset
 from mtltune.model.strategies import TrainPlan
 from mtltune.report.confirmation import Confirmation, ConfirmRun
 from mtltune.report.records import TrialRecord
-from mtltune.run.atomic import save_npz
-from mtltune.run.files import PREDICTIONS_NPZ
+from mtltune.run.folder import RunFolder
 from mtltune.study import Study
 from mtltune.tuning import confirm
 from mtltune.tuning.evaluation import test_arrays
@@ -100,5 +99,5 @@ def predictions(
 ) -> dict[str, Any]:
     """Write ``predictions.npz`` (test targets and each model's predictions); its arrays."""
     arrays = test_arrays(dataset, models, hypermodel.heads)
-    save_npz(folder / PREDICTIONS_NPZ, arrays, root=folder)
+    RunFolder(folder).write_predictions(arrays)
     return arrays

@@ -28,7 +28,7 @@ from mtltune.errors import DataError, error_text
 from mtltune.model.heads import make_loss
 from mtltune.model.strategies import TrainPlan
 from mtltune.run.files import REPLICATES_DIR
-from mtltune.run.folder import study_fingerprint
+from mtltune.run.fingerprint import study_fingerprint
 from mtltune.run.units import load_unit, save_unit
 from mtltune.study import HeadConfig, Study
 from mtltune.tuning.evaluation import in_units, predict_in_units, train_plan, units_of
