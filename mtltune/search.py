@@ -38,6 +38,7 @@ from mtltune.report.verdict import verdict_of
 from mtltune.report.writer import render_report
 from mtltune.run.sessions import Sessions
 from mtltune.study import Study
+from mtltune.study.heads import log_likelihood_heads
 from mtltune.tuning import afterwards, confirm, incumbent
 from mtltune.tuning.evaluation import evaluate, train_baseline, with_test
 from mtltune.tuning.export import save_best_model
@@ -244,7 +245,7 @@ def _run_opened(
             run="test scores",
             missing="the seed-by-seed test scores of the leading trial and equal weights",
         )
-    log_heads = {h for h, cfg in study.heads.items() if cfg.loss_scale == "log"}
+    log_heads = log_likelihood_heads(study.heads)
     verdict = verdict_of(confirmation, best_trial, best, baseline, direction, log_heads)
     recommended = baseline_model if verdict.stands else best_model
     if recommended is not None:

@@ -403,3 +403,71 @@ def test_the_file_write_check_passes_reads_and_texts():
         "folder.write_trials(table)",
     ]
     assert [c for c in reads if _file_writes(c)] == []
+
+
+#: Where the log keys are spelled (``mtltune.study.names``): nowhere else.
+NAMES_MODULE = PACKAGE / "study" / "names.py"
+#: Spellings of a log key's parts: the stop prefix, the learned-weight prefix.
+LOG_KEY_PREFIXES = ("val_", "learned_weight_")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """Ids of the docstring nodes of a module, its classes and functions."""
+    found = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+            found.add(id(first.value))
+    return found
+
+
+def _log_key_spellings(source: str) -> list[str]:
+    """Log-key spellings in a module: ``"val_..."``, ``f"loss_{h}"``, ``f"{head}_{metric}"``."""
+    tree = ast.parse(source)
+    docstrings = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        line = f"line {getattr(node, 'lineno', '?')}: "
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings and node.value.startswith(LOG_KEY_PREFIXES):
+                found.append(line + repr(node.value))
+        elif isinstance(node, ast.JoinedStr) and node.values:
+            parts = node.values
+            first = parts[0].value if isinstance(parts[0], ast.Constant) else None
+            kinds = [type(p).__name__ for p in parts]
+            if first == "loss_" and kinds[1:2] == ["FormattedValue"]:
+                found.append(line + 'f"loss_{...}"')
+            elif kinds == ["FormattedValue", "Constant", "FormattedValue"] and (
+                parts[1].value == "_"
+            ):
+                found.append(line + 'f"{...}_{...}"')
+    return found
+
+
+def test_log_keys_are_spelled_only_in_study_names():
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == NAMES_MODULE:
+            continue
+        if found := _log_key_spellings(path.read_text()):
+            offenders[path.relative_to(ROOT).as_posix()] = found
+    assert not offenders, (
+        f"log keys spelled outside mtltune/study/names.py: {offenders}; use its STOP_PREFIX, "
+        "stop_key, head_loss_key, head_metric_key or learned_weight_key"
+    )
+    # The check sees the spellings names.py owns (so it would see them anywhere else).
+    assert len(_log_key_spellings(NAMES_MODULE.read_text())) >= 2
+
+
+@pytest.mark.parametrize(
+    "code",
+    ['fit["val_" + key]', 'k.startswith("learned_weight_")', 'f"loss_{head}"', 'f"{h}_{m}"'],
+)
+def test_the_log_key_check_sees_each_spelling(code):
+    assert _log_key_spellings(code), code
+
+
+def test_the_log_key_check_passes_other_names():
+    code = 'f"loss_weight_{h}"; f"{h}_hidden_{j}"; "loss_clean"; stop_key(head_loss_key(h))'
+    assert _log_key_spellings(code) == []

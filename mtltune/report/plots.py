@@ -285,7 +285,7 @@ def draw_all(result: Any, run_dir: Path) -> dict[str, Path]:
 
 def _pareto(result: Any) -> Figure:
     heads = result.heads
-    log_heads = {h for h, c in result.study["heads"].items() if c.get("loss_scale") == "log"}
+    log_heads = result.log_heads
     points = {
         t.trial_id: {
             h: math.exp(t.stop[h]["loss"]) if h in log_heads else t.stop[h]["loss"] for h in heads

@@ -28,6 +28,7 @@ from mtltune.run.files import (
     TRIALS_CSV,
 )
 from mtltune.run.folder import RunFolder
+from mtltune.study.names import learned_weight_key
 
 
 def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
@@ -49,7 +50,7 @@ def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
         for head, weight in (t.plan.get("loss_weights") or {}).items():
             row[f"weight_{head}"] = weight
         for head, weight in (t.plan.get("learned_weights") or {}).items():
-            row[f"learned_weight_{head}"] = weight
+            row[learned_weight_key(head)] = weight
         for head, scores in t.stop.items():
             for key, value in scores.items():
                 row[f"stop_{key}_{head}"] = value

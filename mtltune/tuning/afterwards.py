@@ -83,10 +83,10 @@ def strategy_bests(
 
     A strategy whose trial cannot be evaluated is left out of the comparison (recorded).
     """
-    sign = 1.0 if hypermodel.objective.direction == "min" else -1.0
+    rank = hypermodel.objective.direction.key
     out = {}
     for strategy in dict.fromkeys(t.strategy for t in finished):
-        top = min((t for t in finished if t.strategy == strategy), key=lambda t: sign * t.objective)
+        top = min((t for t in finished if t.strategy == strategy), key=lambda t: rank(t.objective))
         evaluation: Evaluation | None = best
         if top.trial_id != best_id:
             stage(f"evaluating {strategy}'s best trial {top.trial_id} on test")

@@ -27,7 +27,6 @@ import pandas as pd
 
 from mtltune.data import Dataset
 from mtltune.errors import error_text
-from mtltune.model.objectives import MONITOR, head_loss_key
 from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report.confirmation import (
     BASELINE,
@@ -42,6 +41,8 @@ from mtltune.report.results import HeadScores, TrialRecord
 from mtltune.run.fingerprint import study_fingerprint
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
+from mtltune.study.direction import Direction
+from mtltune.study.names import MONITOR, head_loss_key, stop_key
 from mtltune.tuning.evaluation import head_scores, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.phases import UnitError
@@ -67,7 +68,7 @@ def race_rule(study: Study) -> RaceRule:
 
 def candidate_plans(study: Study, tuner: kt.Tuner, trials: list[TrialRecord]) -> Plans:
     """The challengers' plans (search order, never the incumbent's plan), then the incumbent's."""
-    direction = "max" if tuner.oracle.objective.direction == "max" else "min"
+    direction = Direction(tuner.oracle.objective.direction)
     incumbent = baseline_plan(tuple(study.heads), study.search.baseline)
     challengers = [t for t in trials if _plain(t.plan) != incumbent.describe()]
     plans: Plans = {}
@@ -146,7 +147,7 @@ def run_race(
     return Confirmation(direction, used, candidates, runs, decisions=final, rule=rule)
 
 
-def _gain(incumbent: ConfirmRun, challenger: ConfirmRun, direction: str) -> float:
+def _gain(incumbent: ConfirmRun, challenger: ConfirmRun, direction: Direction) -> float:
     """A challenger's gain on one seed; a failed run is the worst possible."""
     if not challenger.ok:
         return -float("inf")
@@ -247,7 +248,7 @@ def _train(
     except kt.errors.FailedTrialError as exc:
         return ConfirmRun(candidate, seed, CONFIRM, None, message=error_text(exc))
     RunFolder(folder).write_confirm_weights(candidate, seed, model.save_weights)
-    stop = {h: {"loss": fit["val_" + head_loss_key(h)]} for h in hypermodel.heads}
+    stop = {h: {"loss": fit[stop_key(head_loss_key(h))]} for h in hypermodel.heads}
     return ConfirmRun(
         candidate,
         seed,

@@ -17,12 +17,11 @@ import keras
 
 from mtltune.data import Dataset
 from mtltune.data.preprocessing import preprocessing_document
-from mtltune.data.scaling import OutputUnits
+from mtltune.data.scaling import OutputUnits, head_units
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.run.files import BEST_MODEL
 from mtltune.run.folder import RunFolder
 from mtltune.study import HeadConfig, Study
-from mtltune.tuning.evaluation import units_of
 
 
 def export_network(model: MultiTaskModel, units: Mapping[str, OutputUnits]) -> keras.Model:
@@ -67,7 +66,7 @@ def save_best_model(
         dataset: Its prepared data (the fitted encoders).
         heads: The heads as the hypermodel resolved them (auxiliary outputs filled in).
     """
-    exported = export_network(model, units_of(dataset, heads))
+    exported = export_network(model, head_units(heads, dataset.target_scales))
     folder = RunFolder(run_dir)
     folder.write_best_model(exported.save)
     folder.write_preprocessing(preprocessing_document(study, dataset, BEST_MODEL))

@@ -17,6 +17,7 @@ from mtltune.report.confirmation import Confirmation, ConfirmRun
 from mtltune.report.records import TrialRecord
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
+from mtltune.study.direction import Direction
 from mtltune.tuning import confirm
 from mtltune.tuning.evaluation import test_arrays
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
@@ -39,7 +40,7 @@ def twin(finished: list[TrialRecord], plan: TrainPlan) -> TrialRecord | None:
 
 
 def leader(
-    confirmation: Confirmation | None, challengers: list[TrialRecord], direction: str
+    confirmation: Confirmation | None, challengers: list[TrialRecord], direction: Direction
 ) -> str | None:
     """The race's leading challenger, or without a race the best challenger by objective."""
     if confirmation is not None and confirmation.chosen is not None:
@@ -49,8 +50,8 @@ def leader(
     if confirmation is not None:  # no challenger was raced: the best screened one leads
         ranked = [t for t in challengers if t.trial_id in confirmation.candidates]
         challengers = ranked or challengers
-    sign = 1.0 if direction == "min" else -1.0
-    return min(challengers, key=lambda t: sign * float(t.objective)).trial_id  # type: ignore[arg-type]
+    rank = Direction(direction).key
+    return min(challengers, key=lambda t: rank(float(t.objective))).trial_id  # type: ignore[arg-type]
 
 
 def race(
