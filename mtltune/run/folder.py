@@ -6,9 +6,10 @@ never through a link: ``mtltune.run.atomic``), and every file read back while a 
 a report is drawn by one of its ``read_*`` methods (a plain file inside the folder, within a
 size cap, checked: ``mtltune.run.loader``), since a run folder is untrusted input. No module
 outside ``mtltune.run`` writes a file (``tests/test_architecture.py`` checks it with ``ast``).
- ``study.json`` records the resolved study and its
-fingerprint (the study and the content of its data file); it is mtltune's one marker of a run
-folder, never the name of a subfolder. A folder holding another study's run (or the same study
+
+``study.json`` records the resolved study and its fingerprint (``mtltune.run.fingerprint``:
+the study and the content of its data file); it is mtltune's one marker of a run folder, never
+the name of a subfolder. A folder holding another study's run (or the same study
 on changed data) is refused unless overwritten; a non-empty folder that is not an mtltune run is
 refused even then, since its files are the user's; a folder in use by a live search is refused
 (``mtltune.run.lock``), so a second process never wipes a run it does not own. ``--overwrite``
