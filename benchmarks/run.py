@@ -86,7 +86,7 @@ from confirm_bench import bench_confirm
 from peer_keras_tuner import STUDY, run_peer, run_peer_on
 
 from mtltune import load_study, prepare_dataset, run_study
-from mtltune.distributed.chief import Distributed
+from mtltune.distributed.chief import DistributedOptions
 from mtltune.distributed.worker import NOT_FOR_WORKERS
 from mtltune.model import loop
 from mtltune.model.strategies import separate_plan, weighted_plan
@@ -548,7 +548,7 @@ def bench_profile(trials: int = 10) -> None:
     stats = pstats.Stats(profile).stats  # {(file, line, name): (cc, calls, tottime, cumtime, _)}
     wanted = {
         "gc.collect": lambda f, n: n == "<built-in method gc.collect>",
-        "best-epoch copies (save)": lambda f, n: f.endswith("earlystop.py") and n == "save",
+        "best-epoch copies (save)": lambda f, n: f.endswith("callbacks.py") and n == "save",
         "Keras get_weights": lambda f, n: n == "get_weights",
         "build_network": lambda f, n: f.endswith("network.py") and n == "build_network",
         "train_epoch": lambda f, n: f.endswith("loop.py") and n == "train_epoch",
@@ -586,8 +586,8 @@ def bench_workers(trials: int, strategies: str, repeats: int = 1) -> None:
         "1 worker": [],
         "2 workers": [],
     }
-    configs = [("1 process", None), ("1 thread", Distributed(workers=1, threads=1))] + [
-        (name, Distributed(workers=count))
+    configs = [("1 process", None), ("1 thread", DistributedOptions(workers=1, threads=1))] + [
+        (name, DistributedOptions(workers=count))
         for _ in range(repeats)
         for name, count in (("1 worker", 1), ("2 workers", 2))
     ]

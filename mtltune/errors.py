@@ -1,11 +1,13 @@
-"""Errors a user can act on.
+"""Errors a user can act on, each with the exit code the command line ends with.
 
-Each error says where (a YAML key path, a column, a row), what was expected and what was found.
-``StudyError`` and ``DataError`` mean the user's input is invalid (the CLI exits with code 2);
+Each error says where (a YAML key path, a column, a row), what was expected and what was found,
+and carries its ``exit_code`` (the CLI's one wrapper, ``mtltune.cli.failing``, exits with it).
+``StudyError`` and ``DataError`` mean the user's input is invalid (exit code 2);
 ``SearchError`` means the search itself could not produce a result (exit code 1).
 ``RunFolderError`` (an ``InputError``, exit 2) refuses an ``--out`` that is a file, lies under
-a file, cannot be written or holds a user's files; ``DamagedRunError`` (a ``SearchError``, exit
-1) names a damaged file of a run folder. A single trial
+a file, cannot be written or holds a user's files; ``NotARunError`` (an ``InputError``, exit 2)
+is a folder given as a run that holds none; ``DamagedRunError`` (a ``SearchError``, exit 1)
+names a damaged file of a run folder. A single trial
 that diverges is not an error of this module: it is reported to Keras Tuner as a failed trial and
 the search goes on.
 """
@@ -54,13 +56,21 @@ class Problem:
 
 
 class MtlTuneError(Exception):
-    """Base class of every error mtltune raises on purpose."""
+    """Base class of every error mtltune raises on purpose.
+
+    Attributes:
+        exit_code: What the command line exits with on this error (1: the work failed; 2: the
+            user's input is invalid, see ``InputError``).
+    """
+
+    exit_code: int = 1
 
 
 class InputError(MtlTuneError, ValueError):
     """The user's study or data is invalid; carries one ``Problem`` per thing to fix."""
 
     title = "Invalid input"
+    exit_code = 2
 
     def __init__(self, problems: Iterable[Problem] | str, *, source: str | None = None) -> None:
         if isinstance(problems, str):
@@ -98,3 +108,9 @@ class RunFolderError(InputError):
 
 class DamagedRunError(SearchError):
     """A run folder's file is damaged (truncated, corrupt, or not what mtltune wrote)."""
+
+
+class NotARunError(InputError):
+    """A folder given as a run folder holds no run of mtltune (no report, no trials table)."""
+
+    title = "Not a run folder"

@@ -21,7 +21,8 @@ from mtltune.distributed.monitor import (
     start_local_workers,
     stop_local_workers,
 )
-from mtltune.run.folder import RunFolder, check_out_path, prepare_run_folder, study_fingerprint
+from mtltune.run.fingerprint import study_fingerprint
+from mtltune.run.folder import RunFolder, check_out_path, prepare_run_folder
 from mtltune.run.lock import RunLock, acquire_run_lock, read_run_lock
 from mtltune.study import Study
 

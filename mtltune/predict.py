@@ -20,7 +20,7 @@ import pandas as pd
 
 from mtltune.data.preprocessing import Preprocessing
 from mtltune.data.tables import read_table
-from mtltune.errors import InputError, Problem
+from mtltune.errors import InputError, NotARunError, Problem
 from mtltune.run.atomic import RunPathError, write_file
 from mtltune.run.checks import damaged
 from mtltune.run.files import BEST_MODEL, PREPROCESSING_JSON
@@ -120,14 +120,16 @@ def load_run(run_dir: str | Path) -> RunModel:
         ```
 
     Raises:
-        InputError: If the folder holds no finished search's model.
+        NotARunError: If the folder holds no finished search's model (an ``InputError``).
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         what = "it is a file, not a run folder" if run_dir.exists() else "no such run folder"
-        raise InputError([Problem(str(run_dir), f"{what}; pass the folder `mtltune search` wrote")])
+        raise NotARunError(
+            [Problem(str(run_dir), f"{what}; pass the folder `mtltune search` wrote")]
+        )
     if not all(os.path.lexists(run_dir / name) for name in (PREPROCESSING_JSON, BEST_MODEL)):
-        raise InputError(
+        raise NotARunError(
             [
                 Problem(
                     str(run_dir),

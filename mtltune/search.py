@@ -11,7 +11,6 @@ while this process is Keras Tuner's chief (``mtltune.distributed.chief``), and t
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import warnings
 from collections.abc import Callable
@@ -37,10 +36,9 @@ from mtltune.report.results import (
 from mtltune.report.tails import heavy_tails
 from mtltune.report.verdict import verdict_of
 from mtltune.report.writer import render_report
-from mtltune.run.atomic import write_atomic
-from mtltune.run.files import HISTORIES
 from mtltune.run.sessions import Sessions
 from mtltune.study import Study
+from mtltune.study.heads import log_likelihood_heads
 from mtltune.tuning import afterwards, confirm, incumbent
 from mtltune.tuning.evaluation import evaluate, train_baseline, with_test
 from mtltune.tuning.export import save_best_model
@@ -58,7 +56,7 @@ from mtltune.tuning.tuner import (
 )
 
 if TYPE_CHECKING:
-    from mtltune.distributed.chief import Distributed
+    from mtltune.distributed.chief import DistributedOptions
 
 __all__ = ["Progress", "SilentProgress", "request_stop", "run_study"]
 
@@ -102,7 +100,7 @@ def run_study(
     overwrite: bool = False,
     progress: Progress | None = None,
     dataset: Dataset | None = None,
-    distributed: Distributed | None = None,
+    distributed: DistributedOptions | None = None,
     report: bool = False,
     run: OpenRun | None = None,
 ) -> StudyResult:
@@ -247,7 +245,7 @@ def _run_opened(
             run="test scores",
             missing="the seed-by-seed test scores of the leading trial and equal weights",
         )
-    log_heads = {h for h, cfg in study.heads.items() if cfg.loss_scale == "log"}
+    log_heads = log_likelihood_heads(study.heads)
     verdict = verdict_of(confirmation, best_trial, best, baseline, direction, log_heads)
     recommended = baseline_model if verdict.stands else best_model
     if recommended is not None:
@@ -339,8 +337,7 @@ def _search(
             progress.trial_started(trial.trial_id, total)
             return
         if hypermodel.last_history is not None:
-            history_path = folder.path / HISTORIES / f"{trial.trial_id}.json"
-            write_atomic(history_path, json.dumps(hypermodel.last_history), root=folder.path)
+            folder.write_history(trial.trial_id, hypermodel.last_history)
         # Keep trials.csv current, so an interrupted search still shows what finished.
         records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
         write_trials(records, folder.path)

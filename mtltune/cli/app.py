@@ -1,17 +1,18 @@
 """The ``mtltune`` commands: each parses its arguments, calls the library and prints.
 
-Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure. An error is
-wrapped to the width in a terminal, one line in a log (where it is grepped). ``validate``,
-``show`` and ``--help`` never import TensorFlow: ``search`` imports it when it starts.
+Exit codes: 0 ok; 2 invalid study or data (nothing written); 1 any other failure. An mtltune
+error a command lets through exits with its class's ``exit_code`` (``mtltune.cli.failing``,
+around every command). An error is wrapped to the width in a terminal, one line in a log (where
+it is grepped). ``validate``, ``show`` and ``--help`` never import TensorFlow: ``search``
+imports it when it starts.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
@@ -23,8 +24,9 @@ from mtltune.cli.helptext import Command, Group
 from mtltune.cli.output import count, err, out, print_result, print_trials
 from mtltune.cli.progress import RichProgress
 from mtltune.cli.signals import interruptible
-from mtltune.errors import InputError, MtlTuneError
-from mtltune.study import Study, load_study
+from mtltune.distributed.chief import DistributedOptions
+from mtltune.errors import MtlTuneError
+from mtltune.study import load_study
 from mtltune.terminal import quiet_tensorflow
 
 app = typer.Typer(
@@ -56,23 +58,14 @@ VerboseOpt = Annotated[
 ]
 
 
-def _load(path: Path, overrides: list[str] | None) -> Study:
-    try:
-        return load_study(path, overrides or [])
-    except InputError as exc:
-        _fail(exc, 2)
-
-
 @app.command(cls=Command)
 def validate(study: StudyArg, overrides: SetOpt = None) -> None:
     """Check a study and its data without training (no TensorFlow)."""
     from mtltune.data import describe, prepare_dataset
 
-    resolved = _load(study, overrides)
+    resolved = load_study(study, overrides or [])
     try:
         info = describe(prepare_dataset(resolved))
-    except InputError as exc:
-        _fail(exc, 2)
     except Exception as exc:  # a fault no check foresaw: a message, not a traceback
         _unexpected(exc, "validate")
     rows = ", ".join(f"{k} {v}" for k, v in info["rows"].items())
@@ -86,7 +79,7 @@ def validate(study: StudyArg, overrides: SetOpt = None) -> None:
 @app.command(cls=Command)
 def show(study: StudyArg, overrides: SetOpt = None) -> None:
     """Print the resolved study, with every default filled in."""
-    resolved = _load(study, overrides)
+    resolved = load_study(study, overrides or [])
     text = yaml.safe_dump(resolved.resolved(), sort_keys=False, width=out.width)  # YAML folds
     out.print(text, end="", highlight=False, soft_wrap=True)  # rich's wrapping would break it
 
@@ -138,13 +131,13 @@ def search(
             help="With --workers: address the chief listens on (0.0.0.0: "
             "all interfaces, for workers on other hosts).",
         ),
-    ] = "127.0.0.1",
+    ] = DistributedOptions.bind,
     port: Annotated[
         int,
         typer.Option(
             "--port", min=0, max=65535, metavar="PORT", help="With --workers: port (0: a free one)."
         ),
-    ] = 0,
+    ] = DistributedOptions.port,
     heartbeat_timeout: Annotated[
         float,
         typer.Option(
@@ -154,33 +147,27 @@ def search(
             help="With --workers: seconds of heartbeat silence after which a worker started "
             "elsewhere is presumed dead.",
         ),
-    ] = 120.0,
+    ] = DistributedOptions.heartbeat_timeout,
     verbose: VerboseOpt = False,
 ) -> None:
     """Search the study and report per-head test performance of the best trial."""
-    if workers is None and (bind != "127.0.0.1" or port != 0 or heartbeat_timeout != 120.0):
+    options = {"bind": bind, "port": port, "heartbeat_timeout": heartbeat_timeout}
+    if workers is None and any(v != getattr(DistributedOptions, k) for k, v in options.items()):
         _fail(MtlTuneError("--bind, --port and --heartbeat-timeout need --workers N"), 2)
     extra = [f"report.replicates={replicates}"] if replicates is not None else []
-    resolved = _load(study, [*(overrides or []), *extra])
+    resolved = load_study(study, [*(overrides or []), *extra])
     from mtltune.data import prepare_dataset
 
     try:
         dataset = prepare_dataset(resolved)
-    except InputError as exc:
-        _fail(exc, 2)
     except Exception as exc:  # a fault no check foresaw: a message, not a traceback
         _unexpected(exc, "preparing the data")
     quiet_tensorflow(verbose)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from mtltune.distributed.chief import Distributed
     from mtltune.launch import default_run_folder, open_run
     from mtltune.run.files import REPORT_MD
 
-    distributed = None
-    if workers is not None:
-        distributed = Distributed(
-            workers=workers, bind=bind, port=port, heartbeat_timeout=heartbeat_timeout
-        )
+    distributed = None if workers is None else DistributedOptions(workers=workers, **options)
     folder = out_dir if out_dir is not None else default_run_folder(resolved)
     progress = RichProgress()
 
@@ -199,10 +186,6 @@ def search(
             from mtltune.search import run_study
 
             result = run_study(resolved, run=run, progress=progress, dataset=dataset, report=True)
-    except InputError as exc:
-        _fail(exc, 2)
-    except MtlTuneError as exc:
-        _fail(exc, 1)
     except KeyboardInterrupt:
         err.print("interrupted: finished trials are kept; run the same command to resume")
         raise typer.Exit(code=130) from None
@@ -285,7 +268,7 @@ def worker(
 
     try:
         with interruptible():
-            count = run_worker(
+            trials_run = run_worker(
                 run_dir,
                 chief,
                 tuner_id=tuner_id,
@@ -295,26 +278,10 @@ def worker(
                 chief_timeout=chief_timeout,
                 echo=lambda line: out.print(line, highlight=False),
             )
-    except InputError as exc:
-        _fail(exc, 2)
-    except MtlTuneError as exc:
-        _fail(exc, 1)
     except KeyboardInterrupt:
         err.print("interrupted: the chief will report this worker as dead")
         raise typer.Exit(code=130) from None
-    out.print(f"worker done: {count} trial(s); the chief has no more", highlight=False)
-
-
-def _read_run(read: Callable[[], Any]) -> Any:
-    """Read a run folder back; exit 2 if it is no run, 1 if it is damaged."""
-    from mtltune.report.readback import NotARunError
-
-    try:
-        return read()
-    except NotARunError as exc:
-        _fail(exc, 2)
-    except MtlTuneError as exc:
-        _fail(exc, 1)
+    out.print(f"worker done: {trials_run} trial(s); the chief has no more", highlight=False)
 
 
 @app.command(cls=Command)
@@ -323,7 +290,7 @@ def report(run_dir: RunDirArg) -> None:
     from mtltune.report.rerender import rerender_report
 
     try:
-        paths = _read_run(lambda: rerender_report(run_dir))
+        paths = rerender_report(run_dir)
     except OSError as exc:
         _fail(MtlTuneError(f"cannot write the report into {run_dir}: {exc}"), 1)
     plots = sorted(k for k in paths if k.startswith("plots/"))
@@ -343,7 +310,7 @@ def trials(
     """Print the trials of a run (finished or not), sorted by the objective or a head's loss."""
     from mtltune.report.readback import load_trials
 
-    run = _read_run(lambda: load_trials(run_dir))
+    run = load_trials(run_dir)
     heads = run.heads
     if sort not in ("objective", "trial", *heads):
         _fail(
@@ -377,12 +344,7 @@ def predict(
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.predict import predict_file
 
-    try:
-        result = predict_file(run_dir, data, out_file, overwrite=overwrite)
-    except InputError as exc:
-        _fail(exc, 2)
-    except MtlTuneError as exc:
-        _fail(exc, 1)
+    result = predict_file(run_dir, data, out_file, overwrite=overwrite)
     for column, (rows, first) in result.unseen.items():
         warning = f"{rows} rows hold categories unseen in training (first: {first!r})"
         err.print(f"warning: column {column!r}: {warning}; encoded as no category", soft_wrap=True)

@@ -1,12 +1,17 @@
 """How a command fails: one message on stderr and an exit code, never a traceback.
 
-Every text shown goes through ``mtltune.errors.plain_text``: no terminal escape codes (Keras
-writes bold markers into its messages).
+``exit_codes`` is the one place an mtltune error becomes an exit: every command runs inside it
+(``mtltune.cli.helptext.Group``), and each error class carries its code (``exit_code``: 2 for
+an ``InputError``, 1 for the others). Every text shown goes through
+``mtltune.errors.plain_text``: no terminal escape codes (Keras writes bold markers into its
+messages).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
@@ -29,9 +34,21 @@ def fail(exc: BaseException, code: int) -> NoReturn:
     raise typer.Exit(code=code) from None
 
 
+@contextlib.contextmanager
+def exit_codes() -> Iterator[None]:
+    """Run a command: an mtltune error it lets through exits with its ``exit_code``."""
+    try:
+        yield
+    except MtlTuneError as exc:
+        fail(exc, exc.exit_code)
+
+
 def unexpected(exc: Exception, what: str, kept: str = "") -> NoReturn:
-    """Exit 1 on a fault no check foresaw: one line, no traceback (``MTLTUNE_TRACEBACK=1``)."""
-    if os.environ.get("MTLTUNE_TRACEBACK"):
+    """Exit 1 on a fault no check foresaw: one line, no traceback (``MTLTUNE_TRACEBACK=1``).
+
+    An mtltune error is foreseen: it is raised again, for ``exit_codes`` to exit with its code.
+    """
+    if isinstance(exc, MtlTuneError) or os.environ.get("MTLTUNE_TRACEBACK"):
         raise exc
     fail(
         MtlTuneError(

@@ -1,8 +1,9 @@
-"""How ``--help`` names things: flags without a ``<bool>``, arguments without braces.
+"""The command and group classes: how ``--help`` names things, and where commands fail.
 
 Typer shows a flag that has no metavar as ``--overwrite <bool>`` (``--help`` included) and a
 required argument as ``{RUN_DIR}`` in the usage line. The command and group classes here give
 every flag an empty metavar and write the usage as ``mtltune predict [OPTIONS] RUN_DIR DATA``.
+The group runs every command inside ``mtltune.cli.failing.exit_codes``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+from mtltune.cli.failing import exit_codes
 
 
 def _bare_flags(params: list[Any]) -> list[Any]:
@@ -40,7 +43,12 @@ class Command(TyperCommand):
 
 
 class Group(TyperGroup):
-    """The ``mtltune`` group: its ``--help`` without a ``<bool>``."""
+    """The ``mtltune`` group: its ``--help`` without a ``<bool>``; its commands' exit codes."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command: an mtltune error it raises exits with the error's ``exit_code``."""
+        with exit_codes():
+            return super().invoke(ctx)
 
     def get_params(self, ctx: Any) -> list[Any]:
         """The parameters (``--help``), every flag without a metavar."""

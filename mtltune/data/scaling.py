@@ -16,17 +16,22 @@ losses are in the target's units; under ``log`` ``u`` is ``log y``, so the loss 
 ``log y`` (a different loss from the one on ``y``). Metrics are computed on predictions mapped
 back by ``inverse``, so they are in the target's units under every scale.
 
-Nothing here imports TensorFlow.
+This module is the one home of the conversion between the network's axis and the targets'
+units: the model's metrics (on tensors, ``TargetScale.undo``), evaluation and predictions
+(``head_units``, ``in_units``), the exported model's layers (``OutputUnits``), the losses of
+replicates and references (``loss_in_units``). Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
+
+from mtltune.study import HeadConfig
 
 ScaleKind = Literal["standard", "log", "none"]
 
@@ -85,11 +90,21 @@ class TargetScale:
         array = np.asarray(values, dtype=np.float64)
         if self.kind == "none":
             return array.astype(np.float32)
-        array = array * self.spread + self.center
-        if self.kind == "log":
-            with np.errstate(over="ignore"):
-                array = np.exp(array)
-        return array.astype(np.float32)
+        with np.errstate(over="ignore"):
+            return self.undo(array, np.exp).astype(np.float32)
+
+    def undo(self, values: Any, exp: Callable[[Any], Any]) -> Any:
+        """``values`` on the network's axis in the target's units, by any array library.
+
+        Args:
+            values: Float64 values (a NumPy array, or a TensorFlow tensor for the model's
+                metrics).
+            exp: That library's ``exp``.
+        """
+        if self.kind == "none":
+            return values
+        values = values * self.spread + self.center
+        return exp(values) if self.kind == "log" else values
 
     def loss_units(self, loss: str) -> tuple[float, float]:
         """``(factor, offset)``: a loss on the network's axis times factor plus offset.
@@ -145,6 +160,34 @@ class OutputUnits:
             with np.errstate(divide="ignore", invalid="ignore"):
                 array = np.log(array)
         return ((array - self.offset) / self.factor).astype(np.float32)
+
+
+def head_units(
+    heads: Mapping[str, HeadConfig], scales: Mapping[str, TargetScale]
+) -> dict[str, OutputUnits]:
+    """``output_units`` of a study's heads (a head, a ``gaussian_nll`` log-variance)."""
+    return output_units(
+        {h: cfg.uses for h, cfg in heads.items()},
+        {h: str(cfg.loss) for h, cfg in heads.items()},
+        scales,
+    )
+
+
+def in_units(units: Mapping[str, OutputUnits], values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Targets or outputs keyed by output name, in the targets' units."""
+    return {k: units[k].apply(v) if k in units else np.asarray(v) for k, v in values.items()}
+
+
+def loss_in_units(scales: Mapping[str, TargetScale], head: str, loss: str, value: float) -> float:
+    """A head's loss on the network's axis in its target's units (as the logs give it)."""
+    scale = scales.get(head)
+    return scale.to_units(loss, value) if scale is not None else value
+
+
+def loss_units(scales: Mapping[str, TargetScale], head: str, loss: str) -> tuple[float, float]:
+    """``TargetScale.loss_units`` of a head; ``(1, 0)`` for a head without a scale."""
+    scale = scales.get(head)
+    return scale.loss_units(loss) if scale is not None else (1.0, 0.0)
 
 
 def output_units(

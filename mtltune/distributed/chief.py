@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtltune.aliases import deprecated_names
 from mtltune.compat.tuner_private import (
     add_oracle_servicer,
     end_trial_response,
@@ -44,7 +45,8 @@ from mtltune.compat.tuner_private import (
 )
 from mtltune.distributed.monitor import LocalWorker, Monitor, stop_local_workers
 from mtltune.errors import SearchError, error_text
-from mtltune.run.files import MESSAGE_FILE, WORKERS_DIR
+from mtltune.run.files import WORKERS_DIR
+from mtltune.run.folder import RunFolder
 from mtltune.run.lock import RunLock
 
 CHIEF_ID = "chief"
@@ -53,7 +55,7 @@ WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
 @dataclass(frozen=True)
 class DistributedOptions:
-    """How a distributed search runs (a set of options; ``Distributed`` is its former name).
+    """How a distributed search runs (a set of options; ``Distributed`` is its old name).
 
     Attributes:
         workers: Local worker processes to start (0: only workers started elsewhere with
@@ -91,8 +93,8 @@ class DistributedOptions:
         return self.threads or max(1, cores // max(1, self.workers))
 
 
-#: The former name of ``DistributedOptions``, kept importable.
-Distributed = DistributedOptions
+#: ``Distributed``, the old name of ``DistributedOptions``, warns until it goes.
+__getattr__ = deprecated_names(__name__, globals(), {"Distributed": "DistributedOptions"})
 
 
 def split_address(text: str) -> tuple[str, int]:
@@ -142,7 +144,7 @@ def run_chief(
     oracle = tuner.oracle
     oracle.verbose = 0  # Keras Tuner's per-trial tables; the caller reports trials itself
     tuner.save()  # workers reload the oracle's search space from the run folder
-    servicer = make_servicer(tuner)
+    servicer = make_servicer(tuner, RunFolder(folder))
     server = grpc.server(_thread_pool())
     add_oracle_servicer(servicer, server)
     port = _listen(server, options)
@@ -187,10 +189,11 @@ def _listen(server: Any, options: DistributedOptions) -> int:
     return int(port)
 
 
-def make_servicer(tuner: Any) -> Any:
+def make_servicer(tuner: Any, folder: RunFolder) -> Any:
     """Keras Tuner's ``OracleServicer`` for the tuner's oracle, remembering oracle failures.
 
-    ``EndTrial`` also attaches the failure message a worker left in the trial's folder.
+    ``EndTrial`` also attaches the failure message a worker left in the trial's folder (in the
+    run folder ``folder``).
     """
     import keras_tuner as kt
 
@@ -233,9 +236,9 @@ def make_servicer(tuner: Any) -> Any:
         def _end_trial(self, request: Any, ctx: Any) -> Any:
             trial = trial_module.Trial.from_proto(request.trial)
             if trial.status != trial_module.TrialStatus.COMPLETED:
-                message = Path(tuner.get_trial_dir(trial.trial_id)) / MESSAGE_FILE
-                if message.is_file():
-                    trial.message = message.read_text(errors="replace")
+                message = folder.read_trial_message(tuner.get_trial_dir(trial.trial_id))
+                if message is not None:
+                    trial.message = message
             self.oracle.end_trial(trial)
             return end_trial_response()
 

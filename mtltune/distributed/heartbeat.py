@@ -11,7 +11,6 @@ here.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import threading
@@ -21,24 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from mtltune.errors import DamagedRunError, SearchError
-from mtltune.run.atomic import write_atomic
-from mtltune.run.files import WORKERS_DIR
+from mtltune.run.folder import RunFolder
 
 HEARTBEAT_SECONDS = 2.0
 
 
 def heartbeat_path(folder: Path, tuner_id: str) -> Path:
     """The heartbeat file of a worker."""
-    return folder / WORKERS_DIR / f"{tuner_id}.json"
+    return RunFolder(folder).heartbeat_file(tuner_id)
 
 
 def read_heartbeat(folder: Path, tuner_id: str) -> dict[str, Any] | None:
     """A worker's last heartbeat, or ``None`` if it has written none (or it is unreadable)."""
-    try:
-        value = json.loads(heartbeat_path(folder, tuner_id).read_text())
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
+    return RunFolder(folder).read_heartbeat(tuner_id)
 
 
 def pid_alive(pid: int) -> bool:
@@ -64,8 +58,8 @@ class Heartbeat:
     """
 
     def __init__(self, folder: Path, tuner_id: str, interval: float = HEARTBEAT_SECONDS) -> None:
-        self.folder = folder
-        self.path = heartbeat_path(folder, tuner_id)
+        self.folder = RunFolder(folder)
+        self.path = self.folder.heartbeat_file(tuner_id)
         self.interval = interval
         self.info: dict[str, Any] = {
             "id": tuner_id,
@@ -88,7 +82,7 @@ class Heartbeat:
         Raises:
             SearchError: If the id is taken.
         """
-        other = read_heartbeat(self.path.parent.parent, self.info["id"])
+        other = self.folder.read_heartbeat(self.info["id"])
         if other is None or other.get("state") in ("done", "failed"):
             return
         alive = False
@@ -117,7 +111,7 @@ class Heartbeat:
             self.info["time"] = time.time()
             # A full disk (or a link planted in workers/, refused) must not kill the trial.
             with contextlib.suppress(OSError, DamagedRunError):
-                write_atomic(self.path, json.dumps(self.info), root=self.folder)
+                self.folder.write_heartbeat(self.info["id"], self.info)
 
     def stop(self, state: str, **fields: Any) -> None:
         """Stop beating and record the final state (``done``, or ``failed`` with an ``error``)."""

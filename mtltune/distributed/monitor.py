@@ -24,8 +24,8 @@ from mtltune.compat.tuner_private import ongoing_trials, oracle_locked
 from mtltune.distributed.heartbeat import HeartbeatWatch, read_heartbeat
 from mtltune.distributed.trust import TRUSTED_BASE_DIR, TRUSTED_FINGERPRINT
 from mtltune.errors import InputError, Problem, SearchError
-from mtltune.run.atomic import open_stream
 from mtltune.run.files import WORKERS_DIR
+from mtltune.run.folder import RunFolder
 from mtltune.terminal import quiet_environment
 
 POLL_SECONDS = 0.2
@@ -87,11 +87,11 @@ def start_local_workers(
     if trusted is not None:  # the study's fingerprint and folder, from the chief's memory
         env[TRUSTED_FINGERPRINT], env[TRUSTED_BASE_DIR] = trusted[0], str(trusted[1])
     env.setdefault("KERAS_BACKEND", "tensorflow")
-    logs = folder / WORKERS_DIR
+    run = RunFolder(folder)
     started = []
     for k in range(count):
         tuner_id = f"tuner{k}"
-        log = logs / f"{tuner_id}.log"
+        log = run.worker_log(tuner_id)
         # -P: neither the working directory nor any folder of the user's is put on sys.path,
         # so a pandas.py there is never imported in place of pandas (PYTHONPATH is honoured,
         # as in the chief).
@@ -109,7 +109,7 @@ def start_local_workers(
             "--parent-pid",
             str(os.getpid()),
         ]
-        with open_stream(log, root=folder) as handle:
+        with run.open_worker_log(tuner_id) as handle:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,

@@ -15,7 +15,6 @@ chief: if the process that started it is gone, or the chief does not answer for
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import socket
@@ -35,9 +34,9 @@ from mtltune.distributed.trust import (
     refuse_code_from_folder,
 )
 from mtltune.errors import InputError, Problem, SearchError, error_text
-from mtltune.run.checks import read_json
-from mtltune.run.files import HISTORIES, LOCK_FILE, MESSAGE_FILE, STUDY_FILE
-from mtltune.run.folder import RunFolder, saved_fingerprint, study_fingerprint
+from mtltune.run.files import LOCK_FILE, STUDY_FILE
+from mtltune.run.fingerprint import saved_fingerprint, study_fingerprint
+from mtltune.run.folder import RunFolder
 from mtltune.run.lock import describe_holder, read_run_lock
 from mtltune.study import Study, load_study
 from mtltune.terminal import stop_filter
@@ -142,7 +141,7 @@ def load_run_study(folder: Path, study_file: Path | None = None) -> Study:
             f"Start the chief first (mtltune search STUDY --workers 0 --out {folder}) and pass "
             "the same folder, as this host sees it"
         )
-    saved = read_json(marker)  # a damaged marker: DamagedRunError naming it
+    saved = RunFolder(folder).read_study_record()  # damaged: DamagedRunError naming it
     trusted = os.environ.get(TRUSTED_FINGERPRINT)
     if study_file is not None:
         study = load_study(study_file)
@@ -344,7 +343,6 @@ def _search(
     import tensorflow as tf
 
     from mtltune.data import prepare_dataset
-    from mtltune.run.atomic import write_atomic
     from mtltune.tuning import tuner as core
 
     tf.config.experimental.enable_op_determinism()
@@ -373,11 +371,9 @@ def _search(
         # Before the chief hears of the end: the history, and the failure message that Keras
         # Tuner's trial protocol cannot carry (the chief's EndTrial reads it).
         if hypermodel.last_history is not None:
-            history = folder / HISTORIES / f"{trial.trial_id}.json"
-            write_atomic(history, json.dumps(hypermodel.last_history), root=folder)
+            run.write_history(trial.trial_id, hypermodel.last_history)
         if trial.message:
-            message = Path(tuner.get_trial_dir(trial.trial_id)) / MESSAGE_FILE
-            write_atomic(message, trial.message, root=folder)
+            run.write_trial_message(tuner.get_trial_dir(trial.trial_id), trial.message)
 
     tuner = core.make_tuner(
         study, hypermodel, run, on_trial, tuner_id=tuner_id, worker=True, before_end=before_end

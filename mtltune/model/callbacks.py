@@ -23,8 +23,8 @@ import keras
 import tensorflow as tf
 
 from mtltune.model.loop import per_model
-from mtltune.model.objectives import OBJECTIVE, Objective
-from mtltune.study.names import STOP_PREFIX
+from mtltune.model.objectives import Objective
+from mtltune.study.names import OBJECTIVE, STOP_PREFIX
 
 
 class ObjectiveLogger(keras.callbacks.Callback):

@@ -12,6 +12,7 @@ from keras import ops
 
 from mtltune.study import HeadConfig
 from mtltune.study.catalog import CLASS_WEIGHTED_LOSSES, is_custom_loss
+from mtltune.study.heads import is_log_likelihood
 from mtltune.study.names import head_metric_key
 from mtltune.study.usercode import import_loss
 
@@ -204,7 +205,7 @@ def reference_losses(
     return {
         h: constant_prediction_loss(cfg, y_train[h], y_eval[h], class_weights.get(h))
         for h, cfg in heads.items()
-        if not cfg.uses and cfg.loss_scale == "linear" and not is_custom_loss(str(cfg.loss))
+        if not cfg.uses and not is_log_likelihood(cfg) and not is_custom_loss(str(cfg.loss))
     }
 
 

@@ -30,12 +30,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mtltune.data.scaling import TargetScale
+from mtltune.data.scaling import TargetScale, loss_units
 from mtltune.model.adam import FlatAdam
 from mtltune.model.heads import make_loss, make_metrics
-from mtltune.model.objectives import head_loss_key, learned_weight_key
 from mtltune.model.strategies import TrainPlan, strategy_of
 from mtltune.study import HeadConfig
+from mtltune.study.heads import is_log_likelihood
+from mtltune.study.names import head_loss_key, learned_weight_key
 
 
 class MultiTaskModel(keras.Model):
@@ -77,7 +78,7 @@ class MultiTaskModel(keras.Model):
             )
         class_weights = class_weights or {}
         self._loss_fns = {h: make_loss(cfg, class_weights.get(h)) for h, cfg in heads.items()}
-        self._log_scale = tf.constant([cfg.loss_scale == "log" for cfg in heads.values()])
+        self._log_scale = tf.constant([is_log_likelihood(cfg) for cfg in heads.values()])
         # The model's own tracker of the strategy's total (as Keras' guide to custom train steps
         # does), not Keras' private compiled-loss tracker.
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -116,8 +117,7 @@ class MultiTaskModel(keras.Model):
         }
 
     def _loss_units(self, head: str, cfg: HeadConfig) -> tuple[float, float]:
-        scale = self.target_scales.get(head)
-        return scale.loss_units(str(cfg.loss)) if scale is not None else (1.0, 0.0)
+        return loss_units(self.target_scales, head, str(cfg.loss))
 
     def in_units(self, head: str, values: tf.Tensor) -> tf.Tensor:
         """A head's targets or predictions on the network's axis, in the target's units."""
@@ -125,8 +125,7 @@ class MultiTaskModel(keras.Model):
         if scale is None:
             return values
         # float64, as the regression metrics: a target near float32's range squares beyond it.
-        values = tf.cast(values, "float64") * scale.spread + scale.center
-        return tf.exp(values) if scale.kind == "log" else values
+        return scale.undo(tf.cast(values, "float64"), tf.exp)
 
     # -- forward ------------------------------------------------------------------------------
 

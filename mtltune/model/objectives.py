@@ -14,14 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mtltune.study import ObjectiveConfig
-from mtltune.study.names import STOP_PREFIX
-from mtltune.study.names import head_loss_key as head_loss_key
-from mtltune.study.names import head_metric_key as head_metric_key
-from mtltune.study.names import learned_weight_key as learned_weight_key
+from mtltune.study.names import MONITOR, OBJECTIVE, STOP_PREFIX, head_loss_key, head_metric_key
 
-OBJECTIVE = "objective"
-#: Log key trials are ranked and early-stopped on.
-MONITOR = STOP_PREFIX + OBJECTIVE
+__all__ = ["MONITOR", "OBJECTIVE", "Objective", "geometric_mean_objective"]
+
 _TINY = 1e-12
 
 
@@ -122,7 +118,7 @@ class Objective:
             return False
         if math.isnan(b):
             return True
-        return a < b if self.direction == "min" else a > b
+        return self.direction.better(a, b)
 
 
 def geometric_mean_objective(heads: Sequence[str]) -> Objective:

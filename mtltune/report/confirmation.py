@@ -21,6 +21,7 @@ from typing import Any
 from mtltune.report.numbers import number
 from mtltune.report.race import INCUMBENT, Decision, RaceRule, leader, recommend
 from mtltune.report.records import HeadScores, TrialRecord, loss_ratio
+from mtltune.study.direction import Direction
 
 #: The candidate name of the baseline's runs (the incumbent: equal weights).
 BASELINE = INCUMBENT
@@ -58,10 +59,12 @@ class ConfirmRun:
         return self.objective is not None and math.isfinite(self.objective)
 
 
-def distinct_top(trials: Iterable[TrialRecord], top: int, direction: str) -> list[TrialRecord]:
+def distinct_top(
+    trials: Iterable[TrialRecord], top: int, direction: Direction
+) -> list[TrialRecord]:
     """The ``top`` best completed trials by stop objective, one per distinct plan."""
-    sign = 1.0 if direction == "min" else -1.0
-    ranked = sorted((t for t in trials if t.ok), key=lambda t: sign * float(t.objective or 0.0))
+    rank = Direction(direction).key
+    ranked = sorted((t for t in trials if t.ok), key=lambda t: rank(float(t.objective or 0.0)))
     chosen: dict[str, TrialRecord] = {}
     for trial in ranked:
         plan = {k: v for k, v in trial.plan.items() if k != "learned_weights"}
@@ -89,7 +92,7 @@ class Confirmation:
             shuffled split) rather than reusing the search's.
     """
 
-    direction: str
+    direction: Direction
     seeds: list[int]
     candidates: list[str]
     runs: list[ConfirmRun]
@@ -190,7 +193,7 @@ class Confirmation:
     def from_dict(cls, doc: dict[str, Any]) -> Confirmation:
         """Rebuild a race from its ``report.json`` entry."""
         return cls(
-            direction=doc["direction"],
+            direction=Direction(doc["direction"]),
             seeds=list(doc["seeds"]),
             candidates=list(doc["candidates"]),
             runs=[ConfirmRun(**r) for r in doc["runs"]],

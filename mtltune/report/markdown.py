@@ -23,6 +23,7 @@ from mtltune.run.files import (
     REPLICATES_NPZ,
     TRIALS_CSV,
 )
+from mtltune.study.direction import Direction
 
 
 def _fmt(value: Any) -> str:
@@ -151,8 +152,8 @@ def _summary_lines(result: StudyResult) -> list[str]:
         "",
         *_failure_lines(result),
         *_verdict_lines(result),
-        f"Objective: **{result.objective_name}** ({result.objective_direction}imise), computed on "
-        "the stop split; the test split was used once per model, after the search.",
+        f"Objective: **{result.objective_name}** ({Direction(result.objective_direction).verb}), "
+        "computed on the stop split; the test split was used once per model, after the search.",
         "",
         f"- Trials: {len(result.trials)} ({sum(t.ok for t in result.trials)} completed, "
         f"{sum(not t.ok for t in result.trials)} failed), tuner `{study['search']['tuner']}`, "
@@ -234,7 +235,7 @@ def _trial_lines(result: StudyResult, image: Image) -> list[str]:
     lines = ["", "## Trials", "", f"All trials are in `{TRIALS_CSV}`. The best ten:", ""]
     ranked = sorted(
         (t for t in result.trials if t.ok),
-        key=lambda t: t.objective if result.objective_direction == "min" else -t.objective,  # type: ignore[operator]
+        key=lambda t: Direction(result.objective_direction).key(t.objective),  # type: ignore[arg-type]
     )[:10]
     heads = result.heads
     lines += _table(

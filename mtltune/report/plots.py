@@ -9,7 +9,6 @@ the trials (objective, hyperparameters, history) are in ``trialplots``.
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,19 +27,18 @@ from mtltune.report.trialplots import (
     objective_figure,
     plain_log_ticks,
 )
-from mtltune.run.atomic import write_file
-from mtltune.run.files import HISTORIES, PLOTS, PREDICTIONS_NPZ
+from mtltune.run.folder import RunFolder
 
 #: Tukey's outer fences: an axis spans the values within this many interquartile ranges of
 #: the quartiles (on a log scale); values beyond ("far out") are drawn at its edge.
 FENCE = 3.0
 
 
-def _save(fig: Figure, path: Path, run_dir: Path) -> Path:
+def _save(fig: Figure, name: str, run_dir: Path) -> Path:
     """Draw the PNG in memory, then write it through the run folder's gateway."""
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=110, format="png")
-    return write_file(path, buffer.getvalue(), root=run_dir)
+    return RunFolder(run_dir).write_plot(name, buffer.getvalue())
 
 
 def ratio_figure(ratios: Mapping[str, Sequence[float]], title: str) -> Figure:
@@ -272,27 +270,22 @@ def figures(result: Any, run_dir: Path) -> dict[str, Figure]:
         title = f"{result.replicates['count']} replicates: baseline / best test loss"
         out["ratios"] = ratio_figure(ratios, title + (" (vs clean target)" if clean else ""))
     best = result.best_trial
-    history_file = run_dir / HISTORIES / f"{best.trial_id}.json"
-    if history_file.exists():
-        history = json.loads(history_file.read_text())
+    folder = RunFolder(run_dir)
+    if (history := folder.read_history(best.trial_id)) is not None:
         out["history"] = history_figure(history, result.heads, best.best_epoch)
-    predictions_file = run_dir / PREDICTIONS_NPZ
-    if predictions_file.exists():
-        out.update(_prediction_figures(result, dict(np.load(predictions_file))))
+    if (arrays := folder.read_predictions()) is not None:
+        out.update(_prediction_figures(result, arrays))
     return out
 
 
 def draw_all(result: Any, run_dir: Path) -> dict[str, Path]:
     """Write every figure of ``figures`` to ``run_dir/plots/<name>.png``; returns the paths."""
-    return {
-        name: _save(fig, run_dir / PLOTS / f"{name}.png", run_dir)
-        for name, fig in figures(result, run_dir).items()
-    }
+    return {name: _save(fig, name, run_dir) for name, fig in figures(result, run_dir).items()}
 
 
 def _pareto(result: Any) -> Figure:
     heads = result.heads
-    log_heads = {h for h, c in result.study["heads"].items() if c.get("loss_scale") == "log"}
+    log_heads = result.log_heads
     points = {
         t.trial_id: {
             h: math.exp(t.stop[h]["loss"]) if h in log_heads else t.stop[h]["loss"] for h in heads

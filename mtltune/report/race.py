@@ -36,6 +36,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from mtltune.study.direction import Direction
+
 #: The name of the incumbent (equal weights at the baseline's learning rate and epsilon).
 INCUMBENT = "baseline"
 #: Seeds below which there is no test: a challenger must win every seed.
@@ -59,9 +61,9 @@ class RaceRule:
     level: float = 0.05
 
 
-def gain(incumbent: float, challenger: float, direction: str) -> float:
+def gain(incumbent: float, challenger: float, direction: Direction | str) -> float:
     """How much better the challenger was than the incumbent on one seed (above 0: better)."""
-    sign = 1.0 if direction == "min" else -1.0
+    sign = Direction(direction).sign
     if incumbent > 0 and challenger > 0:
         return sign * (math.log(incumbent) - math.log(challenger))
     return sign * (incumbent - challenger)

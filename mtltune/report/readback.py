@@ -15,16 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from mtltune.errors import MtlTuneError
+from mtltune.errors import NotARunError
 from mtltune.report.results import StudyResult, TrialRecord
 from mtltune.run.checks import check_run_files, damaged, read_json, read_report_document
 from mtltune.run.files import REPORT_JSON, STUDY_FILE, TRIALS_CSV
 from mtltune.run.loader import check_report_names, plain_file
 from mtltune.study.catalog import METRIC_DIRECTIONS
-
-
-class NotARunError(MtlTuneError):
-    """The folder holds no run of mtltune (neither a report nor a trials table)."""
+from mtltune.study.direction import Direction
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class RunTrials:
 
     name: str
     heads: list[str]
-    direction: str
+    direction: Direction
     trials: list[TrialRecord]
     finished: bool
 
@@ -57,8 +54,7 @@ class RunTrials:
             value = t.objective if sort == "objective" else t.stop.get(sort, {}).get("loss")
             if value is None:
                 return (1, 0.0)
-            flip = sort == "objective" and self.direction == "max"
-            return (0, -value if flip else value)
+            return (0, self.direction.key(value) if sort == "objective" else value)
 
         return sorted(self.trials, key=key)
 
@@ -111,7 +107,7 @@ def load_trials(run_dir: Path) -> RunTrials:
     study = _study(run_dir)
     heads = list(study.get("heads") or {})
     objective = (study.get("search") or {}).get("objective") or {}
-    direction = METRIC_DIRECTIONS.get(str(objective.get("metric", "loss")), "min")
+    direction = METRIC_DIRECTIONS.get(str(objective.get("metric", "loss")), Direction.MIN)
     trials = _rows(csv, heads)
     if not heads:  # no study.json: the heads the table has
         heads = sorted({h for t in trials for h in t.stop})

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtltune.report.readback import NotARunError, load_result
+from mtltune.errors import NotARunError
+from mtltune.report.readback import load_result
 from mtltune.report.writer import write_report
 from mtltune.run.files import REPORT_JSON
 from mtltune.run.lock import acquire_run_lock

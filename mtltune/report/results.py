@@ -11,6 +11,8 @@ from typing import Any
 from mtltune.report.confirmation import Confirmation
 from mtltune.report.race import Verdict
 from mtltune.report.records import HeadScores, PhaseFailure, TrialRecord, loss_ratio
+from mtltune.study.direction import Direction
+from mtltune.study.heads import log_likelihood_heads
 
 __all__ = [
     "Evaluation",
@@ -62,7 +64,7 @@ class StudyResult:
     Attributes:
         study: The resolved study (every default filled in).
         objective_name: Readable name of the weight-free score.
-        objective_direction: ``min`` or ``max``.
+        objective_direction: ``min`` or ``max`` (a ``Direction``).
         best_trial: The leading challenger: the recommended trial, or, when equal weights
             stand, the best challenger (information, not the model exported).
         best: The winner's stop and test scores.
@@ -81,7 +83,7 @@ class StudyResult:
 
     study: dict[str, Any]
     objective_name: str
-    objective_direction: str
+    objective_direction: Direction
     best_trial: TrialRecord
     best: Evaluation
     baseline: Evaluation
@@ -105,8 +107,7 @@ class StudyResult:
     @property
     def log_heads(self) -> set[str]:
         """Heads whose loss is a log-likelihood (``loss_scale: log``)."""
-        heads = self.study.get("heads", {})
-        return {h for h, cfg in heads.items() if (cfg or {}).get("loss_scale") == "log"}
+        return log_likelihood_heads(self.study.get("heads", {}))
 
     @property
     def ratio(self) -> dict[str, float]:
@@ -211,7 +212,7 @@ class StudyResult:
         return cls(
             study=doc["study"],
             objective_name=doc["objective"]["name"],
-            objective_direction=doc["objective"]["direction"],
+            objective_direction=Direction(doc["objective"]["direction"]),
             best_trial=next(t for t in trials if t.trial_id == trial_id),
             best=Evaluation(**best),
             baseline=Evaluation(**baseline),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.figure import Figure
@@ -19,6 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 
 from mtltune.report.numbers import number
 from mtltune.report.results import TrialRecord
+from mtltune.study.direction import Direction
 from mtltune.study.names import STOP_PREFIX, head_loss_key
 
 #: Strategies in the order they take matplotlib's colours (C0, C1, ...); others follow by name.
@@ -62,7 +62,7 @@ def plan_values(trial: TrialRecord) -> dict[str, float]:
     return values
 
 
-def objective_figure(trials: Sequence[TrialRecord], direction: str) -> Figure:
+def objective_figure(trials: Sequence[TrialRecord], direction: Direction | str) -> Figure:
     """The objective of each completed trial against its number, coloured by strategy."""
     numbered = sorted(
         ((trial_number(t, k), t) for k, t in enumerate(trials)), key=lambda pair: pair[0]
@@ -75,8 +75,9 @@ def objective_figure(trials: Sequence[TrialRecord], direction: str) -> Figure:
         points = [(n, t.objective) for n, t in done if t.strategy == strategy]
         ax.scatter(*zip(*points, strict=True), color=colours[strategy], label=strategy, zorder=3)
     values = [float(t.objective) for _, t in done]  # type: ignore[arg-type]
-    running = np.minimum.accumulate if direction == "min" else np.maximum.accumulate
-    ax.step([n for n, _ in done], running(values), where="post", color="black", label="best so far")
+    direction = Direction(direction)
+    best = direction.running_best(values)
+    ax.step([n for n, _ in done], best, where="post", color="black", label="best so far")
     failed = [n for n, t in numbered if not t.ok]
     if failed:  # along the bottom edge: they have no objective
         bottom = ax.get_xaxis_transform()
@@ -86,9 +87,7 @@ def objective_figure(trials: Sequence[TrialRecord], direction: str) -> Figure:
     _objective_axis(ax, values)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial (its id in trials.csv)")
-    ax.set_ylabel(
-        f"objective on the stop split ({'lower' if direction == 'min' else 'higher'} is better)"
-    )
+    ax.set_ylabel(f"objective on the stop split ({direction.better_word} is better)")
     handles, labels = ax.get_legend_handles_labels()  # above the axes: it covers no point
     fig.legend(handles, labels, loc="upper center", ncols=len(labels), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))

@@ -1,7 +1,8 @@
 """Render a ``StudyResult``: ``report.json``, ``report.md`` and ``trials.csv`` (no printing).
 
-Every file is written atomically (a temporary file in the same folder, then a rename), so a
-crash never leaves a half-written report.
+Every file is written through the run folder's gateway (``mtltune.run.folder.RunFolder``):
+atomically (a temporary file in the same folder, then a rename), so a crash never leaves a
+half-written report.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import pandas as pd
 from mtltune.errors import error_text
 from mtltune.report.markdown import report_markdown
 from mtltune.report.results import PhaseFailure, StudyResult, TrialRecord
-from mtltune.run.atomic import write_atomic
 from mtltune.run.files import (
     PARETO_CSV,
     REPORT_JSON,
     REPORT_MD,
     TRIALS_CSV,
 )
+from mtltune.run.folder import RunFolder
+from mtltune.study.names import learned_weight_key
 
 
 def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
@@ -48,7 +50,7 @@ def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
         for head, weight in (t.plan.get("loss_weights") or {}).items():
             row[f"weight_{head}"] = weight
         for head, weight in (t.plan.get("learned_weights") or {}).items():
-            row[f"learned_weight_{head}"] = weight
+            row[learned_weight_key(head)] = weight
         for head, scores in t.stop.items():
             for key, value in scores.items():
                 row[f"stop_{key}_{head}"] = value
@@ -59,9 +61,7 @@ def trials_table(trials: Iterable[TrialRecord]) -> pd.DataFrame:
 
 def write_trials(trials: Iterable[TrialRecord], run_dir: str | Path) -> Path:
     """Write (atomically) ``trials.csv`` into the run folder and return its path."""
-    path = Path(run_dir) / TRIALS_CSV
-    write_atomic(path, trials_table(trials).to_csv(index=False), root=run_dir)
-    return path
+    return RunFolder(Path(run_dir)).write_trials(trials_table(trials))
 
 
 def _jsonable(value: Any) -> Any:
@@ -117,9 +117,10 @@ def render_report(result: StudyResult, run_dir: str | Path) -> tuple[StudyResult
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
     paths = {name: run_dir / name for name in (REPORT_JSON, REPORT_MD, TRIALS_CSV, PARETO_CSV)}
-    write_trials(result.trials, run_dir)
-    write_atomic(paths[PARETO_CSV], pareto_table(result).to_csv(index=False), root=run_dir)
+    folder.write_trials(trials_table(result.trials))
+    folder.write_pareto(pareto_table(result))
     plots: dict[str, Path] = {}
     failures = [f for f in result.failures if f.phase != "plots"]  # drawn again below
     if result.study.get("report", {}).get("plots", True):
@@ -137,7 +138,6 @@ def render_report(result: StudyResult, run_dir: str | Path) -> tuple[StudyResult
         seconds = time.perf_counter() - started
         split = {**result.time_split, "report": seconds}
         result = dataclasses.replace(result, time_split=split, seconds=result.seconds + seconds)
-    write_atomic(paths[REPORT_MD], report_markdown(result, plots, run_dir), root=run_dir)
-    write_atomic(paths[REPORT_JSON], report_json(result), root=run_dir)
+    folder.write_report(report_markdown(result, plots, run_dir), report_json(result))
     paths.update({f"plots/{p.name}": p for p in plots.values()})
     return result, paths

@@ -1,8 +1,15 @@
-"""The run folder: its fingerprint, resume-or-refuse rule, and what ``--overwrite`` clears.
+"""The run folder: the one gateway to its files, its resume-or-refuse rule, what is cleared.
 
-A run folder holds one study's search. ``study.json`` records the resolved study and its
-fingerprint (the study and the content of its data file); it is mtltune's one marker of a run
-folder, never the name of a subfolder. A folder holding another study's run (or the same study
+A run folder holds one study's search. ``RunFolder`` is the one way in: every file mtltune
+writes there is written by one of its ``write_*`` methods (atomically, inside the folder,
+never through a link: ``mtltune.run.atomic``), and every file read back while a search runs or
+a report is drawn by one of its ``read_*`` methods (a plain file inside the folder, within a
+size cap, checked: ``mtltune.run.loader``), since a run folder is untrusted input. No module
+outside ``mtltune.run`` writes a file (``tests/test_architecture.py`` checks it with ``ast``).
+
+``study.json`` records the resolved study and its fingerprint (``mtltune.run.fingerprint``:
+the study and the content of its data file); it is mtltune's one marker of a run folder, never
+the name of a subfolder. A folder holding another study's run (or the same study
 on changed data) is refused unless overwritten; a non-empty folder that is not an mtltune run is
 refused even then, since its files are the user's; a folder in use by a live search is refused
 (``mtltune.run.lock``), so a second process never wipes a run it does not own. ``--overwrite``
@@ -11,24 +18,58 @@ removes exactly the entries of ``RUN_ENTRIES`` and nothing else.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import shutil
 import stat
+import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
 
 from mtltune.compat.layout import oracle_file, tuner_state_file
-from mtltune.errors import Problem, RunFolderError, SearchError
-from mtltune.run.atomic import check_inside, write_atomic
-from mtltune.run.files import LOCK_FILE, PROJECT, RUN_ENTRIES, STUDY_FILE
-from mtltune.run.loader import check_tuner_state
+from mtltune.errors import DamagedRunError, Problem, RunFolderError, SearchError
+from mtltune.run.atomic import check_inside, open_stream, save_npz, write_file, write_with
+from mtltune.run.checks import damaged
+from mtltune.run.files import (
+    BEST_MODEL,
+    CONFIRM_CSV,
+    CONFIRM_DIR,
+    CONFIRM_JSON,
+    HISTORIES,
+    LOCK_FILE,
+    MESSAGE_FILE,
+    PARETO_CSV,
+    PLOTS,
+    PREDICTIONS_NPZ,
+    PREPROCESSING_JSON,
+    PROJECT,
+    REPLICATES_NPZ,
+    REPORT_JSON,
+    REPORT_MD,
+    RUN_ENTRIES,
+    STUDY_FILE,
+    TRACEBACK_FILE,
+    TRIALS_CSV,
+    WORKERS_DIR,
+)
+from mtltune.run.fingerprint import data_fingerprint, fingerprint_of, refusal
+from mtltune.run.loader import (
+    MAX_JSON_BYTES,
+    MAX_MODEL_MEMBER_BYTES,
+    check_tuner_state,
+    plain_file,
+    read_document,
+)
 from mtltune.study import Study
 
-#: Bytes read at a time when hashing a data file.
-_CHUNK = 1 << 20
+#: Largest ``.npz`` read back (``predictions.npz`` of a large test split).
+MAX_NPZ_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -118,91 +159,162 @@ class RunFolder:
         """
         own = tuner_state_file(self.tuner_dir, tuner_id)
         if oracle_file(self.tuner_dir).exists() and not own.exists():
-            write_atomic(own, "{}", root=self.path)
+            write_file(own, "{}", root=self.path)
 
+    # Writes: each atomic, inside the folder, never through a link (mtltune.run.atomic).
 
-def data_fingerprint(study: Study) -> str:
-    """Hash of the data file's content (``builtin`` for a generator: the study says it all)."""
-    path = study.data_path()
-    if path is None:
-        return "builtin"
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-    except OSError:
-        return "unreadable"
-    return digest.hexdigest()
+    def _json(self, path: Path, value: Any, *, indent: int | None = 2) -> Path:
+        return write_file(path, json.dumps(value, indent=indent), root=self.path)
 
+    def write_study_record(self, record: Mapping[str, Any]) -> Path:
+        """``study.json``: the resolved study, its fingerprint (mtltune's marker of a run)."""
+        return self._json(self.path / STUDY_FILE, dict(record))
 
-#: Study keys a resumed search may change: they do not change any trial (top-level sections
-#: end in ``.``). ``search.max_trials`` sets how many trials there are; ``report.*`` what is
-#: done after them (replicates, plots, TensorBoard logs of the trials still to run).
-RESUMABLE_KEYS = ("search.max_trials", "report.")
+    def write_history(self, trial_id: str, history: Mapping[str, list[float]]) -> Path:
+        """``histories/<trial id>.json``: a trial's log values by epoch."""
+        return self._json(self.path / HISTORIES / f"{trial_id}.json", dict(history), indent=None)
 
+    def write_trial_message(self, trial_dir: str | Path, message: str) -> Path:
+        """A failed trial's message in its Keras Tuner folder (for the chief, distributed)."""
+        return write_file(Path(trial_dir) / MESSAGE_FILE, message, root=self.path)
 
-def _resumable(key: str) -> bool:
-    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
+    def write_traceback(self, trial_dir: str | Path, text: str) -> Path:
+        """A failed trial's full traceback in its Keras Tuner folder."""
+        return write_file(Path(trial_dir) / TRACEBACK_FILE, text, root=self.path)
 
+    def write_trials(self, table: pd.DataFrame) -> Path:
+        """``trials.csv``: one row per trial."""
+        return write_file(self.path / TRIALS_CSV, table.to_csv(index=False), root=self.path)
 
-def flat_keys(value: Any, prefix: str = "") -> dict[str, Any]:
-    """A resolved study as ``{dotted.key.path: leaf value}`` (lists are leaves)."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(flat_keys(item, f"{prefix}{key}."))
-        return out if out or not prefix else {prefix[:-1]: {}}
-    return {prefix[:-1]: value}
+    def write_pareto(self, table: pd.DataFrame) -> Path:
+        """``pareto.csv``: the Pareto-optimal trials."""
+        return write_file(self.path / PARETO_CSV, table.to_csv(index=False), root=self.path)
 
+    def write_report(self, markdown: str, document: str) -> tuple[Path, Path]:
+        """``report.md`` and ``report.json`` (the JSON text as rendered); their paths."""
+        md = write_file(self.path / REPORT_MD, markdown, root=self.path)
+        return md, write_file(self.path / REPORT_JSON, document, root=self.path)
 
-def study_fingerprint(study: Study) -> str:
-    """Hash of the resolved study (but its ``RESUMABLE_KEYS``) and of its data file's content.
+    def write_plot(self, name: str, png: bytes) -> Path:
+        """``plots/<name>.png``."""
+        return write_file(self.path / PLOTS / f"{name}.png", png, root=self.path)
 
-    The data's content is in, so a changed table is refused like a changed study.
-    """
-    return _fingerprint(study.resolved(), data_fingerprint(study))
+    def write_predictions(self, arrays: Mapping[str, np.ndarray]) -> Path:
+        """``predictions.npz``: test targets and each model's predictions."""
+        return save_npz(self.path / PREDICTIONS_NPZ, dict(arrays), root=self.path)
 
+    def write_replicates(self, arrays: Mapping[str, np.ndarray]) -> Path:
+        """``replicates.npz``: the replicates' per-head test losses."""
+        return save_npz(self.path / REPLICATES_NPZ, dict(arrays), root=self.path)
 
-def saved_fingerprint(saved: dict[str, Any]) -> str | None:
-    """The fingerprint of the study a ``study.json`` document holds, computed from its content.
+    def write_confirmation(self, document: Mapping[str, Any], table: pd.DataFrame) -> None:
+        """``confirm.json`` (the runs, with the fingerprint) and ``confirm.csv``."""
+        self._json(self.path / CONFIRM_JSON, dict(document))
+        write_file(self.path / CONFIRM_CSV, table.to_csv(index=False), root=self.path)
 
-    Unlike the document's own ``fingerprint`` field, this cannot be edited to match: it is what
-    a worker compares with its chief's before it builds (and imports anything for) the study.
-    """
-    resolved, data_sha256 = saved.get("study"), saved.get("data_sha256")
-    if not isinstance(resolved, dict) or not isinstance(data_sha256, str):
+    def confirm_weights(self, candidate: str, seed: int) -> Path:
+        """Where a confirmation run's weights are: ``confirm/<candidate>-<seed>.weights.h5``."""
+        return self.path / CONFIRM_DIR / f"{candidate}-{seed}.weights.h5"
+
+    def write_confirm_weights(self, candidate: str, seed: int, save: Callable[[Path], Any]) -> Path:
+        """A confirmation run's weights, written by ``save(path)`` (Keras' ``save_weights``)."""
+        return write_with(self.confirm_weights(candidate, seed), save, root=self.path)
+
+    def confirm_weights_to_load(self, candidate: str, seed: int) -> Path:
+        """A confirmation run's weights file, checked for Keras to load.
+
+        Raises:
+            DamagedRunError: If it is a link, not a plain file, or beyond the size cap.
+            FileNotFoundError: If there is none.
+        """
+        path = self.confirm_weights(candidate, seed)
+        return plain_file(path, self.path, limit=MAX_MODEL_MEMBER_BYTES)
+
+    def write_best_model(self, save: Callable[[Path], Any]) -> Path:
+        """``best_model.keras``, written by ``save(path)`` (Keras' ``Model.save``)."""
+        return write_with(self.path / BEST_MODEL, save, root=self.path)
+
+    def write_preprocessing(self, document: Mapping[str, Any]) -> Path:
+        """``preprocessing.json``: the best model's fitted input and target preprocessing."""
+        return self._json(self.path / PREPROCESSING_JSON, dict(document))
+
+    def heartbeat_file(self, tuner_id: str) -> Path:
+        """A worker's heartbeat file, ``workers/<tuner id>.json``."""
+        return self.path / WORKERS_DIR / f"{tuner_id}.json"
+
+    def write_heartbeat(self, tuner_id: str, info: Mapping[str, Any]) -> Path:
+        """A worker's heartbeat."""
+        return self._json(self.heartbeat_file(tuner_id), dict(info), indent=None)
+
+    def worker_log(self, tuner_id: str) -> Path:
+        """A local worker's log file, ``workers/<tuner id>.log``."""
+        return self.path / WORKERS_DIR / f"{tuner_id}.log"
+
+    def open_worker_log(self, tuner_id: str) -> BinaryIO:
+        """A local worker's log, new (a stream the worker writes to, not atomic)."""
+        return open_stream(self.worker_log(tuner_id), root=self.path)
+
+    # Reads: plain files inside the folder within a size cap, checked (mtltune.run.loader).
+
+    def _document(self, path: Path) -> dict[str, Any] | None:
+        """A JSON object of the folder, ``None`` if absent or damaged (the caller goes on)."""
+        try:
+            return read_document(path, self.path)
+        except (FileNotFoundError, DamagedRunError):
+            return None
+
+    def read_study_record(self) -> dict[str, Any]:
+        """``study.json``.
+
+        Raises:
+            DamagedRunError: If it is a link, too large, not JSON or not an object.
+            FileNotFoundError: If there is none.
+        """
+        return read_document(self.path / STUDY_FILE, self.path)
+
+    def read_history(self, trial_id: str) -> dict[str, Any] | None:
+        """``histories/<trial id>.json``, or ``None`` if the trial has none.
+
+        Raises:
+            DamagedRunError: If it is damaged.
+        """
+        try:
+            return read_document(self.path / HISTORIES / f"{trial_id}.json", self.path)
+        except FileNotFoundError:
+            return None
+
+    def read_predictions(self) -> dict[str, np.ndarray] | None:
+        """``predictions.npz``'s arrays, or ``None`` if there is none.
+
+        Raises:
+            DamagedRunError: If it is a link, too large, or not a readable ``.npz``.
+        """
+        path = self.path / PREDICTIONS_NPZ
+        try:
+            plain_file(path, self.path, limit=MAX_NPZ_BYTES)
+        except FileNotFoundError:
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                return {key: arrays[key] for key in arrays.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise damaged(path, f"it is not a readable .npz archive ({exc})") from None
+
+    def read_confirmation(self) -> dict[str, Any] | None:
+        """``confirm.json``, or ``None`` if it is absent or damaged (the runs train again)."""
+        return self._document(self.path / CONFIRM_JSON)
+
+    def read_trial_message(self, trial_dir: str | Path) -> str | None:
+        """A failed trial's message left by a worker, or ``None``."""
+        path = Path(trial_dir) / MESSAGE_FILE
+        with contextlib.suppress(FileNotFoundError, DamagedRunError):
+            plain_file(path, self.path, limit=MAX_JSON_BYTES)
+            return path.read_bytes().decode("utf-8", errors="replace")
         return None
-    return _fingerprint(resolved, data_sha256)
 
-
-def _fingerprint(resolved: dict[str, Any], data_sha256: str) -> str:
-    kept = {k: v for k, v in flat_keys(resolved).items() if not _resumable(k)}
-    kept["data_sha256"] = data_sha256
-    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def fingerprint_differences(saved: dict[str, Any], study: Study, data_sha256: str) -> list[str]:
-    """What differs between a run folder's ``study.json`` and ``study``, one line per key.
-
-    Each line names the key, its value in the run and now, and whether a resumed search may
-    change it; the data file's content is named too when ``study.json`` records it.
-    """
-    before = flat_keys(saved.get("study") or {})
-    now = flat_keys(study.resolved())
-    lines = []
-    for key in sorted(set(before) | set(now)):
-        old, new = before.get(key, "(absent)"), now.get(key, "(absent)")
-        if old != new:
-            may = "may change on resume" if _resumable(key) else "fixed for this run"
-            lines.append(f"{key}: {old!r} in the run, {new!r} now ({may})")
-    old_data = saved.get("data_sha256")
-    if old_data is not None and old_data != data_sha256:
-        lines.append(
-            "data.source: the run was made on other data (the file's content changed; fixed "
-            "for this run)"
-        )
-    return lines
+    def read_heartbeat(self, tuner_id: str) -> dict[str, Any] | None:
+        """A worker's last heartbeat, or ``None`` if it has written none (or it is unreadable)."""
+        return self._document(self.heartbeat_file(tuner_id))
 
 
 def check_out_path(path: Path) -> None:
@@ -241,15 +353,14 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
         SearchError: If the folder holds a run of a different study (or of changed data) and
             ``overwrite`` is off.
     """
-    marker = folder.path / STUDY_FILE
     data_sha256 = data_fingerprint(study)
-    fingerprint = _fingerprint(study.resolved(), data_sha256)
+    fingerprint = fingerprint_of(study.resolved(), data_sha256)
     resume = False
     if folder.has_previous_run():
         if overwrite:
             folder.clear()
-        elif (saved := _saved(marker)).get("fingerprint") != fingerprint:
-            raise SearchError(_refusal(folder.path, saved, study, data_sha256))
+        elif (saved := _saved(folder)).get("fingerprint") != fingerprint:
+            raise SearchError(refusal(folder.path, saved, study, data_sha256))
         else:
             check_tuner_state(folder.path)  # a truncated oracle.json is named, not a traceback
             resume = True
@@ -264,7 +375,7 @@ def prepare_run_folder(study: Study, folder: RunFolder, *, overwrite: bool) -> b
         "data_sha256": data_sha256,
         "base_dir": str(study.base_dir),
     }
-    write_atomic(marker, json.dumps(saved, indent=2), root=folder.path)
+    folder.write_study_record(saved)
     return resume
 
 
@@ -280,27 +391,9 @@ def _is_lock_file(path: Path) -> bool:
     return isinstance(value, dict) and "pid" in value
 
 
-def _saved(marker: Path) -> dict[str, Any]:
+def _saved(folder: RunFolder) -> dict[str, Any]:
     """What a run folder's marker records (empty if it is damaged)."""
     try:
-        saved = json.loads(marker.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+        return folder.read_study_record()
+    except (OSError, DamagedRunError):
         return {}
-    return saved if isinstance(saved, dict) else {}
-
-
-def _refusal(path: Path, saved: dict[str, Any], study: Study, data_sha256: str) -> str:
-    """Why a run folder is another study's, key by key, and the ways out."""
-    lines = fingerprint_differences(saved, study, data_sha256)
-    if not saved:
-        what = f"its {STUDY_FILE} is unreadable"
-    elif lines:
-        what = "; ".join(lines)
-    else:
-        what = "it was written by another version of mtltune, or on other data"
-    changeable = ", ".join(k + ("*" if k.endswith(".") else "") for k in RESUMABLE_KEYS)
-    return (
-        f"{path} holds a run of a different study ({what}). Only {changeable} may change "
-        "when a run is resumed; pass --overwrite to replace the run, or --out to write "
-        "elsewhere"
-    )

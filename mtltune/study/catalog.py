@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mtltune.study.direction import Direction
+
 HeadKind = Literal["regression", "binary", "multiclass"]
 StrategyName = Literal["weighted", "separate", "uncertainty", "geometric"]
 TunerName = Literal["tpe", "random", "bayesian", "hyperband"]
@@ -53,15 +55,15 @@ KINDS: dict[str, KindSpec] = {
 }
 
 #: Direction in which each metric improves; every loss improves downwards.
-METRIC_DIRECTIONS: dict[str, Literal["min", "max"]] = {
-    "loss": "min",
-    "mse": "min",
-    "mae": "min",
-    "rmse": "min",
-    "accuracy": "max",
-    "auc": "max",
-    "precision": "max",
-    "recall": "max",
+METRIC_DIRECTIONS: dict[str, Direction] = {
+    "loss": Direction.MIN,
+    "mse": Direction.MIN,
+    "mae": Direction.MIN,
+    "rmse": Direction.MIN,
+    "accuracy": Direction.MAX,
+    "auc": Direction.MAX,
+    "precision": Direction.MAX,
+    "recall": Direction.MAX,
 }
 
 #: Losses that read a second output of the model, and the name of that output for head ``h``.

@@ -134,6 +134,22 @@ class HeadConfig(_Strict):
             )
 
 
+def is_log_likelihood(head: HeadConfig | Mapping[str, Any] | None) -> bool:
+    """Whether a head's loss is a negative log-likelihood (``loss_scale: log``).
+
+    The one test of it: ``head`` is a ``HeadConfig`` or its resolved mapping (as
+    ``report.json`` keeps it).
+    """
+    if isinstance(head, HeadConfig):
+        return head.loss_scale == "log"
+    return (head or {}).get("loss_scale") == "log"
+
+
+def log_likelihood_heads(heads: Mapping[str, HeadConfig | Mapping[str, Any] | None]) -> set[str]:
+    """The heads whose loss is a negative log-likelihood (``is_log_likelihood``)."""
+    return {name for name, head in heads.items() if is_log_likelihood(head)}
+
+
 def named_head(name: str, head: HeadConfig) -> HeadConfig:
     """Fill the defaults that depend on the head's name: its target and auxiliary outputs."""
     update: dict[str, Any] = {}

@@ -4,9 +4,10 @@ A head's name (and each extra output it ``uses``) names its output layer, its me
 keys, its hidden layers (``<head>_hidden_<j>``) and its plot file (``predictions_<head>.png``).
 So each must be a plain identifier (checked on the whole string: no trailing newline), short
 enough for a file name, and must not be a name mtltune already gives a layer. The log keys are
-made here (``head_loss_key`` ...), so that no two heads can write the same key: heads ``a`` and
-``val_a`` with metric ``mae`` would both log ``val_a_mae`` (``a``'s on the stop split,
-``val_a``'s on the training split), one overwriting the other.
+made here (``head_loss_key``, ``stop_key`` ...) and nowhere else (``tests/test_architecture.py``
+bans their spellings outside this module), so that no two heads can write the same key: heads
+``a`` and ``val_a`` with metric ``mae`` would both log ``val_a_mae`` (``a``'s on the stop
+split, ``val_a``'s on the training split), one overwriting the other.
 """
 
 from __future__ import annotations
@@ -24,8 +25,19 @@ _TRUNK_LAYER = re.compile(r"inputs|trunk_\d+|trunk_dropout_\d+", re.IGNORECASE)
 
 #: Prefix of a log key measured on the stop split (Keras' ``validation_data`` prefix).
 STOP_PREFIX = "val_"
+#: Log key of the weight-free trial score (``mtltune.model.objectives``).
+OBJECTIVE = "objective"
+#: Log key trials are ranked and early-stopped on: the score on the stop split.
+MONITOR = STOP_PREFIX + OBJECTIVE
+#: Prefix of the log keys of the learned weights (``uncertainty`` strategy).
+LEARNED_WEIGHT_PREFIX = "learned_weight_"
 #: Log keys of the whole model (the weighted total loss and the trial score).
-_MODEL_KEYS = ("loss", "objective")
+_MODEL_KEYS = ("loss", OBJECTIVE)
+
+
+def stop_key(key: str) -> str:
+    """The log key of ``key`` measured on the stop split."""
+    return STOP_PREFIX + key
 
 
 def head_loss_key(head: str) -> str:
@@ -35,7 +47,7 @@ def head_loss_key(head: str) -> str:
 
 def learned_weight_key(head: str) -> str:
     """Log key of a head's learned weight ``exp(-s)`` (``uncertainty`` strategy)."""
-    return f"learned_weight_{head}"
+    return LEARNED_WEIGHT_PREFIX + head
 
 
 def head_metric_key(head: str, metric: str) -> str:

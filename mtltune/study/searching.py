@@ -16,6 +16,7 @@ from mtltune.study.catalog import (
     StrategyName,
     TunerName,
 )
+from mtltune.study.direction import Direction
 
 
 class ObjectiveConfig(_Strict):
@@ -64,9 +65,9 @@ class ObjectiveConfig(_Strict):
         return self
 
     @property
-    def direction(self) -> Literal["min", "max"]:
+    def direction(self) -> Direction:
         """Whether a lower or a higher score is better."""
-        return METRIC_DIRECTIONS[self.metric] if self.kind == "head" else "min"
+        return METRIC_DIRECTIONS[self.metric] if self.kind == "head" else Direction.MIN
 
 
 class BaselineConfig(_Strict):

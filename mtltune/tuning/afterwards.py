@@ -16,8 +16,7 @@ import keras_tuner as kt
 from mtltune.data import Dataset
 from mtltune.model.strategies import TrainPlan
 from mtltune.report.results import Evaluation, StrategyBest, TrialRecord
-from mtltune.run.atomic import save_npz
-from mtltune.run.files import REPLICATES_NPZ
+from mtltune.run.folder import RunFolder
 from mtltune.study import Study
 from mtltune.tuning.evaluation import evaluate
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
@@ -66,7 +65,7 @@ def replicates(
         stage(f"replicate {k + 1} of {count}: {what}")
 
     arrays = run_replicates(study, hypermodel, plans, dataset, count, on_replicate, folder)
-    save_npz(folder / REPLICATES_NPZ, arrays, root=folder)
+    RunFolder(folder).write_replicates(arrays)
     return summarise(arrays, hypermodel.heads, hypermodel.class_weights)
 
 
@@ -84,10 +83,10 @@ def strategy_bests(
 
     A strategy whose trial cannot be evaluated is left out of the comparison (recorded).
     """
-    sign = 1.0 if hypermodel.objective.direction == "min" else -1.0
+    rank = hypermodel.objective.direction.key
     out = {}
     for strategy in dict.fromkeys(t.strategy for t in finished):
-        top = min((t for t in finished if t.strategy == strategy), key=lambda t: sign * t.objective)
+        top = min((t for t in finished if t.strategy == strategy), key=lambda t: rank(t.objective))
         evaluation: Evaluation | None = best
         if top.trial_id != best_id:
             stage(f"evaluating {strategy}'s best trial {top.trial_id} on test")

@@ -18,7 +18,6 @@ keeps the finished runs of the same study.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -41,10 +40,10 @@ from mtltune.report.confirmation import (
 )
 from mtltune.report.race import Decision, RaceRule, decide, gain, outpaced
 from mtltune.report.results import HeadScores, TrialRecord
-from mtltune.run.atomic import write_atomic, write_with
-from mtltune.run.files import CONFIRM_CSV, CONFIRM_DIR, CONFIRM_JSON
-from mtltune.run.folder import study_fingerprint
+from mtltune.run.fingerprint import study_fingerprint
+from mtltune.run.folder import RunFolder
 from mtltune.study import Study
+from mtltune.study.direction import Direction
 from mtltune.tuning.evaluation import evaluate, head_scores, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.phases import UnitError
@@ -70,7 +69,7 @@ def race_rule(study: Study) -> RaceRule:
 
 def candidate_plans(study: Study, tuner: kt.Tuner, trials: list[TrialRecord]) -> Plans:
     """The challengers' plans (search order, never the incumbent's plan), then the incumbent's."""
-    direction = "max" if tuner.oracle.objective.direction == "max" else "min"
+    direction = Direction(tuner.oracle.objective.direction)
     incumbent = baseline_plan(tuple(study.heads), study.search.baseline)
     challengers = [t for t in trials if _plain(t.plan) != incumbent.describe()]
     plans: Plans = {}
@@ -157,7 +156,7 @@ def run_race(
     )
 
 
-def _gain(incumbent: ConfirmRun, challenger: ConfirmRun, direction: str) -> float:
+def _gain(incumbent: ConfirmRun, challenger: ConfirmRun, direction: Direction) -> float:
     """A challenger's gain on one seed; a failed run is the worst possible."""
     if not challenger.ok:
         return -float("inf")
@@ -243,7 +242,7 @@ def paired_test(
             continue
         for role, candidate in (("best", chosen), (BASELINE, BASELINE)):
             model = hypermodel.build_plan(plans[candidate], seed=seed)
-            model.load_weights(_weights_path(folder, candidate, seed))
+            model.load_weights(RunFolder(folder).confirm_weights_to_load(candidate, seed))
             test[role].append(head_scores(model, dataset.test))
     return confirmation.with_test(test)
 
@@ -275,8 +274,7 @@ def _train(
         model, fit = train_plan(hypermodel, plan, dataset, seed=seed)
     except kt.errors.FailedTrialError as exc:
         return ConfirmRun(candidate, seed, CONFIRM, None, message=error_text(exc))
-    path = _weights_path(folder, candidate, seed)
-    write_with(path, model.save_weights, root=folder)
+    RunFolder(folder).write_confirm_weights(candidate, seed, model.save_weights)
     judged = evaluate(model, replace(dataset, stop=judge), hypermodel, test=False)
     stop = {h: {"loss": judged.stop[h]["loss"]} for h in hypermodel.heads}
     return ConfirmRun(
@@ -290,20 +288,11 @@ def _train(
     )
 
 
-def _weights_path(folder: Path, candidate: str, seed: int) -> Path:
-    return folder / CONFIRM_DIR / f"{candidate}-{seed}.weights.h5"
-
-
 def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
     """The finished confirmation runs of an interrupted search of the same study."""
-    path = folder / CONFIRM_JSON
-    if not path.exists():
-        return {}
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    if not isinstance(doc, dict) or doc.get("fingerprint") != study_fingerprint(study):
+    run_folder = RunFolder(folder)
+    doc = run_folder.read_confirmation()
+    if doc is None or doc.get("fingerprint") != study_fingerprint(study):
         return {}
     kept = {}
     for entry in doc.get("runs", []):
@@ -311,7 +300,7 @@ def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
             run = ConfirmRun(**entry)
         except TypeError:
             return {}  # not what mtltune wrote: the runs are trained again
-        weights = _weights_path(folder, run.candidate, run.seed).exists()
+        weights = run_folder.confirm_weights(run.candidate, run.seed).exists()
         if run.source == CONFIRM and (weights or not run.ok):
             kept[(run.candidate, run.seed)] = run
     return kept
@@ -320,7 +309,6 @@ def _kept_runs(study: Study, folder: Path) -> dict[tuple[str, int], ConfirmRun]:
 def _write(runs: list[ConfirmRun], folder: Path, fingerprint: str, heads: list[str]) -> None:
     """Rewrite ``confirm.json`` and ``confirm.csv`` (atomically)."""
     doc = {"fingerprint": fingerprint, "runs": [asdict(r) for r in runs]}
-    write_atomic(folder / CONFIRM_JSON, json.dumps(doc, indent=2), root=folder)
     rows = []
     for run in runs:
         row: dict[str, Any] = {
@@ -334,4 +322,4 @@ def _write(runs: list[ConfirmRun], folder: Path, fingerprint: str, heads: list[s
         row.update({f"stop_loss_{h}": run.stop.get(h, {}).get("loss") for h in heads})
         row["message"] = run.message
         rows.append(row)
-    write_atomic(folder / CONFIRM_CSV, pd.DataFrame(rows).to_csv(index=False), root=folder)
+    RunFolder(folder).write_confirmation(doc, pd.DataFrame(rows))

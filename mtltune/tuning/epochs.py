@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import keras_tuner as kt
 
-from mtltune.model.objectives import MONITOR, OBJECTIVE, Objective
+from mtltune.model.objectives import Objective
+from mtltune.study.names import LEARNED_WEIGHT_PREFIX, MONITOR, OBJECTIVE, STOP_PREFIX
 
 
 def best_epoch_results(
@@ -24,7 +25,9 @@ def best_epoch_results(
     if not math.isfinite(scores[best]):
         raise kt.errors.FailedTrialError(f"the objective is {scores[best]} at every epoch")
     results = {
-        k: float(v[best]) for k, v in history.items() if k.startswith(("val_", "learned_weight_"))
+        k: float(v[best])
+        for k, v in history.items()
+        if k.startswith((STOP_PREFIX, LEARNED_WEIGHT_PREFIX))
     }
     results[MONITOR] = float(scores[best])
     if OBJECTIVE in history:

@@ -11,14 +11,14 @@ import keras_tuner as kt
 import numpy as np
 
 from mtltune.data import Dataset, SplitArrays
-from mtltune.data.scaling import OutputUnits, output_units
+from mtltune.data.scaling import OutputUnits, head_units, in_units
 from mtltune.errors import error_text
 from mtltune.model import loop
 from mtltune.model.multitask import MultiTaskModel
-from mtltune.model.objectives import head_loss_key
 from mtltune.model.strategies import TrainPlan
 from mtltune.report.results import Evaluation, HeadScores
 from mtltune.study import HeadConfig
+from mtltune.study.names import head_loss_key, head_metric_key
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 
 
@@ -37,7 +37,7 @@ def head_scores(model: MultiTaskModel, split: SplitArrays) -> HeadScores:
     logs = loop.evaluate(model, split.x, split.y)
     scores: HeadScores = {h: {"loss": float(logs[head_loss_key(h)])} for h in model.head_names}
     for head, metric in model.metric_keys():
-        scores[head][metric] = float(logs[f"{head}_{metric}"])
+        scores[head][metric] = float(logs[head_metric_key(head, metric)])
     if split.clean:
         clean = loop.evaluate(model, split.x, {**split.y, **split.clean})
         for head in split.clean:
@@ -115,28 +115,6 @@ def train_baseline(
     return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]), test=test), model
 
 
-def train_and_evaluate(
-    hypermodel: MultiTaskHyperModel, plan: TrainPlan, dataset: Dataset
-) -> Evaluation:
-    """Train a model for a fixed plan under the hypermodel's budget and evaluate it."""
-    model, results = train_plan(hypermodel, plan, dataset)
-    return evaluate(model, dataset, hypermodel, epochs=int(results["epochs"]))
-
-
-def units_of(dataset: Dataset, heads: Mapping[str, HeadConfig]) -> dict[str, OutputUnits]:
-    """How each scaled output (a head, a ``gaussian_nll`` log-variance) maps to target units."""
-    return output_units(
-        {h: cfg.uses for h, cfg in heads.items()},
-        {h: str(cfg.loss) for h, cfg in heads.items()},
-        dataset.target_scales,
-    )
-
-
-def in_units(units: Mapping[str, OutputUnits], values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Targets or outputs keyed by output name, in the targets' units."""
-    return {k: units[k].apply(v) if k in units else np.asarray(v) for k, v in values.items()}
-
-
 def predict_in_units(
     model: MultiTaskModel, x: np.ndarray, units: Mapping[str, OutputUnits]
 ) -> dict[str, np.ndarray]:
@@ -153,7 +131,7 @@ def test_arrays(
     Targets and predictions are in the targets' units (``heads.<h>.scale`` undone).
     """
     test = dataset.test
-    units = units_of(dataset, heads)
+    units = head_units(heads, dataset.target_scales)
     arrays: dict[str, np.ndarray] = {"x": test.x, "rows": test.rows}
     arrays.update({f"y/{h}": v for h, v in in_units(units, test.y).items()})
     arrays.update({f"clean/{h}": v for h, v in in_units(units, test.clean).items()})

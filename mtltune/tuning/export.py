@@ -10,7 +10,6 @@ of the saved model, which is saved uncompiled).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,12 +17,11 @@ import keras
 
 from mtltune.data import Dataset
 from mtltune.data.preprocessing import preprocessing_document
-from mtltune.data.scaling import OutputUnits
+from mtltune.data.scaling import OutputUnits, head_units
 from mtltune.model.multitask import MultiTaskModel
-from mtltune.run.atomic import write_atomic, write_with
-from mtltune.run.files import BEST_MODEL, PREPROCESSING_JSON
+from mtltune.run.files import BEST_MODEL
+from mtltune.run.folder import RunFolder
 from mtltune.study import HeadConfig, Study
-from mtltune.tuning.evaluation import units_of
 
 
 def export_network(model: MultiTaskModel, units: Mapping[str, OutputUnits]) -> keras.Model:
@@ -68,7 +66,7 @@ def save_best_model(
         dataset: Its prepared data (the fitted encoders).
         heads: The heads as the hypermodel resolved them (auxiliary outputs filled in).
     """
-    exported = export_network(model, units_of(dataset, heads))
-    write_with(run_dir / BEST_MODEL, exported.save, root=run_dir)
-    document = preprocessing_document(study, dataset, BEST_MODEL)
-    write_atomic(run_dir / PREPROCESSING_JSON, json.dumps(document, indent=2), root=run_dir)
+    exported = export_network(model, head_units(heads, dataset.target_scales))
+    folder = RunFolder(run_dir)
+    folder.write_best_model(exported.save)
+    folder.write_preprocessing(preprocessing_document(study, dataset, BEST_MODEL))

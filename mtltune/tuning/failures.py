@@ -12,8 +12,7 @@ import traceback
 from pathlib import Path
 
 from mtltune.errors import plain_text
-from mtltune.run.atomic import write_atomic
-from mtltune.run.files import TRACEBACK_FILE
+from mtltune.run.folder import RunFolder
 
 #: Longest failure reason, in characters.
 MAX_REASON = 300
@@ -32,4 +31,4 @@ def failure_reason(exc: BaseException) -> str:
 def keep_traceback(trial_dir: str | Path, exc: BaseException, root: str | Path) -> None:
     """Write the exception's full traceback into the trial's folder, inside the run folder."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    write_atomic(Path(trial_dir) / TRACEBACK_FILE, text, root=Path(root))
+    RunFolder(Path(root)).write_traceback(trial_dir, text)

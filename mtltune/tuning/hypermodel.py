@@ -25,13 +25,13 @@ import keras
 import keras_tuner as kt
 
 from mtltune.compat.tf_private import tf_caches_kept
-from mtltune.data.scaling import TargetScale
+from mtltune.data.scaling import TargetScale, loss_in_units
 from mtltune.model import loop
 from mtltune.model.callbacks import BestEpochStopping, DivergenceGuard, ObjectiveLogger
 from mtltune.model.heads import reference_losses
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.network import build_network
-from mtltune.model.objectives import MONITOR, Objective, head_loss_key
+from mtltune.model.objectives import Objective
 from mtltune.model.strategies import TrainPlan, declare
 from mtltune.study import (
     HeadConfig,
@@ -41,6 +41,8 @@ from mtltune.study import (
     TrainingConfig,
     named_head,
 )
+from mtltune.study.heads import log_likelihood_heads
+from mtltune.study.names import MONITOR, STOP_PREFIX, head_loss_key
 from mtltune.tuning.epochs import best_epoch_results
 from mtltune.tuning.reuse import ModelPool
 
@@ -122,7 +124,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         self.objective = Objective(
             _coerce(ObjectiveConfig, objective),
             tuple(self.heads),
-            log_heads=frozenset(h for h, c in self.heads.items() if c.loss_scale == "log"),
+            log_heads=frozenset(log_likelihood_heads(self.heads)),
         )
         self.seed = seed
         #: The hyperparameters of the latest ``build`` and how often in a row they were built.
@@ -283,7 +285,7 @@ class MultiTaskHyperModel(kt.HyperModel):
                 "ranked and early-stopped on that split, never on the training data"
             )
         objective = self.objective_for(y, validation_data[1])
-        keys = [p + head_loss_key(h) for h in self.heads for p in ("", "val_")]
+        keys = [p + head_loss_key(h) for h in self.heads for p in ("", STOP_PREFIX)]
         guard = DivergenceGuard(keys)
         early = BestEpochStopping(
             monitor=MONITOR, mode=self.objective.direction, patience=self.training.patience
@@ -368,8 +370,7 @@ class MultiTaskHyperModel(kt.HyperModel):
 
     def _in_units(self, head: str, loss: float) -> float:
         """A loss on the network's axis in the target's units (as the logs give it)."""
-        scale = self.target_scales.get(head)
-        return scale.to_units(str(self.heads[head].loss), loss) if scale is not None else loss
+        return loss_in_units(self.target_scales, head, str(self.heads[head].loss), loss)
 
 
 def _fast_path(x: Any, y: Any, validation_data: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:

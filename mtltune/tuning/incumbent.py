@@ -15,9 +15,9 @@ from mtltune.data import Dataset
 from mtltune.model.strategies import TrainPlan
 from mtltune.report.confirmation import Confirmation, ConfirmRun
 from mtltune.report.records import TrialRecord
-from mtltune.run.atomic import save_npz
-from mtltune.run.files import PREDICTIONS_NPZ
+from mtltune.run.folder import RunFolder
 from mtltune.study import Study
+from mtltune.study.direction import Direction
 from mtltune.tuning import confirm
 from mtltune.tuning.evaluation import test_arrays
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
@@ -40,7 +40,7 @@ def twin(finished: list[TrialRecord], plan: TrainPlan) -> TrialRecord | None:
 
 
 def leader(
-    confirmation: Confirmation | None, challengers: list[TrialRecord], direction: str
+    confirmation: Confirmation | None, challengers: list[TrialRecord], direction: Direction
 ) -> str | None:
     """The race's leading challenger, or without a race the best challenger by objective."""
     if confirmation is not None and confirmation.chosen is not None:
@@ -50,8 +50,8 @@ def leader(
     if confirmation is not None:  # no challenger was raced: the best screened one leads
         ranked = [t for t in challengers if t.trial_id in confirmation.candidates]
         challengers = ranked or challengers
-    sign = 1.0 if direction == "min" else -1.0
-    return min(challengers, key=lambda t: sign * float(t.objective)).trial_id  # type: ignore[arg-type]
+    rank = Direction(direction).key
+    return min(challengers, key=lambda t: rank(float(t.objective))).trial_id  # type: ignore[arg-type]
 
 
 def race(
@@ -100,5 +100,5 @@ def predictions(
 ) -> dict[str, Any]:
     """Write ``predictions.npz`` (test targets and each model's predictions); its arrays."""
     arrays = test_arrays(dataset, models, hypermodel.heads)
-    save_npz(folder / PREDICTIONS_NPZ, arrays, root=folder)
+    RunFolder(folder).write_predictions(arrays)
     return arrays

@@ -32,8 +32,8 @@ from typing import Any
 
 import keras_tuner as kt
 
-from mtltune.model.objectives import head_loss_key, learned_weight_key
 from mtltune.model.strategies import EPSILON, STRATEGY, loss_weight_name, normalise_weights
+from mtltune.study.names import head_loss_key, learned_weight_key, stop_key
 
 #: Where a trial's hyperparameters came from (the ``origin`` column of ``trials.csv``).
 INFORMED = "informed"
@@ -135,7 +135,7 @@ def _can_weight(space: kt.HyperParameters) -> bool:
 
 def inverse_loss_weights(trial: Any, heads: Iterable[str]) -> dict[str, float] | None:
     """``w_i ∝ 1/L_i`` from a finished trial's per-head stop losses (None if not all > 0)."""
-    losses = {h: _metric(trial, "val_" + head_loss_key(h)) for h in heads}
+    losses = {h: _metric(trial, stop_key(head_loss_key(h))) for h in heads}
     if any(v is None or v <= 0 for v in losses.values()):
         return None
     return {h: 1.0 / v for h, v in losses.items()}  # type: ignore[operator]

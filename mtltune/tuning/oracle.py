@@ -37,6 +37,7 @@ import optuna
 from mtltune.compat.optuna_deprecated import tpe_sampler
 from mtltune.compat.tuner_private import is_duplicate, ongoing_trials, save_trial, set_seed
 from mtltune.model.strategies import EPSILON, LEARNING_RATE
+from mtltune.study.direction import Direction
 from mtltune.tuning.informed import next_proposal
 from mtltune.tuning.tpespace import encoded, fixed_params, suggest
 from mtltune.tuning.untried import untried_point
@@ -167,7 +168,7 @@ class _TPEProposals(kt.Oracle):
                 self._in_order(),
                 self.informed_trials,
                 {**self._space_start_values(), **self.start_values},
-                maximize=self.objective.direction == "max",
+                maximize=Direction(self.objective.direction) is Direction.MAX,
             )
             if proposal is None and self._informed_running():
                 return {"status": _Status.IDLE, "values": None}
@@ -196,7 +197,7 @@ class _TPEProposals(kt.Oracle):
 
     def _sample(self, fixed: Mapping[str, Any], seed: int) -> dict[str, Any]:
         """Rebuild the Optuna study from the trials and ask it for the next values."""
-        direction = "maximize" if self.objective.direction == "max" else "minimize"
+        direction = Direction(self.objective.direction).optuna
         with _quiet_optuna():
             sampler = tpe_sampler(
                 self.good_fraction,

@@ -23,15 +23,16 @@ import keras_tuner as kt
 import numpy as np
 
 from mtltune.data import Dataset, prepare_dataset
-from mtltune.data.scaling import OutputUnits, TargetScale, output_units
+from mtltune.data.scaling import OutputUnits, TargetScale, head_units, in_units
 from mtltune.errors import DataError, error_text
 from mtltune.model.heads import make_loss
 from mtltune.model.strategies import TrainPlan
 from mtltune.run.files import REPLICATES_DIR
-from mtltune.run.folder import study_fingerprint
+from mtltune.run.fingerprint import study_fingerprint
 from mtltune.run.units import load_unit, save_unit
 from mtltune.study import HeadConfig, Study
-from mtltune.tuning.evaluation import in_units, predict_in_units, train_plan, units_of
+from mtltune.study.heads import is_log_likelihood
+from mtltune.tuning.evaluation import predict_in_units, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.phases import describe_failure, tracebacks_wanted
 from mtltune.tuning.tuner import study_hypermodel
@@ -145,7 +146,7 @@ def _replicate(
     data = prepare_dataset(study, seed=seed) if redraw else dataset
     # New data: a hypermodel fitted to it (input width, classes, scales, class weights).
     own = study_hypermodel(study, data) if redraw else hypermodel
-    units = units_of(data, own.heads)
+    units = head_units(own.heads, data.target_scales)
     for head, y in in_units(units, data.test.y).items():
         out[f"y/{head}"] = y
     for head, clean in in_units(units, data.test.clean).items():
@@ -182,7 +183,7 @@ def head_loss(
     if stored is None:
         return float(loss(*values))
     scale = TargetScale(config.scale or "none", float(stored[0]), float(stored[1]))
-    units = output_units({head: config.uses}, {head: str(config.loss)}, {head: scale})
+    units = head_units({head: config}, {head: scale})
     outputs = zip((head, *names), values, strict=True)
     values = [units.get(n, OutputUnits()).invert(v) for n, v in outputs]
     return scale.to_units(str(config.loss), float(loss(*values)))
@@ -225,7 +226,7 @@ def summarise(
                 ]
                 for role in ROLES
             }
-            log = config.loss_scale == "log"
+            log = is_log_likelihood(config)
             ratios = [
                 math.exp(b - w) if log else (b / w if w > 0 else math.nan)
                 for w, b in zip(values["best"], values["baseline"], strict=True)

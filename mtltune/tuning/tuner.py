@@ -23,13 +23,18 @@ import keras_tuner as kt
 from mtltune.compat.tuner_private import quiet_keras_tuner
 from mtltune.data import Dataset
 from mtltune.model.callbacks import StopCheck, check_stop, clear_stop, request_stop
-from mtltune.model.objectives import MONITOR, head_loss_key, head_metric_key, learned_weight_key
 from mtltune.model.strategies import EPSILON, LEARNING_RATE, STRATEGY, declare
 from mtltune.report.results import TrialRecord
 from mtltune.run.files import PROJECT, TENSORBOARD
 from mtltune.run.folder import RunFolder
 from mtltune.study import Study
-from mtltune.study.names import STOP_PREFIX
+from mtltune.study.names import (
+    MONITOR,
+    STOP_PREFIX,
+    head_loss_key,
+    head_metric_key,
+    learned_weight_key,
+)
 from mtltune.tuning.failures import failure_reason, keep_traceback
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.informed import INFORMED, SAMPLER

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from mtltune import DataError, HeadConfig, Objective, StudyError, load_study, prepare_dataset
-from mtltune.data.scaling import TargetScale
+from mtltune.data.scaling import TargetScale, head_units, in_units, loss_in_units, loss_units
 from mtltune.model.heads import make_loss
 from mtltune.study import ObjectiveConfig
+from mtltune.study.heads import is_log_likelihood, log_likelihood_heads
 
 
 def write(tmp_path: Path, frame: pd.DataFrame, study: dict[str, Any]):
@@ -128,3 +129,33 @@ def test_data_sample_is_a_seeded_reproducible_subset(tmp_path) -> None:
     assert len(other_rows) == 120 and set(other_rows.tolist()) != set(rows.tolist())
     with pytest.raises(StudyError, match=r"data\.sample"):
         write(tmp_path, frame, {"data": {"source": "rows.csv", "inputs": ["x"], "sample": 0}})
+
+
+def test_the_one_home_of_unit_conversion_maps_outputs_and_losses() -> None:
+    price = HeadConfig(kind="regression", loss="gaussian_nll", uses=["price_logvar"])
+    count = HeadConfig(kind="regression", loss="mse")
+    scales = {"price": TargetScale("log", 2.0, 0.5)}
+    units = head_units({"price": price, "count": count}, scales)
+    assert set(units) == {"price", "price_logvar"}  # an unscaled head needs no conversion
+    assert units["price_logvar"].offset == pytest.approx(2.0 * np.log(0.5))
+    z = np.array([0.0, 1.0])
+    converted = in_units(units, {"price": z, "count": z})
+    np.testing.assert_allclose(converted["price"], scales["price"].inverse(z))
+    np.testing.assert_array_equal(converted["count"], z)
+    # The tensor path (the model's metrics) is the same formula as NumPy's inverse.
+    np.testing.assert_allclose(scales["price"].undo(z, np.exp), np.exp(z * 0.5 + 2.0))
+    assert loss_in_units(scales, "price", "gaussian_nll", 1.0) == pytest.approx(
+        1.0 + 2.0 * np.log(0.5)
+    )
+    assert loss_in_units(scales, "count", "mse", 3.0) == 3.0
+    assert loss_units(scales, "count", "mse") == (1.0, 0.0)
+
+
+def test_which_heads_are_log_likelihoods_is_decided_once() -> None:
+    nll = HeadConfig(kind="regression", loss="gaussian_nll", uses=["v"])
+    mse = HeadConfig(kind="regression", loss="mse")
+    assert is_log_likelihood(nll) and not is_log_likelihood(mse)
+    heads = {"a": nll, "b": mse}
+    resolved = {h: cfg.model_dump() for h, cfg in heads.items()}  # as report.json keeps them
+    assert log_likelihood_heads(heads) == log_likelihood_heads(resolved) == {"a"}
+    assert log_likelihood_heads({"c": None}) == set()

@@ -147,10 +147,10 @@ def test_a_real_search_on_two_workers_computes_the_inverse_loss_trial_from_the_f
 ) -> None:
     """The second worker waits for the equal-weights trial, as one process does."""
     from mtltune import load_study, run_study
-    from mtltune.distributed.chief import Distributed
+    from mtltune.distributed.chief import DistributedOptions
 
     study = load_study(write_study({"search": {"tuner": "tpe", "max_trials": 2}}))
-    result = run_study(study, tmp_path / "run", distributed=Distributed(workers=2))
+    result = run_study(study, tmp_path / "run", distributed=DistributedOptions(workers=2))
     equal, inverse = result.trials
     assert [equal.origin, inverse.origin] == ["informed", "informed"]
     # w_i ∝ 1/L_i from the equal-weights trial's stop losses: every w_i·L_i alike.

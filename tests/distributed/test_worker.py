@@ -324,7 +324,7 @@ def test_a_worker_imports_a_studys_code_only_on_the_chiefs_word_or_from_a_study_
     write_study, tmp_path, monkeypatch
 ) -> None:
     from mtltune.distributed.trust import TRUSTED_BASE_DIR, TRUSTED_FINGERPRINT
-    from mtltune.run.folder import study_fingerprint
+    from mtltune.run.fingerprint import study_fingerprint
 
     path = write_study({"heads": {"y0": {"loss": "my_losses:mse"}}})
     (path.parent / "my_losses.py").write_text("def mse(y_true, y_pred):\n    return 0.0\n")

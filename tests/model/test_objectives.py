@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 
 from mtltune import Objective, ObjectiveLogger
-from mtltune.model.objectives import (
-    MONITOR,
-    geometric_mean_objective,
-    head_loss_key,
-    head_metric_key,
-)
+from mtltune.model.objectives import geometric_mean_objective
 from mtltune.study import ObjectiveConfig
+from mtltune.study.names import MONITOR, head_loss_key, head_metric_key
 
 HEADS = ("a", "b", "c")
 

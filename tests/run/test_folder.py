@@ -1,15 +1,17 @@
-"""The run folder: fingerprint, resume or refuse, overwrite, saved arrays."""
+"""The run folder: fingerprint, resume or refuse, overwrite, its files' one gateway."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from mtltune import RunFolderError, SearchError, Study
+from mtltune import DamagedRunError, RunFolderError, SearchError, Study
 from mtltune.run.atomic import save_npz
-from mtltune.run.folder import RunFolder, prepare_run_folder, study_fingerprint
+from mtltune.run.fingerprint import study_fingerprint
+from mtltune.run.folder import RunFolder, prepare_run_folder
 
 
 def test_fingerprint_ignores_max_trials_only(tiny_raw) -> None:
@@ -76,3 +78,83 @@ def test_a_tuner_of_another_id_adopts_the_saved_oracle(tmp_path) -> None:
     folder.adopt_tuner_state("tuner0")
     assert (folder.tuner_dir / "chief.json").read_text() == "{}"
     assert (folder.tuner_dir / "tuner0.json").read_text() == '{"kept": 1}'
+
+
+def test_the_gateway_writes_each_file_where_run_files_names_it_and_reads_it_back(
+    tmp_path,
+) -> None:
+    folder = RunFolder(tmp_path / "run")
+    table = pd.DataFrame({"trial_id": ["0"], "objective": [0.5]})
+    arrays = {"x": np.arange(6.0).reshape(3, 2), "y/a": np.ones(3)}
+    written = [
+        folder.write_study_record({"fingerprint": "f"}),
+        folder.write_history("07", {"loss": [1.0, 0.5]}),
+        folder.write_trials(table),
+        folder.write_pareto(table),
+        *folder.write_report("# report\n", '{"best": {}}\n'),
+        folder.write_plot("objective", b"\x89PNG"),
+        folder.write_predictions(arrays),
+        folder.write_replicates({"best/a": np.ones(2)}),
+        folder.write_preprocessing({"model": "best_model.keras"}),
+        folder.write_heartbeat("w1", {"beat": 3}),
+        folder.write_trial_message(folder.tuner_dir / "trial_07", "diverged"),
+        folder.write_traceback(folder.tuner_dir / "trial_07", "Traceback ..."),
+        folder.write_best_model(lambda tmp: tmp.write_bytes(b"zip")),
+        folder.write_confirm_weights("03", 1003, lambda tmp: tmp.write_bytes(b"h5")),
+    ]
+    folder.write_confirmation({"fingerprint": "f", "runs": []}, table)
+    names = sorted(p.relative_to(folder.path).as_posix() for p in folder.path.rglob("*.*"))
+    assert names == sorted(
+        [
+            "best_model.keras",
+            "confirm.csv",
+            "confirm.json",
+            "confirm/03-1003.weights.h5",
+            "histories/07.json",
+            "pareto.csv",
+            "plots/objective.png",
+            "predictions.npz",
+            "preprocessing.json",
+            "replicates.npz",
+            "report.json",
+            "report.md",
+            "study.json",
+            "trials.csv",
+            "tuner/trial_07/message.txt",
+            "tuner/trial_07/traceback.txt",
+            "workers/w1.json",
+        ]
+    )
+    assert all(p.is_file() for p in written)
+    assert folder.read_study_record() == {"fingerprint": "f"}
+    assert folder.read_history("07") == {"loss": [1.0, 0.5]}
+    assert folder.read_history("08") is None
+    read = folder.read_predictions()
+    assert read is not None and set(read) == set(arrays)
+    np.testing.assert_array_equal(read["x"], arrays["x"])
+    assert folder.read_confirmation() == {"fingerprint": "f", "runs": []}
+    assert folder.read_heartbeat("w1") == {"beat": 3}
+    assert folder.read_trial_message(folder.tuner_dir / "trial_07") == "diverged"
+    assert folder.confirm_weights_to_load("03", 1003).read_bytes() == b"h5"
+    assert pd.read_csv(folder.path / "trials.csv", dtype={"trial_id": str}).equals(table)
+
+
+def test_the_gateway_reads_no_link_and_names_a_damaged_file(tmp_path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    (tmp_path / "elsewhere.json").write_text('{"loss": [1.0]}')
+    (folder.path / "histories").mkdir(parents=True)
+    (folder.path / "histories" / "0.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(DamagedRunError, match=r"0\.json"):
+        folder.read_history("0")
+    (folder.path / "predictions.npz").write_bytes(b"not a zip")
+    with pytest.raises(DamagedRunError, match=r"predictions\.npz.*not a readable \.npz"):
+        folder.read_predictions()
+    # What a search reads to go on: a damaged file is as good as none (the work is redone).
+    (folder.path / "confirm.json").write_text("[1, 2")
+    assert folder.read_confirmation() is None
+    (folder.path / "workers").mkdir()
+    (folder.path / "workers" / "w1.json").write_text("[]")
+    assert folder.read_heartbeat("w1") is None
+    with pytest.raises(DamagedRunError, match=r"symbolic link"):
+        folder.write_history("0", {"loss": [2.0]})
+    assert (tmp_path / "elsewhere.json").read_text() == '{"loss": [1.0]}'

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mtltune import MultiTaskHyperModel, weighted_plan
-from mtltune.tuning.evaluation import head_scores, train_and_evaluate
+from mtltune.tuning.evaluation import head_scores, train_baseline
 
 
 def test_head_scores_match_numpy_in_the_targets_units(tiny_study, tiny_dataset) -> None:
@@ -32,12 +32,13 @@ def test_head_scores_match_numpy_in_the_targets_units(tiny_study, tiny_dataset) 
         assert scores[head]["loss_clean"] == pytest.approx(np.mean(clean_error**2), rel=1e-4)
 
 
-def test_train_and_evaluate_scores_stop_and_test(tiny_study, tiny_dataset) -> None:
+def test_train_baseline_scores_stop_and_test(tiny_study, tiny_dataset) -> None:
     hypermodel = MultiTaskHyperModel.from_study(
         tiny_study, tiny_dataset.input_dim, {h: 1 for h in tiny_study.heads}
     )
     plan = weighted_plan(list(tiny_study.heads), learning_rate=1e-2, epsilon=1e-7)
-    evaluation = train_and_evaluate(hypermodel, plan, tiny_dataset)
+    evaluation, model = train_baseline(hypermodel, plan, tiny_dataset)
+    assert model is not None and "diverged" not in evaluation.plan
     losses = [evaluation.stop[h]["loss"] for h in tiny_study.heads]
     assert evaluation.objective == pytest.approx(float(np.exp(np.mean(np.log(losses)))))
     assert set(evaluation.test) == set(tiny_study.heads)

@@ -8,7 +8,7 @@ import pytest
 
 from mtltune import SearchError, load_study, run_study
 from mtltune.launch import open_run
-from mtltune.run.folder import study_fingerprint
+from mtltune.run.fingerprint import study_fingerprint
 
 
 def test_search_evaluates_best_and_baseline_on_test(write_study, tmp_path) -> None:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mtltune.distributed.chief import Distributed
+from mtltune.distributed.chief import DistributedOptions
 from mtltune.distributed.heartbeat import read_heartbeat
 from mtltune.errors import SearchError
 from mtltune.launch import default_run_folder, open_run
@@ -46,7 +46,7 @@ def test_local_workers_start_before_the_chief_listens_and_stop_with_the_run(
 ) -> None:
     study = load_study(write_study())
     out = tmp_path / "run"
-    with open_run(study, out, distributed=Distributed(workers=1)) as run:
+    with open_run(study, out, distributed=DistributedOptions(workers=1)) as run:
         assert read_run_lock(out)["role"] == "chief"
         (worker,) = run.local_workers
         assert worker.tuner_id == "tuner0" and worker.log == out / "workers" / "tuner0.log"

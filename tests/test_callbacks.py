@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from mtltune.model.earlystop import BestEpochStopping, snapshot_of
+from mtltune.model.callbacks import BestEpochStopping, snapshot_of
 
 
 def small_model() -> keras.Model:

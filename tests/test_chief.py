@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from mtltune import load_study, run_study
 from mtltune.cli import app
-from mtltune.distributed.chief import Distributed, join_address, split_address
+from mtltune.distributed.chief import DistributedOptions, join_address, split_address
 from mtltune.distributed.heartbeat import pid_alive, read_heartbeat
 from mtltune.errors import SearchError
 
@@ -29,15 +29,15 @@ SLOW = {
 
 
 def test_options_are_checked_and_threads_split_between_workers() -> None:
-    assert Distributed(workers=2).worker_threads(cores=2) == 1
-    assert Distributed(workers=3).worker_threads(cores=8) == 2
-    assert Distributed(workers=4).worker_threads(cores=2) == 1
-    assert Distributed(workers=0).worker_threads(cores=4) == 4
-    assert Distributed(workers=2, threads=3).worker_threads(cores=2) == 3
+    assert DistributedOptions(workers=2).worker_threads(cores=2) == 1
+    assert DistributedOptions(workers=3).worker_threads(cores=8) == 2
+    assert DistributedOptions(workers=4).worker_threads(cores=2) == 1
+    assert DistributedOptions(workers=0).worker_threads(cores=4) == 4
+    assert DistributedOptions(workers=2, threads=3).worker_threads(cores=2) == 3
     with pytest.raises(ValueError, match="workers must be >= 0, got -1"):
-        Distributed(workers=-1)
+        DistributedOptions(workers=-1)
     with pytest.raises(ValueError, match=r"port must be in 0\.\.65535"):
-        Distributed(port=70000)
+        DistributedOptions(port=70000)
 
 
 def test_addresses(tmp_path) -> None:
@@ -106,7 +106,7 @@ def test_tpe_bayesian_and_hyperband_searches_run_on_workers(write_study, tmp_pat
     # first three (its workers import no scikit-learn). Hyperband: workers wait while the
     # oracle has no trial to give between rounds (it answers IDLE).
     study = load_study(write_study({"search": {"tuner": tuner, "max_trials": 5}}))
-    result = run_study(study, tmp_path / "run", distributed=Distributed(workers=2))
+    result = run_study(study, tmp_path / "run", distributed=DistributedOptions(workers=2))
     assert [t.status for t in result.trials] == ["COMPLETED"] * len(result.trials)
     assert len(result.trials) == len({t.trial_id for t in result.trials}) >= 4
     trials = read_trials(tmp_path / "run")
