@@ -16,7 +16,11 @@ its compiled-loss tracker owns), and trains by the plan's strategy, an object of
   Gaussian head the maximum-likelihood weight ``1/σ_i²``. Heads whose loss is already a
   log-likelihood (``loss_scale: log``) keep weight 1;
 * ``geometric``: one Adam on the geometric mean ``exp(mean_i log L_i)`` (a log-likelihood head
-  enters with ``log exp(L_i) = L_i``); its gradient weights head ``i`` by ``1/L_i``.
+  enters with ``log exp(L_i) = L_i``); its gradient weights head ``i`` by ``1/L_i``;
+* ``dwa``, ``gradnorm``, ``pcgrad``, ``famo``: the strategy's own state (``strategy_state``:
+  plain variables, with its settings), its trainable ``task_weights`` with an Adam of their
+  own, and, for the last three, its own train step (``Strategy.step``, given a
+  ``StepContext``); ``dwa`` updates its weights after each epoch (``end_epoch``).
 
 The TensorFlow backend is required (``tf.GradientTape``).
 """
@@ -32,9 +36,10 @@ import tensorflow as tf
 
 from mtltune.data.scaling import TargetScale
 from mtltune.model.adam import FlatAdam
+from mtltune.model.gradients import per_head_gradients
 from mtltune.model.heads import make_loss, make_metrics
 from mtltune.model.objectives import head_loss_key, learned_weight_key
-from mtltune.model.strategies import TrainPlan, strategy_of
+from mtltune.model.strategies import StepContext, TrainPlan, strategy_of
 from mtltune.study import HeadConfig
 
 
@@ -103,10 +108,48 @@ class MultiTaskModel(keras.Model):
             self.log_variances = self.add_weight(
                 shape=(len(self.head_names),), initializer="zeros", name="log_variances"
             )
+        self.task_weights: keras.Variable | None = None
+        if self.strategy.task_weights_init is not None:
+            self.task_weights = self.add_weight(
+                shape=(len(self.head_names),),
+                initializer=keras.initializers.Constant(self.strategy.task_weights_init),
+                name="task_weights",
+            )
+        # Plain variables, as the loss weights: the strategy's state and the plan's settings.
+        self.strategy_state = {
+            name: tf.Variable(tf.zeros(shape), trainable=False, name=name.replace(":", "_"))
+            for name, shape in self._state_shapes().items()
+        }
+        self._set_state(plan)
+        self._shared: list[keras.Variable] = []
         self.built = True
 
+    def _state_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = self.strategy.state_shapes(len(self.head_names))
+        shapes.update({"setting:" + name: () for name in self.strategy.defaults})
+        return shapes
+
+    def _set_state(self, plan: TrainPlan) -> None:
+        """Zero the strategy's state; its settings and task weights take the plan's start."""
+        for name, variable in self.strategy_state.items():
+            if name.startswith("setting:"):
+                variable.assign(float(plan.settings[name.removeprefix("setting:")]))
+            else:
+                variable.assign(tf.zeros_like(variable))
+        if self.task_weights is not None:
+            self.task_weights.assign(
+                tf.fill(self.task_weights.shape, float(self.strategy.task_weights_init or 0.0))
+            )
+
     def learned_weights(self) -> dict[str, float] | None:
-        """``exp(-s_i)`` per head for the ``uncertainty`` strategy, else ``None``."""
+        """The weights the strategy set, per head (``uncertainty``: ``exp(-s_i)``), or ``None``.
+
+        ``dwa``: the weights of the last epoch; ``gradnorm``: the learned weights (sum ``K``);
+        ``famo``: ``K·softmax(ξ)``.
+        """
+        shown = self.strategy.shown_weights(tf, self.task_weights, self._weights)
+        if shown is not None:
+            return {h: float(w) for h, w in zip(self.head_names, shown.numpy(), strict=True)}
         if self.log_variances is None:
             return None
         weights = np.exp(-np.asarray(self.log_variances.numpy(), dtype=float))
@@ -149,14 +192,22 @@ class MultiTaskModel(keras.Model):
             steps_per_execution: Training steps run per call of the compiled function.
             jit_compile: Whether to XLA-compile the steps.
         """
-        variables = list(self.trainable_variables)
+        variables = [v for v in self.trainable_variables if v is not self.task_weights]
         groups = self.strategy.groups(variables, self.head_names, lambda: _variables_reached(self))
+        if self.strategy.own_step:
+            reached = _variables_reached(self)
+            self._shared = [v for v in variables if all(id(v) in reached[h] for h in reached)]
+        if self.task_weights is not None:
+            groups = [*groups, [self.task_weights]]
         rates = self.strategy.learning_rates(self.plan, self.head_names)
         optimizers = []
         for i, (group, rate) in enumerate(zip(groups, rates, strict=True)):
             # Adam reads epsilon in its update step: a variable keeps it tunable. FlatAdam:
             # one fused kernel per optimizer and step (separate: five, not one per variable).
-            opt = FlatAdam(learning_rate=rate, epsilon=self._epsilon, name=f"adam_{i}")
+            # The task weights' Adam keeps PyTorch's epsilon, as the methods' authors' code.
+            own = self.task_weights is not None and i == len(groups) - 1
+            epsilon = 1e-8 if own else self._epsilon
+            opt = FlatAdam(learning_rate=rate, epsilon=epsilon, name=f"adam_{i}")
             opt.build(group)
             optimizers.append(opt)
         self.head_optimizers = optimizers
@@ -209,6 +260,7 @@ class MultiTaskModel(keras.Model):
         self._epsilon.assign(float(plan.epsilon))
         if self.log_variances is not None:
             self.log_variances.assign(tf.zeros_like(self.log_variances))
+        self._set_state(plan)
         self.plan = plan
         self.stop_training = False
 
@@ -221,9 +273,13 @@ class MultiTaskModel(keras.Model):
         ]
 
     def _total(self, losses: list[tf.Tensor]) -> tf.Tensor:
-        """What the strategy's single optimizer minimises (``separate``: the weighted sum)."""
+        """What the strategy's single optimizer minimises (``separate``: the weighted sum).
+
+        A strategy with task weights (``gradnorm``, ``famo``) gets them as its ``weights``.
+        """
         stacked = tf.stack(losses)
-        return self.strategy.total(tf, stacked, self._weights, self._log_scale, self.log_variances)
+        weights = self._weights if self.task_weights is None else self.task_weights
+        return self.strategy.total(tf, stacked, weights, self._log_scale, self.log_variances)
 
     def _track(self, losses: tf.Tensor, total: tf.Tensor, batch: tf.Tensor) -> None:
         for i, tracker in enumerate(self.head_loss_trackers):
@@ -239,7 +295,8 @@ class MultiTaskModel(keras.Model):
         """
         x, y = data[0], data[1]
         separate = self.strategy.own_head_losses
-        with tf.GradientTape(persistent=separate) as tape:
+        persistent = separate or self.strategy.per_head_gradients
+        with tf.GradientTape(persistent=persistent) as tape:
             outputs = self(x, training=True)
             losses = self._head_losses(y, outputs)
             regularisation = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
@@ -247,7 +304,14 @@ class MultiTaskModel(keras.Model):
             if separate:
                 # Inside the tape: each Adam minimises its own head loss (+ regularisation).
                 own = [loss + regularisation for loss in losses]
-        if separate:
+            stacked = tf.stack(losses)
+        if self.strategy.per_epoch:
+            self.strategy.add_batch(tf, self.strategy_state, stacked, _batch_size(x))
+        if self.strategy.own_step:
+            context = self._context(tape, losses, total, regularisation, x, y)
+            total = self.strategy.step(context)
+            del tape
+        elif separate:
             for loss, opt, group in zip(
                 own, self.head_optimizers, self._variable_groups, strict=True
             ):
@@ -256,7 +320,50 @@ class MultiTaskModel(keras.Model):
         else:
             group = self._variable_groups[0]
             self.head_optimizers[0].apply(tape.gradient(total, group), group)
-        return tf.stack(losses), total
+        return stacked, total
+
+    def _context(
+        self,
+        tape: tf.GradientTape,
+        losses: list[tf.Tensor],
+        total: tf.Tensor,
+        regularisation: tf.Tensor,
+        x: Any,
+        y: Any,
+    ) -> StepContext:
+        """What a strategy's own step works with (see ``StepContext``)."""
+        return StepContext(
+            ops=tf,
+            tape=tape,
+            losses=tf.stack(losses),
+            head_losses=losses,
+            total=total,
+            regularisation=regularisation,
+            log_scale=self._log_scale,
+            network=self._variable_groups[0],
+            shared=self._shared,
+            optimizers=self.head_optimizers,
+            task_weights=self.task_weights,
+            state=self.strategy_state,
+            per_head_gradients=per_head_gradients,
+            losses_after=lambda: tf.stack(self._head_losses(y, self(x, training=True))),
+            step=self.head_optimizers[0].iterations,
+        )
+
+    def end_epoch(self) -> None:
+        """After a training epoch: the strategy's per-epoch update (``dwa``'s weights).
+
+        The in-memory loop calls it inside its compiled epoch; under Keras' ``fit`` it runs
+        when the metrics are next reset (``reset_metrics``: validation, or the next epoch).
+        It does nothing until a batch has been trained since the last call.
+        """
+        if self.strategy.per_epoch:
+            self.strategy.end_epoch(tf, self.strategy_state, self._weights, self._log_scale)
+
+    def reset_metrics(self) -> None:
+        """Keras' per-epoch reset, after ending the epoch for a ``per_epoch`` strategy."""
+        self.end_epoch()
+        super().reset_metrics()
 
     def test_batch(self, data: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """Per-head losses (stacked) and total of one batch; updates the head metrics."""
@@ -301,10 +408,13 @@ class MultiTaskModel(keras.Model):
         logs.update({head_loss_key(h): losses[i] for i, h in enumerate(self.head_names)})
         if not training:
             logs.update({m.name: m.result() for m in self.head_metrics})
-        elif self.log_variances is not None:
-            weights = tf.exp(-self.log_variances)
-            for i, head in enumerate(self.head_names):
-                logs[learned_weight_key(head)] = weights[i]
+        else:
+            weights = self.strategy.shown_weights(tf, self.task_weights, self._weights)
+            if weights is None and self.log_variances is not None:
+                weights = tf.exp(-self.log_variances)
+            if weights is not None:
+                for i, head in enumerate(self.head_names):
+                    logs[learned_weight_key(head)] = weights[i]
         return logs
 
     def metric_keys(self) -> list[tuple[str, str]]:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 HeadKind = Literal["regression", "binary", "multiclass"]
-StrategyName = Literal["weighted", "separate", "uncertainty", "geometric"]
+StrategyName = Literal[
+    "weighted", "separate", "uncertainty", "geometric", "dwa", "gradnorm", "pcgrad", "famo"
+]
 TunerName = Literal["tpe", "random", "bayesian", "hyperband"]
 
 
