@@ -593,8 +593,8 @@ class DynamicWeightAverage(Strategy):
     One Adam on ``Σ_k w_k·L_k`` whose weights change once per epoch: ``w_k = K·softmax(r/T)_k``
     with ``r_k`` the ratio of head ``k``'s mean training loss over the last two epochs, so a
     head whose loss falls slowly gets more weight; weights 1 for the first two epochs.
-    Searches the temperature ``T`` (log-uniform in ``[0.5, 20]``; the paper's ``T = 2``, its
-    default), the learning rate and epsilon.
+    Searches the temperature ``T`` (``search.methods.dwa_temperature``, log-uniform, by default
+    in ``[0.5, 20]``; the paper's ``T = 2`` is the default value), the learning rate and epsilon.
     """
 
     name = "dwa"
@@ -602,8 +602,8 @@ class DynamicWeightAverage(Strategy):
     defaults: ClassVar[dict[str, float]] = {DWA_TEMPERATURE: 2.0}
 
     def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
-        """Declare the temperature ``T``."""
-        return {DWA_TEMPERATURE: hp.Float(DWA_TEMPERATURE, 0.5, 20.0, sampling="log", default=2.0)}
+        """Declare the temperature ``T`` (``search.methods.dwa_temperature``)."""
+        return _declare_own(hp, search, self.defaults)
 
     def state_shapes(self, heads: int) -> dict[str, tuple[int, ...]]:
         """The epoch's loss sums and rows, the last two epochs' mean losses, epochs ended."""
@@ -640,10 +640,11 @@ class GradNorm(Strategy):
     by an Adam of their own on ``L_grad = Σ_i |G_i − mean(G)·r_i^α|``, where ``G_i`` is the norm
     of the gradient of ``w_i·L_i`` at the last shared layer's kernel and ``r_i`` the head's
     relative inverse training rate ``(L_i(t)/L_i(0))/mean``; after each step the weights are
-    renormalised to sum ``K``. Searches ``α`` (uniform in ``[0, 3]``; the paper uses 0.12 to
-    1.5 and LibMTL defaults to 1.5), the weights' learning rate (log-uniform in
-    ``[1e-3, 1e-1]``, default 0.01; the paper trains them with the network's optimizer), the
-    learning rate and epsilon. ``L_i(0)`` is the first step's batch loss.
+    renormalised to sum ``K``. Searches ``α`` (log-uniform, by default in ``[0.05, 3]``; the
+    paper uses 0.12 to 1.5, LibMTL defaults to 1.5, the default value here), the weights'
+    learning rate (log-uniform in ``[1e-3, 1e-1]``, default 0.01; the paper trains them with
+    the network's optimizer), the learning rate and epsilon. ``L_i(0)``: the first step's
+    batch loss.
     """
 
     name = "gradnorm"
@@ -653,13 +654,8 @@ class GradNorm(Strategy):
     defaults: ClassVar[dict[str, float]] = {GRADNORM_ALPHA: 1.5, GRADNORM_WEIGHT_RATE: 0.01}
 
     def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
-        """Declare ``α`` and the weights' learning rate."""
-        return {
-            GRADNORM_ALPHA: hp.Float(GRADNORM_ALPHA, 0.0, 3.0, default=1.5),
-            GRADNORM_WEIGHT_RATE: hp.Float(
-                GRADNORM_WEIGHT_RATE, 1e-3, 1e-1, sampling="log", default=0.01
-            ),
-        }
+        """Declare ``α`` and the weights' learning rate (``search.methods``)."""
+        return _declare_own(hp, search, self.defaults)
 
     def weight_rate(self, plan: TrainPlan) -> float:
         """The weights' learning rate."""
@@ -763,11 +759,8 @@ class FAMO(Strategy):
     defaults: ClassVar[dict[str, float]] = {FAMO_WEIGHT_RATE: 0.025, FAMO_DECAY: 1e-3}
 
     def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
-        """Declare the logits' step size and decay."""
-        return {
-            FAMO_WEIGHT_RATE: hp.Float(FAMO_WEIGHT_RATE, 1e-3, 1e-1, sampling="log", default=0.025),
-            FAMO_DECAY: hp.Float(FAMO_DECAY, 1e-4, 1e-1, sampling="log", default=1e-3),
-        }
+        """Declare the logits' step size and decay (``search.methods``)."""
+        return _declare_own(hp, search, self.defaults)
 
     def weight_rate(self, plan: TrainPlan) -> float:
         """The logits' step size ``β``."""
@@ -797,6 +790,20 @@ class FAMO(Strategy):
         """``K·softmax(ξ)``: the weights on the log losses, mean 1."""
         k = ops.cast(ops.shape(task_weights)[0], "float32")
         return k * ops.nn.softmax(task_weights)
+
+
+def _declare_own(hp: Any, search: SearchConfig, defaults: Mapping[str, float]) -> dict[str, float]:
+    """Declare a method's own hyperparameters, log-uniform over ``search.methods``' ranges.
+
+    Each defaults to the paper's value (``defaults``), clipped to its range.
+    """
+    values = {}
+    for name, default in defaults.items():
+        bounds = getattr(search.methods, name)
+        values[name] = hp.Float(
+            name, bounds.min, bounds.max, sampling="log", default=_within(default, bounds)
+        )
+    return values
 
 
 def last_shared_kernel(shared: Sequence[Any]) -> Any:
