@@ -18,17 +18,15 @@ import tensorflow as tf
 
 from mtltune import HeadConfig, MultiTaskModel, SearchConfig
 from mtltune.model import loop
-from mtltune.model.strategies import (
-    STRATEGIES,
-    declare,
+from mtltune.model.balancing import (
     dwa_weights,
     famo_logit_gradient,
     famo_objective,
     gradnorm_weight_gradient,
     pcgrad,
     renormalise,
-    single_optimizer_plan,
 )
+from mtltune.model.strategies import STRATEGIES, declare, single_optimizer_plan
 
 HEADS = {"a": HeadConfig(), "b": HeadConfig()}
 METHODS = ["dwa", "gradnorm", "pcgrad", "famo"]

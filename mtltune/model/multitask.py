@@ -17,10 +17,8 @@ its compiled-loss tracker owns), and trains by the plan's strategy, an object of
   log-likelihood (``loss_scale: log``) keep weight 1;
 * ``geometric``: one Adam on the geometric mean ``exp(mean_i log L_i)`` (a log-likelihood head
   enters with ``log exp(L_i) = L_i``); its gradient weights head ``i`` by ``1/L_i``;
-* ``dwa``, ``gradnorm``, ``pcgrad``, ``famo``: the strategy's own state (``strategy_state``:
-  plain variables, with its settings), its trainable ``task_weights`` with an Adam of their
-  own, and, for the last three, its own train step (``Strategy.step``, given a
-  ``StepContext``); ``dwa`` updates its weights after each epoch (``end_epoch``).
+* ``dwa``, ``gradnorm``, ``pcgrad``, ``famo``: their state, task weights and own steps are
+  set up by ``mtltune.model.stepping``; ``dwa`` updates its weights after each epoch.
 
 The TensorFlow backend is required (``tf.GradientTape``).
 """
@@ -35,11 +33,11 @@ import numpy as np
 import tensorflow as tf
 
 from mtltune.data.scaling import TargetScale
+from mtltune.model import stepping
 from mtltune.model.adam import FlatAdam
-from mtltune.model.gradients import per_head_gradients
 from mtltune.model.heads import make_loss, make_metrics
 from mtltune.model.objectives import head_loss_key, learned_weight_key
-from mtltune.model.strategies import StepContext, TrainPlan, strategy_of
+from mtltune.model.strategies import TrainPlan, strategy_of
 from mtltune.study import HeadConfig
 
 
@@ -108,45 +106,12 @@ class MultiTaskModel(keras.Model):
             self.log_variances = self.add_weight(
                 shape=(len(self.head_names),), initializer="zeros", name="log_variances"
             )
-        self.task_weights: keras.Variable | None = None
-        if self.strategy.task_weights_init is not None:
-            self.task_weights = self.add_weight(
-                shape=(len(self.head_names),),
-                initializer=keras.initializers.Constant(self.strategy.task_weights_init),
-                name="task_weights",
-            )
-        # Plain variables, as the loss weights: the strategy's state and the plan's settings.
-        self.strategy_state = {
-            name: tf.Variable(tf.zeros(shape), trainable=False, name=name.replace(":", "_"))
-            for name, shape in self._state_shapes().items()
-        }
-        self._set_state(plan)
+        self.task_weights, self.strategy_state = stepping.strategy_variables(self, plan)
         self._shared: list[keras.Variable] = []
         self.built = True
 
-    def _state_shapes(self) -> dict[str, tuple[int, ...]]:
-        shapes = self.strategy.state_shapes(len(self.head_names))
-        shapes.update({"setting:" + name: () for name in self.strategy.defaults})
-        return shapes
-
-    def _set_state(self, plan: TrainPlan) -> None:
-        """Zero the strategy's state; its settings and task weights take the plan's start."""
-        for name, variable in self.strategy_state.items():
-            if name.startswith("setting:"):
-                variable.assign(float(plan.settings[name.removeprefix("setting:")]))
-            else:
-                variable.assign(tf.zeros_like(variable))
-        if self.task_weights is not None:
-            self.task_weights.assign(
-                tf.fill(self.task_weights.shape, float(self.strategy.task_weights_init or 0.0))
-            )
-
     def learned_weights(self) -> dict[str, float] | None:
-        """The weights the strategy set, per head (``uncertainty``: ``exp(-s_i)``), or ``None``.
-
-        ``dwa``: the weights of the last epoch; ``gradnorm``: the learned weights (sum ``K``);
-        ``famo``: ``K·softmax(ξ)``.
-        """
+        """The weights the strategy set, per head (``uncertainty``: ``exp(-s_i)``), or ``None``."""
         shown = self.strategy.shown_weights(tf, self.task_weights, self._weights)
         if shown is not None:
             return {h: float(w) for h, w in zip(self.head_names, shown.numpy(), strict=True)}
@@ -260,7 +225,7 @@ class MultiTaskModel(keras.Model):
         self._epsilon.assign(float(plan.epsilon))
         if self.log_variances is not None:
             self.log_variances.assign(tf.zeros_like(self.log_variances))
-        self._set_state(plan)
+        stepping.reset(self, plan)
         self.plan = plan
         self.stop_training = False
 
@@ -308,7 +273,7 @@ class MultiTaskModel(keras.Model):
         if self.strategy.per_epoch:
             self.strategy.add_batch(tf, self.strategy_state, stacked, _batch_size(x))
         if self.strategy.own_step:
-            context = self._context(tape, losses, total, regularisation, x, y)
+            context = stepping.context(self, tape, losses, total, regularisation, (x, y))
             total = self.strategy.step(context)
             del tape
         elif separate:
@@ -322,46 +287,15 @@ class MultiTaskModel(keras.Model):
             self.head_optimizers[0].apply(tape.gradient(total, group), group)
         return stacked, total
 
-    def _context(
-        self,
-        tape: tf.GradientTape,
-        losses: list[tf.Tensor],
-        total: tf.Tensor,
-        regularisation: tf.Tensor,
-        x: Any,
-        y: Any,
-    ) -> StepContext:
-        """What a strategy's own step works with (see ``StepContext``)."""
-        return StepContext(
-            ops=tf,
-            tape=tape,
-            losses=tf.stack(losses),
-            head_losses=losses,
-            total=total,
-            regularisation=regularisation,
-            log_scale=self._log_scale,
-            network=self._variable_groups[0],
-            shared=self._shared,
-            optimizers=self.head_optimizers,
-            task_weights=self.task_weights,
-            state=self.strategy_state,
-            per_head_gradients=per_head_gradients,
-            losses_after=lambda: tf.stack(self._head_losses(y, self(x, training=True))),
-            step=self.head_optimizers[0].iterations,
-        )
-
     def end_epoch(self) -> None:
         """After a training epoch: the strategy's per-epoch update (``dwa``'s weights).
 
-        The in-memory loop calls it inside its compiled epoch; under Keras' ``fit`` it runs
-        when the metrics are next reset (``reset_metrics``: validation, or the next epoch).
-        It does nothing until a batch has been trained since the last call.
+        The loop calls it in its compiled epoch; under Keras' ``fit``, ``reset_metrics`` does.
         """
         if self.strategy.per_epoch:
             self.strategy.end_epoch(tf, self.strategy_state, self._weights, self._log_scale)
 
-    def reset_metrics(self) -> None:
-        """Keras' per-epoch reset, after ending the epoch for a ``per_epoch`` strategy."""
+    def reset_metrics(self) -> None:  # noqa: D102 (Keras' reset, after ``end_epoch``)
         self.end_epoch()
         super().reset_metrics()
 
