@@ -15,8 +15,10 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 import tensorflow as tf
+from twoheads import build as user_build
+from twoheads import data as user_data
 
-from mtltune import HeadConfig, MultiTaskModel, SearchConfig
+from mtltune import HeadConfig, MultiTaskHyperModel, MultiTaskModel, SearchConfig
 from mtltune.model import loop
 from mtltune.model.balancing import (
     dwa_weights,
@@ -274,3 +276,16 @@ def test_a_recycled_model_starts_again_from_its_new_plan(strategy: str) -> None:
     weights = model.learned_weights()
     assert weights is None or weights == pytest.approx({"a": 1.0, "b": 1.0})
     assert math.isfinite(loop.fit(model, x, y, (x, y), epochs=1, batch_size=32)["loss"][0])
+
+
+@pytest.mark.parametrize("strategy", METHODS)
+def test_a_diverging_method_is_a_failed_trial(strategy: str) -> None:
+    hypermodel = MultiTaskHyperModel(
+        user_build, {"a": {}, "b": {"kind": "binary"}}, training={"max_epochs": 20}, seed=0
+    )
+    plan = single_optimizer_plan(strategy, learning_rate=1e12, epsilon=1e-7)
+    model = hypermodel.build_plan(plan)
+    x, y = user_data(64, 0)
+    xv, yv = user_data(32, 1)
+    with pytest.raises(kt.errors.FailedTrialError, match="diverged at epoch"):
+        hypermodel.fit(None, model, x, y, validation_data=(xv, yv))
