@@ -289,3 +289,16 @@ def test_a_diverging_method_is_a_failed_trial(strategy: str) -> None:
     xv, yv = user_data(32, 1)
     with pytest.raises(kt.errors.FailedTrialError, match="diverged at epoch"):
         hypermodel.fit(None, model, x, y, validation_data=(xv, yv))
+
+
+def test_mtltune_show_prints_the_methods_ranges(write_study) -> None:
+    from typer.testing import CliRunner
+
+    from mtltune.cli import app
+
+    study = write_study({"search": {"strategies": ["weighted", *METHODS]}})
+    result = CliRunner().invoke(app, ["show", str(study)])
+    assert result.exit_code == 0, result.output
+    assert "- famo" in result.output and "methods:" in result.output
+    for name in ("dwa_temperature", "gradnorm_alpha", "gradnorm_weight_rate", "famo_decay"):
+        assert f"  {name}:" in result.output
