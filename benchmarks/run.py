@@ -52,10 +52,15 @@
    race's leading challenger (the policy before the verdict): no regret on studies where equal
    weights are optimal (same_sine, phase_sine, reg_class), power where better weights exist
    (hetero_sine, imbalanced).
+15. ``strategies`` (issue 28, benchmarks/strategies_bench.py): every strategy (DWA, GradNorm,
+   PCGrad and FAMO beside mtltune's four) tuned alone with the same trials on hetero_sine,
+   reg_class, imbalanced and scikit-learn's diabetes table, then raced against equal weights:
+   each one's paired test objective ratio, and its seconds per step against ``weighted``.
 
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
      [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table,
-              search,confirm,verdict]
+              search,confirm,verdict,strategies]
+     [--strategies-out /tmp/strategies.jsonl] [--strategies dwa,gradnorm]
      [--verdict-out /tmp/verdict.jsonl] [--verdict-trials 12]
      [--studies hetero_sine,phase_sine,reg_class] [--tuners random,bayesian,tpe,tpe-plain]
      [--search-out /tmp/search.jsonl] [--search-trials 20] [--summary-only]
@@ -967,6 +972,14 @@ def main() -> None:
     parser.add_argument("--search-out", default="search.jsonl", help="search part's records")
     parser.add_argument("--verdict-out", default="verdict.jsonl", help="verdict part's records")
     parser.add_argument(
+        "--strategies-out", default="strategies.jsonl", help="strategies part's records"
+    )
+    parser.add_argument(
+        "--strategies",
+        default=None,
+        help="strategies part: comma-separated strategies (default: all eight)",
+    )
+    parser.add_argument(
         "--verdict-trials", type=int, default=12, help="verdict part: trials per search"
     )
     parser.add_argument(
@@ -1037,6 +1050,17 @@ def main() -> None:
             studies = (args.studies or default).split(",")
             verdict_bench.run(studies, seeds, out, args.verdict_trials)
         verdict_bench.summary(out)
+    if "strategies" in parts:
+        import strategies_bench
+
+        names = (args.strategies or ",".join(strategies_bench.ALL)).split(",")
+        out = Path(args.strategies_out)
+        if not args.summary_only:
+            strategies_bench.step_costs(strategies=names)
+            seeds = [int(s) for s in (args.seeds or "0,1,2,3,4").split(",")]
+            studies = (args.studies or ",".join(strategies_bench.DEFAULT_STUDIES)).split(",")
+            strategies_bench.run(studies, seeds, out, args.trials, names)
+        strategies_bench.summary(out, names)
     if "confirm" in parts:
         seeds = [int(s) for s in (args.seeds or "7,8,9").split(",")]
         studies = (args.studies or "hetero_sine,reg_class").split(",")

@@ -128,7 +128,12 @@ class EpochLoop:
             tf.constant(0.0),
         )
         done, _, sums, total, seen = tf.while_loop(running, step, start)
-        return done, self.model.epoch_logs(total / seen, sums / seen, training=True)
+        logs = self.model.epoch_logs(total / seen, sums / seen, training=True)
+        # After the logs, which show the weights the epoch trained with (dwa's update).
+        end_epoch = getattr(self.model, "end_epoch", None)
+        if end_epoch is not None:
+            end_epoch()
+        return done, logs
 
     def _evaluate_chunks(self, x: Any, y: Any, chunk: tf.Tensor) -> dict[str, tf.Tensor]:
         """Score consecutive chunks with ``test_batch``; returns the evaluation logs."""

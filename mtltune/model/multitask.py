@@ -16,7 +16,9 @@ its compiled-loss tracker owns), and trains by the plan's strategy, an object of
   Gaussian head the maximum-likelihood weight ``1/σ_i²``. Heads whose loss is already a
   log-likelihood (``loss_scale: log``) keep weight 1;
 * ``geometric``: one Adam on the geometric mean ``exp(mean_i log L_i)`` (a log-likelihood head
-  enters with ``log exp(L_i) = L_i``); its gradient weights head ``i`` by ``1/L_i``.
+  enters with ``log exp(L_i) = L_i``); its gradient weights head ``i`` by ``1/L_i``;
+* ``dwa``, ``gradnorm``, ``pcgrad``, ``famo``: their state, task weights and own steps are
+  set up by ``mtltune.model.stepping``; ``dwa`` updates its weights after each epoch.
 
 The TensorFlow backend is required (``tf.GradientTape``).
 """
@@ -31,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtltune.data.scaling import TargetScale, loss_units
+from mtltune.model import stepping
 from mtltune.model.adam import FlatAdam
 from mtltune.model.heads import make_loss, make_metrics
 from mtltune.model.strategies import TrainPlan, strategy_of
@@ -104,10 +107,15 @@ class MultiTaskModel(keras.Model):
             self.log_variances = self.add_weight(
                 shape=(len(self.head_names),), initializer="zeros", name="log_variances"
             )
+        self.task_weights, self.strategy_state = stepping.strategy_variables(self, plan)
+        self._shared: list[keras.Variable] = []
         self.built = True
 
     def learned_weights(self) -> dict[str, float] | None:
-        """``exp(-s_i)`` per head for the ``uncertainty`` strategy, else ``None``."""
+        """The weights the strategy set, per head (``uncertainty``: ``exp(-s_i)``), or ``None``."""
+        shown = self.strategy.shown_weights(tf, self.task_weights, self._weights)
+        if shown is not None:
+            return {h: float(w) for h, w in zip(self.head_names, shown.numpy(), strict=True)}
         if self.log_variances is None:
             return None
         weights = np.exp(-np.asarray(self.log_variances.numpy(), dtype=float))
@@ -148,14 +156,22 @@ class MultiTaskModel(keras.Model):
             steps_per_execution: Training steps run per call of the compiled function.
             jit_compile: Whether to XLA-compile the steps.
         """
-        variables = list(self.trainable_variables)
+        variables = [v for v in self.trainable_variables if v is not self.task_weights]
         groups = self.strategy.groups(variables, self.head_names, lambda: _variables_reached(self))
+        if self.strategy.own_step:
+            reached = _variables_reached(self)
+            self._shared = [v for v in variables if all(id(v) in reached[h] for h in reached)]
+        if self.task_weights is not None:
+            groups = [*groups, [self.task_weights]]
         rates = self.strategy.learning_rates(self.plan, self.head_names)
         optimizers = []
         for i, (group, rate) in enumerate(zip(groups, rates, strict=True)):
             # Adam reads epsilon in its update step: a variable keeps it tunable. FlatAdam:
             # one fused kernel per optimizer and step (separate: five, not one per variable).
-            opt = FlatAdam(learning_rate=rate, epsilon=self._epsilon, name=f"adam_{i}")
+            # The task weights' Adam keeps PyTorch's epsilon, as the methods' authors' code.
+            own = self.task_weights is not None and i == len(groups) - 1
+            epsilon = 1e-8 if own else self._epsilon
+            opt = FlatAdam(learning_rate=rate, epsilon=epsilon, name=f"adam_{i}")
             opt.build(group)
             optimizers.append(opt)
         self.head_optimizers = optimizers
@@ -208,6 +224,7 @@ class MultiTaskModel(keras.Model):
         self._epsilon.assign(float(plan.epsilon))
         if self.log_variances is not None:
             self.log_variances.assign(tf.zeros_like(self.log_variances))
+        stepping.reset(self, plan)
         self.plan = plan
         self.stop_training = False
 
@@ -220,9 +237,13 @@ class MultiTaskModel(keras.Model):
         ]
 
     def _total(self, losses: list[tf.Tensor]) -> tf.Tensor:
-        """What the strategy's single optimizer minimises (``separate``: the weighted sum)."""
+        """What the strategy's single optimizer minimises (``separate``: the weighted sum).
+
+        A strategy with task weights (``gradnorm``, ``famo``) gets them as its ``weights``.
+        """
         stacked = tf.stack(losses)
-        return self.strategy.total(tf, stacked, self._weights, self._log_scale, self.log_variances)
+        weights = self._weights if self.task_weights is None else self.task_weights
+        return self.strategy.total(tf, stacked, weights, self._log_scale, self.log_variances)
 
     def _track(self, losses: tf.Tensor, total: tf.Tensor, batch: tf.Tensor) -> None:
         for i, tracker in enumerate(self.head_loss_trackers):
@@ -238,7 +259,8 @@ class MultiTaskModel(keras.Model):
         """
         x, y = data[0], data[1]
         separate = self.strategy.own_head_losses
-        with tf.GradientTape(persistent=separate) as tape:
+        persistent = separate or self.strategy.per_head_gradients
+        with tf.GradientTape(persistent=persistent) as tape:
             outputs = self(x, training=True)
             losses = self._head_losses(y, outputs)
             regularisation = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
@@ -246,7 +268,14 @@ class MultiTaskModel(keras.Model):
             if separate:
                 # Inside the tape: each Adam minimises its own head loss (+ regularisation).
                 own = [loss + regularisation for loss in losses]
-        if separate:
+            stacked = tf.stack(losses)
+        if self.strategy.per_epoch:
+            self.strategy.add_batch(tf, self.strategy_state, stacked, _batch_size(x))
+        if self.strategy.own_step:
+            context = stepping.context(self, tape, losses, total, regularisation, (x, y))
+            total = self.strategy.step(context)
+            del tape
+        elif separate:
             for loss, opt, group in zip(
                 own, self.head_optimizers, self._variable_groups, strict=True
             ):
@@ -255,7 +284,19 @@ class MultiTaskModel(keras.Model):
         else:
             group = self._variable_groups[0]
             self.head_optimizers[0].apply(tape.gradient(total, group), group)
-        return tf.stack(losses), total
+        return stacked, total
+
+    def end_epoch(self) -> None:
+        """After a training epoch: the strategy's per-epoch update (``dwa``'s weights).
+
+        The loop calls it in its compiled epoch; under Keras' ``fit``, ``reset_metrics`` does.
+        """
+        if self.strategy.per_epoch:
+            self.strategy.end_epoch(tf, self.strategy_state, self._weights, self._log_scale)
+
+    def reset_metrics(self) -> None:  # noqa: D102 (Keras' reset, after ``end_epoch``)
+        self.end_epoch()
+        super().reset_metrics()
 
     def test_batch(self, data: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """Per-head losses (stacked) and total of one batch; updates the head metrics."""
@@ -300,10 +341,13 @@ class MultiTaskModel(keras.Model):
         logs.update({head_loss_key(h): losses[i] for i, h in enumerate(self.head_names)})
         if not training:
             logs.update({m.name: m.result() for m in self.head_metrics})
-        elif self.log_variances is not None:
-            weights = tf.exp(-self.log_variances)
-            for i, head in enumerate(self.head_names):
-                logs[learned_weight_key(head)] = weights[i]
+        else:
+            weights = self.strategy.shown_weights(tf, self.task_weights, self._weights)
+            if weights is None and self.log_variances is not None:
+                weights = tf.exp(-self.log_variances)
+            if weights is not None:
+                for i, head in enumerate(self.head_names):
+                    logs[learned_weight_key(head)] = weights[i]
         return logs
 
     def metric_keys(self) -> list[tuple[str, str]]:

@@ -11,6 +11,9 @@ weights: with a per-head Adam a weight only acts like rescaling epsilon.
 ``uncertainty`` and ``geometric`` set the weights themselves (learned log-variances; the
 geometric mean of the head losses): they search one learning rate and epsilon.
 
+``dwa``, ``gradnorm``, ``pcgrad`` and ``famo`` (``mtltune.model.methods``): the multi-task
+optimisation methods; one learning rate, epsilon and their own hyperparameters (``settings``).
+
 When a study allows several, ``strategy`` is itself a searched choice and each strategy's
 hyperparameters live in a Keras Tuner conditional scope, so they exist only in its own trials.
 
@@ -27,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from mtltune.model.hooks import StepHooks
 from mtltune.study import BaselineConfig, SearchConfig
 
 STRATEGY = "strategy"
@@ -49,18 +53,19 @@ class TrainPlan:
     """How one model is trained: its strategy and optimizer settings.
 
     Attributes:
-        strategy: A name in ``STRATEGIES``: ``weighted``, ``separate``, ``uncertainty`` or
-            ``geometric``.
+        strategy: A name in ``STRATEGIES`` (``weighted``, ``separate``, ...).
         epsilon: Adam's epsilon, for every optimizer.
         learning_rates: One rate keyed ``"*"`` (one optimizer) or one per head (``separate``).
         loss_weights: Normalised (mean 1) loss weight per head (``weighted``); all 1 for
             ``separate``; empty for the strategies that set the weights themselves.
+        settings: The strategy's own hyperparameters (``dwa``'s temperature, say), by name.
     """
 
     strategy: str
     epsilon: float
     learning_rates: dict[str, float]
     loss_weights: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, float] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary, for the report."""
@@ -96,9 +101,17 @@ def weighted_plan(
     )
 
 
-def single_optimizer_plan(strategy: str, *, learning_rate: float, epsilon: float) -> TrainPlan:
-    """An ``uncertainty`` or ``geometric`` plan: one Adam; the strategy sets the weights."""
-    return TrainPlan(strategy=strategy, epsilon=epsilon, learning_rates={"*": learning_rate})
+def single_optimizer_plan(
+    strategy: str,
+    *,
+    learning_rate: float,
+    epsilon: float,
+    settings: Mapping[str, float] | None = None,
+) -> TrainPlan:
+    """A one-Adam plan whose strategy sets the weights; ``settings`` missing take defaults."""
+    own = {**STRATEGIES[strategy].defaults, **(settings or {})} if strategy in STRATEGIES else {}
+    own = {k: float(v) for k, v in own.items()}
+    return TrainPlan(strategy, epsilon, {"*": learning_rate}, settings=own)
 
 
 def separate_plan(learning_rates: Mapping[str, float], *, epsilon: float) -> TrainPlan:
@@ -116,11 +129,12 @@ def baseline_plan(heads: Sequence[str], baseline: BaselineConfig) -> TrainPlan:
     return weighted_plan(heads, learning_rate=baseline.learning_rate, epsilon=baseline.epsilon)
 
 
-class Strategy:
+class Strategy(StepHooks):
     """One strategy: its hyperparameters, its plan, its optimizers and its total loss.
 
     Subclasses set ``name`` and override what differs; the defaults describe a strategy with
-    one Adam on all trainable variables at the shared ``learning_rate`` hyperparameter.
+    one Adam on all trainable variables at the shared ``learning_rate`` hyperparameter; the
+    hooks of ``mtltune.model.hooks`` add a strategy's own step, state and per-epoch update.
 
     Attributes:
         name: The strategy's name in studies, plans and reports.
@@ -151,20 +165,28 @@ class Strategy:
         learning_rate: float,
         epsilon: float,
     ) -> TrainPlan:
-        """The plan of a trial, from the values ``declare`` returned."""
-        return single_optimizer_plan(self.name, learning_rate=learning_rate, epsilon=epsilon)
+        """The plan of a trial, from the values ``declare`` returned (its ``settings``)."""
+        return single_optimizer_plan(
+            self.name, learning_rate=learning_rate, epsilon=epsilon, settings=values
+        )
 
     def describe(self, plan: TrainPlan) -> dict[str, Any]:
-        """JSON-ready summary of ``plan``, for the report."""
-        return {
+        """JSON-ready summary of ``plan``, for the report (with its settings, if any)."""
+        described: dict[str, Any] = {
             "strategy": plan.strategy,
             "epsilon": plan.epsilon,
             "learning_rate": plan.learning_rates["*"],
         }
+        if plan.settings:
+            described["settings"] = dict(plan.settings)
+        return described
 
     def learning_rates(self, plan: TrainPlan, heads: Sequence[str]) -> list[float]:
-        """One learning rate per optimizer, in the order of ``groups``."""
-        return [float(plan.learning_rates["*"])]
+        """One learning rate per optimizer, in the order of ``groups`` (task weights' last)."""
+        rates = [float(plan.learning_rates["*"])]
+        if self.task_weights_init is not None:
+            rates.append(self.weight_rate(plan))
+        return rates
 
     def groups(
         self, variables: list[Any], heads: Sequence[str], reach: Callable[[], dict[str, set[int]]]
@@ -372,3 +394,6 @@ def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
             with hp.conditional_scope(STRATEGY, [name]):
                 values[name] = each.declare(hp, heads, search)
     return STRATEGIES[strategy].plan(heads, values[strategy], learning_rate=rate, epsilon=epsilon)
+
+
+import mtltune.model.methods  # noqa: E402, F401  (appends dwa, gradnorm, pcgrad, famo)

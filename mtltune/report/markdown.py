@@ -194,15 +194,31 @@ def _strategy_lines(result: StudyResult) -> list[str]:
         "Each strategy's best trial by the stop objective, evaluated once on test.",
         "",
     ]
+    learned = any("learned_weights" in s.evaluation.plan for s in result.strategies.values())
     lines += _table(
-        ["strategy", "trial", "stop objective", *(f"test loss {h}" for h in result.heads)],
+        [
+            "strategy",
+            "trial",
+            "stop objective",
+            *(f"test loss {h}" for h in result.heads),
+            *(["weights at the best epoch"] if learned else []),
+        ],
         [
             [name, s.trial_id, s.evaluation.objective]
             + [s.evaluation.test[h]["loss"] for h in result.heads]
+            + ([_weights_cell(s.evaluation.plan)] if learned else [])
             for name, s in result.strategies.items()
         ],
     )
     return lines
+
+
+def _weights_cell(plan: dict[str, Any]) -> str:
+    """A strategy's learned or dynamic weights, one per head (``–`` if it has none)."""
+    weights = plan.get("learned_weights")
+    if not weights:
+        return "–"
+    return ", ".join(f"{h} {_fmt(w)}" for h, w in weights.items())
 
 
 def _pareto_lines(result: StudyResult) -> list[str]:
@@ -357,7 +373,19 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
     if "loss_weights" in plan:
         weights = ", ".join(f"{h} {_fmt(w)}" for h, w in plan["loss_weights"].items())
         lines.append(f"- loss weights (normalised to mean 1): {weights}")
+    for name, value in (plan.get("settings") or {}).items():
+        lines.append(f"- {name.replace('_', ' ')}: {_fmt(value)}")
     if "learned_weights" in plan:
         weights = ", ".join(f"{h} {_fmt(w)}" for h, w in plan["learned_weights"].items())
-        lines.append(f"- learned weights exp(-s) at the best epoch: {weights}")
+        what = LEARNED_WEIGHTS.get(plan["strategy"], "learned weights")
+        lines.append(f"- {what} at the best epoch: {weights}")
     return lines
+
+
+#: What each strategy's ``learned_weights`` are, in the report.
+LEARNED_WEIGHTS = {
+    "uncertainty": "learned weights exp(-s)",
+    "dwa": "DWA's weights of the epoch (sum K)",
+    "gradnorm": "GradNorm's learned weights (sum K)",
+    "famo": "FAMO's weights K·softmax(ξ)",
+}

@@ -22,7 +22,16 @@ from mtltune.study.direction import Direction
 from mtltune.study.names import STOP_PREFIX, head_loss_key
 
 #: Strategies in the order they take matplotlib's colours (C0, C1, ...); others follow by name.
-STRATEGY_ORDER = ("weighted", "separate", "uncertainty", "geometric")
+STRATEGY_ORDER = (
+    "weighted",
+    "separate",
+    "uncertainty",
+    "geometric",
+    "dwa",
+    "gradnorm",
+    "pcgrad",
+    "famo",
+)
 #: The plan's values plotted in ``hyperparameters.png`` (searched names they come from).
 _PLAN_HYPERPARAMETERS = ("strategy", "epsilon", "learning_rate", "loss_weight_")
 

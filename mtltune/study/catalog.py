@@ -12,7 +12,9 @@ from typing import Literal
 from mtltune.study.direction import Direction
 
 HeadKind = Literal["regression", "binary", "multiclass"]
-StrategyName = Literal["weighted", "separate", "uncertainty", "geometric"]
+StrategyName = Literal[
+    "weighted", "separate", "uncertainty", "geometric", "dwa", "gradnorm", "pcgrad", "famo"
+]
 TunerName = Literal["tpe", "random", "bayesian", "hyperband"]
 
 

@@ -46,7 +46,7 @@ def head_loss_key(head: str) -> str:
 
 
 def learned_weight_key(head: str) -> str:
-    """Log key of a head's learned weight ``exp(-s)`` (``uncertainty`` strategy)."""
+    """Log key of a head's learned or dynamic weight (``uncertainty``, ``dwa``, ...)."""
     return LEARNED_WEIGHT_PREFIX + head
 
 

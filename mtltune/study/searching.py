@@ -124,6 +124,35 @@ class ConfirmConfig(_Strict):
         return self
 
 
+class MethodRanges(_Strict):
+    """Ranges of the multi-task methods' own hyperparameters, each searched on a log scale.
+
+    Used only by trials of the strategy they belong to (``dwa``, ``gradnorm``, ``famo``; each in
+    its conditional scope). Their defaults hold each paper's value (docs/studies.md).
+    """
+
+    dwa_temperature: LogRange = Field(
+        LogRange(min=0.5, max=20.0),
+        description="dwa: the softmax temperature T (Liu et al. 2019 use 2)",
+    )
+    gradnorm_alpha: LogRange = Field(
+        LogRange(min=0.05, max=3.0),
+        description="gradnorm: the asymmetry alpha (Chen et al. 2018 use 0.12 to 1.5)",
+    )
+    gradnorm_weight_rate: LogRange = Field(
+        LogRange(min=1e-3, max=0.1),
+        description="gradnorm: the learning rate of the weights' own Adam",
+    )
+    famo_weight_rate: LogRange = Field(
+        LogRange(min=1e-3, max=0.1),
+        description="famo: the step size of the logits' own Adam (Liu et al. 2023 use 0.025)",
+    )
+    famo_decay: LogRange = Field(
+        LogRange(min=1e-4, max=0.1),
+        description="famo: the decay gamma of the logits (Liu et al. 2023 use 0.001)",
+    )
+
+
 class SearchConfig(_Strict):
     """The search space, the tuner and the objective."""
 
@@ -141,6 +170,7 @@ class SearchConfig(_Strict):
     loss_weight: LogRange = LogRange(min=0.05, max=20.0)
     learning_rate: LogRange = LogRange(min=1e-4, max=1e-2)
     epsilon: LogRange = LogRange(min=1e-8, max=1e-2)
+    methods: MethodRanges = MethodRanges()
     objective: ObjectiveConfig = ObjectiveConfig()
     baseline: BaselineConfig = BaselineConfig()
     confirm: ConfirmConfig = ConfirmConfig()
