@@ -3,7 +3,7 @@
 After the search, the ``search.confirm.top`` best distinct configurations (the challengers,
 never the equal-weights plan itself) race equal weights (the incumbent) on further
 initialisation seeds, each seed dealing the train and stop rows anew when the split shuffles
-(``Dataset.repartitioned``: the search chose its challengers on its own stop rows, and a small
+(``mtltune.data.racesplits``: the search chose its challengers on its own stop rows, and a small
 stop split flatters them); ``mtltune.report.race`` holds the rule that drops,
 accepts or keeps racing each challenger. The incumbent's run at a seed is trained once and
 shared by every challenger; its study-seed run is the search's equal-weights trial when there is
@@ -28,6 +28,7 @@ import keras_tuner as kt
 import pandas as pd
 
 from mtltune.data import Dataset, SplitArrays
+from mtltune.data.racesplits import race_splits
 from mtltune.errors import error_text
 from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report.confirmation import (
@@ -186,12 +187,13 @@ class _Trainer:
     def partition(self, seed: int) -> tuple[Dataset, SplitArrays]:
         """The rows a race seed trains and stops on, and the rows that judge it.
 
-        ``Dataset.race_splits``: train and stop dealt anew when the split shuffles, the stop
+        ``race_splits``: train and stop dealt anew when the split shuffles, the stop
         rows halved (one half stops the run, the other judges it). Every candidate at one seed
         gets the same rows, so the pairs stay paired.
         """
         if seed not in self.partitions:
-            self.partitions[seed] = self.dataset.race_splits(seed, shuffle=self.study.split.shuffle)
+            shuffle = self.study.split.shuffle
+            self.partitions[seed] = race_splits(self.dataset, seed, shuffle=shuffle)
         return self.partitions[seed]
 
     def run(self, candidate: str, seed: int) -> ConfirmRun:

@@ -12,6 +12,7 @@ import yaml
 
 from mtltune import DataError, Dataset, load_study, prepare_dataset
 from mtltune.data import describe, load_table, split_indices
+from mtltune.data.racesplits import race_splits, repartitioned
 from mtltune.study import SplitConfig, Study
 
 SPLITS = ("train", "stop", "test")
@@ -719,7 +720,7 @@ def test_class_weights_by_label_and_unknown_labels(tmp_path) -> None:
 
 def test_a_race_seed_deals_train_and_stop_anew_and_never_moves_test(tmp_path) -> None:
     data = prepare_dataset(builtin_study(tmp_path))
-    dealt = data.repartitioned(1003)
+    dealt = repartitioned(data, 1003)
     assert (len(dealt.train), len(dealt.stop)) == (len(data.train), len(data.stop))
     pool = np.concatenate([data.train.rows, data.stop.rows])
     assert sorted(np.concatenate([dealt.train.rows, dealt.stop.rows])) == sorted(pool)
@@ -734,22 +735,22 @@ def test_a_race_seed_deals_train_and_stop_anew_and_never_moves_test(tmp_path) ->
         np.testing.assert_array_equal(split.x, x[index])
         np.testing.assert_array_equal(split.y["y0"], y0[index])
     # The same seed deals the same rows; another seed others.
-    assert np.array_equal(data.repartitioned(1003).stop.rows, dealt.stop.rows)
-    assert not np.array_equal(data.repartitioned(1004).stop.rows, dealt.stop.rows)
+    assert np.array_equal(repartitioned(data, 1003).stop.rows, dealt.stop.rows)
+    assert not np.array_equal(repartitioned(data, 1004).stop.rows, dealt.stop.rows)
 
 
 def test_a_race_run_stops_on_one_half_of_the_stop_rows_and_is_judged_on_the_other(
     tmp_path,
 ) -> None:
     data = prepare_dataset(builtin_study(tmp_path))
-    train, judge = data.race_splits(1003, shuffle=True)
-    dealt = data.repartitioned(1003)
+    train, judge = race_splits(data, 1003, shuffle=True)
+    dealt = repartitioned(data, 1003)
     assert np.array_equal(train.train.rows, dealt.train.rows) and train.test is data.test
     halves = [train.stop.rows, judge.rows]
     assert abs(len(halves[0]) - len(halves[1])) <= 1 and not set(halves[0]) & set(halves[1])
     assert sorted(np.concatenate(halves)) == sorted(dealt.stop.rows)
     # An ordered split keeps its rows: the earlier half stops, the later half judges.
-    kept, later = data.race_splits(1003, shuffle=False)
+    kept, later = race_splits(data, 1003, shuffle=False)
     assert kept.train is data.train
     n = len(data.stop) // 2
     assert np.array_equal(kept.stop.x, data.stop.x[:n]) and np.array_equal(later.x, data.stop.x[n:])
