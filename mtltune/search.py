@@ -24,7 +24,7 @@ import tensorflow as tf
 from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
 from mtltune.launch import OpenRun, open_run
-from mtltune.model.strategies import TrainPlan, baseline_plan, declare
+from mtltune.model.strategies import TrainPlan, baseline_plan, read_plan
 from mtltune.report import write_trials
 from mtltune.report.confirmation import ConfirmRun
 from mtltune.report.pareto import pareto_front
@@ -267,11 +267,7 @@ def _run_opened(
     )
     role = "baseline" if verdict.stands else "best"
     tails = heavy_tails(arrays, study.heads, role) if arrays is not None else {}
-    best_plan = declare(
-        tuner.oracle.trials[best_trial.trial_id].hyperparameters.copy(),
-        tuple(study.heads),
-        study.search,
-    )
+    best_plan = read_plan(best_trial.hyperparameters, tuple(study.heads), study.search)
     plans = {"best": best_plan, "baseline": base_plan}
     replicates = None
     if leader_id is not None:  # never equal weights against themselves

@@ -29,7 +29,7 @@ import pandas as pd
 from mtltune.data import Dataset
 from mtltune.errors import error_text
 from mtltune.model.objectives import MONITOR, head_loss_key
-from mtltune.model.strategies import TrainPlan, baseline_plan, declare
+from mtltune.model.strategies import TrainPlan, baseline_plan, read_plan
 from mtltune.report.confirmation import (
     BASELINE,
     CONFIRM,
@@ -74,8 +74,7 @@ def candidate_plans(study: Study, tuner: kt.Tuner, trials: list[TrialRecord]) ->
     challengers = [t for t in trials if _plain(t.plan) != incumbent.describe()]
     plans: Plans = {}
     for record in distinct_top(challengers, study.search.confirm.top, direction):
-        hp = tuner.oracle.trials[record.trial_id].hyperparameters
-        plans[record.trial_id] = declare(hp.copy(), tuple(study.heads), study.search)
+        plans[record.trial_id] = read_plan(record.hyperparameters, tuple(study.heads), study.search)
     plans[BASELINE] = incumbent
     return plans
 

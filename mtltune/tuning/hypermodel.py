@@ -32,7 +32,7 @@ from mtltune.model.heads import reference_losses
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.network import build_network
 from mtltune.model.objectives import MONITOR, Objective, head_loss_key
-from mtltune.model.strategies import TrainPlan, declare
+from mtltune.model.strategies import TrainPlan, declare_space, read_plan
 from mtltune.study import (
     HeadConfig,
     ObjectiveConfig,
@@ -193,7 +193,8 @@ class MultiTaskHyperModel(kt.HyperModel):
         ``hp``: execution ``k`` gets the seed ``seed + k`` (the first one the hypermodel's), so
         the executions differ in their initialisation and are averaged.
         """
-        plan = declare(hp, tuple(self.heads), self.search)
+        declare_space(hp, tuple(self.heads), self.search)
+        plan = read_plan(hp.values, tuple(self.heads), self.search)
         execution = self._execution + 1 if hp is self._last_hp else 0
         self._last_hp, self._execution = hp, execution
         return self.build_plan(plan, hp, seed=self.seed + execution)

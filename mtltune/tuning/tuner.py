@@ -24,7 +24,7 @@ from mtltune.compat.tuner_private import quiet_keras_tuner
 from mtltune.data import Dataset
 from mtltune.model.callbacks import StopCheck, check_stop, clear_stop, request_stop
 from mtltune.model.objectives import MONITOR, head_loss_key, head_metric_key, learned_weight_key
-from mtltune.model.strategies import EPSILON, LEARNING_RATE, STRATEGY, declare
+from mtltune.model.strategies import EPSILON, LEARNING_RATE, STRATEGY, read_plan
 from mtltune.report.results import TrialRecord
 from mtltune.run.files import PROJECT, TENSORBOARD
 from mtltune.run.folder import RunFolder
@@ -232,7 +232,7 @@ def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
     """Convert a Keras Tuner trial into a ``TrialRecord``."""
     hp = trial.hyperparameters
     values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
-    plan = declare(hp.copy(), tuple(hypermodel.heads), hypermodel.search)
+    plan = read_plan(values, tuple(hypermodel.heads), hypermodel.search)
     metrics = trial.metrics
 
     def value(name: str) -> float | None:
