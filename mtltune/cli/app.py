@@ -175,6 +175,7 @@ def search(
     from mtltune.distributed.chief import Distributed
     from mtltune.launch import default_run_folder, open_run
     from mtltune.run.files import REPORT_MD
+    from mtltune.run.stop import StopToken
 
     distributed = None
     if workers is not None:
@@ -183,18 +184,15 @@ def search(
         )
     folder = out_dir if out_dir is not None else default_run_folder(resolved)
     progress = RichProgress()
-
-    def stop_trials() -> None:
-        stop = getattr(sys.modules.get("mtltune.search"), "request_stop", None)
-        if stop is not None:  # not while mtltune.search is still being imported
-            stop()
-
+    stop = StopToken()  # the run's: the signal handler requests it, its trials honour it
     try:
         # The run (and its local workers) first: the workers start while this process imports
         # TensorFlow. SIGTERM stops it like Ctrl-C (mtltune.cli.signals).
         with (
-            interruptible(stop_trials),
-            open_run(resolved, folder, overwrite=overwrite, distributed=distributed) as run,
+            interruptible(stop.request),
+            open_run(
+                resolved, folder, overwrite=overwrite, distributed=distributed, stop=stop
+            ) as run,
         ):
             from mtltune.search import run_study
 

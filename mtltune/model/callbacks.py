@@ -6,8 +6,10 @@
   weights kept inside TensorFlow (a ``WeightSnapshot``): Keras' version copies every weight to
   NumPy at each improving epoch, one eager read per variable, 8 ms per copy on the hetero-sine
   model, 0.4 s of a 5 s trial (benchmarks/RESULTS.md). The shadow variables and the two
-  compiled copies are made once per model, so a model recycled across trials reuses them;
-* ``StopCheck`` honours a stop request (``request_stop``, for a SIGINT handler) after a batch.
+  compiled copies are made once per model, so a model recycled across trials reuses them.
+
+A stop request is the run's ``mtltune.run.stop.StopToken``, which the search's tuner checks
+after every batch (``mtltune.tuning.tuner.MultiTaskTuner``); nothing here is process-wide.
 
 ``mtltune.model.loop`` runs the same callbacks as Keras' ``fit`` (its own ``_Recorder`` stands in
 for Keras' ``History``).
@@ -16,7 +18,6 @@ for Keras' ``History``).
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import keras
@@ -194,36 +195,3 @@ class BestEpochStopping(keras.callbacks.EarlyStopping):
         super().on_train_end(logs)
         if self._saved:
             snapshot_of(self.model).restore()
-
-
-_STOP = threading.Event()
-
-
-def request_stop() -> None:
-    """Ask a running search to stop at the next batch or trial boundary.
-
-    For a SIGINT handler: a ``KeyboardInterrupt`` raised by the signal itself can land in a
-    garbage-collection callback, where Python ignores it; this request is honoured at the next
-    safe point by raising ``KeyboardInterrupt`` there. Finished trials are kept and the
-    interrupted one runs again when the search is resumed.
-    """
-    _STOP.set()
-
-
-def clear_stop() -> None:
-    """Forget an earlier stop request (a new search starts)."""
-    _STOP.clear()
-
-
-def check_stop() -> None:
-    """Raise ``KeyboardInterrupt`` if a stop was requested (``request_stop``)."""
-    if _STOP.is_set():
-        raise KeyboardInterrupt("search interrupted")
-
-
-class StopCheck(keras.callbacks.Callback):
-    """Raises ``KeyboardInterrupt`` after a batch once a stop was requested."""
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        """Raise ``KeyboardInterrupt`` if a stop was requested."""
-        check_stop()

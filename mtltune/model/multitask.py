@@ -103,6 +103,14 @@ class MultiTaskModel(keras.Model):
             self.log_variances = self.add_weight(
                 shape=(len(self.head_names),), initializer="zeros", name="log_variances"
             )
+        #: Where the model goes back to when its training ended (``mtltune.tuning.reuse``;
+        #: ``None``: never recycled).
+        self.pool_key: tuple[Any, ...] | None = None
+        #: Whether the model was offered for recycling once already.
+        self.released = False
+        #: The seed its initial weights were drawn with, which also seeds its shuffles
+        #: (``None``: the builder's default).
+        self.init_seed: int | None = None
         self.built = True
 
     def learned_weights(self) -> dict[str, float] | None:

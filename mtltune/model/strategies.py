@@ -155,8 +155,7 @@ class Strategy:
         Args:
             heads: Head names.
             values: The trial's hyperparameter values (names as ``declare`` declares them).
-            learning_rate: The shared ``learning_rate`` (meaningless if not
-                ``shared_learning_rate``).
+            learning_rate: The shared ``learning_rate`` (unused without ``shared_learning_rate``).
             epsilon: Adam's epsilon.
         """
         return single_optimizer_plan(self.name, learning_rate=learning_rate, epsilon=epsilon)
@@ -377,8 +376,7 @@ def read_plan(values: Mapping[str, Any], heads: Sequence[str], search: SearchCon
     """The training plan of a trial, from its hyperparameter values (a pure function).
 
     Args:
-        values: The trial's hyperparameter values, as ``declare_space`` names them
-            (``HyperParameters.values``, or a trial record's ``hyperparameters``).
+        values: The trial's values as ``declare_space`` names them (``hp.values``, a record's).
         heads: Head names.
         search: The search the values come from (its strategies and ranges).
 
@@ -397,10 +395,6 @@ def read_plan(values: Mapping[str, Any], heads: Sequence[str], search: SearchCon
 
 
 def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
-    """Declare the search space on ``hp`` and read its current values' plan (in a ``build``).
-
-    ``declare_space`` then ``read_plan(hp.values, ...)``: for a user's own ``build(hp)``. Code
-    that only needs a trial's plan calls ``read_plan`` on its values instead.
-    """
+    """``declare_space`` on ``hp``, then ``read_plan`` of its values: a user's own ``build``."""
     declare_space(hp, heads, search)
     return read_plan(hp.values, heads, search)

@@ -29,7 +29,7 @@ import pandas as pd
 from mtltune.data import Dataset
 from mtltune.errors import error_text
 from mtltune.model.objectives import MONITOR, head_loss_key
-from mtltune.model.strategies import TrainPlan, baseline_plan, read_plan
+from mtltune.model.strategies import TrainPlan, baseline_plan
 from mtltune.report.confirmation import (
     BASELINE,
     CONFIRM,
@@ -43,11 +43,12 @@ from mtltune.report.results import HeadScores, TrialRecord
 from mtltune.run.atomic import write_atomic, write_with
 from mtltune.run.files import CONFIRM_CSV, CONFIRM_DIR, CONFIRM_JSON
 from mtltune.run.folder import study_fingerprint
+from mtltune.run.stop import StopToken
 from mtltune.study import Study
 from mtltune.tuning.evaluation import head_scores, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.outcome import SearchOutcome
 from mtltune.tuning.phases import UnitError
-from mtltune.tuning.tuner import check_stop
 
 #: Called after each race run trained here: ``(run, number, total)`` (total: at most).
 OnRun = Callable[[ConfirmRun, int, int], None]
@@ -67,20 +68,18 @@ def race_rule(study: Study) -> RaceRule:
     return RaceRule(seeds=confirm.seeds, max_seeds=confirm.max_seeds, level=confirm.level)
 
 
-def candidate_plans(study: Study, tuner: kt.Tuner, trials: list[TrialRecord]) -> Plans:
-    """The challengers' plans (search order, never the incumbent's plan), then the incumbent's."""
-    direction = "max" if tuner.oracle.objective.direction == "max" else "min"
+def candidate_plans(study: Study, outcome: SearchOutcome) -> Plans:
+    """The challengers' plans (search order, never the incumbent's plan), then the incumbent's.
+
+    The incumbent's plan is recognised by plan equality (``SearchOutcome.others``).
+    """
     incumbent = baseline_plan(tuple(study.heads), study.search.baseline)
-    challengers = [t for t in trials if _plain(t.plan) != incumbent.describe()]
+    challengers = outcome.others(incumbent)
     plans: Plans = {}
-    for record in distinct_top(challengers, study.search.confirm.top, direction):
-        plans[record.trial_id] = read_plan(record.hyperparameters, tuple(study.heads), study.search)
+    for record in distinct_top(challengers, study.search.confirm.top, outcome.direction):
+        plans[record.trial_id] = outcome.plan(record.trial_id)
     plans[BASELINE] = incumbent
     return plans
-
-
-def _plain(plan: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in plan.items() if k != "learned_weights"}
 
 
 def run_race(
@@ -92,6 +91,7 @@ def run_race(
     incumbent_objective: float,
     folder: Path,
     on_run: OnRun | None = None,
+    stop: StopToken | None = None,
 ) -> Confirmation:
     """Race every challenger against the incumbent, seed by seed; train and stop only.
 
@@ -104,6 +104,7 @@ def run_race(
         incumbent_objective: The incumbent's stop objective at the study seed.
         folder: The run folder (``confirm.csv``, ``confirm.json``, ``confirm/``).
         on_run: Called after each run trained here.
+        stop: The run's stop token, checked before each run trained here.
 
     Returns:
         The race, decided, without test scores (``paired_test`` adds them).
@@ -122,6 +123,7 @@ def run_race(
     }
     raced = [c for c in candidates if c not in screened]
     trainer = _Trainer(study, hypermodel, dataset, plans, folder, runs, on_run)
+    trainer.stop = stop or StopToken()
     trainer.total = len(confirm_seeds(study)) * (len(raced) + 1) if raced else 0
     gains: dict[str, list[float]] = {c: [] for c in raced}
     decisions = {c: Decision(c, "open") for c in raced}
@@ -172,13 +174,14 @@ class _Trainer:
         self.kept = _kept_runs(study, folder)
         self.fingerprint = study_fingerprint(study)
         self.number, self.total = 0, 0
+        self.stop = StopToken()
 
     def run(self, candidate: str, seed: int) -> ConfirmRun:
         """The run of a candidate at a seed (trained here unless kept), recorded."""
         self.number += 1
         got = self.kept.get((candidate, seed))
         if got is None:
-            check_stop()
+            self.stop.check()
             plan = self.plans[candidate]
             try:
                 got = _train(self.hypermodel, self.dataset, plan, candidate, seed, self.folder)
