@@ -18,12 +18,12 @@ for Keras' ``History``).
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from mtltune.model.loop import per_model
 from mtltune.model.objectives import OBJECTIVE, Objective
 from mtltune.study.names import STOP_PREFIX
 
@@ -128,9 +128,17 @@ def _assign_all(targets: list[tf.Variable], sources: list[tf.Variable]) -> None:
 _copy = tf.function(_assign_all, autograph=False)
 
 
+#: Each model's snapshot, as long as the model lives (any Keras model may early-stop here; the
+#: snapshot holds the model's variables, not the model, so the entry goes with the model).
+_SNAPSHOTS: weakref.WeakKeyDictionary[keras.Model, WeightSnapshot] = weakref.WeakKeyDictionary()
+
+
 def snapshot_of(model: keras.Model) -> WeightSnapshot:
     """The model's ``WeightSnapshot``, created (and traced) once per model."""
-    return per_model(model, "_mtltune_snapshot", WeightSnapshot)
+    snapshot = _SNAPSHOTS.get(model)
+    if snapshot is None:
+        snapshot = _SNAPSHOTS[model] = WeightSnapshot(model)
+    return snapshot
 
 
 #: Beyond this magnitude a monitored value is rescaled before Keras compares it in float32.

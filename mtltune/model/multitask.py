@@ -111,6 +111,8 @@ class MultiTaskModel(keras.Model):
         #: The seed its initial weights were drawn with, which also seeds its shuffles
         #: (``None``: the builder's default).
         self.init_seed: int | None = None
+        #: Its compiled epoch loop (``mtltune.model.loop.loop_of``), made at first use.
+        self.epoch_loop: Any = None
         self.built = True
 
     def learned_weights(self) -> dict[str, float] | None:
