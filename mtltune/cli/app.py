@@ -24,6 +24,7 @@ from mtltune.cli.output import count, err, out, print_result, print_trials
 from mtltune.cli.progress import RichProgress
 from mtltune.cli.signals import interruptible
 from mtltune.errors import InputError, MtlTuneError
+from mtltune.run.stop import StopToken
 from mtltune.study import Study, load_study
 from mtltune.terminal import quiet_tensorflow
 
@@ -175,7 +176,6 @@ def search(
     from mtltune.distributed.chief import Distributed
     from mtltune.launch import default_run_folder, open_run
     from mtltune.run.files import REPORT_MD
-    from mtltune.run.stop import StopToken
 
     distributed = None
     if workers is not None:
@@ -281,8 +281,9 @@ def worker(
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.distributed.worker import run_worker
 
+    stop = StopToken()  # the worker's: the signal handler requests it, its trials honour it
     try:
-        with interruptible():
+        with interruptible(stop.request):
             count = run_worker(
                 run_dir,
                 chief,
@@ -292,6 +293,7 @@ def worker(
                 study_file=study,
                 chief_timeout=chief_timeout,
                 echo=lambda line: out.print(line, highlight=False),
+                stop=stop,
             )
     except InputError as exc:
         _fail(exc, 2)

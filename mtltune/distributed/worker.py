@@ -39,6 +39,7 @@ from mtltune.run.checks import read_json
 from mtltune.run.files import LOCK_FILE, STUDY_FILE
 from mtltune.run.folder import RunFolder, saved_fingerprint, study_fingerprint
 from mtltune.run.lock import describe_holder, read_run_lock
+from mtltune.run.stop import StopToken
 from mtltune.study import Study, load_study
 from mtltune.terminal import stop_filter
 
@@ -277,6 +278,7 @@ def run_worker(
     study_file: Path | None = None,
     chief_timeout: float = 120.0,
     echo: Callable[[str], None] = print,
+    stop: StopToken | None = None,
 ) -> int:
     """Run trials for the chief of ``folder`` until it has none left.
 
@@ -289,6 +291,7 @@ def run_worker(
         study_file: The study YAML, if its data path differs on this host.
         chief_timeout: Seconds the chief may be unreachable before the worker stops.
         echo: Receives a line per trial.
+        stop: The worker's stop token (its signal handler requests it; default: a new one).
 
     Returns:
         How many trials this worker ran.
@@ -319,7 +322,7 @@ def run_worker(
         Watchdog(
             address, parent_pid, chief_timeout, lambda why: heartbeat.stop("failed", error=why)
         ).start()
-        count = _search(study, folder, tuner_id, heartbeat, echo)
+        count = _search(study, folder, tuner_id, heartbeat, echo, stop or StopToken())
     except BaseException as exc:
         heartbeat.stop("failed", error=f"{type(exc).__name__}: {error_text(exc)}")
         raise
@@ -364,7 +367,12 @@ class _WorkerTrials:
 
 
 def _search(
-    study: Study, folder: Path, tuner_id: str, heartbeat: Heartbeat, echo: Callable[[str], None]
+    study: Study,
+    folder: Path,
+    tuner_id: str,
+    heartbeat: Heartbeat,
+    echo: Callable[[str], None],
+    stop: StopToken,
 ) -> int:
     import tensorflow as tf
 
@@ -377,7 +385,7 @@ def _search(
     hypermodel = core.study_hypermodel(study, dataset)
     run = RunFolder(folder)
     trials = _WorkerTrials(tuner_id, heartbeat, echo)
-    tuner = core.make_tuner(study, hypermodel, run, trials, tuner_id=tuner_id, worker=True)
+    tuner = core.make_tuner(study, hypermodel, run, trials, stop, tuner_id=tuner_id, worker=True)
     # An oracle that has no trial to give yet (Hyperband between rounds) answers IDLE, and
     # Keras Tuner's worker asks again at once: wait a little instead of spinning.
     pace_idle_answers(tuner.oracle, IDLE_SECONDS)

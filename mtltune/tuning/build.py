@@ -12,7 +12,7 @@ import io
 import os
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras_tuner as kt
 
@@ -22,9 +22,6 @@ from mtltune.run.folder import RunFolder
 from mtltune.study import Study
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
 from mtltune.tuning.oracle import TPETuner, timed
-
-if TYPE_CHECKING:
-    from mtltune.tuning.tuner import MultiTaskTuner
 
 TUNERS: dict[str, type[kt.Tuner]] = {
     "tpe": TPETuner,
@@ -78,16 +75,17 @@ def without_reload_line() -> Iterator[None]:
 
 
 def construct(
-    tuner_class: type[MultiTaskTuner],
+    tuner_class: type[kt.Tuner],
     kind: str,
     study: Study,
     hypermodel: MultiTaskHyperModel,
     folder: RunFolder,
     own: dict[str, Any],
-) -> MultiTaskTuner:
+) -> kt.Tuner:
     """Build a tuner of this kind for the study (``make_tuner``'s construction).
 
-    ``own`` holds ``MultiTaskTuner``'s own arguments (observer, stop token, history folder).
+    ``tuner_class`` is ``MultiTaskTuner`` (or it combined with the kind's tuner class);
+    ``own`` holds its own arguments (observer, stop token, history folder).
     """
     search = study.search
     oracle: dict[str, Any] = {

@@ -317,7 +317,9 @@ def make_tuner(
         "messages": worker,
     }
     with tuner_id_set(tuner_id), without_reload_line():
-        return construct(tuner_class, kind, study, hypermodel, folder, own)
+        tuner = construct(tuner_class, kind, study, hypermodel, folder, own)
+    assert isinstance(tuner, MultiTaskTuner)
+    return tuner
 
 
 def _with_oracle_of(base: type[kt.Tuner]) -> type[MultiTaskTuner]:
