@@ -6,9 +6,8 @@ import math
 
 import pytest
 
-from mtltune.model.strategies import separate_plan, weighted_plan
+from mtltune import SearchOutcome, separate_plan, weighted_plan
 from mtltune.report.records import TrialRecord
-from mtltune.tuning.outcome import SearchOutcome
 
 HEADS = ("a", "b")
 EQUAL = weighted_plan(HEADS, learning_rate=1e-3, epsilon=1e-7)

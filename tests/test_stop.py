@@ -10,10 +10,9 @@ import time
 
 import pytest
 
-from mtltune import load_study
+from mtltune import StopToken, load_study
 from mtltune.cli.signals import interruptible
 from mtltune.launch import open_run
-from mtltune.run.stop import StopToken
 
 
 def test_a_request_is_honoured_by_check() -> None:

@@ -12,12 +12,9 @@ import pytest
 from twoheads import build as user_build
 from twoheads import data as user_data
 
-from mtltune import MultiTaskHyperModel
+from mtltune import MultiTaskHyperModel, MultiTaskTuner, SearchOutcome, StopToken
 from mtltune.model.strategies import TrainPlan, read_plan
 from mtltune.report.records import TrialRecord
-from mtltune.run.stop import StopToken
-from mtltune.tuning.outcome import SearchOutcome
-from mtltune.tuning.tuner import MultiTaskTuner
 
 HEADS = {"a": {}, "b": {"kind": "binary", "metrics": ["accuracy"]}}
 
