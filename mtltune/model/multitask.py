@@ -103,16 +103,12 @@ class MultiTaskModel(keras.Model):
             self.log_variances = self.add_weight(
                 shape=(len(self.head_names),), initializer="zeros", name="log_variances"
             )
-        #: Where the model goes back to when its training ended (``mtltune.tuning.reuse``;
-        #: ``None``: never recycled).
+        # Neither weights nor saved: the pool it goes back to after training and whether it was
+        # offered once (tuning.reuse), its initial weights' and shuffles' seed, its epoch loop.
         self.pool_key: tuple[Any, ...] | None = None
-        #: Whether the model was offered for recycling once already.
         self.released = False
-        #: The seed its initial weights were drawn with, which also seeds its shuffles
-        #: (``None``: the builder's default).
         self.init_seed: int | None = None
-        #: Its compiled epoch loop (``mtltune.model.loop.loop_of``), made at first use.
-        self.epoch_loop: Any = None
+        self.epoch_loop: Any = None  # made by mtltune.model.loop.loop_of at first use
         self.built = True
 
     def learned_weights(self) -> dict[str, float] | None:

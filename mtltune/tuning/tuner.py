@@ -333,7 +333,10 @@ def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
     """Convert a Keras Tuner trial into a ``TrialRecord``."""
     hp = trial.hyperparameters
     values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
-    plan = read_plan(values, tuple(hypermodel.heads), hypermodel.search)
+    try:
+        described = read_plan(values, tuple(hypermodel.heads), hypermodel.search).describe()
+    except (KeyError, ValueError):  # a trial whose values the oracle has not given yet
+        described = {}
     metrics = trial.metrics
 
     def value(name: str) -> float | None:
@@ -358,13 +361,12 @@ def trial_record(trial: Any, hypermodel: MultiTaskHyperModel) -> TrialRecord:
         message = re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) if lines else None
     epochs, best_epoch, seconds = value("epochs"), value("best_epoch"), value("seconds")
     learned = {h: value(learned_weight_key(h)) for h in hypermodel.heads}
-    described = plan.describe()
     if any(v is not None for v in learned.values()):
         described["learned_weights"] = learned
     return TrialRecord(
         trial_id=trial.trial_id,
         status=status,
-        strategy=str(values.get(STRATEGY, plan.strategy)),
+        strategy=str(values.get(STRATEGY, described.get("strategy", ""))),
         hyperparameters=values,
         plan=described,
         objective=objective,
