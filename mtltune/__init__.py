@@ -25,11 +25,14 @@ _LAZY = {
     "MtlTuneError": "mtltune.errors",
     "MultiTaskHyperModel": "mtltune.tuning.hypermodel",
     "MultiTaskModel": "mtltune.model.multitask",
+    "MultiTaskTuner": "mtltune.tuning.tuner",
     "Objective": "mtltune.model.objectives",
     "ObjectiveLogger": "mtltune.model.callbacks",
     "RunFolderError": "mtltune.errors",
     "SearchConfig": "mtltune.study",
     "SearchError": "mtltune.errors",
+    "SearchOutcome": "mtltune.tuning.outcome",
+    "StopToken": "mtltune.run.stop",
     "Study": "mtltune.study",
     "StudyError": "mtltune.errors",
     "StudyResult": "mtltune.report.results",
@@ -56,11 +59,14 @@ __all__ = [
     "MtlTuneError",
     "MultiTaskHyperModel",
     "MultiTaskModel",
+    "MultiTaskTuner",
     "Objective",
     "ObjectiveLogger",
     "RunFolderError",
     "SearchConfig",
     "SearchError",
+    "SearchOutcome",
+    "StopToken",
     "Study",
     "StudyError",
     "StudyResult",
@@ -102,7 +108,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from mtltune.predict import load_run
     from mtltune.report import write_report
     from mtltune.report.results import StudyResult
+    from mtltune.run.stop import StopToken
     from mtltune.search import run_study
     from mtltune.study import HeadConfig, SearchConfig, Study, TrainingConfig, load_study
     from mtltune.tuning.hypermodel import MultiTaskHyperModel
     from mtltune.tuning.oracle import TPEOracle, TPETuner
+    from mtltune.tuning.outcome import SearchOutcome
+    from mtltune.tuning.tuner import MultiTaskTuner

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtltune.distributed.chief import DistributedOptions
@@ -24,6 +24,7 @@ from mtltune.distributed.monitor import (
 from mtltune.run.fingerprint import study_fingerprint
 from mtltune.run.folder import RunFolder, check_out_path, prepare_run_folder
 from mtltune.run.lock import RunLock, acquire_run_lock, read_run_lock
+from mtltune.run.stop import StopToken
 from mtltune.study import Study
 
 
@@ -38,6 +39,8 @@ class OpenRun:
         resumed: Whether the folder holds an earlier search of the study, which resumes.
         distributed: How the trials run (``None``: in this process).
         local_workers: The local worker processes started for ``distributed``.
+        stop: The run's stop token: a request stops its trials and race at the next batch or
+            run (``mtltune.run.stop``).
     """
 
     study: Study
@@ -46,6 +49,7 @@ class OpenRun:
     resumed: bool
     distributed: DistributedOptions | None
     local_workers: list[LocalWorker]
+    stop: StopToken = field(default_factory=StopToken)
 
 
 def default_run_folder(study: Study) -> Path:
@@ -60,6 +64,7 @@ def open_run(
     *,
     overwrite: bool = False,
     distributed: DistributedOptions | None = None,
+    stop: StopToken | None = None,
 ) -> Iterator[OpenRun]:
     """Lock, create, clear or check the run folder, and start the local workers.
 
@@ -69,6 +74,7 @@ def open_run(
         overwrite: Replace an earlier run of another study instead of refusing it.
         distributed: Run the trials in Keras Tuner's distributed mode; its local workers are
             started here, and wait for the chief's address in the lock.
+        stop: The run's stop token (default: a new one); a signal handler requests it.
 
     Yields:
         The open run, for ``mtltune.search.run_study(study, run=...)``. The local workers
@@ -100,6 +106,7 @@ def open_run(
                     distributed.worker_threads(),
                     trusted=(study_fingerprint(study), study.base_dir),
                 )
-            yield OpenRun(study, folder, lock, resumed, distributed, local)
+            token = stop if stop is not None else StopToken()
+            yield OpenRun(study, folder, lock, resumed, distributed, local, token)
         finally:
             stop_local_workers(local)

@@ -15,50 +15,30 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import keras_tuner as kt
 import tensorflow as tf
 
 from mtltune.data import Dataset, describe, prepare_dataset
 from mtltune.errors import SearchError
 from mtltune.launch import OpenRun, open_run
-from mtltune.model.strategies import TrainPlan, baseline_plan, declare
 from mtltune.report import write_trials
 from mtltune.report.confirmation import ConfirmRun
 from mtltune.report.pareto import pareto_front
-from mtltune.report.results import (
-    Evaluation,
-    StudyResult,
-    TrialRecord,
-    time_split,
-)
-from mtltune.report.tails import heavy_tails
-from mtltune.report.verdict import verdict_of
+from mtltune.report.results import StudyResult, TrialRecord, time_split
 from mtltune.report.writer import render_report
 from mtltune.run.sessions import Sessions
 from mtltune.study import Study
-from mtltune.study.heads import log_likelihood_heads
-from mtltune.tuning import afterwards, confirm, incumbent
-from mtltune.tuning.evaluation import evaluate, train_baseline, with_test
-from mtltune.tuning.export import save_best_model
+from mtltune.tuning import aftersearch
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.outcome import SearchOutcome
 from mtltune.tuning.phases import Phases
-from mtltune.tuning.tuner import (
-    check_stop,
-    clear_stop,
-    make_tuner,
-    ordered,
-    request_stop,
-    search_arguments,
-    study_hypermodel,
-    trial_record,
-)
+from mtltune.tuning.tuner import make_tuner, search_arguments, study_hypermodel
 
 if TYPE_CHECKING:
     from mtltune.distributed.chief import DistributedOptions
 
-__all__ = ["Progress", "SilentProgress", "request_stop", "run_study"]
+__all__ = ["Progress", "SilentProgress", "run_study"]
 
 
 class Progress(Protocol):
@@ -139,7 +119,6 @@ def run_study(
         raise ValueError("pass out, overwrite and distributed to open_run, not with run")
     if run is not None and run.study is not study:
         raise ValueError("the run was opened for another study")
-    clear_stop()
     # Same study, same seed, same machine: same trials and the same per-head results.
     tf.config.experimental.enable_op_determinism()
     progress = progress or SilentProgress()
@@ -163,129 +142,49 @@ def _run_opened(
 ) -> StudyResult:
     """``run_study`` once this process holds the run folder, prepared.
 
-    Every step after the trials runs through ``Phases``: a failure there is recorded in the
-    result (``StudyResult.failures``) and the rest goes on, so the report is still written.
+    The search gives a ``SearchOutcome``; the named phases after it
+    (``mtltune.tuning.aftersearch``: race, score, compare, persist) record a failure in the
+    result (``StudyResult.failures``) and go on, so the report is still written.
     """
     study, folder = run.study, run.folder
     sessions = Sessions(folder.path, run.resumed)
     sessions.set("preparation", time.perf_counter() - started)
     hypermodel = study_hypermodel(study, dataset)
     search_started = time.perf_counter()
-    tuner, trials = _search(
+    outcome = _search(
         run, dataset, hypermodel, progress, lambda: time.perf_counter() - search_started, sessions
     )
     searched = time.perf_counter()
     sessions.set("search", searched - search_started)
-    finished = [t for t in trials if t.ok]
-    if not finished:
-        reasons = sorted({t.message or t.status for t in trials})
-        raise SearchError(f"all {len(trials)} trials failed; reasons: " + "; ".join(reasons[:5]))
-    phases = Phases()
-    direction = hypermodel.objective.direction
-    base_plan = baseline_plan(tuple(study.heads), study.search.baseline)
-    baseline_model, baseline = phases.run(
-        "baseline",
-        lambda: _baseline(base_plan, finished, tuner, dataset, hypermodel, progress),
-        lambda: (None, afterwards.unscored(base_plan.describe(), phases, hypermodel.heads)),
-        missing="the baseline's scores and predictions",
-    )
-    twin = incumbent.twin(finished, base_plan)
-    challengers = [t for t in finished if t.plan != base_plan.describe()]
-    confirmation, plans = (None, {})
-    race_started = time.perf_counter()
-    if baseline_model is not None:
-        confirmation, plans = incumbent.race(
-            study,
-            folder.path,
-            dataset,
-            hypermodel,
-            tuner,
-            trials,
-            baseline.objective,
-            progress,
-            phases,
+    if not outcome.finished:
+        reasons = sorted({t.message or t.status for t in outcome.records})
+        raise SearchError(
+            f"all {len(outcome.records)} trials failed; reasons: " + "; ".join(reasons[:5])
         )
-    race_seconds = time.perf_counter() - race_started
-    sessions.set("race", race_seconds)
-    if baseline_model is not None:  # the race is decided: the test split may be read
-        scored = baseline
-        baseline = phases.run(
-            "evaluation",
-            lambda: with_test(scored, baseline_model, dataset),
-            lambda: afterwards.unscored(base_plan.describe(), phases, hypermodel.heads),
-            run="equal weights",
-            missing="the baseline's test scores",
-        )
-    leader_id = incumbent.leader(confirmation, challengers, direction)
-    if leader_id is None:  # every completed trial is the equal-weights plan itself
-        best_trial, best_model, best = twin, baseline_model, baseline
-    else:
-        best_trial = next(t for t in trials if t.trial_id == leader_id)
-        progress.stage(f"evaluating trial {best_trial.trial_id} on test")
-        best_model, best = phases.run(
-            "evaluation",
-            lambda: afterwards.evaluated(
-                tuner, tuner.oracle.trials[leader_id], dataset, hypermodel, best_trial.epochs
-            ),
-            lambda: (None, afterwards.unscored(best_trial.plan, phases, hypermodel.heads)),
-            run=f"trial {best_trial.trial_id}",
-            missing="the leading trial's test scores",
-        )
-    strategies = afterwards.strategy_bests(
-        finished, best_trial.trial_id, best, tuner, dataset, hypermodel, progress.stage, phases
-    )
-    if confirmation is not None and best_model is not None and baseline_model is not None:
-        progress.stage("scoring the race's leader and equal weights on test, seed by seed")
-        at_seed = {"best": best.test, "baseline": baseline.test}
-        raced = confirmation
-        confirmation = phases.run(
-            "confirmation",
-            lambda: confirm.paired_test(raced, hypermodel, dataset, plans, folder.path, at_seed),
-            lambda: raced,
-            run="test scores",
-            missing="the seed-by-seed test scores of the leading trial and equal weights",
-        )
-    log_heads = log_likelihood_heads(study.heads)
-    verdict = verdict_of(confirmation, best_trial, best, baseline, direction, log_heads)
-    recommended = baseline_model if verdict.stands else best_model
-    if recommended is not None:
-        phases.run(
-            "export",
-            lambda: save_best_model(folder.path, recommended, study, dataset, hypermodel.heads),
-            lambda: None,
-            missing="best_model.keras and preprocessing.json",
-        )
-    pairs = (("best", best_model), ("baseline", baseline_model))
-    models = {k: m for k, m in pairs if m is not None}
-    arrays = phases.run(
-        "export",
-        lambda: incumbent.predictions(folder.path, dataset, models, hypermodel) if models else None,
-        lambda: None,
-        missing="predictions.npz (the prediction plots)",
-    )
-    role = "baseline" if verdict.stands else "best"
-    tails = heavy_tails(arrays, study.heads, role) if arrays is not None else {}
-    best_plan = declare(
-        tuner.oracle.trials[best_trial.trial_id].hyperparameters.copy(),
-        tuple(study.heads),
-        study.search,
-    )
-    plans = {"best": best_plan, "baseline": base_plan}
-    replicates = None
-    if leader_id is not None:  # never equal weights against themselves
-        replicates = phases.run(
-            "replicates",
-            lambda: afterwards.replicates(
-                study, hypermodel, dataset, plans, baseline, folder.path, progress.stage
-            ),
-            lambda: None,
-            missing="the replicates",
-        )
-    for failed in (replicates or {}).get("failed", []):
-        number, reason = failed.split(": ", 1)
-        phases.record("replicates", number, reason, "this replicate (left out)")
-    sessions.set("evaluation", time.perf_counter() - searched - race_seconds)
-    points = {t.trial_id: {h: t.stop[h]["loss"] for h in study.heads} for t in finished}
+    after = aftersearch.After(study, folder.path, dataset, hypermodel, progress, Phases(), run.stop)
+    raced = aftersearch.race(after, outcome)
+    sessions.set("race", raced.seconds)
+    scored = aftersearch.score(after, outcome, raced)
+    compared = aftersearch.compare(after, raced, scored)
+    kept = aftersearch.persist(after, outcome, raced, scored, compared)
+    sessions.set("evaluation", time.perf_counter() - searched - raced.seconds)
+    return _result(study, hypermodel, dataset, sessions, outcome, scored, compared, kept, after)
+
+
+def _result(
+    study: Study,
+    hypermodel: MultiTaskHyperModel,
+    dataset: Dataset,
+    sessions: Sessions,
+    outcome: SearchOutcome,
+    scored: aftersearch.Scored,
+    compared: aftersearch.Compared,
+    kept: aftersearch.Kept,
+    after: aftersearch.After,
+) -> StudyResult:
+    """The study's result from the phases' outputs."""
+    trials = outcome.records
+    points = {t.trial_id: {h: t.stop[h]["loss"] for h in study.heads} for t in outcome.finished}
     split = time_split(
         trials,
         preparation=sessions.total("preparation"),
@@ -297,21 +196,51 @@ def _run_opened(
         study=study.resolved(),
         objective_name=hypermodel.objective.name,
         objective_direction=hypermodel.objective.direction,
-        best_trial=best_trial,
-        best=best,
-        baseline=baseline,
+        best_trial=scored.best_trial,
+        best=scored.best,
+        baseline=scored.baseline,
         trials=trials,
         data=describe(dataset),
         seconds=sum(split.values()),
-        strategies=strategies,
+        strategies=scored.strategies,
         pareto=pareto_front(points, list(study.heads)),
-        replicates=replicates,
-        confirmation=confirmation,
-        verdict=verdict,
-        tails=tails,
+        replicates=kept.replicates,
+        confirmation=compared.confirmation,
+        verdict=compared.verdict,
+        tails=kept.tails,
         time_split=split,
-        failures=phases.failures,
+        failures=after.phases.failures,
     )
+
+
+class _ChiefTrials:
+    """What the search does as each trial starts and ends: ``trials.csv``, time, progress."""
+
+    def __init__(
+        self,
+        run: OpenRun,
+        progress: Progress,
+        sessions: Sessions,
+        elapsed: Callable[[], float],
+    ) -> None:
+        self.folder, self.progress, self.sessions, self.elapsed = (
+            run.folder,
+            progress,
+            sessions,
+            elapsed,
+        )
+        self.total = run.study.search.max_trials
+
+    def trial_started(self, trial_id: str) -> None:
+        """Show the trial."""
+        self.progress.trial_started(trial_id, self.total)
+
+    def trial_finished(self, record: TrialRecord, records: Callable[[], list[TrialRecord]]) -> None:
+        """Keep ``trials.csv`` and the session's time current, then show the trial."""
+        # So an interrupted search still shows what finished.
+        write_trials(records(), self.folder.path)
+        self.sessions.set("search", self.elapsed())
+        self.progress.trial_finished(record, self.total)
 
 
 def _search(
@@ -321,36 +250,22 @@ def _search(
     progress: Progress,
     elapsed: Callable[[], float],
     sessions: Sessions,
-) -> tuple[kt.Tuner, list[TrialRecord]]:
-    """Run (or resume) the trials, here or on workers; the tuner and every trial's record.
+) -> SearchOutcome:
+    """Run (or resume) the trials, here or on workers; the search's outcome.
 
     ``elapsed()`` is the search's seconds so far, recorded in ``sessions`` after every trial
     (an interrupted session's time counts in the report of the run it resumes into).
     """
     study, folder, distributed = run.study, run.folder, run.distributed
     total = study.search.max_trials
-
-    def on_trial(event: str, trial: Any) -> None:
-        check_stop()
-        if event == "begin":
-            hypermodel.last_history = None
-            progress.trial_started(trial.trial_id, total)
-            return
-        if hypermodel.last_history is not None:
-            folder.write_history(trial.trial_id, hypermodel.last_history)
-        # Keep trials.csv current, so an interrupted search still shows what finished.
-        records = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
-        write_trials(records, folder.path)
-        sessions.set("search", elapsed())
-        progress.trial_finished(next(r for r in records if r.trial_id == trial.trial_id), total)
-
     progress.stage("resuming search" if run.resumed else "searching")
-    if distributed is None:
-        tuner = make_tuner(study, hypermodel, folder, on_trial)
-    else:
-        from mtltune.distributed.chief import CHIEF_ID, run_chief
+    observer = _ChiefTrials(run, progress, sessions, elapsed)
+    tuner_id = None
+    if distributed is not None:
+        from mtltune.distributed.chief import CHIEF_ID
 
-        tuner = make_tuner(study, hypermodel, folder, on_trial, tuner_id=CHIEF_ID)
+        tuner_id = CHIEF_ID
+    tuner = make_tuner(study, hypermodel, folder, observer, run.stop, tuner_id=tuner_id)
     done = len(tuner.oracle.trials)
     if run.resumed and done > total:
         progress.stage(
@@ -365,31 +280,12 @@ def _search(
             with hypermodel.recycling():
                 tuner.search(*args, **kwargs)
         else:
+            from mtltune.distributed.chief import run_chief
+
             local = run.local_workers
-            run_chief(tuner, folder.path, distributed, on_trial, run.lock, progress.stage, local)
-    trials = [trial_record(t, hypermodel) for t in ordered(tuner.oracle.trials)]
-    write_trials(trials, folder.path)
-    return tuner, trials
-
-
-def _baseline(
-    plan: TrainPlan,
-    finished: list[TrialRecord],
-    tuner: kt.Tuner,
-    dataset: Dataset,
-    hypermodel: MultiTaskHyperModel,
-    progress: Progress,
-) -> tuple[Any, Evaluation]:
-    """The baseline's model and stop scores (its test scores come after the race).
-
-    A completed trial of the very same plan (the TPE oracle's equal-weights trial) is the
-    baseline already (same plan, seed and budget): its model is reloaded, not trained again.
-    """
-    twin = incumbent.twin(finished, plan)
-    if twin is not None:
-        progress.stage(f"the baseline is trial {twin.trial_id}'s plan: reloading it")
-        model = tuner.load_model(tuner.oracle.trials[twin.trial_id])
-        return model, evaluate(model, dataset, hypermodel, epochs=twin.epochs, test=False)
-    progress.stage("training the baseline")
-    evaluation, model = train_baseline(hypermodel, plan, dataset, test=False)
-    return model, evaluation
+            run_chief(
+                tuner, folder.path, distributed, tuner.remote_trial, run.lock, progress.stage, local
+            )
+    outcome = tuner.outcome()
+    write_trials(outcome.records, folder.path)
+    return outcome

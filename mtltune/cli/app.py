@@ -26,6 +26,7 @@ from mtltune.cli.progress import RichProgress
 from mtltune.cli.signals import interruptible
 from mtltune.distributed.chief import DistributedOptions
 from mtltune.errors import MtlTuneError
+from mtltune.run.stop import StopToken
 from mtltune.study import load_study
 from mtltune.terminal import quiet_tensorflow
 
@@ -170,18 +171,15 @@ def search(
     distributed = None if workers is None else DistributedOptions(workers=workers, **options)
     folder = out_dir if out_dir is not None else default_run_folder(resolved)
     progress = RichProgress()
-
-    def stop_trials() -> None:
-        stop = getattr(sys.modules.get("mtltune.search"), "request_stop", None)
-        if stop is not None:  # not while mtltune.search is still being imported
-            stop()
-
+    stop = StopToken()  # the run's: the signal handler requests it, its trials honour it
     try:
         # The run (and its local workers) first: the workers start while this process imports
         # TensorFlow. SIGTERM stops it like Ctrl-C (mtltune.cli.signals).
         with (
-            interruptible(stop_trials),
-            open_run(resolved, folder, overwrite=overwrite, distributed=distributed) as run,
+            interruptible(stop.request),
+            open_run(
+                resolved, folder, overwrite=overwrite, distributed=distributed, stop=stop
+            ) as run,
         ):
             from mtltune.search import run_study
 
@@ -266,8 +264,9 @@ def worker(
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from mtltune.distributed.worker import run_worker
 
+    stop = StopToken()  # the worker's: the signal handler requests it, its trials honour it
     try:
-        with interruptible():
+        with interruptible(stop.request):
             trials_run = run_worker(
                 run_dir,
                 chief,
@@ -277,6 +276,7 @@ def worker(
                 study_file=study,
                 chief_timeout=chief_timeout,
                 echo=lambda line: out.print(line, highlight=False),
+                stop=stop,
             )
     except KeyboardInterrupt:
         err.print("interrupted: the chief will report this worker as dead")

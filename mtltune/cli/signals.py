@@ -23,8 +23,9 @@ def interruptible(before: Callable[[], None] | None = None) -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise ``KeyboardInterrupt`` (after ``before()``).
 
     Args:
-        before: Called first on each signal (the search asks its trial loop to stop, which is
-            honoured at the next batch even if the interrupt is swallowed).
+        before: Called first on each signal (the search requests its run's stop token,
+            ``mtltune.run.stop.StopToken.request``, honoured at the next batch even if the
+            interrupt is swallowed).
     """
 
     def interrupt(signum: int, frame: Any) -> None:

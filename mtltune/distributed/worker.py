@@ -34,10 +34,12 @@ from mtltune.distributed.trust import (
     refuse_code_from_folder,
 )
 from mtltune.errors import InputError, Problem, SearchError, error_text
+from mtltune.report.records import TrialRecord
 from mtltune.run.files import LOCK_FILE, STUDY_FILE
 from mtltune.run.fingerprint import saved_fingerprint, study_fingerprint
 from mtltune.run.folder import RunFolder
 from mtltune.run.lock import describe_holder, read_run_lock
+from mtltune.run.stop import StopToken
 from mtltune.study import Study, load_study
 from mtltune.terminal import stop_filter
 
@@ -276,6 +278,7 @@ def run_worker(
     study_file: Path | None = None,
     chief_timeout: float = 120.0,
     echo: Callable[[str], None] = print,
+    stop: StopToken | None = None,
 ) -> int:
     """Run trials for the chief of ``folder`` until it has none left.
 
@@ -288,6 +291,7 @@ def run_worker(
         study_file: The study YAML, if its data path differs on this host.
         chief_timeout: Seconds the chief may be unreachable before the worker stops.
         echo: Receives a line per trial.
+        stop: The worker's stop token (its signal handler requests it; default: a new one).
 
     Returns:
         How many trials this worker ran.
@@ -318,7 +322,7 @@ def run_worker(
         Watchdog(
             address, parent_pid, chief_timeout, lambda why: heartbeat.stop("failed", error=why)
         ).start()
-        count = _search(study, folder, tuner_id, heartbeat, echo)
+        count = _search(study, folder, tuner_id, heartbeat, echo, stop or StopToken())
     except BaseException as exc:
         heartbeat.stop("failed", error=f"{type(exc).__name__}: {error_text(exc)}")
         raise
@@ -337,8 +341,38 @@ def import_keras() -> None:
         from mtltune.tuning import tuner  # noqa: F401
 
 
+class _WorkerTrials:
+    """What a worker prints of its trials, and its heartbeat (the tuner does the rest)."""
+
+    def __init__(self, tuner_id: str, heartbeat: Heartbeat, echo: Callable[[str], None]) -> None:
+        self.tuner_id, self.heartbeat, self.echo = tuner_id, heartbeat, echo
+        self.done: list[str] = []
+        self.started: dict[str, float] = {}
+
+    def trial_started(self, trial_id: str) -> None:
+        """Beat with the trial and say it started."""
+        self.started[trial_id] = time.perf_counter()
+        self.heartbeat.beat(trial=trial_id)
+        self.echo(f"{self.tuner_id}: trial {trial_id} started")
+
+    def trial_finished(self, record: TrialRecord, records: Callable[[], list[TrialRecord]]) -> None:
+        """Beat without a trial and say how it ended."""
+        self.heartbeat.beat(trial=None)
+        self.done.append(record.trial_id)
+        seconds = time.perf_counter() - self.started.pop(record.trial_id, time.perf_counter())
+        outcome = f"objective {record.objective:.5g}" if record.ok else record.message or ""
+        self.echo(
+            f"{self.tuner_id}: trial {record.trial_id} {record.status} {outcome} ({seconds:.1f} s)"
+        )
+
+
 def _search(
-    study: Study, folder: Path, tuner_id: str, heartbeat: Heartbeat, echo: Callable[[str], None]
+    study: Study,
+    folder: Path,
+    tuner_id: str,
+    heartbeat: Heartbeat,
+    echo: Callable[[str], None],
+    stop: StopToken,
 ) -> int:
     import tensorflow as tf
 
@@ -350,38 +384,12 @@ def _search(
     dataset = prepare_dataset(study)
     hypermodel = core.study_hypermodel(study, dataset)
     run = RunFolder(folder)
-    done: list[str] = []
-    started: dict[str, float] = {}
-
-    def on_trial(event: str, trial: Any) -> None:
-        if event == "begin":
-            hypermodel.last_history = None
-            started[trial.trial_id] = time.perf_counter()
-            heartbeat.beat(trial=trial.trial_id)
-            echo(f"{tuner_id}: trial {trial.trial_id} started")
-            return
-        heartbeat.beat(trial=None)
-        done.append(trial.trial_id)
-        record = core.trial_record(trial, hypermodel)
-        seconds = time.perf_counter() - started.pop(trial.trial_id, time.perf_counter())
-        outcome = f"objective {record.objective:.5g}" if record.ok else record.message or ""
-        echo(f"{tuner_id}: trial {record.trial_id} {record.status} {outcome} ({seconds:.1f} s)")
-
-    def before_end(trial: Any) -> None:
-        # Before the chief hears of the end: the history, and the failure message that Keras
-        # Tuner's trial protocol cannot carry (the chief's EndTrial reads it).
-        if hypermodel.last_history is not None:
-            run.write_history(trial.trial_id, hypermodel.last_history)
-        if trial.message:
-            run.write_trial_message(tuner.get_trial_dir(trial.trial_id), trial.message)
-
-    tuner = core.make_tuner(
-        study, hypermodel, run, on_trial, tuner_id=tuner_id, worker=True, before_end=before_end
-    )
+    trials = _WorkerTrials(tuner_id, heartbeat, echo)
+    tuner = core.make_tuner(study, hypermodel, run, trials, stop, tuner_id=tuner_id, worker=True)
     # An oracle that has no trial to give yet (Hyperband between rounds) answers IDLE, and
     # Keras Tuner's worker asks again at once: wait a little instead of spinning.
     pace_idle_answers(tuner.oracle, IDLE_SECONDS)
     args, kwargs = core.search_arguments(study, dataset, run)
     with hypermodel.recycling():
         tuner.search(*args, **kwargs)
-    return len(done)
+    return len(trials.done)

@@ -4,8 +4,8 @@ Everything that runs TensorFlow to train one model by one plan: ``network`` buil
 trunk and heads, ``heads`` their losses and metrics, ``strategies`` one object per strategy
 (what it searches, its plan, its optimizers and its total loss), ``multitask`` the Keras model
 whose steps ask the plan's strategy, ``adam`` the fused Adam, ``loop`` the compiled epoch loop,
-``callbacks`` the Keras callbacks (objective logging, divergence guard, best-epoch stopping,
-stop requests) and ``objectives`` the weight-free score. May
+``callbacks`` the Keras callbacks (objective logging, divergence guard, best-epoch stopping)
+and ``objectives`` the weight-free score. May
 import ``mtltune.study``, ``mtltune.data`` and ``mtltune.compat``; nothing here knows Keras
 Tuner's tuners, the run folder or the report. This ``__init__`` imports nothing, so the
 TensorFlow-free modules (``strategies``) stay so.

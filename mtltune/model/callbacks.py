@@ -6,8 +6,10 @@
   weights kept inside TensorFlow (a ``WeightSnapshot``): Keras' version copies every weight to
   NumPy at each improving epoch, one eager read per variable, 8 ms per copy on the hetero-sine
   model, 0.4 s of a 5 s trial (benchmarks/RESULTS.md). The shadow variables and the two
-  compiled copies are made once per model, so a model recycled across trials reuses them;
-* ``StopCheck`` honours a stop request (``request_stop``, for a SIGINT handler) after a batch.
+  compiled copies are made once per model, so a model recycled across trials reuses them.
+
+A stop request is the run's ``mtltune.run.stop.StopToken``, which the search's tuner checks
+after every batch (``mtltune.tuning.tuner.MultiTaskTuner``); nothing here is process-wide.
 
 ``mtltune.model.loop`` runs the same callbacks as Keras' ``fit`` (its own ``_Recorder`` stands in
 for Keras' ``History``).
@@ -16,13 +18,12 @@ for Keras' ``History``).
 from __future__ import annotations
 
 import math
-import threading
+import weakref
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from mtltune.model.loop import per_model
 from mtltune.model.objectives import Objective
 from mtltune.study.names import OBJECTIVE, STOP_PREFIX
 
@@ -127,9 +128,17 @@ def _assign_all(targets: list[tf.Variable], sources: list[tf.Variable]) -> None:
 _copy = tf.function(_assign_all, autograph=False)
 
 
+#: Each model's snapshot, as long as the model lives (any Keras model may early-stop here; the
+#: snapshot holds the model's variables, not the model, so the entry goes with the model).
+_SNAPSHOTS: weakref.WeakKeyDictionary[keras.Model, WeightSnapshot] = weakref.WeakKeyDictionary()
+
+
 def snapshot_of(model: keras.Model) -> WeightSnapshot:
     """The model's ``WeightSnapshot``, created (and traced) once per model."""
-    return per_model(model, "_mtltune_snapshot", WeightSnapshot)
+    snapshot = _SNAPSHOTS.get(model)
+    if snapshot is None:
+        snapshot = _SNAPSHOTS[model] = WeightSnapshot(model)
+    return snapshot
 
 
 #: Beyond this magnitude a monitored value is rescaled before Keras compares it in float32.
@@ -194,36 +203,3 @@ class BestEpochStopping(keras.callbacks.EarlyStopping):
         super().on_train_end(logs)
         if self._saved:
             snapshot_of(self.model).restore()
-
-
-_STOP = threading.Event()
-
-
-def request_stop() -> None:
-    """Ask a running search to stop at the next batch or trial boundary.
-
-    For a SIGINT handler: a ``KeyboardInterrupt`` raised by the signal itself can land in a
-    garbage-collection callback, where Python ignores it; this request is honoured at the next
-    safe point by raising ``KeyboardInterrupt`` there. Finished trials are kept and the
-    interrupted one runs again when the search is resumed.
-    """
-    _STOP.set()
-
-
-def clear_stop() -> None:
-    """Forget an earlier stop request (a new search starts)."""
-    _STOP.clear()
-
-
-def check_stop() -> None:
-    """Raise ``KeyboardInterrupt`` if a stop was requested (``request_stop``)."""
-    if _STOP.is_set():
-        raise KeyboardInterrupt("search interrupted")
-
-
-class StopCheck(keras.callbacks.Callback):
-    """Raises ``KeyboardInterrupt`` after a batch once a stop was requested."""
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        """Raise ``KeyboardInterrupt`` if a stop was requested."""
-        check_stop()

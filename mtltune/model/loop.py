@@ -18,8 +18,8 @@ stops at the first batch whose running loss is NaN or infinite.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -28,7 +28,9 @@ import tensorflow as tf
 from mtltune.compat.keras_private import save_best_epoch_class, save_best_epoch_now
 from mtltune.study.names import STOP_PREFIX
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from mtltune.model.multitask import MultiTaskModel
+
 
 #: Rows per chunk when scoring a split (the result does not depend on it).
 EVAL_BATCH_SIZE = 4096
@@ -194,22 +196,15 @@ def _floats(logs: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in logs.items()}
 
 
-def per_model(model: keras.Model, attribute: str, make: Callable[[keras.Model], T]) -> T:
-    """``make(model)``, made once per model and kept on it as ``attribute``.
+def loop_of(model: MultiTaskModel) -> EpochLoop:
+    """The model's epoch loop, created (and later traced) once per model.
 
-    The attribute is set past Keras' tracking: what it holds (compiled functions, shadow
-    variables) is not the model's, and is neither saved nor counted among its weights.
+    Kept as the model's declared ``epoch_loop`` (not a weight, never saved), so a model
+    recycled across trials keeps its traced epoch.
     """
-    value = getattr(model, attribute, None)
-    if value is None:
-        value = make(model)
-        object.__setattr__(model, attribute, value)
-    return value
-
-
-def loop_of(model: keras.Model) -> EpochLoop:
-    """The model's epoch loop, created (and later traced) once per model."""
-    return per_model(model, "_mtltune_loop", EpochLoop)
+    if model.epoch_loop is None:
+        model.epoch_loop = EpochLoop(model)
+    return model.epoch_loop
 
 
 def predict(model: keras.Model, x: Any) -> dict[str, np.ndarray]:

@@ -50,9 +50,9 @@ class DynamicWeightAverage(Strategy):
     per_epoch = True
     defaults: ClassVar[dict[str, float]] = {DWA_TEMPERATURE: 2.0}
 
-    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
+    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> None:
         """Declare the temperature ``T`` (``search.methods.dwa_temperature``)."""
-        return _declare_own(hp, search, self.defaults)
+        _declare_own(hp, search, self.defaults)
 
     def state_shapes(self, heads: int) -> dict[str, tuple[int, ...]]:
         """The epoch's loss sums and rows, the last two epochs' mean losses, epochs ended."""
@@ -102,9 +102,9 @@ class GradNorm(Strategy):
     per_head_gradients = True
     defaults: ClassVar[dict[str, float]] = {GRADNORM_ALPHA: 1.5, GRADNORM_WEIGHT_RATE: 0.01}
 
-    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
+    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> None:
         """Declare ``α`` and the weights' learning rate (``search.methods``)."""
-        return _declare_own(hp, search, self.defaults)
+        _declare_own(hp, search, self.defaults)
 
     def weight_rate(self, plan: TrainPlan) -> float:
         """The weights' learning rate."""
@@ -207,9 +207,9 @@ class FAMO(Strategy):
     own_step = True
     defaults: ClassVar[dict[str, float]] = {FAMO_WEIGHT_RATE: 0.025, FAMO_DECAY: 1e-3}
 
-    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
+    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> None:
         """Declare the logits' step size and decay (``search.methods``)."""
-        return _declare_own(hp, search, self.defaults)
+        _declare_own(hp, search, self.defaults)
 
     def weight_rate(self, plan: TrainPlan) -> float:
         """The logits' step size ``β``."""

@@ -109,6 +109,12 @@ class MultiTaskModel(keras.Model):
             )
         self.task_weights, self.strategy_state = stepping.strategy_variables(self, plan)
         self._shared: list[keras.Variable] = []
+        # Neither weights nor saved: the pool it goes back to after training and whether it was
+        # offered once (tuning.reuse), its initial weights' and shuffles' seed, its epoch loop.
+        self.pool_key: tuple[Any, ...] | None = None
+        self.released = False
+        self.init_seed: int | None = None
+        self.epoch_loop: Any = None  # made by mtltune.model.loop.loop_of at first use
         self.built = True
 
     def learned_weights(self) -> dict[str, float] | None:

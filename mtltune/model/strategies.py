@@ -18,10 +18,14 @@ When a study allows several, ``strategy`` is itself a searched choice and each s
 hyperparameters live in a Keras Tuner conditional scope, so they exist only in its own trials.
 
 Each strategy is one ``Strategy`` object in ``STRATEGIES``: it declares its hyperparameters,
-builds its plan, groups the variables for its optimizers and computes its total loss. Adding a
-strategy is one new class and one registry line (and its name in ``study.catalog``). Nothing here
-imports TensorFlow: the loss is written against the tensor operations the model passes in
-(``ops``: the ``tensorflow`` module).
+reads its plan from a trial's values, groups the variables for its optimizers and computes its
+total loss. Adding a strategy is one new class and one registry line (and its name in
+``study.catalog``). Nothing here imports TensorFlow: the loss is written against the tensor
+operations the model passes in (``ops``: the ``tensorflow`` module).
+
+Declaring and reading are apart: ``declare_space(hp, heads, search)`` writes the search space
+on a Keras Tuner ``HyperParameters``; ``read_plan(values, heads, search)`` is a pure function
+from a trial's hyperparameter values (a plain dict) to its ``TrainPlan``.
 """
 
 from __future__ import annotations
@@ -149,25 +153,29 @@ class Strategy(StepHooks):
     learns_log_variances: ClassVar[bool] = False
     own_head_losses: ClassVar[bool] = False
 
-    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
-        """Declare this strategy's own hyperparameters (inside its conditional scope).
-
-        Returns:
-            Their values in the current trial, keyed by head.
-        """
-        return {}
+    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> None:
+        """Declare this strategy's own hyperparameters (inside its conditional scope)."""
 
     def plan(
         self,
         heads: Sequence[str],
-        values: Mapping[str, float],
+        values: Mapping[str, Any],
         *,
         learning_rate: float,
         epsilon: float,
     ) -> TrainPlan:
-        """The plan of a trial, from the values ``declare`` returned (its ``settings``)."""
+        """The plan of a trial of this strategy, read from its hyperparameter values.
+
+        Args:
+            heads: Head names.
+            values: The trial's hyperparameter values (names as ``declare`` declares them); the
+                strategy's own settings are those named in ``defaults``.
+            learning_rate: The shared ``learning_rate`` (unused without ``shared_learning_rate``).
+            epsilon: Adam's epsilon.
+        """
+        settings = {k: float(values[k]) for k in self.defaults if k in values}
         return single_optimizer_plan(
-            self.name, learning_rate=learning_rate, epsilon=epsilon, settings=values
+            self.name, learning_rate=learning_rate, epsilon=epsilon, settings=settings
         )
 
     def describe(self, plan: TrainPlan) -> dict[str, Any]:
@@ -221,7 +229,7 @@ class Weighted(Strategy):
 
     name = "weighted"
 
-    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
+    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> None:
         """The raw loss weights: only their K-1 ratios matter (they are normalised to mean 1).
 
         The first head is the reference (raw weight fixed at 1); every other head's raw weight,
@@ -230,21 +238,21 @@ class Weighted(Strategy):
         """
         lw = search.loss_weight
         low, high = lw.min / lw.max, lw.max / lw.min
-        weights = {heads[0]: hp.Fixed(loss_weight_name(heads[0]), 1.0)}
+        hp.Fixed(loss_weight_name(heads[0]), 1.0)
         for head in heads[1:]:
-            weights[head] = hp.Float(loss_weight_name(head), low, high, sampling="log")
-        return weights
+            hp.Float(loss_weight_name(head), low, high, sampling="log")
 
     def plan(
         self,
         heads: Sequence[str],
-        values: Mapping[str, float],
+        values: Mapping[str, Any],
         *,
         learning_rate: float,
         epsilon: float,
     ) -> TrainPlan:
         """A weighted plan with the trial's weights normalised to mean 1."""
-        return weighted_plan(heads, learning_rate=learning_rate, epsilon=epsilon, weights=values)
+        weights = {heads[0]: 1.0} | {h: values[loss_weight_name(h)] for h in heads[1:]}
+        return weighted_plan(heads, learning_rate=learning_rate, epsilon=epsilon, weights=weights)
 
     def describe(self, plan: TrainPlan) -> dict[str, Any]:
         """The summary with the normalised loss weights."""
@@ -258,24 +266,23 @@ class Separate(Strategy):
     shared_learning_rate = False
     own_head_losses = True
 
-    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> dict[str, float]:
+    def declare(self, hp: Any, heads: Sequence[str], search: SearchConfig) -> None:
         """Declare one log-uniform learning rate per head."""
-        rates: dict[str, float] = {}
         lr = search.learning_rate
         for head in heads:
-            rates[head] = hp.Float(head_learning_rate_name(head), lr.min, lr.max, sampling="log")
-        return rates
+            hp.Float(head_learning_rate_name(head), lr.min, lr.max, sampling="log")
 
     def plan(
         self,
         heads: Sequence[str],
-        values: Mapping[str, float],
+        values: Mapping[str, Any],
         *,
         learning_rate: float,
         epsilon: float,
     ) -> TrainPlan:
         """A separate plan with the trial's per-head learning rates."""
-        return separate_plan(values, epsilon=epsilon)
+        rates = {h: values[head_learning_rate_name(h)] for h in heads}
+        return separate_plan(rates, epsilon=epsilon)
 
     def describe(self, plan: TrainPlan) -> dict[str, Any]:
         """The summary with one learning rate per head."""
@@ -349,51 +356,72 @@ def _within(value: float, bounds: Any) -> float:
     return float(min(max(value, bounds.min), bounds.max))
 
 
-def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
-    """Declare the search space on a Keras Tuner ``HyperParameters`` and read this trial's plan.
+def declare_space(hp: Any, heads: Sequence[str], search: SearchConfig) -> None:
+    """Declare the search space on a Keras Tuner ``HyperParameters``.
 
-    Every strategy's hyperparameters are declared (so the oracle knows the whole space) under a
-    conditional scope on ``strategy``; only the active ones have values in a trial.
+    Every allowed strategy's hyperparameters are declared (so the oracle knows the whole space)
+    under a conditional scope on ``strategy``; only the active ones have values in a trial.
+    ``read_plan`` reads a trial's plan from the values.
 
     Args:
         hp: A ``keras_tuner.HyperParameters``.
         heads: Head names.
         search: Ranges and allowed strategies.
-
-    Returns:
-        The training plan of the current trial.
     """
     strategies = list(search.strategies)
     if len(strategies) > 1:
-        strategy = hp.Choice(STRATEGY, strategies)
+        hp.Choice(STRATEGY, strategies)
     else:
-        strategy = hp.Fixed(STRATEGY, strategies[0])
+        hp.Fixed(STRATEGY, strategies[0])
     # The defaults are the baseline's (clipped to the ranges): the equal-weights informed trial
     # of a TPEOracle given no start values takes them (mtltune.tuning.oracle).
     base = search.baseline
     eps = search.epsilon
-    epsilon = hp.Float(
-        EPSILON, eps.min, eps.max, sampling="log", default=_within(base.epsilon, eps)
-    )
+    hp.Float(EPSILON, eps.min, eps.max, sampling="log", default=_within(base.epsilon, eps))
     lr = search.learning_rate
-    rate = lr.min
     one_rate = [s for s in strategies if STRATEGIES[s].shared_learning_rate]
     if one_rate:
         # One learning rate for every single-optimizer strategy.
         with hp.conditional_scope(STRATEGY, one_rate):
-            rate = hp.Float(
+            hp.Float(
                 LEARNING_RATE,
                 lr.min,
                 lr.max,
                 sampling="log",
                 default=_within(base.learning_rate, lr),
             )
-    values: dict[str, dict[str, float]] = {}
     for name, each in STRATEGIES.items():
         if name in strategies:
             with hp.conditional_scope(STRATEGY, [name]):
-                values[name] = each.declare(hp, heads, search)
-    return STRATEGIES[strategy].plan(heads, values[strategy], learning_rate=rate, epsilon=epsilon)
+                each.declare(hp, heads, search)
+
+
+def read_plan(values: Mapping[str, Any], heads: Sequence[str], search: SearchConfig) -> TrainPlan:
+    """The training plan of a trial, from its hyperparameter values (a pure function).
+
+    Args:
+        values: The trial's values as ``declare_space`` names them (``hp.values``, a record's).
+        heads: Head names.
+        search: The search the values come from (its strategies and ranges).
+
+    Raises:
+        KeyError: If a value the trial's strategy needs is missing.
+        ValueError: If the values name no allowed strategy.
+    """
+    strategies = list(search.strategies)
+    strategy = str(values.get(STRATEGY, strategies[0]))
+    if strategy not in strategies:
+        raise ValueError(f"strategy {strategy!r} is not searched; expected one of {strategies}")
+    chosen = STRATEGIES[strategy]
+    # A strategy without the shared rate ignores it (its own rates are among ``values``).
+    rate = values[LEARNING_RATE] if chosen.shared_learning_rate else search.learning_rate.min
+    return chosen.plan(heads, values, learning_rate=rate, epsilon=values[EPSILON])
+
+
+def declare(hp: Any, heads: Sequence[str], search: SearchConfig) -> TrainPlan:
+    """``declare_space`` on ``hp``, then ``read_plan`` of its values: a user's own ``build``."""
+    declare_space(hp, heads, search)
+    return read_plan(hp.values, heads, search)
 
 
 import mtltune.model.methods  # noqa: E402, F401  (appends dwa, gradnorm, pcgrad, famo)

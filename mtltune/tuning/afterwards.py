@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import keras_tuner as kt
-
 from mtltune.data import Dataset
 from mtltune.model.strategies import TrainPlan
 from mtltune.report.results import Evaluation, StrategyBest, TrialRecord
@@ -20,20 +18,17 @@ from mtltune.run.folder import RunFolder
 from mtltune.study import Study
 from mtltune.tuning.evaluation import evaluate
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.outcome import SearchOutcome
 from mtltune.tuning.phases import Phases
 from mtltune.tuning.replicates import run_replicates, summarise
 
 
 def evaluated(
-    tuner: kt.Tuner,
-    trial: Any,
-    dataset: Dataset,
-    hypermodel: MultiTaskHyperModel,
-    epochs: int | None,
+    outcome: SearchOutcome, trial: TrialRecord, dataset: Dataset, hypermodel: MultiTaskHyperModel
 ) -> tuple[Any, Evaluation]:
     """A trial's model, reloaded from its checkpoint, and its stop and test scores."""
-    model = tuner.load_model(trial)
-    return model, evaluate(model, dataset, hypermodel, epochs=epochs)
+    model = outcome.load_model(trial.trial_id)
+    return model, evaluate(model, dataset, hypermodel, epochs=trial.epochs)
 
 
 def unscored(plan: dict[str, Any], phases: Phases, heads: Any) -> Evaluation:
@@ -70,10 +65,9 @@ def replicates(
 
 
 def strategy_bests(
-    finished: list[TrialRecord],
+    outcome: SearchOutcome,
     best_id: str,
     best: Evaluation,
-    tuner: kt.Tuner,
     dataset: Dataset,
     hypermodel: MultiTaskHyperModel,
     stage: Callable[[str], None],
@@ -83,19 +77,17 @@ def strategy_bests(
 
     A strategy whose trial cannot be evaluated is left out of the comparison (recorded).
     """
-    rank = hypermodel.objective.direction.key
+    finished = outcome.finished
     out = {}
     for strategy in dict.fromkeys(t.strategy for t in finished):
-        top = min((t for t in finished if t.strategy == strategy), key=lambda t: rank(t.objective))
+        top = outcome.best([t for t in finished if t.strategy == strategy])
+        assert top is not None  # the strategy has a finished trial
         evaluation: Evaluation | None = best
         if top.trial_id != best_id:
             stage(f"evaluating {strategy}'s best trial {top.trial_id} on test")
-            trial = tuner.oracle.trials[top.trial_id]
             evaluation = phases.run(
                 "evaluation",
-                lambda trial=trial, top=top: evaluated(
-                    tuner, trial, dataset, hypermodel, top.epochs
-                )[1],
+                lambda top=top: evaluated(outcome, top, dataset, hypermodel)[1],
                 lambda: None,
                 run=f"trial {top.trial_id}",
                 missing=f"{strategy}'s line in the comparison of strategies",

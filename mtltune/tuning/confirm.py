@@ -30,7 +30,7 @@ import pandas as pd
 from mtltune.data import Dataset, SplitArrays
 from mtltune.data.racesplits import race_splits
 from mtltune.errors import error_text
-from mtltune.model.strategies import TrainPlan, baseline_plan, declare
+from mtltune.model.strategies import TrainPlan, baseline_plan
 from mtltune.report.confirmation import (
     BASELINE,
     CONFIRM,
@@ -43,12 +43,13 @@ from mtltune.report.race import Decision, RaceRule, decide, gain, outpaced
 from mtltune.report.results import HeadScores, TrialRecord
 from mtltune.run.fingerprint import study_fingerprint
 from mtltune.run.folder import RunFolder
+from mtltune.run.stop import StopToken
 from mtltune.study import Study
 from mtltune.study.direction import Direction
 from mtltune.tuning.evaluation import evaluate, head_scores, train_plan
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.outcome import SearchOutcome
 from mtltune.tuning.phases import UnitError
-from mtltune.tuning.tuner import check_stop
 
 #: Called after each race run trained here: ``(run, number, total)`` (total: at most).
 OnRun = Callable[[ConfirmRun, int, int], None]
@@ -68,21 +69,18 @@ def race_rule(study: Study) -> RaceRule:
     return RaceRule(seeds=confirm.seeds, max_seeds=confirm.max_seeds, level=confirm.level)
 
 
-def candidate_plans(study: Study, tuner: kt.Tuner, trials: list[TrialRecord]) -> Plans:
-    """The challengers' plans (search order, never the incumbent's plan), then the incumbent's."""
-    direction = Direction(tuner.oracle.objective.direction)
+def candidate_plans(study: Study, outcome: SearchOutcome) -> Plans:
+    """The challengers' plans (search order, never the incumbent's plan), then the incumbent's.
+
+    The incumbent's plan is recognised by plan equality (``SearchOutcome.others``).
+    """
     incumbent = baseline_plan(tuple(study.heads), study.search.baseline)
-    challengers = [t for t in trials if _plain(t.plan) != incumbent.describe()]
+    challengers = outcome.others(incumbent)
     plans: Plans = {}
-    for record in distinct_top(challengers, study.search.confirm.top, direction):
-        hp = tuner.oracle.trials[record.trial_id].hyperparameters
-        plans[record.trial_id] = declare(hp.copy(), tuple(study.heads), study.search)
+    for record in distinct_top(challengers, study.search.confirm.top, outcome.direction):
+        plans[record.trial_id] = outcome.plan(record.trial_id)
     plans[BASELINE] = incumbent
     return plans
-
-
-def _plain(plan: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in plan.items() if k != "learned_weights"}
 
 
 def run_race(
@@ -94,6 +92,7 @@ def run_race(
     incumbent_objective: float,
     folder: Path,
     on_run: OnRun | None = None,
+    stop: StopToken | None = None,
 ) -> Confirmation:
     """Race every challenger against the incumbent, seed by seed; train and stop only.
 
@@ -106,6 +105,7 @@ def run_race(
         incumbent_objective: The incumbent's stop objective at the study seed.
         folder: The run folder (``confirm.csv``, ``confirm.json``, ``confirm/``).
         on_run: Called after each run trained here.
+        stop: The run's stop token, checked before each run trained here.
 
     Returns:
         The race, decided, without test scores (``paired_test`` adds them).
@@ -124,6 +124,7 @@ def run_race(
     }
     raced = [c for c in candidates if c not in screened]
     trainer = _Trainer(study, hypermodel, dataset, plans, folder, runs, on_run)
+    trainer.stop = stop or StopToken()
     trainer.total = len(confirm_seeds(study)) * (len(raced) + 1) if raced else 0
     gains: dict[str, list[float]] = {c: [] for c in raced}
     decisions = {c: Decision(c, "open") for c in raced}
@@ -182,6 +183,7 @@ class _Trainer:
         self.kept = _kept_runs(study, folder)
         self.fingerprint = study_fingerprint(study)
         self.number, self.total = 0, 0
+        self.stop = StopToken()
         self.partitions: dict[int, tuple[Dataset, SplitArrays]] = {}
 
     def partition(self, seed: int) -> tuple[Dataset, SplitArrays]:
@@ -201,7 +203,7 @@ class _Trainer:
         self.number += 1
         got = self.kept.get((candidate, seed))
         if got is None:
-            check_stop()
+            self.stop.check()
             plan = self.plans[candidate]
             try:
                 data, judge = self.partition(seed)

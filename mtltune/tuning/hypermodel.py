@@ -32,7 +32,7 @@ from mtltune.model.heads import reference_losses
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.network import build_network
 from mtltune.model.objectives import Objective
-from mtltune.model.strategies import TrainPlan, declare
+from mtltune.model.strategies import TrainPlan, declare_space, read_plan
 from mtltune.study import (
     HeadConfig,
     ObjectiveConfig,
@@ -127,12 +127,7 @@ class MultiTaskHyperModel(kt.HyperModel):
             log_heads=frozenset(log_likelihood_heads(self.heads)),
         )
         self.seed = seed
-        #: The hyperparameters of the latest ``build`` and how often in a row they were built.
-        self._last_hp: kt.HyperParameters | None = None
-        self._execution = 0
         self.steps_per_execution = steps_per_execution
-        #: Per-epoch logs of the latest ``fit`` (for the run's training-curve plots).
-        self.last_history: dict[str, list[float]] | None = None
         self._reference_data: tuple[Any, Any] = (None, None)
         self._reference: Objective = self.objective
         #: Idle models by (strategy, network signature); a model is idle once ``fit`` ended.
@@ -188,16 +183,20 @@ class MultiTaskHyperModel(kt.HyperModel):
 
     # -- Keras Tuner interface ------------------------------------------------------------------
 
-    def build(self, hp: kt.HyperParameters) -> MultiTaskModel:
+    def build(self, hp: kt.HyperParameters, *, execution: int = 0) -> MultiTaskModel:
         """Declare the search space, build the network and compile it by the trial's plan.
 
-        Keras Tuner's ``executions_per_trial`` builds a trial once per execution with the same
-        ``hp``: execution ``k`` gets the seed ``seed + k`` (the first one the hypermodel's), so
-        the executions differ in their initialisation and are averaged.
+        Args:
+            hp: The trial's hyperparameters.
+            execution: Which of the trial's executions this is (Keras Tuner's
+                ``executions_per_trial``): execution ``k`` gets the seed ``seed + k``, so the
+                executions differ in their initialisation and are averaged.
+                ``mtltune.tuning.tuner.MultiTaskTuner`` passes it; a plain Keras Tuner tuner
+                builds every execution as the first (the hypermodel keeps no state between
+                calls).
         """
-        plan = declare(hp, tuple(self.heads), self.search)
-        execution = self._execution + 1 if hp is self._last_hp else 0
-        self._last_hp, self._execution = hp, execution
+        declare_space(hp, tuple(self.heads), self.search)
+        plan = read_plan(hp.values, tuple(self.heads), self.search)
         return self.build_plan(plan, hp, seed=self.seed + execution)
 
     def build_plan(
@@ -220,9 +219,7 @@ class MultiTaskHyperModel(kt.HyperModel):
         else:
             model = MultiTaskModel(net, self.heads, plan, self.class_weights, self.target_scales)
             model.compile(steps_per_execution=self.steps_per_execution)
-        # Not tracked attributes: where the model may go back to, and its shuffle seed.
-        object.__setattr__(model, "_mtltune_pool_key", key)
-        object.__setattr__(model, "_mtltune_seed", seed)
+        model.pool_key, model.init_seed = key, seed
         return model
 
     @contextlib.contextmanager
@@ -290,7 +287,6 @@ class MultiTaskHyperModel(kt.HyperModel):
         early = BestEpochStopping(
             monitor=MONITOR, mode=self.objective.direction, patience=self.training.patience
         )
-        self.last_history = None
         callbacks = [ObjectiveLogger(objective), guard, early, *(callbacks or [])]
         epochs = epochs or self.training.max_epochs
         batch_size = kwargs.pop("batch_size", self.training.batch_size)
@@ -302,7 +298,6 @@ class MultiTaskHyperModel(kt.HyperModel):
         finally:
             self._release(model)
         seconds = time.perf_counter() - start
-        self.last_history = {k: [float(v) for v in vs] for k, vs in history.items()}
         if guard.reason is not None:
             raise kt.errors.FailedTrialError(guard.reason)
         return best_epoch_results(history, objective, seconds)
@@ -328,7 +323,7 @@ class MultiTaskHyperModel(kt.HyperModel):
                 epochs=epochs,
                 batch_size=batch_size,
                 callbacks=callbacks,
-                seed=getattr(model, "_mtltune_seed", self.seed),
+                seed=_seed_of(model, self.seed),
                 shuffle=kwargs.get("shuffle", True),
                 initial_epoch=kwargs.get("initial_epoch", 0),
             )
@@ -377,6 +372,12 @@ def _fast_path(x: Any, y: Any, validation_data: tuple[Any, ...], kwargs: Mapping
     """Whether ``fit`` can use the in-memory loop: arrays only, no Keras-only options."""
     extra = set(kwargs) - {"shuffle", "verbose", "initial_epoch"}
     return not extra and len(validation_data) == 2 and loop.in_memory(x, y, *validation_data)
+
+
+def _seed_of(model: keras.Model, default: int) -> int:
+    """The seed a model was built with (``default`` for a model not built by ``build_plan``)."""
+    seed = model.init_seed if isinstance(model, MultiTaskModel) else None
+    return default if seed is None else seed
 
 
 def _coerce(cls: Any, value: Any) -> Any:

@@ -9,18 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-import keras_tuner as kt
-
 from mtltune.data import Dataset
 from mtltune.model.strategies import TrainPlan
 from mtltune.report.confirmation import Confirmation, ConfirmRun
 from mtltune.report.records import TrialRecord
 from mtltune.run.folder import RunFolder
+from mtltune.run.stop import StopToken
 from mtltune.study import Study
 from mtltune.study.direction import Direction
 from mtltune.tuning import confirm
 from mtltune.tuning.evaluation import test_arrays
 from mtltune.tuning.hypermodel import MultiTaskHyperModel
+from mtltune.tuning.outcome import SearchOutcome
 from mtltune.tuning.phases import Phases
 
 
@@ -32,11 +32,6 @@ class RaceNews(Protocol):
 
     def confirm_finished(self, run: ConfirmRun, number: int, total: int) -> None:
         """A race run ends."""
-
-
-def twin(finished: list[TrialRecord], plan: TrainPlan) -> TrialRecord | None:
-    """The completed trial whose plan is the equal-weights baseline's, if any."""
-    return next((t for t in finished if t.plan == plan.describe()), None)
 
 
 def leader(
@@ -59,11 +54,11 @@ def race(
     folder: Path,
     dataset: Dataset,
     hypermodel: MultiTaskHyperModel,
-    tuner: kt.Tuner,
-    trials: list[TrialRecord],
+    outcome: SearchOutcome,
     incumbent_objective: float,
     news: RaceNews,
     phases: Phases,
+    stop: StopToken,
 ) -> tuple[Confirmation | None, dict[str, TrainPlan]]:
     """The race of the search's best configurations against equal weights, if one is run.
 
@@ -73,7 +68,7 @@ def race(
     """
     if study.search.confirm.top <= 0:
         return None, {}
-    plans = confirm.candidate_plans(study, tuner, [t for t in trials if t.ok])
+    plans = confirm.candidate_plans(study, outcome)
     if len(plans) <= 1:  # no challenger: every completed trial is equal weights
         return None, plans
     news.stage("racing the best configurations against equal weights")
@@ -84,10 +79,11 @@ def race(
             hypermodel,
             dataset,
             plans,
-            trials,
+            outcome.records,
             incumbent_objective,
             folder,
             news.confirm_finished,
+            stop,
         ),
         lambda: None,
         missing="the race (the leading trial is judged at the study seed alone)",

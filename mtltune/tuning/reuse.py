@@ -52,15 +52,15 @@ class ModelPool:
 
     def release(self, model: MultiTaskModel) -> None:
         """Offer a model whose training ended for recycling (while ``active`` only)."""
-        key = getattr(model, "_mtltune_pool_key", None)
+        key = model.pool_key
         if not self.active or key is None:
             return
         self._idle.pop(key, None)
         self._idle[key] = model
         while len(self._idle) > POOL_SIZE:
             self._idle.pop(next(iter(self._idle)))
-        if not getattr(model, "_mtltune_released", False):
-            object.__setattr__(model, "_mtltune_released", True)
+        if not model.released:
+            model.released = True
             # A new model's traced graphs live as long as the block: move them, and everything
             # else alive now (TensorFlow's and Keras' modules), out of the garbage collector's
             # sight. Keras Tuner and Keras' clear_session collect twice per trial, and each

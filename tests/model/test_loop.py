@@ -48,7 +48,7 @@ def test_evaluate_scores_every_row_in_chunks(monkeypatch) -> None:
     x, y = data(50, 2)
     whole = loop.evaluate(model, x, y)
     # Fresh loop, chunks of 7 rows: the last chunk is short; the means must not change.
-    object.__setattr__(model, "_mtltune_loop", None)
+    model.epoch_loop = None
     monkeypatch.setattr(loop, "EVAL_BATCH_SIZE", 7)
     chunked = loop.evaluate(model, x, y)
     keras_logs = model.evaluate(x, y, batch_size=50, verbose=0, return_dict=True)

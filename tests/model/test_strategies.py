@@ -14,11 +14,17 @@ from mtltune import HeadConfig, MultiTaskModel, SearchConfig
 from mtltune.model.strategies import (
     STRATEGIES,
     Strategy,
+    TrainPlan,
     baseline_plan,
     declare,
+    declare_space,
     head_learning_rate_name,
     loss_weight_name,
     normalise_weights,
+    read_plan,
+    separate_plan,
+    single_optimizer_plan,
+    weighted_plan,
 )
 from mtltune.study import BaselineConfig
 from mtltune.study.catalog import StrategyName
@@ -132,3 +138,79 @@ def test_a_new_strategy_is_one_class_and_one_registry_line(monkeypatch) -> None:
     before = [w.copy() for w in model.get_weights()]
     model.train_batch((x, y))
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+def _values_of(strategy: str, search: SearchConfig, chosen: dict[str, Any]) -> dict[str, Any]:
+    """What the oracle hands a trial of ``strategy``: the declared space's active values."""
+    hp = kt.HyperParameters()
+    declare_space(hp, HEADS, search)
+    hp.values["strategy"] = strategy
+    hp.values.update(chosen)
+    declare_space(hp, HEADS, search)  # as a build does: the now-active knobs get their values
+    return {k: v for k, v in hp.values.items() if hp.is_active(k)}
+
+
+ROUND_TRIPS = {
+    "weighted": (
+        {"learning_rate": 3e-3, "epsilon": 1e-5, "loss_weight_b": 4.0, "loss_weight_c": 0.5},
+        weighted_plan(
+            HEADS, learning_rate=3e-3, epsilon=1e-5, weights={"a": 1.0, "b": 4.0, "c": 0.5}
+        ),
+    ),
+    "separate": (
+        {
+            "epsilon": 1e-4,
+            "learning_rate_a": 1e-3,
+            "learning_rate_b": 2e-3,
+            "learning_rate_c": 5e-3,
+        },
+        separate_plan({"a": 1e-3, "b": 2e-3, "c": 5e-3}, epsilon=1e-4),
+    ),
+    "uncertainty": (
+        {"learning_rate": 2e-3, "epsilon": 1e-6},
+        single_optimizer_plan("uncertainty", learning_rate=2e-3, epsilon=1e-6),
+    ),
+    "geometric": (
+        {"learning_rate": 4e-4, "epsilon": 1e-3},
+        single_optimizer_plan("geometric", learning_rate=4e-4, epsilon=1e-3),
+    ),
+}
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_read_plan_reads_back_what_the_declared_space_holds_for_every_strategy(strategy) -> None:
+    search = SearchConfig(strategies=list(STRATEGIES))
+    chosen, expected = ROUND_TRIPS[strategy]
+    values = _values_of(strategy, search, chosen)
+    plan = read_plan(values, HEADS, search)
+    assert isinstance(plan, TrainPlan)
+    assert plan == expected
+    # A pure function of the values: a plain dict copy (as a record holds them) gives the same.
+    assert read_plan(dict(values), HEADS, search) == plan
+    # And it agrees with what a build declares and reads on the same values.
+    hp = kt.HyperParameters()
+    declare_space(hp, HEADS, search)
+    hp.values.update(values)
+    assert declare(hp, HEADS, search) == plan
+
+
+def test_read_plan_writes_nothing_and_refuses_a_strategy_not_searched() -> None:
+    search = SearchConfig(strategies=["weighted"])
+    values = {"strategy": "weighted", "epsilon": 1e-7, "learning_rate": 1e-3, "loss_weight_b": 2.0}
+    values["loss_weight_c"] = 1.0
+    before = dict(values)
+    plan = read_plan(values, HEADS, search)
+    assert values == before
+    assert plan.loss_weights["b"] / plan.loss_weights["a"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="not searched"):
+        read_plan({**values, "strategy": "separate"}, HEADS, search)
+
+
+def test_the_equal_weights_trial_of_the_declared_defaults_is_the_baseline_plan() -> None:
+    search = SearchConfig(strategies=["weighted", "separate"])
+    hp = kt.HyperParameters()
+    declare_space(hp, HEADS, search)
+    # The declared defaults (strategy, learning rate, epsilon) with every ratio at 1: the
+    # oracle's equal-weights informed trial.
+    hp.values.update({loss_weight_name(h): 1.0 for h in HEADS[1:]})
+    assert read_plan(hp.values, HEADS, search) == baseline_plan(HEADS, search.baseline)

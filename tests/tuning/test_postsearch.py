@@ -112,8 +112,7 @@ def _race_runs(out: Path) -> set[tuple[str, int]]:
 
 def _inject(monkeypatch, phase: str) -> None:
     import mtltune.report.plots
-    import mtltune.search
-    from mtltune.tuning import replicates
+    from mtltune.tuning import aftersearch, replicates
 
     if phase == "confirmation":
         from mtltune.tuning import confirm
@@ -124,9 +123,9 @@ def _inject(monkeypatch, phase: str) -> None:
 
         _counted(monkeypatch, afterwards, "evaluate", fail_on=1)
     elif phase == "baseline":
-        _counted(monkeypatch, mtltune.search, "train_baseline", fail_on=1)
+        _counted(monkeypatch, aftersearch, "train_baseline", fail_on=1)
     elif phase == "export":
-        _counted(monkeypatch, mtltune.search, "save_best_model", fail_on=1)
+        _counted(monkeypatch, aftersearch, "save_best_model", fail_on=1)
     elif phase == "replicates":
         _counted(monkeypatch, replicates, "_replicate", fail_on=2)
     else:
