@@ -197,8 +197,8 @@ VERDICT_WINS = re.compile(
     r"\(([\d.]+) %–([\d.]+) %\), (\d+) of (\d+) seeds"
 )
 VERDICT_STANDS = re.compile(
-    r"verdict: equal weights stand: the best challenger, trial (\S+), was ([\d.]+) % "
-    r"(lower|higher) at the study seed; best_model.keras is the equal-weights model"
+    r"verdict: equal weights stand: the best challenger, trial (\S+), was (?:([\d.]+) % "
+    r"(lower|higher)|no better) at the study seed; best_model.keras is the equal-weights model"
 )
 
 
@@ -273,7 +273,8 @@ def test_documented_verdicts_are_what_a_search_prints() -> None:
             verdict = replace(verdict, won=int(won))
         elif found := VERDICT_STANDS.fullmatch(line):
             trial_id, change, way = found.groups()
-            verdict = Verdict("baseline", "weighted", trial_id, ratio(change, way), seeds=0)
+            tie = 1.0 if change is None else ratio(change, way)  # "no better": a tie
+            verdict = Verdict("baseline", "weighted", trial_id, tie, seeds=0)
         else:
             raise AssertionError(f"{name}: {line!r} is no verdict mtltune prints")
         assert verdict.line() == line, name

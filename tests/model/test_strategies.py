@@ -174,6 +174,39 @@ ROUND_TRIPS = {
         {"learning_rate": 4e-4, "epsilon": 1e-3},
         single_optimizer_plan("geometric", learning_rate=4e-4, epsilon=1e-3),
     ),
+    "dwa": (
+        {"learning_rate": 1e-3, "epsilon": 1e-7, "dwa_temperature": 3.0},
+        single_optimizer_plan(
+            "dwa", learning_rate=1e-3, epsilon=1e-7, settings={"dwa_temperature": 3.0}
+        ),
+    ),
+    "gradnorm": (
+        {
+            "learning_rate": 2e-3,
+            "epsilon": 1e-6,
+            "gradnorm_alpha": 1.0,
+            "gradnorm_weight_rate": 0.02,
+        },
+        single_optimizer_plan(
+            "gradnorm",
+            learning_rate=2e-3,
+            epsilon=1e-6,
+            settings={"gradnorm_alpha": 1.0, "gradnorm_weight_rate": 0.02},
+        ),
+    ),
+    "pcgrad": (
+        {"learning_rate": 5e-4, "epsilon": 1e-5},
+        single_optimizer_plan("pcgrad", learning_rate=5e-4, epsilon=1e-5),
+    ),
+    "famo": (
+        {"learning_rate": 1e-3, "epsilon": 1e-8, "famo_weight_rate": 0.05, "famo_decay": 1e-3},
+        single_optimizer_plan(
+            "famo",
+            learning_rate=1e-3,
+            epsilon=1e-8,
+            settings={"famo_weight_rate": 0.05, "famo_decay": 1e-3},
+        ),
+    ),
 }
 
 
