@@ -148,3 +148,28 @@ def tiny_run(tmp_path_factory):
     result = run_study(study, run_dir)
     write_report(result, run_dir)
     return result, run_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheduling over pytest-xdist's workers (``--dist loadgroup``, pyproject.toml's addopts).
+
+#: Fixtures that train a run once and are then only read (or copied) by their tests. Every test
+#: that reads one is sent to the same worker, so the run is trained once per session, not once
+#: per worker.
+SHARED_RUNS = ("tiny_run", "trained", "shop_run", "searched")
+
+#: Test files by the seconds their tests take on an idle machine, longest first (measured with
+#: ``pytest -n 0 --durations=0``); a file not listed runs after these, in collection order.
+#: Starting the long tests first keeps both workers busy to the end: a long test left for last
+#: would run while the other worker idles.
+LONGEST_FIRST: tuple[str, ...] = ()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    for item in items:
+        shared = [name for name in SHARED_RUNS if name in item.fixturenames]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+    # Whole files move (a stable sort), so module-scoped fixtures are still set up once.
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
