@@ -158,11 +158,37 @@ def tiny_run(tmp_path_factory):
 #: per worker.
 SHARED_RUNS = ("tiny_run", "trained", "shop_run", "searched")
 
-#: Test files by the seconds their tests take on an idle machine, longest first (measured with
-#: ``pytest -n 0 --durations=0``); a file not listed runs after these, in collection order.
+#: Test files by the seconds their tests take, longest first (``pytest --durations=0``, summed
+#: per file; each listed file takes over 2 % of the suite); the others run after these, in
+#: collection order.
 #: Starting the long tests first keeps both workers busy to the end: a long test left for last
 #: would run while the other worker idles.
-LONGEST_FIRST: tuple[str, ...] = ()
+LONGEST_FIRST = (
+    "test_postsearch.py",
+    "test_search.py",
+    "test_workers.py",
+    "test_worker.py",
+    "test_confirm.py",
+    "test_cli.py",
+    "test_predict.py",
+    "test_terminal.py",
+    "test_faults.py",
+    "test_oracle.py",
+    "test_hostile_processes.py",
+    "test_hypermodel.py",
+    "test_hostile_runfolder.py",
+    "test_output_width.py",
+    "test_race.py",
+    "test_training.py",
+    "test_replicates.py",
+    "test_oracle_workers.py",
+    "test_report.py",
+    "test_oracle_contract.py",
+    "test_loop.py",
+    "test_adam.py",
+    "test_study.py",
+    "test_runopen.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
