@@ -191,6 +191,9 @@ LONGEST_FIRST = (
 )
 
 
+# tryfirst: pytest-xdist's own hook (a plugin registered after this file, so called before it)
+# reads the xdist_group marks; marks added after it are ignored and the group is not kept.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     for item in items:
