@@ -148,3 +148,57 @@ def tiny_run(tmp_path_factory):
     result = run_study(study, run_dir)
     write_report(result, run_dir)
     return result, run_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheduling over pytest-xdist's workers (``--dist loadgroup``, pyproject.toml's addopts).
+
+#: Fixtures that train a run once and are then only read (or copied) by their tests. Every test
+#: that reads one is sent to the same worker, so the run is trained once per session, not once
+#: per worker.
+SHARED_RUNS = ("tiny_run", "trained", "shop_run", "searched")
+
+#: Test files by the seconds their tests take, longest first (``pytest --durations=0``, summed
+#: per file; each listed file takes over 2 % of the suite); the others run after these, in
+#: collection order.
+#: Starting the long tests first keeps both workers busy to the end: a long test left for last
+#: would run while the other worker idles.
+LONGEST_FIRST = (
+    "test_postsearch.py",
+    "test_search.py",
+    "test_workers.py",
+    "test_worker.py",
+    "test_confirm.py",
+    "test_cli.py",
+    "test_predict.py",
+    "test_terminal.py",
+    "test_faults.py",
+    "test_oracle.py",
+    "test_hostile_processes.py",
+    "test_hypermodel.py",
+    "test_hostile_runfolder.py",
+    "test_output_width.py",
+    "test_race.py",
+    "test_training.py",
+    "test_replicates.py",
+    "test_oracle_workers.py",
+    "test_report.py",
+    "test_oracle_contract.py",
+    "test_loop.py",
+    "test_adam.py",
+    "test_study.py",
+    "test_runopen.py",
+)
+
+
+# tryfirst: pytest-xdist's own hook (a plugin registered after this file, so called before it)
+# reads the xdist_group marks; marks added after it are ignored and the group is not kept.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    for item in items:
+        shared = [name for name in SHARED_RUNS if name in item.fixturenames]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+    # Whole files move (a stable sort), so module-scoped fixtures are still set up once.
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

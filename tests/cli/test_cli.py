@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,12 +110,8 @@ def test_search_end_to_end(write_study, tmp_path) -> None:
     assert len(pd.read_csv(out / "trials.csv")) == 2
 
 
-def test_search_into_another_studys_folder_exits_1(write_study, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    first = runner.invoke(
-        app, ["search", str(write_study({"search": {"max_trials": 1}})), "--out", str(out)]
-    )
-    assert first.exit_code == 0, first.output
+def test_search_into_another_studys_folder_exits_1(tiny_run, write_study, tmp_path) -> None:
+    out = Path(shutil.copytree(tiny_run[1], tmp_path / "run"))  # a finished run of TINY
     other = write_study({"seed": 11, "search": {"max_trials": 1}}, name="other.yaml")
     result = runner.invoke(app, ["search", str(other), "--out", str(out)])
     assert result.exit_code == 1

@@ -103,12 +103,12 @@ def test_gaussian_nll_matches_hand_computation() -> None:
 
 
 def test_custom_loss_is_imported_and_averaged(tmp_path, monkeypatch) -> None:
-    (tmp_path / "my_losses.py").write_text(
+    (tmp_path / "heads_cubic_losses.py").write_text(
         "import keras\n\ndef cubic(y_true, y_pred):\n"
         "    return keras.ops.abs(y_pred - y_true) ** 3\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    loss = make_loss(HeadConfig(loss="my_losses:cubic"))
+    loss = make_loss(HeadConfig(loss="heads_cubic_losses:cubic"))
     y = np.array([[0.0], [1.0]], dtype="float32")
     p = np.array([[2.0], [1.0]], dtype="float32")
     assert float(loss(y, p)) == pytest.approx(4.0)

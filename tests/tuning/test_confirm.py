@@ -91,12 +91,12 @@ def test_confirmation_never_reads_the_test_split(write_study, tmp_path) -> None:
     assert len(table) == 2 * 2 + 2  # 2 challengers x 2 runs, equal weights x 2 runs
 
 
-def test_top_0_keeps_the_searchs_single_best_trial(write_study, tmp_path) -> None:
-    study = load_study(write_study({"search": {"max_trials": 3, "confirm": {"top": 0}}}))
-    result = run_study(study, tmp_path / "run")
+def test_top_0_keeps_the_searchs_single_best_trial(tiny_run) -> None:
+    result, run_dir = tiny_run  # the shared run of three trials, confirmation off
+    assert result.study["search"]["confirm"]["top"] == 0 and len(result.trials) == 3
     assert result.confirmation is None
     assert result.best_trial.objective == min(t.objective for t in result.trials)
-    assert not (tmp_path / "run" / "confirm.csv").exists()
+    assert not (run_dir / "confirm.csv").exists()
 
 
 def test_executions_per_trial_averages_runs_with_different_seeds(write_study, tmp_path) -> None:
