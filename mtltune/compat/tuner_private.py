@@ -17,7 +17,8 @@ def add_oracle_servicer(servicer: Any, server: Any) -> None:
     """Register an oracle servicer on a gRPC server.
 
     Checked against keras-tuner 1.4.8 (``keras_tuner.src.protos.get_service_grpc()``).
-    Caught by ``tests/test_chief.py::test_two_local_workers_run_every_trial_exactly_once``.
+    Caught by
+    ``tests/distributed/test_chief.py::test_two_local_workers_run_every_trial_exactly_once``.
     """
     from keras_tuner.src import protos
 
@@ -28,7 +29,7 @@ def oracle_servicer_class() -> type:
     """Keras Tuner's gRPC servicer of an oracle (``OracleServicer(oracle)``).
 
     Checked against keras-tuner 1.4.8 (``keras_tuner.src.distribute.oracle_chief``). Caught by
-    ``tests/test_chief.py::test_two_local_workers_run_every_trial_exactly_once``.
+    ``tests/distributed/test_chief.py::test_two_local_workers_run_every_trial_exactly_once``.
     """
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
@@ -39,7 +40,7 @@ def end_trial_response() -> Any:
     """The (empty) gRPC answer to ``EndTrial``.
 
     Checked against keras-tuner 1.4.8 (``protos.get_service().EndTrialResponse``). Caught by
-    ``tests/test_chief.py::test_two_local_workers_run_every_trial_exactly_once``.
+    ``tests/distributed/test_chief.py::test_two_local_workers_run_every_trial_exactly_once``.
     """
     from keras_tuner.src import protos
 
@@ -53,7 +54,8 @@ def silence_keras_tuner_print() -> None:
     print the strategy's name on the chief's and the workers' standard output. Only that
     module's ``print`` is replaced. Checked against keras-tuner 1.4.8
     (``keras_tuner.src.engine.conditions``). Caught by
-    ``tests/test_chief.py::test_two_local_workers_run_every_trial_exactly_once`` (the search's
+    ``tests/distributed/test_chief.py::test_two_local_workers_run_every_trial_exactly_once`` (the
+    search's
     output).
     """
     from keras_tuner.src.engine import conditions
@@ -66,7 +68,7 @@ def oracle_locked(oracle: Any) -> Iterator[None]:
     """Hold the lock under which Keras Tuner's gRPC threads change an oracle.
 
     Checked against keras-tuner 1.4.8 (``keras_tuner.src.engine.oracle.LOCKS[oracle]``, taken
-    by the ``synchronized`` methods). Caught by ``tests/test_monitor.py``.
+    by the ``synchronized`` methods). Caught by ``tests/distributed/test_monitor.py``.
     """
     from keras_tuner.src.engine.oracle import LOCKS
 
@@ -78,7 +80,7 @@ def ongoing_trials(oracle: Any) -> dict[str, Any]:
     """The oracle's running trials keyed by tuner id (an undocumented attribute).
 
     Checked against keras-tuner 1.4.8 (``Oracle.ongoing_trials``). Caught by
-    ``tests/test_monitor.py``.
+    ``tests/distributed/test_monitor.py``.
     """
     return dict(oracle.ongoing_trials)
 
@@ -90,7 +92,8 @@ def pace_idle_answers(client: Any, seconds: float) -> None:
     Tuner's ``BaseTuner.search`` asks again at once, with no hook in between: this wraps the
     client's ``create_trial`` on the instance. Checked against keras-tuner 1.4.8
     (``OracleClient.create_trial``; ``BaseTuner.search`` loops on ``TrialStatus.IDLE``).
-    Caught by ``tests/test_chief.py::test_bayesian_and_hyperband_searches_run_on_workers``.
+    Caught by
+    ``tests/distributed/test_chief.py::test_bayesian_and_hyperband_searches_run_on_workers``.
     """
     create = client.create_trial
 

@@ -1,8 +1,9 @@
 """The arithmetic of the multi-task optimisation methods, on tensors, without TensorFlow.
 
 Each function is written against ``ops`` (the ``tensorflow`` module, passed in by the model),
-as ``mtltune.model.strategies`` is, and follows its paper's definition; ``tests/test_methods.py``
-checks each on gradients and losses whose result is worked out by hand. The strategies of
+as ``mtltune.model.strategies`` is, and follows its paper's definition;
+``tests/model/test_methods.py`` checks each on gradients and losses whose result is worked out
+by hand. The strategies of
 ``mtltune.model.methods`` call them in their steps.
 """
 

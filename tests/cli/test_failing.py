@@ -26,7 +26,7 @@ from mtltune.errors import (
 from mtltune.run.atomic import RunPathError
 
 runner = CliRunner()
-PACKAGE = Path(__file__).resolve().parents[1] / "mtltune"
+PACKAGE = Path(__file__).resolve().parents[2] / "mtltune"
 
 ERRORS = [
     MtlTuneError,
