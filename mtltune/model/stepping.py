@@ -9,7 +9,7 @@ steps again; and a strategy with its own step gets a ``StepContext`` each step.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -18,8 +18,9 @@ from mtltune.model.gradients import per_head_gradients
 from mtltune.model.hooks import StepContext
 from mtltune.model.strategies import TrainPlan
 
-if TYPE_CHECKING:
-    from mtltune.model.multitask import MultiTaskModel
+#: The model these helpers serve: a ``mtltune.model.multitask.MultiTaskModel``, typed as its
+#: Keras base so that this module, which multitask.py imports, does not import it back.
+MultiTaskModel = keras.Model
 
 #: Prefix of a setting's variable in ``strategy_state``.
 SETTING = "setting:"
