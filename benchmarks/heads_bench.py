@@ -94,8 +94,10 @@ def bench_steps(rounds: int = 5, counts: tuple[int, ...] = HEAD_COUNTS) -> dict[
         f"## heads: s/epoch, median of {rounds} rounds (min-max), phase_sine 10,000 training "
         "rows, trunk 3 x Dense(128), batch 64"
     )
-    print("| heads K | weighted s/epoch | separate s/epoch | weighted ÷ weighted(K=2) "
-          "| separate ÷ weighted |")
+    print(
+        "| heads K | weighted s/epoch | separate s/epoch | weighted ÷ weighted(K=2) "
+        "| separate ÷ weighted |"
+    )
     print("|---|---|---|---|---|")
     base = median[("weighted", counts[0])]
     for heads in counts:

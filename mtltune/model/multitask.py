@@ -32,6 +32,13 @@ import tensorflow as tf
 
 from mtltune.data.scaling import TargetScale
 from mtltune.model.adam import FlatAdam
+from mtltune.model.fused import FusedForward
+from mtltune.model.gradients import (
+    gradients_of_head,
+    per_head_gradients,
+    split_by_reach,
+    summed_gradients,
+)
 from mtltune.model.heads import make_loss, make_metrics
 from mtltune.model.objectives import head_loss_key, learned_weight_key
 from mtltune.model.strategies import TrainPlan, strategy_of
@@ -77,6 +84,12 @@ class MultiTaskModel(keras.Model):
             )
         class_weights = class_weights or {}
         self._loss_fns = {h: make_loss(cfg, class_weights.get(h)) for h, cfg in heads.items()}
+        # Like heads computed together (mtltune.model.fused); kept off Keras' tracking: the
+        # view's layers are the network's own.
+        fusion = None
+        if FusedForward.applies(net, self.head_names, self._uses):
+            fusion = FusedForward(net, self.head_names, self._loss_fns, self._uses)
+        object.__setattr__(self, "_fusion", fusion)
         self._log_scale = tf.constant([cfg.loss_scale == "log" for cfg in heads.values()])
         # The model's own tracker of the strategy's total (as Keras' guide to custom train steps
         # does), not Keras' private compiled-loss tracker.
@@ -161,6 +174,9 @@ class MultiTaskModel(keras.Model):
             optimizers.append(opt)
         self.head_optimizers = optimizers
         self._variable_groups = groups
+        # Variables two heads or more update (their per-head gradients come batched) and each
+        # head's own (one summed backward pass gives them all).
+        self._reach_split = split_by_reach(groups) if self.strategy.own_head_losses else None
         super().compile(
             optimizer=optimizers[0],
             steps_per_execution=steps_per_execution,
@@ -214,15 +230,36 @@ class MultiTaskModel(keras.Model):
 
     # -- steps ----------------------------------------------------------------------------------
 
-    def _head_losses(self, y: Mapping[str, Any], outputs: Mapping[str, Any]) -> list[tf.Tensor]:
-        return [
-            self._loss_fns[h](y[h], outputs[h], *(outputs[a] for a in self._uses[h]))
-            for h in self.head_names
-        ]
+    def pack_targets(self, y: Any) -> Any:
+        """The training targets as the steps read them fastest (once per ``fit``).
 
-    def _total(self, losses: list[tf.Tensor]) -> tf.Tensor:
+        Fused heads' targets become one ``[rows, K]`` matrix per group (``mtltune.model.fused``);
+        ``train_batch`` and ``test_batch`` take the targets packed or not.
+        """
+        if self._fusion is None or not isinstance(y, Mapping):
+            return y
+        return self._fusion.pack_targets(y)
+
+    def forward(self, x: Any, y: Any, *, training: bool) -> tuple[tf.Tensor, Any]:
+        """The stacked per-head losses ``[K]`` (head order) of one batch, and its outputs.
+
+        Returns:
+            The losses, and a function giving a head's (or auxiliary) output by name: fused
+            heads' columns are taken only when asked for.
+        """
+        if self._fusion is None:
+            outputs = self(x, training=training)
+            losses = [
+                self._loss_fns[h](y[h], outputs[h], *(outputs[a] for a in self._uses[h]))
+                for h in self.head_names
+            ]
+            return tf.stack(losses), outputs.__getitem__
+        values = self._fusion.view(x, training=training)
+        fusion = self._fusion
+        return fusion.losses(values, y), lambda head: fusion.output(values, head)
+
+    def _total(self, stacked: tf.Tensor) -> tf.Tensor:
         """What the strategy's single optimizer minimises (``separate``: the weighted sum)."""
-        stacked = tf.stack(losses)
         return self.strategy.total(tf, stacked, self._weights, self._log_scale, self.log_variances)
 
     def _track(self, losses: tf.Tensor, total: tf.Tensor, batch: tf.Tensor) -> None:
@@ -233,6 +270,11 @@ class MultiTaskModel(keras.Model):
     def train_batch(self, data: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """One optimisation step by the plan's strategy.
 
+        ``separate`` (``own_head_losses``): each head's Adam applies the gradient of its own
+        loss (plus regularisation); the heads' gradients of the variables they share come from
+        one batched backward pass (``mtltune.model.gradients``), of their own variables from one
+        summed pass.
+
         Returns:
             The per-head losses (stacked, in head order) and the strategy's total, both of the
             batch before the update.
@@ -240,32 +282,33 @@ class MultiTaskModel(keras.Model):
         x, y = data[0], data[1]
         separate = self.strategy.own_head_losses
         with tf.GradientTape(persistent=separate) as tape:
-            outputs = self(x, training=True)
-            losses = self._head_losses(y, outputs)
+            stacked, _ = self.forward(x, y, training=True)
             regularisation = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
-            total = self._total(losses) + regularisation
+            total = self._total(stacked) + regularisation
             if separate:
                 # Inside the tape: each Adam minimises its own head loss (+ regularisation).
-                own = [loss + regularisation for loss in losses]
+                own = stacked + regularisation
         if separate:
-            for loss, opt, group in zip(
-                own, self.head_optimizers, self._variable_groups, strict=True
+            shared, single = self._reach_split
+            batched = per_head_gradients(tape, own, shared)
+            singles = summed_gradients(tape, stacked, single, regularisation)
+            for k, (opt, group) in enumerate(
+                zip(self.head_optimizers, self._variable_groups, strict=True)
             ):
-                opt.apply(tape.gradient(loss, group), group)
+                opt.apply(gradients_of_head(k, group, shared, batched, single, singles), group)
             del tape
         else:
             group = self._variable_groups[0]
             self.head_optimizers[0].apply(tape.gradient(total, group), group)
-        return tf.stack(losses), total
+        return stacked, total
 
     def test_batch(self, data: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """Per-head losses (stacked) and total of one batch; updates the head metrics."""
         x, y = data[0], data[1]
-        outputs = self(x, training=False)
-        losses = self._head_losses(y, outputs)
+        stacked, output = self.forward(x, y, training=False)
         for head, metric in zip(self._metric_heads, self.head_metrics, strict=True):
-            metric.update_state(self.in_units(head, y[head]), self.in_units(head, outputs[head]))
-        return tf.stack(losses), self._total(losses)
+            metric.update_state(self.in_units(head, y[head]), self.in_units(head, output(head)))
+        return stacked, self._total(stacked)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """One optimisation step (Keras ``fit``): running means of the epoch so far."""
