@@ -88,7 +88,8 @@ def test_per_head_gradients_are_each_heads_own_backward_pass() -> None:
         each = tf.unstack(stacked)
     batched = per_head_gradients(tape, stacked, variables)
     for k, loss in enumerate(each):
-        for variable, rows, grad in zip(variables, batched, tape.gradient(loss, variables)):
+        grads = tape.gradient(loss, variables)
+        for variable, rows, grad in zip(variables, batched, grads, strict=True):
             expected = np.zeros(variable.shape) if grad is None else grad.numpy()
             assert rows.shape == (len(HEADS), *variable.shape)
             np.testing.assert_allclose(rows[k], expected, rtol=1e-5, atol=1e-7)

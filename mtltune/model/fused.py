@@ -26,10 +26,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from mtltune.study import HeadConfig
 from mtltune.study.catalog import is_custom_loss
+from mtltune.study.names import head_metric_key
 
 #: Heads of these kinds with these built-in losses can share one output matmul.
 FUSABLE = {
@@ -284,6 +286,31 @@ class FusedForward:
             stacked = ops.take(stacked, self.order, axis=0)
         return stacked
 
+    def column_metrics(
+        self, heads: Mapping[str, HeadConfig], scales: Mapping[str, Any]
+    ) -> list[tuple[int, Callable[[Any], Any], ColumnMetric]]:
+        """One ``ColumnMetric`` per group and metric every head of the group has.
+
+        Args:
+            heads: The heads' configurations (their ``metrics``).
+            scales: The fitted ``TargetScale`` of each scaled head.
+
+        Returns:
+            ``(group, units, metric)``: ``units`` maps the group's ``[rows, K]`` targets or
+            outputs to the targets' units (float64), as ``MultiTaskModel.in_units`` does per head.
+        """
+        out = []
+        for i, (names, layer) in enumerate(zip(self.groups, self.layers, strict=True)):
+            units = _block_units([scales.get(h) for h in names])
+            shared = set.intersection(*(set(heads[h].metrics or []) for h in names))
+            for metric in [m for m in heads[names[0]].metrics or [] if m in shared]:
+                if (layer.kind, metric) in COLUMN_METRICS:
+                    keys = [head_metric_key(h, metric) for h in names]
+                    out.append(
+                        (i, units, ColumnMetric(metric, keys, name=f"{layer.name}_{metric}"))
+                    )
+        return out
+
     def output(self, values: Mapping[str, Any], head: str) -> Any:
         """A head's ``[rows, units]`` output from ``view``'s outputs."""
         if head not in self._column:
@@ -292,6 +319,80 @@ class FusedForward:
         return values[packed_key(i)][:, j : j + 1]
 
 
+def _block_units(scales: Sequence[Any]) -> Callable[[Any], Any]:
+    """``[rows, K]`` values on the network's axis to the targets' units (float64)."""
+    if all(s is None or s.kind == "none" for s in scales):
+        return lambda values: ops.cast(values, "float64")
+    spread = np.array([s.spread if s is not None and s.kind != "none" else 1.0 for s in scales])
+    center = np.array([s.center if s is not None and s.kind != "none" else 0.0 for s in scales])
+    logs = np.array([s is not None and s.kind == "log" for s in scales])
+
+    def units(values: Any) -> Any:
+        values = ops.cast(values, "float64") * spread + center
+        return ops.where(logs, ops.exp(values), values) if logs.any() else values
+
+    return units
+
+
 def packed_key(group: int) -> str:
     """The key of a fused group's block and stacked targets."""
     return f"__fused_heads_{group}"
+
+
+#: Metrics of fused heads computed for the whole group at once: ``(kind, metric)``.
+COLUMN_METRICS = {
+    ("regression", "mse"),
+    ("regression", "mae"),
+    ("regression", "rmse"),
+    ("binary", "accuracy"),
+}
+
+
+@keras.saving.register_keras_serializable(package="mtltune")
+class ColumnMetric(keras.metrics.Metric):
+    """One metric of every head of a fused group: running means of a ``[K]`` vector.
+
+    The same value as each head's own Keras metric (``MeanSquaredError``, ``MeanAbsoluteError``,
+    ``RootMeanSquaredError``, ``BinaryAccuracy``), in float64, for K heads in a few ops.
+
+    Args:
+        metric: ``mse``, ``mae``, ``rmse`` or ``accuracy``.
+        names: Each head's log name (``<head>_<metric>``), in column order.
+        **kwargs: ``Metric`` arguments.
+    """
+
+    def __init__(self, metric: str, names: Sequence[str], **kwargs: Any) -> None:
+        kwargs.setdefault("dtype", "float64")
+        super().__init__(**kwargs)
+        self.metric = metric
+        self.names = list(names)
+        self.total = self.add_variable(
+            shape=(len(self.names),), initializer="zeros", dtype="float64", name="total"
+        )
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add a batch: ``[rows, K]`` targets and predictions (in the targets' units)."""
+        y_true, y_pred = ops.cast(y_true, "float64"), ops.cast(y_pred, "float64")
+        if self.metric == "accuracy":
+            values = ops.cast(ops.equal(y_true, ops.cast(y_pred > 0.5, "float64")), "float64")
+        elif self.metric == "mae":
+            values = ops.abs(y_pred - y_true)
+        else:
+            values = ops.square(y_pred - y_true)
+        self.total.assign_add(ops.sum(values, axis=0))
+        self.count.assign_add(ops.cast(ops.shape(values)[0], "float64"))
+
+    def result(self) -> Any:
+        """The ``[K]`` vector of results."""
+        mean = ops.divide_no_nan(self.total, self.count)
+        return ops.sqrt(mean) if self.metric == "rmse" else mean
+
+    def named_results(self) -> dict[str, Any]:
+        """Each head's result under its log name."""
+        values = self.result()
+        return {name: values[i] for i, name in enumerate(self.names)}
+
+    def get_config(self) -> dict[str, Any]:
+        """The metric and the heads' log names."""
+        return {**super().get_config(), "metric": self.metric, "names": self.names}

@@ -142,3 +142,30 @@ def gradients_of_head(
 def _tf_variable(variable: Any) -> Any:
     """The TensorFlow variable behind a Keras variable (what a tape watches)."""
     return getattr(variable, "value", variable)
+
+
+def variables_reached(model: Any) -> dict[str, set[int]]:
+    """Ids of the trainable variables each head's output depends on.
+
+    Found once per model from which gradients are structurally connected (``None`` or not) in
+    one eager pass on a two-row batch of zeros.
+    """
+    dummy = tf.nest.map_structure(
+        lambda t: tf.zeros([2, *[d or 1 for d in t.shape[1:]]], dtype=t.dtype),
+        model.net.inputs if len(model.net.inputs) != 1 else model.net.inputs[0],
+    )
+    variables = list(model.trainable_variables)
+    reach = {}
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = model(dummy, training=False)
+        sums = {
+            h: tf.add_n(
+                [tf.reduce_sum(tf.cast(outputs[k], "float32")) for k in (h, *model._uses[h])]
+            )
+            for h in model.head_names
+        }
+    for head, total in sums.items():
+        grads = tape.gradient(total, variables)
+        reach[head] = {id(v) for v, g in zip(variables, grads, strict=True) if g is not None}
+    del tape
+    return reach

@@ -32,17 +32,19 @@ import tensorflow as tf
 
 from mtltune.data.scaling import TargetScale
 from mtltune.model.adam import FlatAdam
-from mtltune.model.fused import FusedForward
+from mtltune.model.fused import ColumnMetric, FusedForward, packed_key, stack_targets
 from mtltune.model.gradients import (
     gradients_of_head,
     per_head_gradients,
     split_by_reach,
     summed_gradients,
+    variables_reached,
 )
 from mtltune.model.heads import make_loss, make_metrics
 from mtltune.model.objectives import head_loss_key, learned_weight_key
 from mtltune.model.strategies import TrainPlan, strategy_of
 from mtltune.study import HeadConfig
+from mtltune.study.names import head_metric_key
 
 
 class MultiTaskModel(keras.Model):
@@ -102,9 +104,19 @@ class MultiTaskModel(keras.Model):
         self.head_loss_trackers = [
             keras.metrics.Mean(name=head_loss_key(h)) for h in self.head_names
         ]
-        self.head_metrics = [m for h, cfg in heads.items() for m in make_metrics(h, cfg)]
         self._metric_heads = [h for h, cfg in heads.items() for _ in cfg.metrics or []]
         self._metric_names = [m for cfg in heads.values() for m in cfg.metrics or []]
+        # A fused group's metrics are one ColumnMetric each; every other head metric is its own.
+        columns = fusion.column_metrics(heads, self.target_scales) if fusion is not None else []
+        covered = {n for *_, metric in columns for n in metric.names}
+        self._column_metrics = columns
+        self._single_metrics = [
+            (h, m)
+            for h, cfg in heads.items()
+            for m in make_metrics(h, cfg)
+            if m.name not in covered
+        ]
+        self.head_metrics = [m for _, m in self._single_metrics] + [m for *_, m in columns]
         # Plain TensorFlow variables (not model weights): a recycled model takes a new plan's
         # loss weights and epsilon without tracing its steps again.
         self._weights = tf.Variable(self._weight_vector(plan), trainable=False, name="weights")
@@ -163,7 +175,7 @@ class MultiTaskModel(keras.Model):
             jit_compile: Whether to XLA-compile the steps.
         """
         variables = list(self.trainable_variables)
-        groups = self.strategy.groups(variables, self.head_names, lambda: _variables_reached(self))
+        groups = self.strategy.groups(variables, self.head_names, lambda: variables_reached(self))
         rates = self.strategy.learning_rates(self.plan, self.head_names)
         optimizers = []
         for i, (group, rate) in enumerate(zip(groups, rates, strict=True)):
@@ -306,8 +318,12 @@ class MultiTaskModel(keras.Model):
         """Per-head losses (stacked) and total of one batch; updates the head metrics."""
         x, y = data[0], data[1]
         stacked, output = self.forward(x, y, training=False)
-        for head, metric in zip(self._metric_heads, self.head_metrics, strict=True):
+        for head, metric in self._single_metrics:
             metric.update_state(self.in_units(head, y[head]), self.in_units(head, output(head)))
+        for group, units, metric in self._column_metrics:
+            names = self._fusion.groups[group]
+            block = output(packed_key(group))
+            metric.update_state(units(stack_targets(y, names)), units(block))
         return stacked, self._total(stacked)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
@@ -343,7 +359,17 @@ class MultiTaskModel(keras.Model):
         losses = tf.cast(losses, "float64") * self._loss_factor + self._loss_offset
         logs.update({head_loss_key(h): losses[i] for i, h in enumerate(self.head_names)})
         if not training:
-            logs.update({m.name: m.result() for m in self.head_metrics})
+            results = {}
+            for m in self.head_metrics:
+                results.update(
+                    m.named_results() if isinstance(m, ColumnMetric) else {m.name: m.result()}
+                )
+            logs.update(
+                {
+                    head_metric_key(h, m): results[head_metric_key(h, m)]
+                    for h, m in self.metric_keys()
+                }
+            )
         elif self.log_variances is not None:
             weights = tf.exp(-self.log_variances)
             for i, head in enumerate(self.head_names):
@@ -370,30 +396,3 @@ def _output_names(net: keras.Model) -> list[str]:
         return list(names)
     outputs = getattr(net, "outputs", None) or []
     return [str(getattr(o, "name", "")).split("/")[0] for o in outputs]
-
-
-def _variables_reached(model: MultiTaskModel) -> dict[str, set[int]]:
-    """Ids of the trainable variables each head's output depends on.
-
-    Found once per model from which gradients are structurally connected (``None`` or not) in
-    one eager pass on a two-row batch of zeros.
-    """
-    dummy = tf.nest.map_structure(
-        lambda t: tf.zeros([2, *[d or 1 for d in t.shape[1:]]], dtype=t.dtype),
-        model.net.inputs if len(model.net.inputs) != 1 else model.net.inputs[0],
-    )
-    variables = list(model.trainable_variables)
-    reach = {}
-    with tf.GradientTape(persistent=True) as tape:
-        outputs = model(dummy, training=False)
-        sums = {
-            h: tf.add_n(
-                [tf.reduce_sum(tf.cast(outputs[k], "float32")) for k in (h, *model._uses[h])]
-            )
-            for h in model.head_names
-        }
-    for head, total in sums.items():
-        grads = tape.gradient(total, variables)
-        reach[head] = {id(v) for v, g in zip(variables, grads, strict=True) if g is not None}
-    del tape
-    return reach
