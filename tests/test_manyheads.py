@@ -86,13 +86,14 @@ def test_per_head_gradients_are_each_heads_own_backward_pass() -> None:
     with tf.GradientTape(persistent=True) as tape:
         stacked, _ = model.forward(tf.constant(x), y, training=True)
         each = tf.unstack(stacked)
-    batched = per_head_gradients(tape, stacked, variables)
-    for k, loss in enumerate(each):
-        grads = tape.gradient(loss, variables)
-        for variable, rows, grad in zip(variables, batched, grads, strict=True):
-            expected = np.zeros(variable.shape) if grad is None else grad.numpy()
-            assert rows.shape == (len(HEADS), *variable.shape)
-            np.testing.assert_allclose(rows[k], expected, rtol=1e-5, atol=1e-7)
+    for vectorized in (False, True):
+        batched = per_head_gradients(tape, stacked, variables, vectorized=vectorized)
+        for k, loss in enumerate(each):
+            grads = tape.gradient(loss, variables)
+            for variable, rows, grad in zip(variables, batched, grads, strict=True):
+                expected = np.zeros(variable.shape) if grad is None else grad.numpy()
+                assert rows.shape == (len(HEADS), *variable.shape)
+                np.testing.assert_allclose(rows[k], expected, rtol=1e-5, atol=1e-7)
 
 
 def test_fifty_heads_train_report_and_predict(tmp_path) -> None:

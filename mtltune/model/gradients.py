@@ -3,11 +3,14 @@
 Strategies that give each head its own update of the shared trunk (``separate``: one Adam per
 head; gradient surgery such as PCGrad, GradNorm's per-head gradient norms) need ``∂L_k/∂θ``
 for every head ``k`` and every shared variable ``θ``, not only ``∂(Σ_k w_k·L_k)/∂θ``. One
-``tape.gradient`` per head runs K backward passes of K small graphs; here they are one batched
-pass (TensorFlow's ``pfor`` vectorisation of the backward pass over the K unit cotangents of the
-stacked loss vector: ``GradientTape.jacobian``), whose matrix products are K times wider and
-dispatched once. The arithmetic still grows with K (every head's gradient of every trunk
-weight is a full matrix product); the per-head graph, dispatch and bookkeeping do not.
+``tape.gradient`` per scalar head loss needs K losses, K graphs of head outputs and losses;
+here the K gradients come from the one stacked loss vector, either as K backward passes over
+its unit cotangents (the default: the fastest measured on a CPU) or as one backward pass
+vectorised over them (``vectorized=True``: TensorFlow's ``pfor``, ``GradientTape.jacobian``).
+The variables each head reaches alone (its own layers) need no per-head pass at all: one
+backward pass of the summed losses gives every head its own (``summed_gradients``). The
+arithmetic of the shared variables' gradients grows with K whatever the method (every head's
+gradient of every trunk weight is a full matrix product).
 
 The interface every multi-task strategy builds on (``mtltune.model.multitask.MultiTaskModel``):
 
@@ -24,7 +27,7 @@ The interface every multi-task strategy builds on (``mtltune.model.multitask.Mul
 
 Example (one Adam per head, as ``separate`` trains)::
 
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         outputs = model(x, training=True)
         losses = tf.stack([loss_k(y[k], outputs[k]) for k in heads])  # [K]
     shared, own = split_by_reach(groups)             # groups[k]: head k's variables
@@ -34,9 +37,8 @@ Example (one Adam per head, as ``separate`` trains)::
         grads = gradients_of_head(k, group, shared, batched, own, singles)
         optimizer.apply(grads, group)
 
-The tape must be ``persistent=True`` when both functions are called on it (two passes); a tape
-used for ``per_head_gradients`` alone need not be. Call them inside a ``tf.function``: the
-vectorised backward pass is built at trace time (eagerly it is built at every call).
+The tape must be ``persistent=True`` (the functions take several passes over it). Call them
+inside a ``tf.function``: the passes are built once, at trace time.
 """
 
 from __future__ import annotations
@@ -48,14 +50,20 @@ import tensorflow as tf
 
 
 def per_head_gradients(
-    tape: tf.GradientTape, losses: tf.Tensor, variables: Sequence[Any]
+    tape: tf.GradientTape, losses: tf.Tensor, variables: Sequence[Any], *, vectorized: bool = False
 ) -> list[tf.Tensor]:
     """Every head's gradient of every variable, batched: ``[K, *variable.shape]`` each.
 
     Args:
-        tape: The tape that recorded ``losses`` (persistent if it is used again afterwards).
-        losses: The stacked per-head losses, shape ``[K]``.
+        tape: The persistent tape that recorded ``losses``.
+        losses: The stacked per-head losses, shape ``[K]`` (K known when traced).
         variables: Variables (Keras or TensorFlow) the heads share.
+        vectorized: ``False`` (default): K backward passes of the stacked vector, one per unit
+            cotangent, in one graph; ``True``: one backward pass vectorised over the K
+            cotangents (``GradientTape.jacobian`` with ``pfor``). Both give the same gradients;
+            on the 2-core CPU of ``benchmarks/RESULTS.md`` (a 3 × Dense(128) trunk, batch 64)
+            the vectorised pass was the slower, 1.2-1.5 × at 5 and 20 heads: its batched
+            matrix products cost more than the K plain ones they replace.
 
     Returns:
         One tensor per variable, row ``k`` the gradient of ``losses[k]``; zeros where the loss
@@ -63,12 +71,23 @@ def per_head_gradients(
     """
     if not variables:
         return []
-    return tape.jacobian(
-        losses,
-        [_tf_variable(v) for v in variables],
-        unconnected_gradients=tf.UnconnectedGradients.ZERO,
-        experimental_use_pfor=True,
-    )
+    sources = [_tf_variable(v) for v in variables]
+    zero = tf.UnconnectedGradients.ZERO
+    if vectorized:
+        return tape.jacobian(
+            losses, sources, unconnected_gradients=zero, experimental_use_pfor=True
+        )
+    heads = int(losses.shape[0])
+    rows = [
+        tape.gradient(
+            losses,
+            sources,
+            output_gradients=tf.one_hot(k, heads, dtype=losses.dtype),
+            unconnected_gradients=zero,
+        )
+        for k in range(heads)
+    ]
+    return [tf.stack([row[i] for row in rows]) for i in range(len(sources))]
 
 
 def summed_gradients(
