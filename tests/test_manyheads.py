@@ -109,7 +109,7 @@ def test_fifty_heads_train_report_and_predict(tmp_path) -> None:
         "search": {
             "tuner": "random",
             "max_trials": 2,
-            "strategies": ["weighted", "separate"],
+            "strategies": ["weighted"],
             "confirm": {"top": 0},
         },
         "report": {"plots": False},

@@ -111,10 +111,7 @@ class MultiTaskModel(keras.Model):
         covered = {n for *_, metric in columns for n in metric.names}
         self._column_metrics = columns
         self._single_metrics = [
-            (h, m)
-            for h, cfg in heads.items()
-            for m in make_metrics(h, cfg)
-            if m.name not in covered
+            (h, m) for h, cfg in heads.items() for m in make_metrics(h, cfg, skip=covered)
         ]
         self.head_metrics = [m for _, m in self._single_metrics] + [m for *_, m in columns]
         # Plain TensorFlow variables (not model weights): a recycled model takes a new plan's
