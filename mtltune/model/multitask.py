@@ -104,16 +104,7 @@ class MultiTaskModel(keras.Model):
         self.head_loss_trackers = [
             keras.metrics.Mean(name=head_loss_key(h)) for h in self.head_names
         ]
-        self._metric_heads = [h for h, cfg in heads.items() for _ in cfg.metrics or []]
-        self._metric_names = [m for cfg in heads.values() for m in cfg.metrics or []]
-        # A fused group's metrics are one ColumnMetric each; every other head metric is its own.
-        columns = fusion.column_metrics(heads, self.target_scales) if fusion is not None else []
-        covered = {n for *_, metric in columns for n in metric.names}
-        self._column_metrics = columns
-        self._single_metrics = [
-            (h, m) for h, cfg in heads.items() for m in make_metrics(h, cfg, skip=covered)
-        ]
-        self.head_metrics = [m for _, m in self._single_metrics] + [m for *_, m in columns]
+        self._make_metrics(heads, fusion)
         # Plain TensorFlow variables (not model weights): a recycled model takes a new plan's
         # loss weights and epsilon without tracing its steps again.
         self._weights = tf.Variable(self._weight_vector(plan), trainable=False, name="weights")
@@ -126,6 +117,19 @@ class MultiTaskModel(keras.Model):
                 shape=(len(self.head_names),), initializer="zeros", name="log_variances"
             )
         self.built = True
+
+    def _make_metrics(self, heads: Mapping[str, HeadConfig], fusion: FusedForward | None) -> None:
+        """The head metrics: one ``ColumnMetric`` per fused group and metric, else one per head."""
+        self._metric_heads = [h for h, cfg in heads.items() for _ in cfg.metrics or []]
+        self._metric_names = [m for cfg in heads.values() for m in cfg.metrics or []]
+        # A fused group's metrics are one ColumnMetric each; every other head metric is its own.
+        columns = fusion.column_metrics(heads, self.target_scales) if fusion is not None else []
+        covered = {n for *_, metric in columns for n in metric.names}
+        self._column_metrics = columns
+        self._single_metrics = [
+            (h, m) for h, cfg in heads.items() for m in make_metrics(h, cfg, skip=covered)
+        ]
+        self.head_metrics = [m for _, m in self._single_metrics] + [m for *_, m in columns]
 
     def learned_weights(self) -> dict[str, float] | None:
         """``exp(-s_i)`` per head for the ``uncertainty`` strategy, else ``None``."""
