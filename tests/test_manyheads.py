@@ -108,7 +108,7 @@ def test_fifty_heads_train_report_and_predict(tmp_path) -> None:
         "training": {"max_epochs": 2, "batch_size": 32, "patience": 2},
         "search": {
             "tuner": "random",
-            "max_trials": 2,
+            "max_trials": 1,
             "strategies": ["weighted"],
             "confirm": {"top": 0},
         },
