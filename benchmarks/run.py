@@ -57,9 +57,14 @@
    reg_class, imbalanced and scikit-learn's diabetes table, then raced against equal weights:
    each one's paired test objective ratio, and its seconds per step against ``weighted``.
 
+16. ``heads`` (issue 27, benchmarks/heads_bench.py): seconds per epoch of ``weighted`` and
+   ``separate`` at 2, 5, 10, 20 and 50 heads, with their ratios; and a 20-head heteroscedastic
+   search (σ spread over a factor of 30, 30 trials): best after 30 ÷ the 1/σ² plan, per seed
+   (``--seeds``, default 7,8,9; ``--heads-parts steps`` or ``search`` for one half).
+
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
      [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table,
-              search,confirm,verdict,strategies]
+              search,confirm,verdict,strategies,heads]
      [--strategies-out /tmp/strategies.jsonl] [--strategies dwa,gradnorm]
      [--verdict-out /tmp/verdict.jsonl] [--verdict-trials 12]
      [--studies hetero_sine,phase_sine,reg_class] [--tuners random,bayesian,tpe,tpe-plain]
@@ -992,6 +997,9 @@ def main() -> None:
         "--paired", action="store_true", help="also fit mtltune's configurations with the peer"
     )
     parser.add_argument("--memory-trials", type=int, default=50)
+    parser.add_argument(
+        "--heads-parts", default="steps,search", help="heads part: steps, search or both"
+    )
     parser.add_argument("--parts", default="trials,steps,memory,leak")
     parser.add_argument(
         "--worker-trials", type=int, default=20, help="trials per search (workers part)"
@@ -1061,6 +1069,13 @@ def main() -> None:
             studies = (args.studies or ",".join(strategies_bench.DEFAULT_STUDIES)).split(",")
             strategies_bench.run(studies, seeds, out, args.trials, names)
         strategies_bench.summary(out, names)
+    if "heads" in parts:
+        import heads_bench
+
+        if "steps" in args.heads_parts:
+            heads_bench.bench_steps(rounds=max(args.repeats, 5))
+        if "search" in args.heads_parts:
+            heads_bench.bench_search([int(s) for s in (args.seeds or "7,8,9").split(",")])
     if "confirm" in parts:
         seeds = [int(s) for s in (args.seeds or "7,8,9").split(",")]
         studies = (args.studies or "hetero_sine,reg_class").split(",")

@@ -156,11 +156,6 @@ MAX_FUNCTION_LINES = 60
 SIZE_EXCEPTIONS = {
     "mtltune/cli/app.py:search": "a typer command: 50 of its lines declare its options",
     "mtltune/cli/app.py:worker": "a typer command: most of its lines declare its options",
-    # Both grew when issue 28's strategy hooks met issue 23's split of ``declare`` in one merge;
-    # the split (the search space out of strategies.py, the step hooks out of multitask.py)
-    # comes with issue 27's fused heads, which reshape both modules again.
-    "mtltune/model/strategies.py": "the strategies' registry and the search space, merged",
-    "mtltune/model/multitask.py": "the model's steps and the strategies' step hooks, merged",
 }
 
 

@@ -11,16 +11,26 @@ from mtltune.study import BuiltinParams
 
 
 def hetero_sine(params: BuiltinParams, seed: int) -> pd.DataFrame:
-    """Heteroscedastic sines: ``y_i = sin(2πx) + N(0, 0.1·2^i)``, plus ``x`` and clean ``y``.
+    """Heteroscedastic sines: ``y_i = sin(2πx) + N(0, σ_i)``, plus ``x`` and clean ``y``.
+
+    ``σ_i = 0.1·2^i`` by default; with ``spread`` (many heads), ``σ_i = 0.1·spread^(i/(tasks-1))``:
+    from 0.1 to ``0.1·spread``, geometrically.
 
     Args:
-        params: ``n`` rows and ``tasks`` noisy targets.
+        params: ``n`` rows, ``tasks`` noisy targets and the optional ``spread`` of their σ.
         seed: Seed of the generator.
 
     Returns:
         Columns ``y0..y{tasks-1}``, ``x`` and the noise-free ``y``.
     """
-    return _noisy_sines(params, seed, lambda i: 0.1 * 2.0**i)
+    return _noisy_sines(params, seed, lambda i: hetero_sigma(params, i))
+
+
+def hetero_sigma(params: BuiltinParams, task: int) -> float:
+    """The noise standard deviation σ of ``hetero_sine``'s target ``y{task}``."""
+    if params.spread is None:
+        return 0.1 * 2.0**task
+    return 0.1 * params.spread ** (task / max(params.tasks - 1, 1))
 
 
 def _noisy_sines(params: BuiltinParams, seed: int, sigma: Callable[[int], float]) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -128,12 +128,15 @@ def categorical_crossentropy(
     return ops.mean(ce)
 
 
-def make_metrics(name: str, head: HeadConfig) -> list[keras.metrics.Metric]:
+def make_metrics(
+    name: str, head: HeadConfig, skip: Collection[str] = ()
+) -> list[keras.metrics.Metric]:
     """Fresh metric objects of a head, named ``<head>_<metric>``.
 
     Args:
         name: The head (output) name.
         head: The head's configuration.
+        skip: Metric names (``<head>_<metric>``) not to make (computed elsewhere).
 
     Returns:
         One Keras metric per name in ``head.metrics``.
@@ -155,6 +158,7 @@ def make_metrics(name: str, head: HeadConfig) -> list[keras.metrics.Metric]:
     return [
         factories[m](name=head_metric_key(name, m), **({"dtype": "float64"} if m in wide else {}))
         for m in head.metrics or []
+        if head_metric_key(name, m) not in skip
     ]
 
 

@@ -1,6 +1,6 @@
 """What a strategy may do beyond one Adam on its total: the hooks of ``Strategy``.
 
-``mtltune.model.strategies.Strategy`` inherits them; their defaults do nothing, so a strategy
+``mtltune.model.strategy.Strategy`` inherits them; their defaults do nothing, so a strategy
 that trains by one Adam on ``total`` needs none. ``dwa``, ``gradnorm``, ``pcgrad`` and ``famo``
 (``mtltune.model.methods``) use them: their own state and settings (variables the model keeps),
 a trainable vector of task weights with an Adam of its own, their own train step (given a
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from mtltune.model.strategies import TrainPlan
+    from mtltune.model.plan import TrainPlan
 
 
 class StepHooks:
@@ -91,9 +91,8 @@ class StepContext:
         ops: The tensor operations (the ``tensorflow`` module).
         tape: The gradient tape that recorded the forward pass (persistent when the strategy
             takes ``per_head_gradients``).
-        losses: The head losses, stacked in head order.
-        head_losses: The same, one scalar each, as the tape recorded them (differentiate these:
-            an index into ``losses`` taken after the tape stopped has no gradient).
+        losses: The head losses, stacked in head order (shape ``[K]``), as the tape recorded
+            them.
         total: The strategy's ``total`` plus the regularisation, recorded by the tape.
         regularisation: The model's regularisation losses, summed (a scalar).
         log_scale: Per head, whether its loss is already a log-likelihood.
@@ -102,8 +101,9 @@ class StepContext:
         optimizers: The model's optimizers: the network's first, the task weights' last.
         task_weights: The strategy's trainable vector (``task_weights_init``), or ``None``.
         state: The strategy's state variables (``state_shapes``), by name.
-        per_head_gradients: ``(tape, losses, variables) -> [[gradient per variable] per head]``
-            (``None`` where a head's loss does not reach a variable).
+        per_head_gradients: ``(tape, losses, variables) -> [gradients per variable]``, each
+            ``[K, *variable.shape]``, row ``k`` the gradient of ``losses[k]`` (zeros where a
+            head's loss does not reach the variable): ``mtltune.model.gradients``.
         losses_after: Recomputes the stacked head losses of the same batch (after an update).
         step: The network optimizer's step count before this step (an integer tensor).
     """
@@ -111,7 +111,6 @@ class StepContext:
     ops: Any
     tape: Any
     losses: Any
-    head_losses: list[Any]
     total: Any
     regularisation: Any
     log_scale: Any
@@ -120,6 +119,6 @@ class StepContext:
     optimizers: list[Any]
     task_weights: Any
     state: Mapping[str, Any]
-    per_head_gradients: Callable[[Any, Sequence[Any], Sequence[Any]], list[list[Any]]]
+    per_head_gradients: Callable[[Any, Any, Sequence[Any]], list[Any]]
     losses_after: Callable[[], Any]
     step: Any

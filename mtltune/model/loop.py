@@ -266,6 +266,9 @@ def fit(
     x, y = as_tensors(x), as_tensors(y)
     x_val, y_val = as_tensors(validation_data[0]), as_tensors(validation_data[1])
     n = rows((x, y))
+    pack = getattr(model, "pack_targets", None)
+    if pack is not None:  # fused heads' targets as one matrix: one gather per batch, not K
+        y = pack(y)
     if n == 0:
         raise ValueError("no training rows")
     rng = np.random.default_rng(seed)

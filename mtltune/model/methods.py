@@ -26,7 +26,8 @@ from mtltune.model.balancing import (
     renormalise,
 )
 from mtltune.model.hooks import StepContext
-from mtltune.model.strategies import STRATEGIES, Strategy, TrainPlan
+from mtltune.model.plan import TrainPlan
+from mtltune.model.strategy import Strategy
 from mtltune.study import SearchConfig
 
 DWA_TEMPERATURE = "dwa_temperature"
@@ -122,10 +123,8 @@ class GradNorm(Strategy):
         initial = ops.where(ops.equal(context.step, 0), levels, state["initial"].read_value())
         state["initial"].assign(initial)
         layer = last_shared_kernel(context.shared)
-        per_head = context.per_head_gradients(context.tape, context.head_losses, [layer])
-        norms = ops.stack(
-            [ops.norm(g[0]) if g[0] is not None else ops.constant(0.0) for g in per_head]
-        )
+        (batched,) = context.per_head_gradients(context.tape, losses, [layer])  # [K, *shape]
+        norms = ops.norm(ops.reshape(batched, [ops.shape(batched)[0], -1]), axis=1)
         total = context.total  # Σ w_i L_i (+ regularisation)
         grads = context.tape.gradient(total, context.network)
         weight_grad, _ = gradnorm_weight_gradient(
@@ -160,19 +159,9 @@ class PCGrad(Strategy):
         shared = context.shared
         ids = {id(v) for v in shared}
         rest = [v for v in context.network if id(v) not in ids]
-        per_head = context.per_head_gradients(context.tape, context.head_losses, shared)
-        flat = ops.stack(
-            [
-                ops.concat(
-                    [
-                        ops.reshape(g if g is not None else ops.zeros_like(v), [-1])
-                        for g, v in zip(grads, shared, strict=True)
-                    ],
-                    0,
-                )
-                for grads in per_head
-            ]
-        )
+        batched = context.per_head_gradients(context.tape, context.losses, shared)
+        heads = int(context.losses.shape[0])
+        flat = ops.concat([ops.reshape(g, [heads, -1]) for g in batched], 1)  # [K, P]
         seed = ops.stack([ops.cast(context.step, "int64"), ops.constant(0, "int64")])
         combined = pcgrad(ops, flat, seed)
         sizes = [int(math.prod(v.shape)) for v in shared]
@@ -258,7 +247,3 @@ def _declare_own(hp: Any, search: SearchConfig, defaults: Mapping[str, float]) -
 def _within(value: float, bounds: Any) -> float:
     """``value`` clipped to a range's ``min`` and ``max``."""
     return float(min(max(value, bounds.min), bounds.max))
-
-
-for _method in (DynamicWeightAverage(), GradNorm(), PCGrad(), FAMO()):
-    STRATEGIES[_method.name] = _method

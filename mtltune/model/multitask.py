@@ -33,9 +33,18 @@ import numpy as np
 import tensorflow as tf
 
 from mtltune.data.scaling import TargetScale, loss_units
-from mtltune.model import stepping
+from mtltune.model import recycling, stepping
 from mtltune.model.adam import FlatAdam
-from mtltune.model.heads import make_loss, make_metrics
+from mtltune.model.fused import FusedForward
+from mtltune.model.gradients import (
+    gradients_of_head,
+    per_head_gradients,
+    split_by_reach,
+    summed_gradients,
+    variables_reached,
+)
+from mtltune.model.headmetrics import HeadMetrics
+from mtltune.model.heads import make_loss
 from mtltune.model.strategies import TrainPlan, strategy_of
 from mtltune.study import HeadConfig
 from mtltune.study.heads import is_log_likelihood
@@ -81,21 +90,20 @@ class MultiTaskModel(keras.Model):
             )
         class_weights = class_weights or {}
         self._loss_fns = {h: make_loss(cfg, class_weights.get(h)) for h, cfg in heads.items()}
+        # Like heads computed together (mtltune.model.fused); kept off Keras' tracking: the
+        # view's layers are the network's own.
+        fuse = FusedForward.applies(net, self.head_names, self._uses)
+        fusion = FusedForward(net, self.head_names, self._loss_fns, self._uses) if fuse else None
+        object.__setattr__(self, "_fusion", fusion)
         self._log_scale = tf.constant([is_log_likelihood(cfg) for cfg in heads.values()])
         # The model's own tracker of the strategy's total (as Keras' guide to custom train steps
         # does), not Keras' private compiled-loss tracker.
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.target_scales = {h: s for h, s in (target_scales or {}).items() if s.kind != "none"}
-        units = [self._loss_units(h, cfg) for h, cfg in heads.items()]
-        # float64: a spread of 5e26 (float32 holds it) squared overflows float32, not float64.
-        self._loss_factor = tf.constant([u[0] for u in units], dtype="float64")
-        self._loss_offset = tf.constant([u[1] for u in units], dtype="float64")
-        self.head_loss_trackers = [
-            keras.metrics.Mean(name=head_loss_key(h)) for h in self.head_names
-        ]
-        self.head_metrics = [m for h, cfg in heads.items() for m in make_metrics(h, cfg)]
-        self._metric_heads = [h for h, cfg in heads.items() for _ in cfg.metrics or []]
-        self._metric_names = [m for cfg in heads.values() for m in cfg.metrics or []]
+        self._loss_factor, self._loss_offset = self._loss_units(heads)
+        self.head_loss_trackers = [keras.metrics.Mean(name=head_loss_key(h)) for h in heads]
+        self._metric_set = HeadMetrics.build(heads, fusion, self.target_scales)
+        self.head_metrics = self._metric_set.objects
         # Plain TensorFlow variables (not model weights): a recycled model takes a new plan's
         # loss weights and epsilon without tracing its steps again.
         self._weights = tf.Variable(self._weight_vector(plan), trainable=False, name="weights")
@@ -130,8 +138,12 @@ class MultiTaskModel(keras.Model):
             for h, w, log in zip(self.head_names, weights, self._log_scale.numpy(), strict=True)
         }
 
-    def _loss_units(self, head: str, cfg: HeadConfig) -> tuple[float, float]:
-        return loss_units(self.target_scales, head, str(cfg.loss))
+    def _loss_units(self, heads: Mapping[str, HeadConfig]) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per head, the factor and offset that take its loss to the target's units."""
+        units = [loss_units(self.target_scales, h, str(cfg.loss)) for h, cfg in heads.items()]
+        # float64: a spread of 5e26 (float32 holds it) squared overflows float32, not float64.
+        factor = tf.constant([u[0] for u in units], dtype="float64")
+        return factor, tf.constant([u[1] for u in units], dtype="float64")
 
     def in_units(self, head: str, values: tf.Tensor) -> tf.Tensor:
         """A head's targets or predictions on the network's axis, in the target's units."""
@@ -163,9 +175,9 @@ class MultiTaskModel(keras.Model):
             jit_compile: Whether to XLA-compile the steps.
         """
         variables = [v for v in self.trainable_variables if v is not self.task_weights]
-        groups = self.strategy.groups(variables, self.head_names, lambda: _variables_reached(self))
+        groups = self.strategy.groups(variables, self.head_names, lambda: variables_reached(self))
         if self.strategy.own_step:
-            reached = _variables_reached(self)
+            reached = variables_reached(self)
             self._shared = [v for v in variables if all(id(v) in reached[h] for h in reached)]
         if self.task_weights is not None:
             groups = [*groups, [self.task_weights]]
@@ -182,6 +194,9 @@ class MultiTaskModel(keras.Model):
             optimizers.append(opt)
         self.head_optimizers = optimizers
         self._variable_groups = groups
+        # Variables two heads or more update (their per-head gradients come batched) and each
+        # head's own (one summed backward pass gives them all).
+        self._reach_split = split_by_reach(groups) if self.strategy.own_head_losses else None
         super().compile(
             optimizer=optimizers[0],
             steps_per_execution=steps_per_execution,
@@ -196,58 +211,50 @@ class MultiTaskModel(keras.Model):
     def recycle(self, net: keras.Model, plan: TrainPlan) -> None:
         """Become a freshly built model for ``plan``, keeping the traced steps.
 
-        Every variable of the wrapped network takes its value in ``net`` (a freshly built
-        network of the same architecture: its initial weights), the optimizers' moments and
-        step counts are zeroed, and the plan's learning rates, epsilon and loss weights are set.
-        The optimizers stay built on the same variables, as a fresh compile would build them.
-
-        Args:
-            net: A newly built network with the same variables (names, shapes) as ``self.net``.
-            plan: The new plan; its strategy must be this model's.
-
-        Raises:
-            ValueError: If the strategy or the network's variables differ.
+        See ``mtltune.model.recycling.recycle``.
         """
-        if plan.strategy != self.plan.strategy:
-            raise ValueError(
-                f"a {self.plan.strategy!r} model cannot be recycled for a {plan.strategy!r} plan"
-            )
-        mine, fresh = self.net.variables, net.variables
-        if [tuple(v.shape) for v in mine] != [tuple(v.shape) for v in fresh]:
-            raise ValueError("the new network's variables differ from the recycled model's")
-        for target, source in zip(mine, fresh, strict=True):
-            target.assign(source.value)
-        for opt, rate in zip(
-            self.head_optimizers, self.strategy.learning_rates(plan, self.head_names), strict=True
-        ):
-            for variable in opt.variables:
-                if variable is opt.iterations:
-                    variable.assign(0)
-                elif variable is not opt.learning_rate:
-                    variable.assign(tf.zeros_like(variable))
-            opt.learning_rate = rate
+        recycling.recycle(self, net, plan)
+
+    def set_plan_values(self, plan: TrainPlan) -> None:
+        """Set ``plan``'s loss weights and epsilon (variables the traced steps read)."""
         self._weights.assign(self._weight_vector(plan))
         self._epsilon.assign(float(plan.epsilon))
-        if self.log_variances is not None:
-            self.log_variances.assign(tf.zeros_like(self.log_variances))
-        stepping.reset(self, plan)
-        self.plan = plan
-        self.stop_training = False
 
     # -- steps ----------------------------------------------------------------------------------
 
-    def _head_losses(self, y: Mapping[str, Any], outputs: Mapping[str, Any]) -> list[tf.Tensor]:
-        return [
-            self._loss_fns[h](y[h], outputs[h], *(outputs[a] for a in self._uses[h]))
-            for h in self.head_names
-        ]
+    def pack_targets(self, y: Any) -> Any:
+        """The training targets as the steps read them fastest (once per ``fit``).
 
-    def _total(self, losses: list[tf.Tensor]) -> tf.Tensor:
+        Fused heads' targets become one ``[rows, K]`` matrix per group (``mtltune.model.fused``);
+        ``train_batch`` and ``test_batch`` take the targets packed or not.
+        """
+        if self._fusion is None or not isinstance(y, Mapping):
+            return y
+        return self._fusion.pack_targets(y)
+
+    def forward(self, x: Any, y: Any, *, training: bool) -> tuple[tf.Tensor, Any]:
+        """The stacked per-head losses ``[K]`` (head order) of one batch, and its outputs.
+
+        Returns:
+            The losses, and a function giving a head's (or auxiliary) output by name: fused
+            heads' columns are taken only when asked for.
+        """
+        if self._fusion is None:
+            outputs = self(x, training=training)
+            losses = [
+                self._loss_fns[h](y[h], outputs[h], *(outputs[a] for a in self._uses[h]))
+                for h in self.head_names
+            ]
+            return tf.stack(losses), outputs.__getitem__
+        values = self._fusion.view(x, training=training)
+        fusion = self._fusion
+        return fusion.losses(values, y), lambda head: fusion.output(values, head)
+
+    def _total(self, stacked: tf.Tensor) -> tf.Tensor:
         """What the strategy's single optimizer minimises (``separate``: the weighted sum).
 
         A strategy with task weights (``gradnorm``, ``famo``) gets them as its ``weights``.
         """
-        stacked = tf.stack(losses)
         weights = self._weights if self.task_weights is None else self.task_weights
         return self.strategy.total(tf, stacked, weights, self._log_scale, self.log_variances)
 
@@ -259,6 +266,11 @@ class MultiTaskModel(keras.Model):
     def train_batch(self, data: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """One optimisation step by the plan's strategy.
 
+        ``separate`` (``own_head_losses``): each head's Adam applies the gradient of its own
+        loss (plus regularisation); the heads' gradients of the variables they share come from
+        one batched backward pass (``mtltune.model.gradients``), of their own variables from one
+        summed pass.
+
         Returns:
             The per-head losses (stacked, in head order) and the strategy's total, both of the
             batch before the update.
@@ -267,25 +279,26 @@ class MultiTaskModel(keras.Model):
         separate = self.strategy.own_head_losses
         persistent = separate or self.strategy.per_head_gradients
         with tf.GradientTape(persistent=persistent) as tape:
-            outputs = self(x, training=True)
-            losses = self._head_losses(y, outputs)
+            stacked, _ = self.forward(x, y, training=True)
             regularisation = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
-            total = self._total(losses) + regularisation
+            total = self._total(stacked) + regularisation
             if separate:
                 # Inside the tape: each Adam minimises its own head loss (+ regularisation).
-                own = [loss + regularisation for loss in losses]
-            stacked = tf.stack(losses)
+                own = stacked + regularisation
         if self.strategy.per_epoch:
             self.strategy.add_batch(tf, self.strategy_state, stacked, _batch_size(x))
         if self.strategy.own_step:
-            context = stepping.context(self, tape, losses, total, regularisation, (x, y))
+            context = stepping.context(self, tape, stacked, total, regularisation, (x, y))
             total = self.strategy.step(context)
             del tape
         elif separate:
-            for loss, opt, group in zip(
-                own, self.head_optimizers, self._variable_groups, strict=True
+            shared, single = self._reach_split
+            batched = per_head_gradients(tape, own, shared)
+            singles = summed_gradients(tape, stacked, single, regularisation)
+            for k, (opt, group) in enumerate(
+                zip(self.head_optimizers, self._variable_groups, strict=True)
             ):
-                opt.apply(tape.gradient(loss, group), group)
+                opt.apply(gradients_of_head(k, group, shared, batched, single, singles), group)
             del tape
         else:
             group = self._variable_groups[0]
@@ -307,11 +320,9 @@ class MultiTaskModel(keras.Model):
     def test_batch(self, data: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """Per-head losses (stacked) and total of one batch; updates the head metrics."""
         x, y = data[0], data[1]
-        outputs = self(x, training=False)
-        losses = self._head_losses(y, outputs)
-        for head, metric in zip(self._metric_heads, self.head_metrics, strict=True):
-            metric.update_state(self.in_units(head, y[head]), self.in_units(head, outputs[head]))
-        return tf.stack(losses), self._total(losses)
+        stacked, output = self.forward(x, y, training=False)
+        self._metric_set.update(y, output, self.in_units, self._fusion)
+        return stacked, self._total(stacked)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """One optimisation step (Keras ``fit``): running means of the epoch so far."""
@@ -346,7 +357,7 @@ class MultiTaskModel(keras.Model):
         losses = tf.cast(losses, "float64") * self._loss_factor + self._loss_offset
         logs.update({head_loss_key(h): losses[i] for i, h in enumerate(self.head_names)})
         if not training:
-            logs.update({m.name: m.result() for m in self.head_metrics})
+            logs.update(self._metric_set.results())
         else:
             weights = self.strategy.shown_weights(tf, self.task_weights, self._weights)
             if weights is None and self.log_variances is not None:
@@ -358,7 +369,7 @@ class MultiTaskModel(keras.Model):
 
     def metric_keys(self) -> list[tuple[str, str]]:
         """``(head, metric)`` pairs; each is logged as ``<head>_<metric>``."""
-        return list(zip(self._metric_heads, self._metric_names, strict=True))
+        return list(self._metric_set.keys)
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
@@ -376,30 +387,3 @@ def _output_names(net: keras.Model) -> list[str]:
         return list(names)
     outputs = getattr(net, "outputs", None) or []
     return [str(getattr(o, "name", "")).split("/")[0] for o in outputs]
-
-
-def _variables_reached(model: MultiTaskModel) -> dict[str, set[int]]:
-    """Ids of the trainable variables each head's output depends on.
-
-    Found once per model from which gradients are structurally connected (``None`` or not) in
-    one eager pass on a two-row batch of zeros.
-    """
-    dummy = tf.nest.map_structure(
-        lambda t: tf.zeros([2, *[d or 1 for d in t.shape[1:]]], dtype=t.dtype),
-        model.net.inputs if len(model.net.inputs) != 1 else model.net.inputs[0],
-    )
-    variables = list(model.trainable_variables)
-    reach = {}
-    with tf.GradientTape(persistent=True) as tape:
-        outputs = model(dummy, training=False)
-        sums = {
-            h: tf.add_n(
-                [tf.reduce_sum(tf.cast(outputs[k], "float32")) for k in (h, *model._uses[h])]
-            )
-            for h in model.head_names
-        }
-    for head, total in sums.items():
-        grads = tape.gradient(total, variables)
-        reach[head] = {id(v) for v, g in zip(variables, grads, strict=True) if g is not None}
-    del tape
-    return reach

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from mtltune.model.gradients import per_head_gradients
 from mtltune.model.hooks import StepContext
-from mtltune.model.strategies import TrainPlan
+from mtltune.model.plan import TrainPlan
 
 #: The model these helpers serve: a ``mtltune.model.multitask.MultiTaskModel``, typed as its
 #: Keras base so that this module, which multitask.py imports, does not import it back.
@@ -68,7 +68,7 @@ def _assign(
 def context(
     model: MultiTaskModel,
     tape: tf.GradientTape,
-    losses: list[tf.Tensor],
+    losses: tf.Tensor,
     total: tf.Tensor,
     regularisation: tf.Tensor,
     batch: tuple[Any, Any],
@@ -78,8 +78,7 @@ def context(
     return StepContext(
         ops=tf,
         tape=tape,
-        losses=tf.stack(losses),
-        head_losses=losses,
+        losses=losses,
         total=total,
         regularisation=regularisation,
         log_scale=model._log_scale,
@@ -89,6 +88,6 @@ def context(
         task_weights=model.task_weights,
         state=model.strategy_state,
         per_head_gradients=per_head_gradients,
-        losses_after=lambda: tf.stack(model._head_losses(y, model(x, training=True))),
+        losses_after=lambda: model.forward(x, y, training=True)[0],
         step=model.head_optimizers[0].iterations,
     )

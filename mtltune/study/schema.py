@@ -51,7 +51,14 @@ class BuiltinParams(_Strict):
     """Parameters of the built-in generators (``hetero_sine``, ``phase_sine``, ``same_sine``)."""
 
     n: int = Field(10_000, ge=20, le=10_000_000, description="number of rows")
-    tasks: int = Field(5, ge=1, le=20, description="number of target columns y0..y{tasks-1}")
+    tasks: int = Field(5, ge=1, le=100, description="number of target columns y0..y{tasks-1}")
+    spread: float | None = Field(
+        None,
+        gt=1.0,
+        le=1e6,
+        description="hetero_sine: the ratio of the largest noise σ to the smallest, spread "
+        "geometrically over the tasks (default: σ_i = 0.1·2^i)",
+    )
 
 
 class DataConfig(_Strict):

@@ -2,10 +2,11 @@
 
 The saved model is a plain functional Keras model: the trained network followed, on each scaled
 output, by standard Keras layers that undo the target's scale (``Rescaling``, and
-``Activation("exponential")`` for ``scale: log``). It takes the encoded inputs (see
-``preprocessing.json``) and returns a dict of outputs in the targets' units, and loads with
-``keras.saving.load_model`` alone: no mtltune class is needed (a study's custom loss is not part
-of the saved model, which is saved uncompiled).
+``Activation("exponential")`` for ``scale: log``); heads trained through one fused output
+matmul (``mtltune.model.fused``) are saved as one ``Dense`` per head. It takes the encoded
+inputs (see ``preprocessing.json``) and returns a dict of outputs in the targets' units, and
+loads with ``keras.saving.load_model`` alone: no mtltune class is needed (a study's custom loss
+is not part of the saved model, which is saved uncompiled).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import keras
 from mtltune.data import Dataset
 from mtltune.data.preprocessing import preprocessing_document
 from mtltune.data.scaling import OutputUnits, head_units
+from mtltune.model.fused import unfused_network
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.run.files import BEST_MODEL
 from mtltune.run.folder import RunFolder
@@ -36,7 +38,9 @@ def export_network(model: MultiTaskModel, units: Mapping[str, OutputUnits]) -> k
     """
     net = model.net
     inputs = keras.Input(shape=tuple(net.inputs[0].shape[1:]), name="inputs")
-    raw = model.call(inputs)
+    # Heads trained through one fused matmul are saved as one Dense(1) each (same weights).
+    plain = unfused_network(net)
+    raw = model.call(inputs) if plain is net else plain(inputs)
     outputs = {}
     for key in model.output_keys:
         value = raw[key]

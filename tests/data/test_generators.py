@@ -47,3 +47,19 @@ def test_generators_are_seeded(generator) -> None:
     pd.testing.assert_frame_equal(generator(params, 3), generator(params, 3))
     assert not generator(params, 3).equals(generator(params, 4))
     assert not np.array_equal(generator(params, 3)["x"], generator(params, 4)["x"])
+
+
+def test_hetero_sine_spread_puts_sigma_geometrically_between_0_1_and_0_1_times_spread() -> None:
+    frame = hetero_sine(BuiltinParams(n=4000, tasks=20, spread=30.0), seed=0)
+    stds = [float((frame[f"y{i}"] - frame["y"]).std()) for i in range(20)]
+    expected = 0.1 * 30.0 ** (np.arange(20) / 19)
+    np.testing.assert_allclose(stds, expected, rtol=0.1)
+
+
+@pytest.mark.parametrize("generator", [hetero_sine, phase_sine])
+def test_generators_reach_100_tasks(generator) -> None:
+    frame = generator(BuiltinParams(n=20, tasks=100, spread=10.0), seed=0)
+    assert [c for c in frame.columns if c.startswith("y") and c[1:].isdigit()] == [
+        f"y{i}" for i in range(100)
+    ]
+    assert np.isfinite(frame.to_numpy()).all()

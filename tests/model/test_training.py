@@ -185,9 +185,9 @@ def test_geometric_gradient_weights_each_head_by_one_over_its_loss() -> None:
     model.compile()
     variables = model.trainable_variables
     with tf.GradientTape(persistent=True) as tape:
-        out = model(x, training=True)
-        losses = model._head_losses(y, out)
-        total = model._total(losses)
+        stacked, _ = model.forward(x, y, training=True)
+        losses = tf.unstack(stacked)
+        total = model._total(stacked)
     grads = tape.gradient(total, variables)
     per_head = [
         # head a's loss does not reach head b's layer: a None gradient is a zero one
