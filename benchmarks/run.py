@@ -62,9 +62,14 @@
    search (σ spread over a factor of 30, 30 trials): best after 30 ÷ the 1/σ² plan, per seed
    (``--seeds``, default 7,8,9; ``--heads-parts steps`` or ``search`` for one half).
 
+17. ``headroom`` (issue 24, benchmarks/headroom_bench.py): on a two-head study, a grid of fixed
+   loss-weight ratios trained at several seeds and scored on test against equal weights: how
+   much better than equal weights any weighting can be there (``--headroom-set`` adds study
+   overrides, e.g. ``heads.amount.scale=none``).
+
 Run: python benchmarks/run.py [--trials 8] [--seeds 7,8,9] [--paired]
      [--parts trials,steps,memory,leak,workers,profile,adam,recycle,startup,cli,memory_table,
-              search,confirm,verdict,strategies,heads]
+              search,confirm,verdict,strategies,heads,headroom]
      [--strategies-out /tmp/strategies.jsonl] [--strategies dwa,gradnorm]
      [--verdict-out /tmp/verdict.jsonl] [--verdict-trials 12]
      [--studies hetero_sine,phase_sine,reg_class] [--tuners random,bayesian,tpe,tpe-plain]
@@ -976,6 +981,10 @@ def main() -> None:
     )
     parser.add_argument("--search-out", default="search.jsonl", help="search part's records")
     parser.add_argument("--verdict-out", default="verdict.jsonl", help="verdict part's records")
+    parser.add_argument("--headroom-out", default="headroom.jsonl", help="headroom part's records")
+    parser.add_argument(
+        "--headroom-set", action="append", default=[], help="headroom part: a study override"
+    )
     parser.add_argument(
         "--strategies-out", default="strategies.jsonl", help="strategies part's records"
     )
@@ -1058,6 +1067,15 @@ def main() -> None:
             studies = (args.studies or default).split(",")
             verdict_bench.run(studies, seeds, out, args.verdict_trials)
         verdict_bench.summary(out)
+    if "headroom" in parts:
+        import headroom_bench
+
+        out = Path(args.headroom_out)
+        if not args.summary_only:
+            seeds = [int(s) for s in (args.seeds or "7,8,9,10,11").split(",")]
+            studies = (args.studies or "imbalanced").split(",")
+            headroom_bench.run(studies, seeds, out, args.headroom_set)
+        headroom_bench.summary(out)
     if "strategies" in parts:
         import strategies_bench
 

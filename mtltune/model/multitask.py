@@ -90,11 +90,11 @@ class MultiTaskModel(keras.Model):
             )
         class_weights = class_weights or {}
         self._loss_fns = {h: make_loss(cfg, class_weights.get(h)) for h, cfg in heads.items()}
-        # Like heads computed together (mtltune.model.fused); kept off Keras' tracking: the
-        # view's layers are the network's own.
+        # Like heads computed together (mtltune.model.fused): a plain object, which Keras does
+        # not track (the view's layers are the network's own).
         fuse = FusedForward.applies(net, self.head_names, self._uses)
         fusion = FusedForward(net, self.head_names, self._loss_fns, self._uses) if fuse else None
-        object.__setattr__(self, "_fusion", fusion)
+        self._fusion = fusion
         self._log_scale = tf.constant([is_log_likelihood(cfg) for cfg in heads.values()])
         # The model's own tracker of the strategy's total (as Keras' guide to custom train steps
         # does), not Keras' private compiled-loss tracker.

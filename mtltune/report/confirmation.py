@@ -121,6 +121,19 @@ class Confirmation:
             "failed": self.failed(candidate),
         }
 
+    def further_mean(self, candidate: str) -> float:
+        """Mean stop objective of a candidate's runs at the further seeds (not the study seed).
+
+        These runs are judged on the half of the stop rows that did not pick their epoch; the
+        study seed's run (the search's own) is not, so the two are not averaged together.
+        """
+        values = [
+            v
+            for seed in self.seeds[1:]
+            if (v := self.objective(candidate, seed)) is not None and math.isfinite(v)
+        ]
+        return statistics.fmean(values) if values else math.nan
+
     def objective(self, candidate: str, seed: int) -> float | None:
         """A candidate's stop objective at one seed (``None`` if not run or failed)."""
         run = next((r for r in self.runs if r.candidate == candidate and r.seed == seed), None)
@@ -252,12 +265,11 @@ def confirmation_lines(
         + "**.",
         "",
         "| trial | strategy | decision | seeds | won | stop objective lower by | p | "
-        "mean objective |",
+        "mean judged objective, further seeds |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for candidate in confirmation.candidates:
         decision = confirmation.decision(candidate)
-        summary = confirmation.summary(candidate)
         status = _STATUS[decision.status] if decision is not None else "–"
         gains = decision.gains if decision is not None else []
         mean_gain = statistics.fmean(gains) if gains else None
@@ -266,12 +278,12 @@ def confirmation_lines(
         won = f"{decision.won} of {len(gains)}" if gains else "–"
         lines.append(
             f"| `{candidate}` | {strategies.get(candidate, '–')} | {status} | {len(gains)} | "
-            f"{won} | {lower} | {p} | {number(summary['mean'])} |"
+            f"{won} | {lower} | {p} | {number(confirmation.further_mean(candidate))} |"
         )
-    base = confirmation.summary(BASELINE)
+    further = sum(confirmation.objective(BASELINE, s) is not None for s in confirmation.seeds[1:])
     lines.append(
-        f"| equal weights | weighted | incumbent | {len(base['values'])} | – | – | – | "
-        f"{number(base['mean'])} |"
+        f"| equal weights | weighted | incumbent | {further} | – | – | – | "
+        f"{number(confirmation.further_mean(BASELINE))} |"
     )
     return lines + _paired_lines(confirmation, log_heads)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtltune.report.confirmation import Confirmation, ConfirmRun
+from mtltune.report.confirmation import Confirmation, ConfirmRun, confirmation_lines
 from mtltune.report.race import (
     INCUMBENT,
     Decision,
@@ -126,6 +126,24 @@ def test_a_tie_with_equal_weights_is_reported_as_a_tie_and_equal_weights_stand()
     assert verdict.stands and "equal weights stand" in verdict.line()
     again = Confirmation.from_dict(json.loads(json.dumps(race.to_dict())))
     assert again == race
+
+
+def test_the_race_table_means_only_the_further_seeds_judged_runs() -> None:
+    # The study seed's run (the search's own, stopped and scored on all stop rows) is not
+    # averaged with the further seeds' runs, which are judged on the other half.
+    race = _race(
+        {"2": [100.0, 0.5, 0.7], INCUMBENT: [200.0, 0.6, 0.8]},
+        [decide("2", [gain(0.6, 0.5, "min"), gain(0.8, 0.7, "min")], RULE, 1)],
+    )
+    assert race.further_mean("2") == pytest.approx(0.6)
+    assert race.further_mean(INCUMBENT) == pytest.approx(0.7)
+    table = confirmation_lines(race, [_trial("2", 100.0)], set())
+    header = next(line for line in table if line.startswith("| trial |"))
+    assert header.rstrip(" |").endswith("mean judged objective, further seeds")
+    row = next(line for line in table if line.startswith("| `2` |"))
+    base = next(line for line in table if line.startswith("| equal weights |"))
+    assert row.rstrip(" |").endswith("0.6") and base.rstrip(" |").endswith("0.7")
+    assert "| incumbent | 2 |" in base
 
 
 def test_an_exact_tie_at_the_study_seed_reads_no_better_not_zero_percent_lower() -> None:
