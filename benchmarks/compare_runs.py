@@ -82,6 +82,15 @@ def compare(before: Path, after: Path) -> dict[str, Any]:
         "where": where,
         "verdict_before": (a.get("verdict") or {}).get("line"),
         "verdict_after": (b.get("verdict") or {}).get("line"),
+        "trials": [
+            {
+                "trial": x.get("trial_id"),
+                "strategy": x.get("strategy"),
+                "objective": [x.get("objective"), y.get("objective")],
+                "epochs": [x.get("epochs"), y.get("epochs")],
+            }
+            for x, y in zip(a.get("trial_records", []), b.get("trial_records", []), strict=False)
+        ],
     }
 
 

@@ -54,8 +54,11 @@ def _search(study_name: str, seed: int, trials: int) -> dict:
     """One search as ``mtltune search`` runs it, with the race; its verdict and paired scores."""
     from mtltune import load_study, run_study
 
+    # ``imbalanced:heads.amount.scale=none``: a bundled study with overrides of its own.
+    name, _, extra = study_name.partition(":")
     overrides = [f"seed={seed}", f"search.max_trials={trials}", "report.replicates=0"]
-    study = load_study(STUDIES / f"{study_name}.yaml", overrides)
+    overrides += [o for o in extra.split(";") if o]
+    study = load_study(STUDIES / f"{name}.yaml", overrides)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         result = run_study(study, Path(folder) / "run")
@@ -115,7 +118,8 @@ def summary(path: Path) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for study in dict.fromkeys(r["study"] for r in records):
         runs = [r for r in records if r["study"] == study]
-        kind = "no regret" if study in NO_REGRET else "power" if study in POWER else "–"
+        base = study.partition(":")[0]
+        kind = "no regret" if base in NO_REGRET else "power" if base in POWER else "–"
         stands = sum(r["recommended"] == "baseline" for r in runs)
         for policy in ("verdict", "leader"):
             ratios = [_ratio(r, policy) for r in runs]

@@ -240,12 +240,16 @@ def paired_test(
         return confirmation
     test: dict[str, list[HeadScores]] = {"best": [study_seed["best"]], BASELINE: []}
     test[BASELINE].append(study_seed[BASELINE])
+    # One model per candidate, its weights loaded seed after seed: its scoring is traced once.
+    models: dict[str, Any] = {}
     for seed in confirmation.seeds[1:]:
         both = [confirmation.objective(c, seed) for c in (chosen, BASELINE)]
         if any(v is None for v in both):  # not run, or diverged: no weights to pair
             continue
         for role, candidate in (("best", chosen), (BASELINE, BASELINE)):
-            model = hypermodel.build_plan(plans[candidate], seed=seed)
+            if candidate not in models:
+                models[candidate] = hypermodel.build_plan(plans[candidate], seed=seed)
+            model = models[candidate]
             model.load_weights(RunFolder(folder).confirm_weights_to_load(candidate, seed))
             test[role].append(head_scores(model, dataset.test))
     return confirmation.with_test(test)
