@@ -182,9 +182,11 @@ def summary(path: Path, strategies: list[str] | None = None) -> None:
     """Per study and strategy: the leader's paired test ratios against equal weights.
 
     Columns: the study seeds searched; the race seeds paired over all of them; the geometric
-    mean of the per-seed ratios (equal weights' test objective over the leader's) and their
-    range; how many race seeds the leader won; how many searches' verdicts let equal weights
-    stand; and the leader against ``weighted``'s leader on the same race seeds (above 1: the
+    mean of the per-seed ratios (equal weights' test objective over the leader's), their median
+    and range; how many race seeds the leader won; how many searches' verdicts let equal
+    weights stand; what following the verdict gave (per study seed: 1 where equal weights
+    stand, else the geometric mean of its race's ratios; the geometric mean over study seeds);
+    and the leader against ``weighted``'s leader on the same race seeds (above 1: the
     strategy's best configuration beat the tuned static weights).
     """
     records = [json.loads(line) for line in path.read_text().splitlines()]
@@ -193,9 +195,10 @@ def summary(path: Path, strategies: list[str] | None = None) -> None:
     print(f"\nstrategies benchmark: {len(ok)} searches ({errors} errors) from {path}")
     print(
         "| study | strategy | study seeds | race seeds | ratio vs equal weights (geometric "
-        "mean) | min–max | race seeds won | equal weights stand | vs tuned weighted |"
+        "mean) | median | min–max | race seeds won | equal weights stand | following the "
+        "verdict | vs tuned weighted |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     names = strategies or list(dict.fromkeys(r["strategy"] for r in ok))
     for study in dict.fromkeys(r["study"] for r in ok):
         weighted = {r["seed"]: r for r in ok if r["study"] == study and r["strategy"] == "weighted"}
@@ -214,10 +217,12 @@ def summary(path: Path, strategies: list[str] | None = None) -> None:
                 for w, p in zip(weighted[r["seed"]]["leader_test"], r["leader_test"], strict=False)
             ]
             versus = f"{_geomean(against):.4f}" if against else "–"
+            policy = [1.0 if r["recommended"] == "baseline" else _geomean(_pairs(r)) for r in runs]
             print(
                 f"| {study} | {strategy} | {len(runs)} | {len(ratios)} | {_geomean(ratios):.4f} | "
-                f"{min(ratios):.4f}–{max(ratios):.4f} | {sum(x > 1 for x in ratios)} of "
-                f"{len(ratios)} | {stands} of {len(runs)} | {versus} |"
+                f"{statistics.median(ratios):.4f} | {min(ratios):.4f}–{max(ratios):.4f} | "
+                f"{sum(x > 1 for x in ratios)} of {len(ratios)} | {stands} of {len(runs)} | "
+                f"{_geomean(policy):.4f} | {versus} |"
             )
     walls = [r["wall"] for r in ok]
     if walls:
