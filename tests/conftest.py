@@ -156,7 +156,7 @@ def tiny_run(tmp_path_factory):
 #: Fixtures that train a run once and are then only read (or copied) by their tests. Every test
 #: that reads one is sent to the same worker, so the run is trained once per session, not once
 #: per worker.
-SHARED_RUNS = ("tiny_run", "trained", "shop_run", "searched")
+SHARED_RUNS = ("tiny_run", "trained", "shop_run", "searched", "two_trials")
 
 #: Test files by the seconds their tests take, longest first (``pytest --durations=0``, summed
 #: per file; each listed file takes over 2 % of the suite); the others run after these, in
