@@ -153,10 +153,37 @@ def tiny_run(tmp_path_factory):
 # ---------------------------------------------------------------------------------------------
 # Scheduling over pytest-xdist's workers (``--dist loadgroup``, pyproject.toml's addopts).
 
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Path:
+    """A folder ``build(folder)`` fills once per pytest session, whichever worker asks first.
+
+    For a run the tests only copy: the workers share it (the session's temporary folder, under
+    a file lock), so its tests need no common worker and spread over both. Without xdist it is
+    built in this process's temporary folder.
+    """
+    import fcntl
+    import shutil
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # this session's, shared by its workers
+    folder = root / f"built-once-{name}"
+    with (root / f"built-once-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 #: Fixtures that train a run once and are then only read (or copied) by their tests. Every test
 #: that reads one is sent to the same worker, so the run is trained once per session, not once
-#: per worker.
-SHARED_RUNS = ("tiny_run", "trained", "shop_run", "searched", "two_trials")
+#: per worker. (A run whose tests take long is better :func:`built_once`: its tests spread.)
+SHARED_RUNS = ("tiny_run", "trained", "shop_run", "two_trials")
 
 #: Test files by the seconds their tests take, longest first (``pytest --durations=0``, summed
 #: per file; each listed file takes over 2 % of the suite); the others run after these, in
