@@ -12,6 +12,11 @@ import yaml
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One TensorFlow thread per process (and per child process, which inherits these): the suite
+# runs a test process per core, and the tiny models gain nothing from more threads while the
+# two processes' thread pools would contend for the cores. (mtltune's workers set their own.)
+for _threads in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 TINY: dict[str, Any] = {
     "name": "tiny",
