@@ -188,7 +188,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Pa
 #: Fixtures that train a run once and are then only read (or copied) by their tests. Every test
 #: that reads one is sent to the same worker, so the run is trained once per session, not once
 #: per worker. (A run whose tests take long is better :func:`built_once`: its tests spread.)
-SHARED_RUNS = ("tiny_run", "trained", "shop_run", "two_trials")
+SHARED_RUNS = ("tiny_run", "trained", "shop_run", "two_trials", "users_search", "plain_search")
 
 #: Test files by the seconds their tests take, longest first (``pytest --durations=0``, summed
 #: per file; each listed file takes over 2 % of the suite); the others run after these, in
