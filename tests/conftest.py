@@ -12,6 +12,11 @@ import yaml
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One TensorFlow thread per process (and per child process, which inherits these): the suite
+# runs a test process per core, and the tiny models gain nothing from more threads while the
+# two processes' thread pools would contend for the cores. (mtltune's workers set their own.)
+for _threads in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 TINY: dict[str, Any] = {
     "name": "tiny",
@@ -153,10 +158,37 @@ def tiny_run(tmp_path_factory):
 # ---------------------------------------------------------------------------------------------
 # Scheduling over pytest-xdist's workers (``--dist loadgroup``, pyproject.toml's addopts).
 
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Path:
+    """A folder ``build(folder)`` fills once per pytest session, whichever worker asks first.
+
+    For a run the tests only copy: the workers share it (the session's temporary folder, under
+    a file lock), so its tests need no common worker and spread over both. Without xdist it is
+    built in this process's temporary folder.
+    """
+    import fcntl
+    import shutil
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # this session's, shared by its workers
+    folder = root / f"built-once-{name}"
+    with (root / f"built-once-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 #: Fixtures that train a run once and are then only read (or copied) by their tests. Every test
 #: that reads one is sent to the same worker, so the run is trained once per session, not once
-#: per worker.
-SHARED_RUNS = ("tiny_run", "trained", "shop_run", "searched")
+#: per worker. (A run whose tests take long is better :func:`built_once`: its tests spread.)
+SHARED_RUNS = ("tiny_run", "trained", "shop_run", "two_trials", "users_search", "plain_search")
 
 #: Test files by the seconds their tests take, longest first (``pytest --durations=0``, summed
 #: per file; each listed file takes over 2 % of the suite); the others run after these, in
@@ -165,29 +197,30 @@ SHARED_RUNS = ("tiny_run", "trained", "shop_run", "searched")
 #: would run while the other worker idles.
 LONGEST_FIRST = (
     "test_postsearch.py",
+    "test_chief.py",
     "test_search.py",
-    "test_workers.py",
-    "test_worker.py",
     "test_confirm.py",
+    "test_worker.py",
     "test_cli.py",
-    "test_predict.py",
-    "test_terminal.py",
-    "test_faults.py",
     "test_oracle.py",
+    "test_faults.py",
+    "test_terminal.py",
+    "test_tuner.py",
+    "test_predict.py",
+    "test_output_width.py",
     "test_hostile_processes.py",
+    "test_race.py",
+    "test_replicates.py",
     "test_hypermodel.py",
     "test_hostile_runfolder.py",
-    "test_output_width.py",
-    "test_race.py",
     "test_training.py",
-    "test_replicates.py",
     "test_oracle_workers.py",
     "test_report.py",
     "test_oracle_contract.py",
     "test_loop.py",
     "test_adam.py",
     "test_study.py",
-    "test_runopen.py",
+    "test_launch.py",
 )
 
 

@@ -104,10 +104,16 @@ def test_search_end_to_end(write_study, tmp_path) -> None:
     assert {"training", "oracle", "race", "evaluation", "report"} <= set(report["time_split"])
     assert "y0" in (out / "report.md").read_text() and "- Time: " in (out / "report.md").read_text()
 
-    again = runner.invoke(app, ["search", str(path), "--out", str(out)])
+    # Resumed with --replicates (report.* may change on resume): the option sets
+    # report.replicates, and the replicates run.
+    again = runner.invoke(app, ["search", str(path), "--out", str(out), "--replicates", "2"])
     assert again.exit_code == 0, again.output
     assert "resuming search" in again.output
     assert len(pd.read_csv(out / "trials.csv")) == 2
+    report = json.loads((out / "report.json").read_text())
+    assert report["study"]["report"]["replicates"] == 2
+    assert report["replicates"]["count"] == 2
+    assert "## Replicates (2)" in (out / "report.md").read_text()
 
 
 def test_search_into_another_studys_folder_exits_1(tiny_run, write_study, tmp_path) -> None:
@@ -417,14 +423,3 @@ def test_report_of_a_folder_without_a_run_exits_2(tmp_path) -> None:
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2
     assert "report.json" in result.output
-
-
-def test_replicates_option_sets_report_replicates(write_study, tmp_path) -> None:
-    path = write_study({"search": {"max_trials": 1}, "training": {"max_epochs": 2}})
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["search", str(path), "--out", str(out), "--replicates", "2"])
-    assert result.exit_code == 0, result.output
-    report = json.loads((out / "report.json").read_text())
-    assert report["study"]["report"]["replicates"] == 2
-    assert report["replicates"]["count"] == 2
-    assert "## Replicates (2)" in (out / "report.md").read_text()

@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 import keras_tuner as kt
-import pytest
 
 from mtltune import SearchConfig, TPEOracle
 from mtltune.compat.tuner_private import attach_project
@@ -142,17 +141,7 @@ def test_without_start_values_the_equal_weights_trial_runs_at_the_baseline(tmp_p
         assert (values["learning_rate"], values["epsilon"]) == (3e-3, 2e-5)
 
 
-def test_a_real_search_on_two_workers_computes_the_inverse_loss_trial_from_the_first(
-    write_study, tmp_path
-) -> None:
-    """The second worker waits for the equal-weights trial, as one process does."""
-    from mtltune import load_study, run_study
-    from mtltune.distributed.chief import DistributedOptions
-
-    study = load_study(write_study({"search": {"tuner": "tpe", "max_trials": 2}}))
-    result = run_study(study, tmp_path / "run", distributed=DistributedOptions(workers=2))
-    equal, inverse = result.trials
-    assert [equal.origin, inverse.origin] == ["informed", "informed"]
-    # w_i ∝ 1/L_i from the equal-weights trial's stop losses: every w_i·L_i alike.
-    products = [inverse.plan["loss_weights"][h] * equal.stop[h]["loss"] for h in equal.stop]
-    assert max(products) == pytest.approx(min(products), rel=1e-6)
+# A real search on two workers (the second waits for the equal-weights trial, as one process
+# does, and its inverse-loss trial is computed from the first): the TPE case of
+# tests/distributed/test_chief.py::test_tpe_bayesian_and_hyperband_searches_run_on_workers,
+# which runs that search.

@@ -17,19 +17,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY, deep_update
+from conftest import TINY, built_once, deep_update
 
 from mtltune import SearchError, Study, prepare_dataset, run_study
 from mtltune.errors import plain_text
 from mtltune.run.folder import RunFolder, prepare_run_folder
 
-#: Confirmation (2 runs), two replicates, no figures but where a test draws them.
+#: A race of one challenger on one further seed (2 runs), two replicates, no figures but where
+#: a test draws them. The race's own rules (more seeds while undecided) are test_confirm's.
 STUDY = deep_update(
     TINY,
     {
         "data": {"params": {"n": 200}},
         "training": {"max_epochs": 2},
-        "search": {"max_trials": 3, "confirm": {"top": 1, "seeds": 1}},
+        "search": {"max_trials": 3, "confirm": {"top": 1, "seeds": 1, "max_seeds": 1}},
         "report": {"replicates": 2, "plots": False},
     },
 )
@@ -70,22 +71,27 @@ def _counted(monkeypatch, owner: Any, name: str, fail_on: int | None = None) -> 
     return calls
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def searched(tmp_path_factory) -> Path:
-    """A run folder whose trials are done, interrupted before anything after them."""
-    from mtltune.tuning import confirm
+    """A run folder whose trials are done, interrupted before anything after them.
 
-    out = tmp_path_factory.mktemp("searched") / "run"
+    Built once for all xdist workers (:func:`conftest.built_once`): every test copies it, and
+    the long tests here spread over the workers.
+    """
+    from mtltune.tuning import confirm
 
     def stop(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(confirm, "candidate_plans", stop)
-        with pytest.raises(KeyboardInterrupt):
-            run_study(Study.from_dict(STUDY), out)
-    assert (out / "trials.csv").exists() and not (out / "report.json").exists()
-    return out
+    def search(folder: Path) -> None:
+        out = folder / "run"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(confirm, "candidate_plans", stop)
+            with pytest.raises(KeyboardInterrupt):
+                run_study(Study.from_dict(STUDY), out)
+        assert (out / "trials.csv").exists() and not (out / "report.json").exists()
+
+    return built_once(tmp_path_factory, "searched", search) / "run"
 
 
 def _copy(searched: Path, tmp_path: Path) -> Path:

@@ -3,25 +3,107 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from conftest import TINY, deep_update
 
-from mtltune import SearchError, load_study, run_study
+from mtltune import SearchError, StudyResult, load_study, run_study
 from mtltune.launch import open_run
 from mtltune.run.fingerprint import study_fingerprint
+from mtltune.search import SilentProgress
+
+#: The two-trial study most tests here read: searched once (``two_trials``), with TensorBoard.
+TWO_TRIALS = {"search": {"max_trials": 2}, "report": {"tensorboard": True, "plots": False}}
 
 
-def test_search_evaluates_best_and_baseline_on_test(write_study, tmp_path) -> None:
-    study = load_study(write_study({"search": {"max_trials": 4}}))
-    result = run_study(study, tmp_path / "run")
-    assert len(result.trials) == 4
+@dataclass(frozen=True)
+class TwoTrials:
+    """The shared two-trial search and what was seen while it ran.
+
+    Attributes:
+        path: The study file.
+        out: The run folder.
+        result: The search's result.
+        refused: The messages of the two ``run_study`` calls refused on the open run.
+        seen: Per finished trial: its id, the trial ids then in trials.csv, how many completed.
+        held: The run lock as read while the report was written.
+    """
+
+    path: Path
+    out: Path
+    result: StudyResult
+    refused: list[str]
+    seen: list[tuple[str, set[str], int]]
+    held: list[dict[str, Any] | None]
+
+
+@pytest.fixture(scope="module")
+def two_trials(tmp_path_factory) -> TwoTrials:
+    """One search of :data:`TWO_TRIALS`, opened beforehand and searched in place with its report.
+
+    Before the search, two calls that misuse the open run are refused; during it, every finished
+    trial reads trials.csv, and the report's writing reads the run lock.
+    """
+    import pandas as pd
+
+    from mtltune import search
+    from mtltune.run.lock import read_run_lock
+
+    base = tmp_path_factory.mktemp("two_trials")
+    path = base / "study.yaml"
+    path.write_text(yaml.safe_dump(deep_update(TINY, TWO_TRIALS), sort_keys=False))
+    out = base / "run"
+    seen: list[tuple[str, set[str], int]] = []
+    held: list[dict[str, Any] | None] = []
+
+    class Watch(SilentProgress):
+        def trial_finished(self, record, total) -> None:
+            rows = pd.read_csv(out / "trials.csv")
+            ids = set(rows["trial_id"].astype(str))
+            seen.append((record.trial_id, ids, int((rows["status"] == "COMPLETED").sum())))
+
+    write = search.render_report
+
+    def checked(result, folder):
+        held.append(read_run_lock(folder))  # another search would be refused now
+        return write(result, folder)
+
+    study = load_study(path)
+    refused: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(search, "render_report", checked)
+        with open_run(study, out) as run:
+            for misuse in (
+                lambda: run_study(study, base / "elsewhere", run=run),
+                lambda: run_study(load_study(path), run=run),
+            ):
+                try:
+                    misuse()
+                except ValueError as exc:
+                    refused.append(str(exc))
+            result = run_study(study, run=run, report=True, progress=Watch())
+    return TwoTrials(path, out, result, refused, seen, held)
+
+
+def _copy(two_trials: TwoTrials, to: Path) -> Path:
+    return Path(shutil.copytree(two_trials.out, to))
+
+
+def test_search_evaluates_best_and_baseline_on_test(two_trials) -> None:
+    result = two_trials.result
+    assert len(result.trials) == 2
     assert all(t.status == "COMPLETED" for t in result.trials)
     assert {t.strategy for t in result.trials} <= {"weighted", "separate"}
     objectives = [t.objective for t in result.trials]
     assert result.best_trial.objective == min(objectives)
     # The reloaded best-epoch checkpoint scores on stop what the trial reported.
     assert result.best.objective == pytest.approx(result.best_trial.objective, rel=1e-4)
-    for head in study.heads:
+    for head in load_study(two_trials.path).heads:
         assert result.best.stop[head]["loss"] == pytest.approx(
             result.best_trial.stop[head]["loss"], rel=1e-4
         )
@@ -30,7 +112,7 @@ def test_search_evaluates_best_and_baseline_on_test(write_study, tmp_path) -> No
             result.baseline.test[head]["loss"] / result.best.test[head]["loss"]
         )
     assert result.baseline.plan["loss_weights"] == {"y0": 1.0, "y1": 1.0, "y2": 1.0}
-    assert (tmp_path / "run" / "tuner").is_dir()
+    assert (two_trials.out / "tuner").is_dir()
 
 
 def test_trials_hold_only_their_strategys_knobs(write_study, tmp_path) -> None:
@@ -49,9 +131,9 @@ def test_trials_hold_only_their_strategys_knobs(write_study, tmp_path) -> None:
             assert not any(n.startswith("loss_weight_") for n in names)
 
 
-def test_same_seed_same_trials(write_study, tmp_path) -> None:
-    study = load_study(write_study({"search": {"max_trials": 2}}))
-    first = run_study(study, tmp_path / "one")
+def test_same_seed_same_trials(two_trials, tmp_path) -> None:
+    study = load_study(two_trials.path)
+    first = two_trials.result
     second = run_study(study, tmp_path / "two")
     assert [t.hyperparameters for t in first.trials] == [t.hyperparameters for t in second.trials]
     for a, b in zip(first.trials, second.trials, strict=True):
@@ -63,10 +145,10 @@ def test_same_seed_same_trials(write_study, tmp_path) -> None:
         assert first.baseline.test[head] == pytest.approx(second.baseline.test[head], rel=1e-6)
 
 
-def test_existing_run_resumes_and_keeps_finished_trials(write_study, tmp_path) -> None:
-    path = write_study({"search": {"max_trials": 2}})
-    first = run_study(load_study(path), tmp_path / "run")
-    again = run_study(load_study(path, ["search.max_trials=3"]), tmp_path / "run")
+def test_existing_run_resumes_and_keeps_finished_trials(two_trials, tmp_path) -> None:
+    first = two_trials.result
+    out = _copy(two_trials, tmp_path / "run")
+    again = run_study(load_study(two_trials.path, ["search.max_trials=3"]), out)
     assert len(again.trials) == 3
     kept = {t.trial_id: t for t in again.trials}
     for trial in first.trials:
@@ -74,13 +156,13 @@ def test_existing_run_resumes_and_keeps_finished_trials(write_study, tmp_path) -
         assert kept[trial.trial_id].objective == pytest.approx(trial.objective)
 
 
-def test_a_different_study_in_the_folder_is_refused(write_study, tmp_path) -> None:
-    run_study(load_study(write_study({"search": {"max_trials": 1}})), tmp_path / "run")
+def test_a_different_study_in_the_folder_is_refused(two_trials, write_study, tmp_path) -> None:
+    out = _copy(two_trials, tmp_path / "run")
     other = load_study(write_study({"search": {"max_trials": 1}, "seed": 99}, name="other.yaml"))
     with pytest.raises(SearchError, match="different study"):
-        run_study(other, tmp_path / "run")
-    result = run_study(other, tmp_path / "run", overwrite=True)
-    marker = json.loads((tmp_path / "run" / "study.json").read_text())
+        run_study(other, out)
+    result = run_study(other, out, overwrite=True)
+    marker = json.loads((out / "study.json").read_text())
     assert marker["fingerprint"] == study_fingerprint(other)
     assert len(result.trials) == 1
 
@@ -100,25 +182,6 @@ def test_every_trial_failing_is_a_search_error(write_study, tmp_path) -> None:
     )
     with pytest.raises(SearchError, match=r"all 2 trials failed.*diverged"):
         run_study(study, tmp_path / "run")
-
-
-def test_trials_csv_is_kept_current_during_the_search(write_study, tmp_path) -> None:
-    import pandas as pd
-
-    from mtltune.search import SilentProgress
-
-    seen: list[int] = []
-
-    class Watch(SilentProgress):
-        def trial_finished(self, record, total) -> None:
-            rows = pd.read_csv(tmp_path / "run" / "trials.csv")
-            assert record.trial_id in set(rows["trial_id"].astype(str))
-            seen.append(int((rows["status"] == "COMPLETED").sum()))
-
-    run_study(
-        load_study(write_study({"search": {"max_trials": 2}})), tmp_path / "run", progress=Watch()
-    )
-    assert seen == [1, 2]
 
 
 def test_kill_9_mid_search_then_resume_loses_and_duplicates_nothing(write_study, tmp_path) -> None:
@@ -208,45 +271,33 @@ def test_every_strategy_trains_in_one_search_and_is_reported(write_study, tmp_pa
     assert set(document["strategies"]) == set(everything)
 
 
-def test_tensorboard_logs_each_trial_when_asked(write_study, tmp_path) -> None:
-    study = load_study(write_study({"search": {"max_trials": 2}, "report": {"tensorboard": True}}))
-    run_study(study, tmp_path / "run")
-    logs = tmp_path / "run" / "tensorboard"
+def test_trials_csv_is_kept_current_during_the_search(two_trials) -> None:
+    for trial_id, ids, _ in two_trials.seen:
+        assert trial_id in ids
+    assert [completed for _, _, completed in two_trials.seen] == [1, 2]
+
+
+def test_tensorboard_logs_each_trial_when_asked(two_trials) -> None:
+    logs = two_trials.out / "tensorboard"
     trial_dirs = sorted(p.name for p in logs.iterdir())
     assert len(trial_dirs) == 2
     events = list(logs.rglob("events.out.tfevents.*"))
     assert events and all(e.stat().st_size > 0 for e in events)
 
 
-def test_the_report_is_written_while_the_run_folder_is_locked(
-    write_study, tmp_path, monkeypatch
-) -> None:
-    from mtltune import search
+def test_the_report_is_written_while_the_run_folder_is_locked(two_trials) -> None:
     from mtltune.run.lock import read_run_lock
 
-    held = []
-    write = search.render_report
-
-    def checked(result, folder):
-        held.append(read_run_lock(folder))  # another search would be refused now
-        return write(result, folder)
-
-    monkeypatch.setattr(search, "render_report", checked)
-    study = load_study(write_study({"search": {"max_trials": 1}, "report": {"plots": False}}))
-    run_study(study, tmp_path / "run", report=True)
+    held = two_trials.held
     assert held and held[0] is not None and held[0]["role"] == "search"
-    assert (tmp_path / "run" / "report.md").is_file()
-    assert read_run_lock(tmp_path / "run") is None
+    assert (two_trials.out / "report.md").is_file()
+    assert read_run_lock(two_trials.out) is None
 
 
-def test_a_run_opened_beforehand_is_searched_in_place(write_study, tmp_path) -> None:
-    study = load_study(write_study({"search": {"max_trials": 2}}))
-    with open_run(study, tmp_path / "run") as run:
-        with pytest.raises(ValueError, match="not with run"):
-            run_study(study, tmp_path / "elsewhere", run=run)
-        with pytest.raises(ValueError, match="another study"):
-            run_study(load_study(write_study({"search": {"max_trials": 2}})), run=run)
-        result = run_study(study, run=run, report=True)
+def test_a_run_opened_beforehand_is_searched_in_place(two_trials) -> None:
+    not_with_run, another_study = two_trials.refused
+    assert "not with run" in not_with_run and "another study" in another_study
+    result = two_trials.result
     assert [t.trial_id for t in result.trials] == ["0", "1"]
-    assert (tmp_path / "run" / "report.md").exists()
-    assert not (tmp_path / "elsewhere").exists()
+    assert (two_trials.out / "report.md").exists()
+    assert not (two_trials.out.parent / "elsewhere").exists()

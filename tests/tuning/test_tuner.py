@@ -56,12 +56,29 @@ def _search(tuner: MultiTaskTuner) -> None:
     tuner.search(x, y, validation_data=(xv, yv), verbose=0)
 
 
-def test_the_tuner_owns_histories_records_and_news_in_a_users_search(tmp_path) -> None:
+@pytest.fixture(scope="module")
+def users_search(tmp_path_factory) -> tuple[MultiTaskHyperModel, MultiTaskTuner, Heard, Path]:
+    """A user's two-trial search with an observer and a history folder (read-only)."""
+    folder = tmp_path_factory.mktemp("users_search")
     hypermodel = _hypermodel()
     heard = Heard()
-    histories = tmp_path / "histories"
-    tuner = _tuner(tmp_path, hypermodel, observer=heard, histories=histories)
+    histories = folder / "histories"
+    tuner = _tuner(folder, hypermodel, observer=heard, histories=histories)
     _search(tuner)
+    return hypermodel, tuner, heard, histories
+
+
+@pytest.fixture(scope="module")
+def plain_search(tmp_path_factory) -> tuple[MultiTaskTuner, Path]:
+    """A one-trial search of a plain tuner: no observer, no history folder (read-only)."""
+    folder = tmp_path_factory.mktemp("plain_search")
+    tuner = _tuner(folder / "one", _hypermodel(), max_trials=1)
+    _search(tuner)
+    return tuner, folder
+
+
+def test_the_tuner_owns_histories_records_and_news_in_a_users_search(users_search) -> None:
+    hypermodel, tuner, heard, histories = users_search
     ids = sorted(tuner.oracle.trials)
     assert heard.started == ids and [r.trial_id for r in heard.finished] == ids
     assert heard.seen_so_far == [1, 2]  # every record so far, on demand
@@ -77,19 +94,16 @@ def test_the_tuner_owns_histories_records_and_news_in_a_users_search(tmp_path) -
 
 
 def test_without_a_history_folder_nothing_is_written_and_a_plain_tuner_still_works(
-    tmp_path,
+    plain_search,
 ) -> None:
-    tuner = _tuner(tmp_path, _hypermodel(), max_trials=1)
-    _search(tuner)
-    assert not (tmp_path / "histories").exists()
+    tuner, folder = plain_search
+    assert not any(p.name == "histories" for p in folder.rglob("*"))
     assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"]
 
 
-def test_each_execution_gets_its_own_seed_from_the_tuner(tmp_path) -> None:
-    hypermodel = _hypermodel()
-    one = _tuner(tmp_path / "one", hypermodel, max_trials=1)
-    _search(one)
-    two = _tuner(tmp_path / "two", hypermodel, max_trials=1, executions_per_trial=2)
+def test_each_execution_gets_its_own_seed_from_the_tuner(plain_search, tmp_path) -> None:
+    one, _ = plain_search
+    two = _tuner(tmp_path / "two", _hypermodel(), max_trials=1, executions_per_trial=2)
     _search(two)
     first = one.records()[0]
     both = two.records()[0]
@@ -128,10 +142,8 @@ def test_a_trial_that_crashes_fails_alone_with_its_reason(tmp_path) -> None:
     assert any(r.ok for r in heard.finished)
 
 
-def test_the_outcome_holds_typed_plans_and_loads_a_trials_model(tmp_path) -> None:
-    hypermodel = _hypermodel()
-    tuner = _tuner(tmp_path, hypermodel, max_trials=2)
-    _search(tuner)
+def test_the_outcome_holds_typed_plans_and_loads_a_trials_model(users_search) -> None:
+    hypermodel, tuner, _, _ = users_search
     outcome = tuner.outcome()
     assert isinstance(outcome, SearchOutcome)
     assert [r.trial_id for r in outcome.records] == sorted(tuner.oracle.trials)
