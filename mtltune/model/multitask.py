@@ -177,8 +177,15 @@ class MultiTaskModel(keras.Model):
         variables = [v for v in self.trainable_variables if v is not self.task_weights]
         groups = self.strategy.groups(variables, self.head_names, lambda: variables_reached(self))
         if self.strategy.own_step:
+            # The trunk: what every head's output depends on, a fused group's output layer
+            # aside (every head of the group reaches it, but each only through its own column).
             reached = variables_reached(self)
-            self._shared = [v for v in variables if all(id(v) in reached[h] for h in reached)]
+            heads_own = {id(v) for layer in self._fused_layers() for v in layer.variables}
+            self._shared = [
+                v
+                for v in variables
+                if all(id(v) in reached[h] for h in reached) and id(v) not in heads_own
+            ]
         if self.task_weights is not None:
             groups = [*groups, [self.task_weights]]
         rates = self.strategy.learning_rates(self.plan, self.head_names)
@@ -202,6 +209,10 @@ class MultiTaskModel(keras.Model):
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
         )
+
+    def _fused_layers(self) -> list[keras.layers.Layer]:
+        """The fused groups' output layers (``mtltune.model.fused``), if any."""
+        return list(self._fusion.layers) if self._fusion is not None else []
 
     # -- recycling ------------------------------------------------------------------------------
 
