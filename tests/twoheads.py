@@ -1,4 +1,4 @@
-"""A user's own two-head Keras model and its data, for the hypermodel and epoch-loop tests.
+"""Users' own two-head Keras models and data, for the hypermodel, epoch-loop and training tests.
 
 Output ``a`` is a regression head (``3·x₀``), output ``b`` a binary one (``x₁ > 0``); the
 hidden width is the searched hyperparameter ``units`` (4 or 8; 4 when nothing sets it).
@@ -29,3 +29,14 @@ def data(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 3)).astype("float32")
     return x, {"a": x[:, :1] * 3.0, "b": (x[:, 1:2] > 0).astype("float32")}
+
+
+def two_head_net(seed: int = 0) -> keras.Model:
+    """Regression outputs ``a`` and ``b`` on one 8-wide tanh trunk, initialised with ``seed``."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((2,))
+    trunk = keras.layers.Dense(8, activation="tanh", name="trunk")(inputs)
+    return keras.Model(
+        inputs,
+        {"a": keras.layers.Dense(1, name="a")(trunk), "b": keras.layers.Dense(1, name="b")(trunk)},
+    )

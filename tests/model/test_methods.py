@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 
-import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
 import tensorflow as tf
 from twoheads import build as user_build
 from twoheads import data as user_data
+from twoheads import two_head_net
 
 from mtltune import HeadConfig, MultiTaskHyperModel, MultiTaskModel, SearchConfig
 from mtltune.model import loop
@@ -190,16 +190,6 @@ def test_the_ranges_come_from_the_study_and_the_defaults_from_the_papers() -> No
 # -- the direction on a two-head toy problem -----------------------------------------------------
 
 RATES = {"learning_rate": 0.01, "epsilon": 1e-7}
-
-
-def two_head_net(seed: int = 0) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((2,))
-    trunk = keras.layers.Dense(8, activation="tanh", name="trunk")(inputs)
-    return keras.Model(
-        inputs,
-        {"a": keras.layers.Dense(1, name="a")(trunk), "b": keras.layers.Dense(1, name="b")(trunk)},
-    )
 
 
 def fast_and_slow(n: int = 256) -> tuple[np.ndarray, dict[str, np.ndarray]]:

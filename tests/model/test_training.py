@@ -6,20 +6,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from twoheads import two_head_net
 
 from mtltune import HeadConfig, MultiTaskModel, separate_plan, weighted_plan
 
 HEADS = {"a": HeadConfig(), "b": HeadConfig()}
-
-
-def two_head_net(seed: int = 0) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((2,))
-    trunk = keras.layers.Dense(8, activation="tanh", name="trunk")(inputs)
-    return keras.Model(
-        inputs,
-        {"a": keras.layers.Dense(1, name="a")(trunk), "b": keras.layers.Dense(1, name="b")(trunk)},
-    )
 
 
 def toy_data(n: int = 64) -> tuple[np.ndarray, dict[str, np.ndarray]]:
