@@ -99,6 +99,7 @@ import numpy as np
 import search_bench
 from confirm_bench import bench_confirm
 from peer_keras_tuner import STUDY, run_peer, run_peer_on
+from rounds import fastest_per_step
 
 from mtltune import load_study, prepare_dataset, run_study
 from mtltune.distributed.chief import DistributedOptions
@@ -387,13 +388,7 @@ def bench_steps(epochs: int = 20, rounds: int = 5) -> None:
         else:
             loops[name] = loop.loop_of(model)
         loops[name].train_epoch(x, y, order, batch)  # trace
-    times = dict.fromkeys(plans, float("inf"))
-    for _ in range(rounds):
-        for name, epoch_loop in loops.items():
-            start = time.perf_counter()
-            for _ in range(epochs):
-                epoch_loop.train_epoch(x, y, order, batch)
-            times[name] = min(times[name], (time.perf_counter() - start) / steps)
+    times = fastest_per_step(loops, x, y, order, batch, epochs, rounds)
     print(f"## steps: {len(heads)} heads, best of {rounds} rounds of {steps} steps, batch {batch}")
     for name, seconds in times.items():
         print(f"{name:21s} {1000 * seconds:.2f} ms per step ({1 / seconds:.0f} steps/s)")

@@ -30,6 +30,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from rounds import fastest_per_step
 from verdict_bench import _in_child, _objective
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
@@ -261,18 +262,11 @@ def step_costs(epochs: int = 5, rounds: int = 3, strategies: list[str] | None = 
     batch = study.training.batch_size
     x, y = loop.as_tensors(data.train.x), loop.as_tensors(data.train.y)
     order = np.random.default_rng(0).permutation(len(data.train))
-    steps = -(-len(data.train) // batch) * epochs
     loops = {}
     for name, plan in plans.items():
         loops[name] = loop.loop_of(hypermodel.build_plan(plan))
         loops[name].train_epoch(x, y, order, batch)  # trace
-    times = dict.fromkeys(plans, float("inf"))
-    for _ in range(rounds):
-        for name, epoch_loop in loops.items():
-            start = time.perf_counter()
-            for _ in range(epochs):
-                epoch_loop.train_epoch(x, y, order, batch)
-            times[name] = min(times[name], (time.perf_counter() - start) / steps)
+    times = fastest_per_step(loops, x, y, order, batch, epochs, rounds)
     print(f"## strategy steps: hetero_sine, {len(heads)} heads, batch {batch}, best of {rounds}")
     print("| strategy | ms per step | × weighted |")
     print("|---|---|---|")
