@@ -25,6 +25,7 @@ The TensorFlow backend is required (``tf.GradientTape``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -175,12 +176,14 @@ class MultiTaskModel(keras.Model):
             jit_compile: Whether to XLA-compile the steps.
         """
         variables = [v for v in self.trainable_variables if v is not self.task_weights]
-        groups = self.strategy.groups(variables, self.head_names, lambda: variables_reached(self))
+        reach = functools.cache(lambda: variables_reached(self))  # one eager pass at most
+        groups = self.strategy.groups(variables, self.head_names, reach)
         if self.strategy.own_step:
-            # The trunk: what every head's output depends on, a fused group's output layer
-            # aside (every head of the group reaches it, but each only through its own column).
-            reached = variables_reached(self)
-            heads_own = {id(v) for layer in self._fused_layers() for v in layer.variables}
+            # The trunk: what every head reaches, a fused group's output layer aside (its heads
+            # reach it each through its own column only).
+            reached = reach()
+            fused = self._fusion.layers if self._fusion is not None else []
+            heads_own = {id(v) for layer in fused for v in layer.variables}
             self._shared = [
                 v
                 for v in variables
@@ -209,10 +212,6 @@ class MultiTaskModel(keras.Model):
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
         )
-
-    def _fused_layers(self) -> list[keras.layers.Layer]:
-        """The fused groups' output layers (``mtltune.model.fused``), if any."""
-        return list(self._fusion.layers) if self._fusion is not None else []
 
     # -- recycling ------------------------------------------------------------------------------
 
