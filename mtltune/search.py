@@ -27,6 +27,7 @@ from mtltune.report.confirmation import ConfirmRun
 from mtltune.report.pareto import pareto_front
 from mtltune.report.results import StudyResult, TrialRecord, time_split
 from mtltune.report.writer import render_report
+from mtltune.run.heap import frozen_heap
 from mtltune.run.sessions import Sessions
 from mtltune.study import Study
 from mtltune.tuning import aftersearch
@@ -129,7 +130,9 @@ def run_study(
         if run is not None
         else open_run(study, out, overwrite=overwrite, distributed=distributed)
     )
-    with opened as current:
+    # What is alive now (TensorFlow, Keras, the data) is out of the garbage collector's sight
+    # until the run ends: each collection walks only what the run made (mtltune.run.heap).
+    with opened as current, frozen_heap():
         result = _run_opened(current, dataset, progress, started=started)
         if report:
             progress.stage("writing the report")

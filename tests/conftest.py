@@ -81,21 +81,31 @@ INTERRUPTIBLE = {
     "training": {"max_epochs": 40, "patience": 40},
     "heads": {"y0": {"loss": "paced_losses:paced_mse"}},
 }
-"""A study whose trials last at least 40 epochs x 5 batches x 10 ms = 2 s whatever the machine.
+"""A study whose trials last at least 40 epochs x 5 batches x 10 ms = 2 s whatever the machine,
+in the processes that :func:`start_search_until_a_trial_finishes` starts.
 
 Trials of tiny models take a fraction of a second once TensorFlow's caches are warm, so a test
-that interrupts "the next trial" would race with it; head ``y0``'s loss pauses on every batch.
-Write it with :func:`write_interruptible_study`, which puts the loss module beside the study.
+that interrupts "the next trial" would race with it; head ``y0``'s loss pauses on every batch
+in a process whose environment holds :data:`PACED` (the same study resumed in the test's own
+process runs at full speed). Write it with :func:`write_interruptible_study`, which puts the
+loss module beside the study.
 """
 
-PACED_LOSSES = '''"""An MSE that pauses 10 ms per call, to give trials a minimum length."""
+#: The environment in which the paced loss pauses (10 ms per batch).
+PACED = {"PACED_LOSS_SECONDS": "0.01"}
+
+PACED_LOSSES = '''"""An MSE that pauses PACED_LOSS_SECONDS per call: trials of a minimum length."""
+import os
 import time
 
 import tensorflow as tf
 
+PAUSE = float(os.environ.get("PACED_LOSS_SECONDS", "0"))
+
 
 def _pause(loss):
-    time.sleep(0.01)
+    if PAUSE:
+        time.sleep(PAUSE)
     return loss
 
 
@@ -107,15 +117,22 @@ def paced_mse(y_true, y_pred):
 '''
 
 
-def write_interruptible_study(write_study) -> Path:
-    """Write :data:`INTERRUPTIBLE` and its loss module into the test's folder; return the study."""
-    path = write_study(INTERRUPTIBLE)
+def write_interruptible_study(write_study, updates: dict[str, Any] | None = None) -> Path:
+    """Write :data:`INTERRUPTIBLE` (with ``updates``) and its loss module into the test's
+    folder; return the study."""
+    path = write_study(deep_update(INTERRUPTIBLE, updates or {}))
     (path.parent / "paced_losses.py").write_text(PACED_LOSSES)
     return path
 
 
-def start_search_until_a_trial_finishes(path: Path, out: Path):
-    """Run ``mtltune search`` in a child process; return it once a trial is in trials.csv."""
+def start_search_until_a_trial_finishes(
+    path: Path, out: Path, *extra: str, env: dict[str, str] | None = None
+):
+    """Run ``mtltune search`` in a child process; return it once a trial is in trials.csv.
+
+    ``extra`` arguments follow the command's; ``env`` is the child's environment (default:
+    this process's), with :data:`PACED` added.
+    """
     import subprocess
     import sys
     import time
@@ -123,10 +140,11 @@ def start_search_until_a_trial_finishes(path: Path, out: Path):
     import pandas as pd
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "mtltune", "search", str(path), "--out", str(out)],
+        [sys.executable, "-m", "mtltune", "search", str(path), "--out", str(out), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**(os.environ if env is None else env), **PACED},
     )
     csv = out / "trials.csv"
     deadline = time.monotonic() + 240

@@ -26,6 +26,7 @@ from mtltune.cli.progress import RichProgress
 from mtltune.cli.signals import interruptible
 from mtltune.distributed.chief import DistributedOptions
 from mtltune.errors import MtlTuneError
+from mtltune.run.imports import lean_imports, unused_packages
 from mtltune.run.stop import StopToken
 from mtltune.study import load_study
 from mtltune.terminal import quiet_tensorflow
@@ -181,7 +182,8 @@ def search(
                 resolved, folder, overwrite=overwrite, distributed=distributed, stop=stop
             ) as run,
         ):
-            from mtltune.search import run_study
+            with lean_imports(unused_packages(resolved.search.tuner)):  # mtltune.run.imports
+                from mtltune.search import run_study
 
             result = run_study(resolved, run=run, progress=progress, dataset=dataset, report=True)
     except KeyboardInterrupt:
@@ -342,7 +344,8 @@ def predict(
     """Predict new rows with a finished run's best model: one column per head."""
     quiet_tensorflow(verbose)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from mtltune.predict import predict_file
+    with lean_imports(unused_packages()):
+        from mtltune.predict import predict_file
 
     result = predict_file(run_dir, data, out_file, overwrite=overwrite)
     for column, (rows, first) in result.unseen.items():

@@ -14,14 +14,13 @@ chief: if the process that started it is gone, or the chief does not answer for
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from mtltune.report.records import TrialRecord
 from mtltune.run.files import LOCK_FILE, STUDY_FILE
 from mtltune.run.fingerprint import saved_fingerprint, study_fingerprint
 from mtltune.run.folder import RunFolder
+from mtltune.run.imports import lean_imports, unused_packages
 from mtltune.run.lock import describe_holder, read_run_lock
 from mtltune.run.stop import StopToken
 from mtltune.study import Study, load_study
@@ -48,29 +48,10 @@ IDLE_SECONDS = 0.5
 WATCH_SECONDS = 2.0
 
 #: Packages that Keras and Keras Tuner import at their own import when installed, for what a
-#: worker never uses: Keras' image-gallery plots (``matplotlib.pyplot``), its notebook file
-#: editor (``IPython``), its scikit-learn wrappers and Keras Tuner's Bayesian oracle
-#: (``sklearn``: a worker's trials come from the chief's oracle). A worker imports Keras
-#: without them, which takes 2 to 3 s off its start-up (``benchmarks/run.py --parts startup``).
-NOT_FOR_WORKERS = ("matplotlib.pyplot", "IPython", "sklearn")
-
-
-@contextlib.contextmanager
-def imports_hidden(names: Sequence[str]) -> Iterator[None]:
-    """Inside the block, importing one of these modules (not yet imported) raises ImportError.
-
-    A package that imports them optionally (``try: import ... except ImportError``) goes on
-    without them; after the block they import normally.
-    """
-    hidden = [name for name in names if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # what ``import`` reads as absent
-    try:
-        yield
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
+#: worker never uses (``mtltune.run.imports``): scikit-learn whatever the oracle, since a
+#: worker's trials come from the chief's oracle. A worker imports Keras without them, which
+#: takes 2 to 3 s off its start-up (``benchmarks/run.py --parts startup``).
+NOT_FOR_WORKERS = unused_packages()
 
 
 def thread_settings(threads: int) -> tuple[int, int]:
@@ -335,7 +316,7 @@ def import_keras() -> None:
 
     Without the packages in ``NOT_FOR_WORKERS``; call it before anything else imports Keras.
     """
-    with imports_hidden(NOT_FOR_WORKERS):
+    with lean_imports(NOT_FOR_WORKERS):
         import tensorflow  # noqa: F401
 
         from mtltune.tuning import tuner  # noqa: F401

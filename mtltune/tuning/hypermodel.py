@@ -33,6 +33,7 @@ from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.network import build_network
 from mtltune.model.objectives import Objective
 from mtltune.model.strategies import TrainPlan, declare_space, read_plan
+from mtltune.run.heap import frozen_heap
 from mtltune.study import (
     HeadConfig,
     ObjectiveConfig,
@@ -238,12 +239,15 @@ class MultiTaskHyperModel(kt.HyperModel):
         compiled epoch at its first call: 0.2 s (``weighted``) to 0.5 s (``separate``) per trial
         on the bundled study (``python benchmarks/run.py --parts recycle``). The clearing exists
         to restart stateful random kernels, which a user's code may use; so it is kept for it.
+
+        The garbage collector does not walk what was alive at the block's start, nor each new
+        model's traced graphs, until the block ends (``mtltune.run.heap.frozen_heap``).
         """
         previous = self._pool.active
         self._pool.active = True
         keep = not previous and self.stateless_build
         try:
-            with tf_caches_kept() if keep else contextlib.nullcontext():
+            with frozen_heap(), tf_caches_kept() if keep else contextlib.nullcontext():
                 yield
         finally:
             self._pool.active = previous

@@ -1,4 +1,4 @@
-"""Model reuse across trials: the pool of idle models, ``gc.freeze`` and architecture hashing.
+"""Model reuse across trials: the pool of idle models and architecture hashing.
 
 A Keras Tuner search builds, trains and drops one model per trial. Building a new model costs
 its tracing (seconds) and leaks memory in Keras and TensorFlow; ``ModelPool`` keeps the models
@@ -9,7 +9,6 @@ optimizer state, the traced steps kept). Used by ``MultiTaskHyperModel.recycling
 
 from __future__ import annotations
 
-import gc
 import json
 from typing import Any
 
@@ -17,6 +16,7 @@ import keras
 
 from mtltune.model.multitask import MultiTaskModel
 from mtltune.model.strategies import TrainPlan
+from mtltune.run.heap import freeze_survivors
 from mtltune.study import Study
 from mtltune.study.catalog import is_custom_loss
 
@@ -31,7 +31,6 @@ class ModelPool:
         #: Whether models are recycled now (inside ``MultiTaskHyperModel.recycling``).
         self.active = False
         self._idle: dict[tuple[Any, ...], MultiTaskModel] = {}
-        self._frozen = False
 
     def key(
         self, plan: TrainPlan, net: keras.Model, traced_with: tuple[Any, ...] = ()
@@ -61,20 +60,13 @@ class ModelPool:
             self._idle.pop(next(iter(self._idle)))
         if not model.released:
             model.released = True
-            # A new model's traced graphs live as long as the block: move them, and everything
-            # else alive now (TensorFlow's and Keras' modules), out of the garbage collector's
-            # sight. Keras Tuner and Keras' clear_session collect twice per trial, and each
-            # full collection walked this heap: 0.3 s, 0.6 s of a 5 s trial.
-            gc.collect()
-            gc.freeze()
-            self._frozen = True
+            # A new model's traced graphs live as long as the block: move them out of the
+            # garbage collector's sight too (``frozen_heap``, which the block holds).
+            freeze_survivors()
 
     def clear(self) -> None:
-        """Drop every idle model and undo ``gc.freeze`` (the block ended)."""
+        """Drop every idle model (the block ended)."""
         self._idle.clear()
-        if self._frozen:
-            gc.unfreeze()
-            self._frozen = False
 
 
 def signature(net: keras.Model) -> tuple[Any, ...]:

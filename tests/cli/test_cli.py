@@ -359,18 +359,25 @@ def test_every_trial_failing_exits_1_with_the_reasons(write_study, tmp_path) -> 
 
 
 def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(write_study, tmp_path) -> None:
+    import os
     import signal
 
     from conftest import start_search_until_a_trial_finishes, write_interruptible_study
 
+    from mtltune.terminal import is_tensorflow_noise
+
     path = write_interruptible_study(write_study)
     out = tmp_path / "run"
     csv = out / "trials.csv"
-    process = start_search_until_a_trial_finishes(path, out)
+    # --verbose, TensorFlow's log level unset: its C++ lines come back (quiet without it:
+    # tests/cli/test_terminal.py).
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    process = start_search_until_a_trial_finishes(path, out, "--verbose", env=env)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output
     assert "run the same command to resume" in output
+    assert any(is_tensorflow_noise(line.encode()) for line in output.splitlines()), output
     finished = pd.read_csv(csv, dtype={"trial_id": str})
     assert (finished["status"] == "COMPLETED").sum() >= 1
 

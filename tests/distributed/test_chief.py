@@ -19,6 +19,7 @@ from mtltune.cli import app
 from mtltune.distributed.chief import DistributedOptions, join_address, split_address
 from mtltune.distributed.heartbeat import pid_alive, read_heartbeat
 from mtltune.errors import SearchError
+from mtltune.report.readback import load_result
 
 # Trials long enough (a few seconds on one thread) to kill a worker in the middle of one.
 SLOW = {
@@ -63,7 +64,9 @@ def read_trials(folder: Path) -> pd.DataFrame:
 
 
 def test_two_local_workers_run_every_trial_exactly_once(write_study, tmp_path) -> None:
-    path = write_study({"search": {"max_trials": 4}})
+    # The TPE oracle (the default; the tiny study's is random): the chief's Optuna sampler
+    # picks the trials, the first one the informed equal-weights trial.
+    path = write_study({"search": {"max_trials": 4, "tuner": "tpe"}})
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["search", str(path), "--out", str(out), "--workers", "2"])
     assert result.exit_code == 0, result.output
@@ -97,30 +100,31 @@ def test_two_local_workers_run_every_trial_exactly_once(write_study, tmp_path) -
         assert f"{line}weighted" in result.output or f"{line}separate" in result.output
     assert "chief at 127.0.0.1:" in result.output and "2 local worker(s)" in result.output
     assert not (out / "mtltune.lock").exists()
+    # The chief's oracle timed every proposal; trial 0 is informed, equal weights.
+    trials = load_result(out).trials
+    assert all(t.oracle_seconds is not None for t in trials)
+    assert trials[0].origin == "informed"
+    assert trials[0].plan["loss_weights"] == {"y0": 1.0, "y1": 1.0, "y2": 1.0}
+    # The second worker waited for the equal-weights trial, as one process does: trial 1 is
+    # the inverse-loss trial, w_i ∝ 1/L_i from trial 0's stop losses (every w_i·L_i alike).
+    equal, inverse = trials[:2]
+    assert [equal.origin, inverse.origin] == ["informed", "informed"]
+    products = [inverse.plan["loss_weights"][h] * equal.stop[h]["loss"] for h in equal.stop]
+    assert max(products) == pytest.approx(min(products), rel=1e-6)
 
 
-@pytest.mark.parametrize("tuner", ["tpe", "bayesian", "hyperband"])
-def test_tpe_bayesian_and_hyperband_searches_run_on_workers(write_study, tmp_path, tuner) -> None:
-    # TPE: the chief's Optuna sampler picks the trials, the first one the informed
-    # equal-weights trial. Bayesian: the chief's Gaussian process picks the trials after the
-    # first three (its workers import no scikit-learn). Hyperband: workers wait while the
-    # oracle has no trial to give between rounds (it answers IDLE).
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
+def test_bayesian_and_hyperband_searches_run_on_workers(write_study, tmp_path, tuner) -> None:
+    # (TPE: test_two_local_workers_run_every_trial_exactly_once.) Bayesian: the chief's
+    # Gaussian process picks the trials after the first three (its workers import no
+    # scikit-learn). Hyperband: workers wait while the oracle has no trial to give between
+    # rounds (it answers IDLE).
     study = load_study(write_study({"search": {"tuner": tuner, "max_trials": 5}}))
     result = run_study(study, tmp_path / "run", distributed=DistributedOptions(workers=2))
     assert [t.status for t in result.trials] == ["COMPLETED"] * len(result.trials)
     assert len(result.trials) == len({t.trial_id for t in result.trials}) >= 4
     trials = read_trials(tmp_path / "run")
     assert sorted(trials["trial_id"]) == sorted(t.trial_id for t in result.trials)
-    if tuner == "tpe":  # the chief's oracle timed every proposal; trial 0 is informed
-        assert all(t.oracle_seconds is not None for t in result.trials)
-        assert result.trials[0].origin == "informed"
-        assert result.trials[0].plan["loss_weights"] == {"y0": 1.0, "y1": 1.0, "y2": 1.0}
-        # The second worker waited for the equal-weights trial, as one process does: trial 1 is
-        # the inverse-loss trial, w_i ∝ 1/L_i from trial 0's stop losses (every w_i·L_i alike).
-        equal, inverse = result.trials[:2]
-        assert [equal.origin, inverse.origin] == ["informed", "informed"]
-        products = [inverse.plan["loss_weights"][h] * equal.stop[h]["loss"] for h in equal.stop]
-        assert max(products) == pytest.approx(min(products), rel=1e-6)
     if tuner == "hyperband":  # a round of 1-epoch trials, then longer ones
         epochs = [t.epochs for t in result.trials]
         assert min(epochs) == 1 < max(epochs), epochs

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY, deep_update, write_interruptible_study
+from conftest import PACED, TINY, deep_update, write_interruptible_study
 from typer.testing import CliRunner
 
 from mtltune.cli import app
@@ -58,6 +58,7 @@ def test_workers_import_no_module_of_the_working_directory_and_sigterm_stops_lik
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **PACED},
     )
     try:
         _wait_for(out / "workers" / "tuner0.log", "started", chief)

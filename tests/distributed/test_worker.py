@@ -23,7 +23,6 @@ from mtltune.distributed.worker import (
     check_tuner_id,
     chief_address,
     default_tuner_id,
-    imports_hidden,
     load_run_study,
     thread_settings,
 )
@@ -56,21 +55,6 @@ def test_worker_ids_threads_and_the_run_folders_study(write_study, tmp_path) -> 
     other = write_study({"seed": 11}, "other.yaml")
     with pytest.raises(SearchError, match="not the one the chief searches"):
         load_run_study(folder, other)
-
-
-def test_imports_hidden_inside_the_block_only(tmp_path, monkeypatch) -> None:
-    (tmp_path / "optional_extra.py").write_text("VALUE = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with imports_hidden(["optional_extra", "json"]):
-        with pytest.raises(ImportError):
-            import optional_extra
-        import json as already  # imported before the block: unaffected
-
-        assert already is json
-    import optional_extra
-
-    assert optional_extra.VALUE == 1
-    sys.modules.pop("optional_extra")
 
 
 WORKER_IMPORTS = """

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import signal
-import time
 
 import keras_tuner as kt
 import pandas as pd
 import pytest
-from conftest import INTERRUPTIBLE, PACED_LOSSES, deep_update, start_search_until_a_trial_finishes
 
 from mtltune import SearchConfig, TPEOracle, TPETuner, load_study, run_study
 from mtltune.compat.tuner_private import attach_project
@@ -139,29 +134,8 @@ def test_search_records_origin_and_time_split(write_study, tmp_path) -> None:
     assert set(pd.read_csv(tmp_path / "off" / "trials.csv")["origin"]) == {"sampler"}
 
 
-def test_kill_9_then_resume_repeats_and_loses_no_trial(write_study, tmp_path) -> None:
-    path = write_study(deep_update(INTERRUPTIBLE, {"search": {"tuner": "tpe"}}))
-    (path.parent / "paced_losses.py").write_text(PACED_LOSSES)
-    out = tmp_path / "run"
-    process = start_search_until_a_trial_finishes(path, out)
-    try:
-        time.sleep(0.5)  # into the inverse-loss trial, which lasts at least 2 s
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.communicate()
-    before = pd.read_csv(out / "trials.csv", dtype={"trial_id": str})
-    assert list(before["status"]) == ["COMPLETED"]
-    killed = json.loads((out / "tuner" / "trial_1" / "trial.json").read_text())
-    assert killed["status"] == "RUNNING"
-
-    result = run_study(load_study(path), out)
-    assert [t.trial_id for t in result.trials] == ["0", "1", "2"]
-    assert all(t.status == "COMPLETED" for t in result.trials)
-    assert [t.origin for t in result.trials] == ["informed", "informed", "sampler"]
-    assert result.trials[0].objective == pytest.approx(before["objective"][0])
-    configs = [tuple(sorted(t.hyperparameters.items())) for t in result.trials]
-    assert len(set(configs)) == 3
+# A kill -9 mid-search and the oracle's resume: tests/tuning/test_search.py
+# (test_kill_9_mid_search_then_resume_loses_and_duplicates_nothing runs the TPE oracle).
 
 
 def test_library_users_pass_the_oracle_to_keras_tuner(tmp_path) -> None:

@@ -9,6 +9,7 @@ mismatch differs in) and 10 (no Keras Tuner reload line, no retracing during rep
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from pathlib import Path
@@ -42,9 +43,11 @@ class Recorder:
 
     def __init__(self) -> None:
         self.stages: list[str] = []
+        self.frozen: list[int] = []  # objects out of the garbage collector's sight, per stage
 
     def stage(self, message: str) -> None:
         self.stages.append(message)
+        self.frozen.append(gc.get_freeze_count())
 
     def trial_started(self, trial_id: str, total: int) -> None:
         pass
@@ -289,6 +292,10 @@ def test_a_smaller_budget_on_a_finished_run_says_so_and_the_reload_line_stays_of
     assert "this run already has 3 trials, more than search.max_trials=2; reporting them" in (
         " ".join(progress.stages)
     )
+    # The run's heap was frozen once the run started (mtltune.run.heap), and given back.
+    assert progress.stages[0] == "preparing data" and progress.frozen[0] == 0
+    assert len(progress.stages) > 2 and all(count > 0 for count in progress.frozen[1:])
+    assert gc.get_freeze_count() == 0
     captured = capfd.readouterr()
     assert "Reloading Tuner" not in captured.out + captured.err
 
