@@ -37,6 +37,7 @@ import optuna
 from mtltune.compat.optuna_deprecated import tpe_sampler
 from mtltune.compat.tuner_private import is_duplicate, ongoing_trials, save_trial, set_seed
 from mtltune.model.strategies import EPSILON, LEARNING_RATE
+from mtltune.run.heap import FrozenHeapSearch
 from mtltune.study.direction import Direction
 from mtltune.tuning.informed import next_proposal
 from mtltune.tuning.tpespace import encoded, fixed_params, suggest
@@ -279,7 +280,7 @@ class TPEOracle(ProposalTiming, _TPEProposals):
         return {INFORMED_TRIAL: 1.0} if trial_id in self.informed_trials else {}
 
 
-class TPETuner(kt.Tuner):
+class TPETuner(FrozenHeapSearch, kt.Tuner):
     """A Keras Tuner tuner with the ``TPEOracle`` (like ``kt.RandomSearch`` with its oracle).
 
     Args:

@@ -32,7 +32,7 @@ from mtltune.report.results import TrialRecord
 from mtltune.run.atomic import write_atomic
 from mtltune.run.files import HISTORIES, MESSAGE_FILE, TENSORBOARD
 from mtltune.run.folder import RunFolder
-from mtltune.run.heap import frozen_heap
+from mtltune.run.heap import FrozenHeapSearch
 from mtltune.run.stop import StopToken
 from mtltune.study import Study
 from mtltune.study.names import (
@@ -119,7 +119,7 @@ class _Executions(kt.HyperModel):
         return self.hypermodel.fit(hp, model, *args, **kwargs)
 
 
-class MultiTaskTuner(kt.Tuner):
+class MultiTaskTuner(FrozenHeapSearch, kt.Tuner):
     """A Keras Tuner tuner for a ``MultiTaskHyperModel`` that owns each trial's side effects.
 
     Works with any Keras Tuner oracle (``oracle=``), in a user's own search too; a study's
@@ -165,15 +165,6 @@ class MultiTaskTuner(kt.Tuner):
 
     def _execution_started(self) -> None:
         self.history = {}
-
-    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
-        """Keras Tuner's search, with what is alive at its start out of the collector's sight.
-
-        Keras Tuner and Keras' ``clear_session`` start two full garbage collections per trial;
-        inside ``mtltune.run.heap.frozen_heap`` they walk only what the search made.
-        """
-        with frozen_heap():
-            super().search(*fit_args, **fit_kwargs)
 
     # -- Keras Tuner's hooks ---------------------------------------------------------------------
 

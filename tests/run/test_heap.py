@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mtltune.run.heap import freeze_survivors, frozen_heap, gc_paused
+from mtltune.run.heap import FrozenHeapSearch, freeze_survivors, frozen_heap, gc_paused
 from mtltune.run.imports import imports_hidden, lean_imports, unused_packages
 
 
@@ -116,3 +116,18 @@ def test_a_bayesian_search_keeps_scikit_learn_for_its_oracle() -> None:
     assert set(unused_packages("bayesian")) == {"matplotlib.pyplot", "IPython"}
     for oracle in ("tpe", "random", "hyperband", None):
         assert set(unused_packages(oracle)) == {"matplotlib.pyplot", "IPython", "sklearn"}
+
+
+def test_a_tuner_with_the_mixin_searches_inside_a_frozen_heap(unfrozen) -> None:
+    from mtltune import MultiTaskTuner, TPETuner
+
+    class Tuner:
+        def search(self, *fit_args, **fit_kwargs):
+            return gc.get_freeze_count(), fit_args, fit_kwargs
+
+    class Frozen(FrozenHeapSearch, Tuner):
+        pass
+
+    count, fit_args, fit_kwargs = Frozen().search(1, epochs=2)
+    assert count > 0 and fit_args == (1,) and fit_kwargs == {"epochs": 2}
+    assert issubclass(TPETuner, FrozenHeapSearch) and issubclass(MultiTaskTuner, FrozenHeapSearch)
