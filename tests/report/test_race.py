@@ -195,7 +195,8 @@ def test_equal_weights_are_never_a_challenger_and_best_model_is_the_recommendati
                     "tuner": "tpe",
                     "max_trials": 3,
                     "confirm": {"top": 3, "seeds": 1, "max_seeds": 1},
-                }
+                },
+                "report": {"plots": False},
             }
         )
     )

@@ -50,6 +50,7 @@ SHOP: dict[str, Any] = {
     "model": {"units": [8]},
     "training": {"max_epochs": 2, "batch_size": 32, "patience": 2},
     "search": {"tuner": "random", "max_trials": 1, "strategies": ["weighted"]},
+    "report": {"plots": False},  # the report's figures are tests/report's
 }
 
 

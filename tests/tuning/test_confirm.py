@@ -19,7 +19,8 @@ CONFIRM = {
         "max_trials": 3,
         "baseline": {"learning_rate": 1e-6},
         "confirm": {"top": 2, "seeds": 1, "max_seeds": 1},
-    }
+    },
+    "report": {"plots": False},
 }
 
 

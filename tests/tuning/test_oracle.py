@@ -108,7 +108,11 @@ def test_informed_trials_follow_the_stop_losses_and_learned_weights(tmp_path) ->
 
 
 def test_search_records_origin_and_time_split(write_study, tmp_path) -> None:
-    study = load_study(write_study({"search": {"tuner": "tpe", "strategies": ["weighted"]}}))
+    study = load_study(
+        write_study(
+            {"search": {"tuner": "tpe", "strategies": ["weighted"]}, "report": {"plots": False}}
+        )
+    )
     result = run_study(study, tmp_path / "run", report=True)
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     # Equal weights, then 1/L from it; the third is informed too if the second beat the first
