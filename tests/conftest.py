@@ -78,10 +78,10 @@ def tiny_dataset(tiny_study):
 
 INTERRUPTIBLE = {
     "search": {"max_trials": 3, "strategies": ["weighted"]},
-    "training": {"max_epochs": 40, "patience": 40},
+    "training": {"max_epochs": 30, "patience": 30},
     "heads": {"y0": {"loss": "paced_losses:paced_mse"}},
 }
-"""A study whose trials last at least 40 epochs x 5 batches x 10 ms = 2 s whatever the machine,
+"""A study whose trials last at least 30 epochs x 5 batches x 10 ms = 1.5 s whatever the machine,
 in the processes that :func:`start_search_until_a_trial_finishes` starts.
 
 Trials of tiny models take a fraction of a second once TensorFlow's caches are warm, so a test

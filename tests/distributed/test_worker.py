@@ -10,13 +10,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from mtltune import run_study
 from mtltune.cli import app
 from mtltune.distributed import worker as worker_module
+from mtltune.distributed.chief import DistributedOptions
 from mtltune.distributed.heartbeat import pid_alive, read_heartbeat
 from mtltune.distributed.worker import (
     NOT_FOR_WORKERS,
@@ -30,6 +33,7 @@ from mtltune.errors import InputError, SearchError
 from mtltune.run.files import STUDY_FILE
 from mtltune.run.folder import RunFolder, prepare_run_folder
 from mtltune.run.lock import acquire_run_lock
+from mtltune.search import SilentProgress
 from mtltune.study import load_study
 
 MTLTUNE = [sys.executable, "-m", "mtltune"]
@@ -174,27 +178,51 @@ def test_a_run_lock_released_from_many_threads_at_once_closes_its_descriptor_onc
     acquire_run_lock(tmp_path / "run").release()  # and the folder is free again
 
 
-def start_chief(path: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    """``mtltune search --workers 0``: a chief that waits for workers started elsewhere."""
-    return subprocess.Popen(
-        [*MTLTUNE, "search", str(path), "--out", str(out), "--workers", "0", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+class Chief:
+    """A chief (``run_study`` with ``--workers 0``'s options) in a thread of this process.
 
+    TensorFlow is imported here already, so the chief costs no start-up; the test's own thread
+    starts the workers, as hosts elsewhere would, and bounds every wait (a chief that never
+    ends fails the test instead of hanging it: its thread is a daemon).
+    """
 
-def wait_for_address(out: Path, chief: subprocess.Popen[str]) -> str:
-    lock = out / "mtltune.lock"
-    deadline = time.monotonic() + 120
-    while True:
-        assert chief.poll() is None, chief.communicate()[0]
-        assert time.monotonic() < deadline, "the chief did not start listening"
-        if lock.exists():
-            info = json.loads(lock.read_text() or "{}")
-            if info.get("address"):
-                return info["address"]
-        time.sleep(0.2)
+    def __init__(self, path: Path, out: Path, heartbeat_timeout: float) -> None:
+        self.out = out
+        self.stages: list[str] = []
+        self.result: Any = None
+        self.error: BaseException | None = None
+        options = DistributedOptions(workers=0, heartbeat_timeout=heartbeat_timeout)
+        study = load_study(path)
+        self.thread = threading.Thread(target=self._run, args=(study, options), daemon=True)
+        self.thread.start()
+
+    def _run(self, study: Any, options: DistributedOptions) -> None:
+        progress = SilentProgress()
+        progress.stage = self.stages.append  # type: ignore[method-assign]
+        try:
+            self.result = run_study(
+                study, self.out, distributed=options, progress=progress, report=True
+            )
+        except BaseException as exc:
+            self.error = exc
+
+    def address(self) -> str:
+        """The address the chief listens on, once it does."""
+        lock = self.out / "mtltune.lock"
+        deadline = time.monotonic() + 120
+        while True:
+            assert self.thread.is_alive(), f"the chief ended: {self.error!r}"
+            assert time.monotonic() < deadline, "the chief did not start listening"
+            if lock.exists():
+                info = json.loads(lock.read_text() or "{}")
+                if info.get("address"):
+                    return info["address"]
+            time.sleep(0.2)
+
+    def end(self, seconds: float = 120) -> None:
+        """Wait for the chief to end (failing the test if it does not)."""
+        self.thread.join(seconds)
+        assert not self.thread.is_alive(), "the chief did not end"
 
 
 def stop(*processes: subprocess.Popen[str]) -> None:
@@ -207,10 +235,10 @@ def stop(*processes: subprocess.Popen[str]) -> None:
 def test_workers_join_a_chief_on_a_loopback_port(write_study, tmp_path) -> None:
     path = write_study({"search": {"max_trials": 4}, "report": {"plots": False}})
     out = tmp_path / "run"
-    chief = start_chief(path, out, "--heartbeat-timeout", "60")
+    chief = Chief(path, out, heartbeat_timeout=60)
     workers: list[subprocess.Popen[str]] = []
     try:
-        address = wait_for_address(out, chief)
+        address = chief.address()
         assert address.startswith("127.0.0.1:")
         # While the chief runs, nobody may wipe its folder.
         second = CliRunner().invoke(app, ["search", str(path), "--out", str(out), "--overwrite"])
@@ -227,10 +255,10 @@ def test_workers_join_a_chief_on_a_loopback_port(write_study, tmp_path) -> None:
                 )
             )
         outputs = [w.communicate(timeout=300)[0] for w in workers]
-        chief_output, _ = chief.communicate(timeout=300)
+        chief.end()
     finally:
-        stop(chief, *workers)
-    assert chief.returncode == 0, chief_output
+        stop(*workers)
+    assert chief.error is None, repr(chief.error)
     for worker, output in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, output
         assert "the chief has no more" in output
@@ -243,8 +271,8 @@ def test_workers_join_a_chief_on_a_loopback_port(write_study, tmp_path) -> None:
     trials = pd.read_csv(out / "trials.csv", dtype={"trial_id": str})
     assert sorted(trials["trial_id"]) == ["0", "1", "2", "3"]
     assert (trials["status"] == "COMPLETED").all()
-    assert (out / "report.json").exists() and "verdict: " in chief_output
-    assert "waiting for workers (mtltune worker" in chief_output
+    assert (out / "report.json").exists() and chief.result.verdict is not None
+    assert any("waiting for workers (mtltune worker" in stage for stage in chief.stages)
 
 
 def test_a_remote_worker_killed_mid_trial_is_caught_by_its_heartbeat(write_study, tmp_path) -> None:
@@ -252,10 +280,10 @@ def test_a_remote_worker_killed_mid_trial_is_caught_by_its_heartbeat(write_study
         {"search": {"max_trials": 2, "strategies": ["weighted"]}, "training": {"max_epochs": 200}}
     )
     out = tmp_path / "run"
-    chief = start_chief(path, out, "--heartbeat-timeout", "4")
+    chief = Chief(path, out, heartbeat_timeout=4)
     worker = None
     try:
-        address = wait_for_address(out, chief)
+        address = chief.address()
         worker = subprocess.Popen(
             [*MTLTUNE, "worker", str(out), "--chief", address, "--id", "far"],
             stdout=subprocess.DEVNULL,
@@ -267,11 +295,11 @@ def test_a_remote_worker_killed_mid_trial_is_caught_by_its_heartbeat(write_study
             time.sleep(0.1)
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-        output, _ = chief.communicate(timeout=60)
+        chief.end(60)
     finally:
-        stop(chief, *([worker] if worker else []))
-    assert chief.returncode == 1, output
-    flat = " ".join(output.split())
+        stop(*([worker] if worker else []))
+    assert isinstance(chief.error, SearchError), repr(chief.error)
+    flat = " ".join(str(chief.error).split())
     assert f"worker far (pid {worker.pid} on host" in flat
     assert "sent no heartbeat for" in flat and "limit 4 s" in flat
     assert "while running trial 0" in flat and "presumed dead" in flat

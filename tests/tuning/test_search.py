@@ -199,7 +199,9 @@ def test_kill_9_mid_search_then_resume_loses_and_duplicates_nothing(write_study,
     csv = out / "trials.csv"
     process = start_search_until_a_trial_finishes(path, out)
     try:
-        time.sleep(0.5)  # into the next trial (inverse-loss), at least 1 s (conftest.INTERRUPTIBLE)
+        time.sleep(
+            0.5
+        )  # into the next trial (inverse-loss), at least 1.5 s (conftest.INTERRUPTIBLE)
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.kill()
