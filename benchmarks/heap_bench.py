@@ -1,15 +1,23 @@
 """The garbage collector's share of a search, with and without ``mtltune.run.heap`` (issue 23).
 
-Runs ``mtltune search`` on a bundled study as a user does, each run in a fresh process, in
-turn: as shipped (``on``: the heap alive at the run's start frozen for the run, the collector
-paused while TensorFlow is imported) and with both turned off in that process (``off``: every
-collection walks the whole heap, as before). Prints, per way, the wall seconds of the whole
-command and the seconds the collector ran (``gc.callbacks``), with their medians and ranges,
-and the ratio of the medians (on / off). The run folder's ``trials.csv`` must be the same both
-ways (the collector does not touch what a search computes): checked on every pair.
+Two searches, each run in a fresh process, in turn: as shipped (``on``: the heap alive at the
+search's start frozen for it, the collector paused while TensorFlow is imported) and with both
+turned off in that process (``off``: every collection walks the whole heap):
 
-Run: python benchmarks/heap_bench.py [--study studies/hetero_sine.yaml] [--repeats 3]
-     [--set search.max_trials=5 ...]
+- ``cli``: ``mtltune search`` on a bundled study as a user runs it. Its run folder's
+  ``trials.csv`` must be the same both ways (checked on every pair).
+- ``library``: a user's own Keras Tuner search, ``mtltune.TPETuner`` on a ``MultiTaskHyperModel``
+  of a two-head functional model, outside ``recycling()`` (Keras Tuner and Keras'
+  ``clear_session`` collect twice per trial).
+
+Prints, per way, the wall seconds of the whole process and the seconds the collector ran
+(``gc.callbacks``), with their medians and ranges, and the ratio of the medians (on / off).
+``off`` is no freeze at all; before issue 23 a study's search froze the heap inside its
+recycling blocks already, so ``cli``'s ``off`` is not the code before (compare that with
+``farm-bench`` against an older checkout, as benchmarks/RESULTS.md does).
+
+Run: python benchmarks/heap_bench.py [--parts cli,library] [--study studies/hetero_sine.yaml]
+     [--repeats 3] [--trials 12] [--set search.max_trials=5 ...]
 """
 
 from __future__ import annotations
@@ -47,47 +55,97 @@ def clock(phase, info):
         spent["collections"] += 1
         spent["full"] += info["generation"] == 2
 gc.callbacks.append(clock)
-from mtltune.cli import main
-sys.argv = ["mtltune", "search", *args]
 try:
-    main()
+    if args[0] == "--library":
+        library_search(int(args[1]), args[2])
+    else:
+        from mtltune.cli import main
+        sys.argv = ["mtltune", "search", *args]
+        main()
 finally:
     with open(figures, "w") as f:
         json.dump(spent, f)
 """
 
+#: A user's own search (prepended to ``CHILD`` for the ``library`` part).
+LIBRARY = r"""
+def library_search(trials, folder):
+    import keras
+    import numpy as np
+    from mtltune import MultiTaskHyperModel, TPETuner
 
-def run_once(way: str, study: str, sets: list[str]) -> tuple[float, dict, str]:
-    """One ``mtltune search`` in a fresh process; (wall seconds, collector figures, trials.csv)."""
+    def build(hp):
+        inputs = keras.Input((3,))
+        hidden = keras.layers.Dense(hp.Int("units", 8, 32, step=8), activation="relu")(inputs)
+        outputs = {
+            "a": keras.layers.Dense(1, name="a")(hidden),
+            "b": keras.layers.Dense(1, activation="sigmoid", name="b")(hidden),
+        }
+        return keras.Model(inputs, outputs)
+
+    def data(n, seed):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(n, 3)).astype("float32")
+        return x, {"a": x[:, :1] * 3.0, "b": (x[:, 1:2] > 0).astype("float32")}
+
+    hypermodel = MultiTaskHyperModel(
+        build, heads={"a": {}, "b": {"kind": "binary"}}, training={"max_epochs": 3, "patience": 2}
+    )
+    tuner = TPETuner(hypermodel, objective=hypermodel.tuner_objective, max_trials=trials,
+                     seed=1, directory=folder, project_name="mine")
+    (x, y), (xv, yv) = data(512, 0), data(256, 1)
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+"""
+
+
+def run_once(way: str, args: list[str]) -> tuple[float, dict, str]:
+    """One search in a fresh process; (wall seconds, collector figures, trials.csv or "")."""
     with tempfile.TemporaryDirectory() as folder:
         figures = Path(folder) / "gc.json"
-        command = [sys.executable, "-c", CHILD, way, str(figures), study, "--out", f"{folder}/run"]
-        for value in sets:
-            command += ["--set", value]
+        args = [a.replace("{folder}", folder) for a in args]
+        command = [sys.executable, "-c", LIBRARY + CHILD, way, str(figures), *args]
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
         seconds = time.perf_counter() - start
-        trials = (Path(folder) / "run" / "trials.csv").read_text()
-        return seconds, json.loads(figures.read_text()), trials
+        csv = Path(folder) / "run" / "trials.csv"
+        return seconds, json.loads(figures.read_text()), csv.read_text() if csv.exists() else ""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="cli,library")
     parser.add_argument("--study", default="studies/hetero_sine.yaml")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=12, help="library part's trials")
     parser.add_argument("--set", dest="sets", action="append", default=[])
     args = parser.parse_args()
+    parts = {
+        "cli": (
+            f"mtltune search {args.study} " + " ".join(f"--set {s}" for s in args.sets),
+            [args.study, "--out", "{folder}/run", *(a for s in args.sets for a in ("--set", s))],
+        ),
+        "library": (
+            f"a user's TPETuner search, {args.trials} trials",
+            ["--library", str(args.trials), "{folder}"],
+        ),
+    }
+    for part in args.parts.split(","):
+        title, child_args = parts[part]
+        compare(part, title, child_args, args.repeats)
+
+
+def compare(part: str, title: str, child_args: list[str], repeats: int) -> None:
+    """Run the part ``repeats`` times each way, in turn, and print the figures."""
     runs: dict[str, list[tuple[float, dict]]] = {"on": [], "off": []}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         trials = {}
         for way in ("off", "on"):
-            seconds, spent, trials[way] = run_once(way, args.study, args.sets)
+            seconds, spent, trials[way] = run_once(way, child_args)
             runs[way].append((seconds, spent))
         # Seconds per trial differ; everything else in trials.csv must not.
         same = [_without_seconds(text) for text in trials.values()]
         assert same[0] == same[1], "the trials differ with the heap frozen and without"
-    sets = " ".join(f"--set {s}" for s in args.sets)
-    print(f"## heap: mtltune search {args.study} {sets}, {args.repeats} pair(s), fresh processes")
+    print(f"## heap, {part}: {title}; {repeats} pair(s), fresh processes")
     medians = {}
     for way, done in runs.items():
         walls = [w for w, _ in done]
@@ -95,18 +153,20 @@ def main() -> None:
         full = [s["full"] for _, s in done]
         medians[way] = (statistics.median(walls), statistics.median(collected))
         print(
-            f"{way:3s}: command {medians[way][0]:.1f} s ({min(walls):.1f}–{max(walls):.1f}), "
+            f"{way:3s}: process {medians[way][0]:.1f} s ({min(walls):.1f}–{max(walls):.1f}), "
             f"collector {medians[way][1]:.1f} s ({min(collected):.1f}–{max(collected):.1f}), "
             f"full collections {statistics.median(full):.0f}"
         )
     print(
-        f"on / off (medians): command {medians['on'][0] / medians['off'][0]:.2f}, "
-        f"collector {medians['on'][1] / medians['off'][1]:.2f}; trials.csv the same in every pair"
+        f"on / off (medians): process {medians['on'][0] / medians['off'][0]:.2f}, "
+        f"collector {medians['on'][1] / medians['off'][1]:.2f}"
     )
 
 
 def _without_seconds(text: str) -> list[list[str]]:
     """trials.csv without its time columns."""
+    if not text:
+        return []
     lines = list(csv.reader(io.StringIO(text)))
     keep = [i for i, name in enumerate(lines[0]) if "seconds" not in name]
     return [[row[i] for i in keep] for row in lines]
