@@ -59,6 +59,26 @@ def test_chief_options_without_workers_are_refused(write_study, tmp_path) -> Non
     assert not out.exists()
 
 
+def test_the_command_lines_chief_options_reach_the_run(write_study, tmp_path, monkeypatch) -> None:
+    # (The searches that run a chief in the test process take the options from Python.)
+    import mtltune.launch
+
+    seen = {}
+
+    def open_run(study, folder, *, overwrite, distributed, stop):
+        seen["distributed"] = distributed
+        raise KeyboardInterrupt  # no search: the options are what this test reads
+
+    monkeypatch.setattr(mtltune.launch, "open_run", open_run)
+    args = ["--workers", "0", "--heartbeat-timeout", "7", "--port", "8470", "--bind", "0.0.0.0"]
+    path = str(write_study())
+    result = CliRunner().invoke(app, ["search", path, "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 130, result.output
+    assert seen["distributed"] == DistributedOptions(
+        workers=0, bind="0.0.0.0", port=8470, heartbeat_timeout=7.0
+    )
+
+
 def read_trials(folder: Path) -> pd.DataFrame:
     return pd.read_csv(folder / "trials.csv", dtype={"trial_id": str})
 
