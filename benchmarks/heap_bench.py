@@ -9,15 +9,19 @@ turned off in that process (``off``: every collection walks the whole heap):
 - ``library``: a user's own Keras Tuner search, ``mtltune.TPETuner`` on a ``MultiTaskHyperModel``
   of a two-head functional model, outside ``recycling()`` (Keras Tuner and Keras'
   ``clear_session`` collect twice per trial).
+- ``imports``: the CPU seconds of ``import mtltune.search`` in a fresh process, plain, with the
+  collector paused (``gc_paused``), and as ``mtltune search`` does it (``lean_imports``: paused,
+  and the packages a non-Bayesian search never uses hidden), in turn.
 
-Prints, per way, the wall seconds of the whole process and the seconds the collector ran
-(``gc.callbacks``), with their medians and ranges, and the ratio of the medians (on / off).
-``off`` is no freeze at all; before issue 23 a study's search froze the heap inside its
-recycling blocks already, so ``cli``'s ``off`` is not the code before (compare that with
-``farm-bench`` against an older checkout, as benchmarks/RESULTS.md does).
+For the two searches it prints, per way, the wall seconds of the whole process and the
+seconds the collector ran (``gc.callbacks``), with their medians and ranges, and the ratio
+of the medians (on / off). ``off`` is no freeze at all; before issue 23 a study's search
+froze the heap inside its recycling blocks already, so ``cli``'s ``off`` is not the code
+before (compare that with ``farm-bench`` against an older checkout, as benchmarks/RESULTS.md
+does).
 
-Run: python benchmarks/heap_bench.py [--parts cli,library] [--study studies/hetero_sine.yaml]
-     [--repeats 3] [--trials 12] [--set search.max_trials=5 ...]
+Run: python benchmarks/heap_bench.py [--parts cli,library,imports]
+     [--study studies/hetero_sine.yaml] [--repeats 3] [--trials 12] [--set search.max_trials=5 ...]
 """
 
 from __future__ import annotations
@@ -111,9 +115,46 @@ def run_once(way: str, args: list[str]) -> tuple[float, dict, str]:
         return seconds, json.loads(figures.read_text()), csv.read_text() if csv.exists() else ""
 
 
+#: ``import mtltune.search`` three ways; prints the process's CPU seconds.
+IMPORTS = r"""
+import resource, sys
+way = sys.argv[1]
+if way == "plain":
+    import mtltune.search
+else:
+    from mtltune.run.heap import gc_paused
+    from mtltune.run.imports import lean_imports, unused_packages
+    with gc_paused() if way == "paused" else lean_imports(unused_packages("tpe")):
+        import mtltune.search
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(usage.ru_utime + usage.ru_stime)
+"""
+
+
+def bench_imports(repeats: int) -> None:
+    """CPU seconds of ``import mtltune.search`` plain, paused and lean, in turn."""
+    ways = ("plain", "paused", "lean")
+    cpu: dict[str, list[float]] = {way: [] for way in ways}
+    for _ in range(repeats):
+        for way in ways:
+            done = subprocess.run(
+                [sys.executable, "-c", IMPORTS, way], capture_output=True, text=True, check=True
+            )
+            cpu[way].append(float(done.stdout.split()[-1]))
+    print(f"## heap, imports: import mtltune.search, {repeats} round(s), fresh processes")
+    medians = {way: statistics.median(values) for way, values in cpu.items()}
+    for way, values in cpu.items():
+        print(f"{way:6s}: CPU {medians[way]:.2f} s ({min(values):.2f}–{max(values):.2f})")
+    print(
+        f"paused / plain {medians['paused'] / medians['plain']:.2f}, "
+        f"lean / paused {medians['lean'] / medians['paused']:.2f}, "
+        f"lean / plain {medians['lean'] / medians['plain']:.2f} (medians)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="cli,library")
+    parser.add_argument("--parts", default="cli,library,imports")
     parser.add_argument("--study", default="studies/hetero_sine.yaml")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trials", type=int, default=12, help="library part's trials")
@@ -130,6 +171,9 @@ def main() -> None:
         ),
     }
     for part in args.parts.split(","):
+        if part == "imports":
+            bench_imports(max(args.repeats, 6))
+            continue
         title, child_args = parts[part]
         compare(part, title, child_args, args.repeats)
 

@@ -29,12 +29,12 @@ class HeadMetrics:
     Attributes:
         keys: ``(head, metric)`` pairs in the study's order; each is logged ``<head>_<metric>``.
         singles: ``(head, metric object)`` of the metrics computed per head.
-        columns: ``(group, units, ColumnMetric)`` of the fused groups' metrics.
+        columns: ``(group, head names, units, ColumnMetric)`` of the fused groups' metrics.
     """
 
     keys: list[tuple[str, str]]
     singles: list[tuple[str, keras.metrics.Metric]]
-    columns: list[tuple[int, Callable[[Any], Any], ColumnMetric]]
+    columns: list[tuple[int, list[str], Callable[[Any], Any], ColumnMetric]]
 
     @classmethod
     def build(
@@ -60,7 +60,6 @@ class HeadMetrics:
         y: Any,
         output: Callable[[str], Any],
         in_units: Callable[[str, Any], Any],
-        fusion: FusedForward | None,
     ) -> None:
         """Update every metric with one batch's targets and outputs, in the targets' units.
 
@@ -68,12 +67,10 @@ class HeadMetrics:
             y: The batch's targets, by head (or packed per fused group).
             output: A head's (or a packed group's) output by name (``MultiTaskModel.forward``).
             in_units: A head's values on the network's axis, in the target's units.
-            fusion: The model's fused view (its groups' head names), if any.
         """
         for head, metric in self.singles:
             metric.update_state(in_units(head, y[head]), in_units(head, output(head)))
-        for group, units, metric in self.columns:
-            names = fusion.groups[group]
+        for group, names, units, metric in self.columns:
             block = output(packed_key(group))
             metric.update_state(units(stack_targets(y, names)), units(block))
 
@@ -88,7 +85,7 @@ class HeadMetrics:
 
 def column_metrics(
     fusion: FusedForward, heads: Mapping[str, HeadConfig], scales: Mapping[str, Any]
-) -> list[tuple[int, Callable[[Any], Any], ColumnMetric]]:
+) -> list[tuple[int, list[str], Callable[[Any], Any], ColumnMetric]]:
     """One ``ColumnMetric`` per group and metric every head of the group has.
 
     Args:
@@ -97,7 +94,7 @@ def column_metrics(
         scales: The fitted ``TargetScale`` of each scaled head.
 
     Returns:
-        ``(group, units, metric)``: ``units`` maps the group's ``[rows, K]`` targets or
+        ``(group, head names, units, metric)``: ``units`` maps the group's ``[rows, K]`` targets or
         outputs to the targets' units (float64), as ``MultiTaskModel.in_units`` does per head.
     """
     out = []
@@ -110,6 +107,7 @@ def column_metrics(
                 out.append(
                     (
                         i,
+                        list(names),
                         units,
                         ColumnMetric(metric, keys, name=head_metric_key(layer.name, metric)),
                     )

@@ -331,7 +331,7 @@ class MultiTaskModel(keras.Model):
         """Per-head losses (stacked) and total of one batch; updates the head metrics."""
         x, y = data[0], data[1]
         stacked, output = self.forward(x, y, training=False)
-        self._metric_set.update(y, output, self.in_units, self._fusion)
+        self._metric_set.update(y, output, self.in_units)
         return stacked, self._total(stacked)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:

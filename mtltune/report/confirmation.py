@@ -127,11 +127,8 @@ class Confirmation:
         These runs are judged on the half of the stop rows that did not pick their epoch; the
         study seed's run (the search's own) is not, so the two are not averaged together.
         """
-        values = [
-            v
-            for seed in self.seeds[1:]
-            if (v := self.objective(candidate, seed)) is not None and math.isfinite(v)
-        ]
+        further = (self.objective(candidate, seed) for seed in self.seeds[1:])
+        values = [v for v in further if v is not None]  # None: not run, or not finite
         return statistics.fmean(values) if values else math.nan
 
     def objective(self, candidate: str, seed: int) -> float | None:

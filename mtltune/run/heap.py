@@ -1,13 +1,14 @@
 """Python's garbage collector during a run: the long-lived heap out of its sight.
 
 A full collection walks every object Python tracks. Once TensorFlow, Keras and Keras Tuner are
-imported that is millions of objects, and each walk takes about 0.2 s on one core of the CI
-machine, while Keras' ``clear_session``, Keras Tuner's model builds and TensorFlow's own
-allocation counts start one or more per trial. ``frozen_heap`` moves what is alive when a run
-starts (the imported modules, the prepared data) into the collector's permanent generation for
-the run (``gc.freeze``) and gives it back at the end (``gc.unfreeze``): the collector then walks
-only what the run itself created. ``gc_paused`` keeps the collector off while a fresh process
-imports TensorFlow. Measured by ``benchmarks/heap_bench.py``. No TensorFlow here.
+imported that is millions of objects, and each walk took about 0.3 s in the test suite's
+processes on the CI machine (``benchmarks/gc_census.py``), while Keras' ``clear_session``,
+Keras Tuner's model builds and TensorFlow's own allocation counts start one or more per
+trial. ``frozen_heap`` moves what is alive when a run starts (the imported modules, the
+prepared data) into the collector's permanent generation for the run (``gc.freeze``) and
+gives it back at the end (``gc.unfreeze``): the collector then walks only what the run itself
+created. ``gc_paused`` keeps the collector off while a fresh process imports TensorFlow.
+Measured by ``benchmarks/heap_bench.py``. No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def gc_paused() -> Iterator[None]:
     """The garbage collector off within the block (for imports: they create no garbage cycles).
 
     Importing TensorFlow and Keras with it on starts a few dozen collections that walk the
-    growing heap: about 0.4 s of a command's 6–7 s import (benchmarks/RESULTS.md, 2026-12-08).
+    growing heap: the import takes 0.90× the CPU with it paused
+    (``benchmarks/heap_bench.py --parts imports``).
     The collector's previous state is restored after the block.
     """
     enabled = gc.isenabled()

@@ -1,11 +1,12 @@
-"""How a command's fresh process imports TensorFlow, Keras and Keras Tuner, about a second faster.
+"""How a command's fresh process imports TensorFlow, Keras and Keras Tuner, a second faster.
 
 Keras imports a few packages at its own import when they are installed, for what no mtltune
 command uses: its image-gallery plots (``matplotlib.pyplot``), its notebook file editor
 (``IPython``) and its scikit-learn wrappers (``sklearn``, which Keras Tuner's Bayesian oracle
 needs too). ``lean_imports`` hides them while TensorFlow is imported (they import normally
-afterwards) and pauses the garbage collector meanwhile (``mtltune.run.heap.gc_paused``):
-0.86× and 0.94× the import's CPU (benchmarks/RESULTS.md, 2026-12-08). No TensorFlow here.
+afterwards) and pauses the garbage collector meanwhile (``mtltune.run.heap.gc_paused``): the
+import takes 0.81× the CPU, 4.9 s against 6.1 s (``benchmarks/heap_bench.py --parts
+imports``). No TensorFlow here.
 """
 
 from __future__ import annotations
