@@ -8,6 +8,12 @@ noisy): each model keeps its median round, and the spread (min–max over rounds
 beside it. Ratios compare models measured in the same run: ``weighted`` at K against
 ``weighted`` at 2 heads, ``separate`` against ``weighted`` at the same K.
 
+``variants``: at 5 and 20 heads, the same ``steps`` models with the network's like heads fused
+(``build_network``'s default) and unfused (``fuse=False``: one ``Dense(1)`` per head), for both
+strategies, timed in the same rounds; and ``per_head_gradients`` alone on one training batch
+of the ``separate`` model (its shared variables), as K backward passes (the default) and as one
+``pfor``-vectorised pass (``vectorized=True``), in milliseconds per batch.
+
 ``search``: a generated study of 20 heteroscedastic heads (``builtin:hetero_sine`` with
 ``spread`` 30: noise σ_i spread geometrically over a factor of 30), 30 trials of the
 bundled tuner (``tpe``, ``weighted`` only), for several seeds: the best stop objective after 30
@@ -74,6 +80,107 @@ def _loops(heads: int, folder: Path) -> dict[str, tuple[Any, tuple[Any, ...]]]:
         loop.fit(model, *args, epochs=1, batch_size=study.training.batch_size)  # trace
         out[strategy] = (model, args)
     return out
+
+
+def _variant_loops(heads: int, folder: Path) -> dict[tuple[str, str], tuple[Any, tuple]]:
+    """Traced ``weighted`` and ``separate`` models at ``heads`` heads, fused and unfused."""
+    from mtltune.model.network import build_network
+
+    study = step_study(heads, folder)
+    data = prepare_dataset(study)
+    names = list(study.heads)
+    units = dict.fromkeys(names, 1)
+    plans = {
+        "weighted": weighted_plan(names, learning_rate=1e-3, epsilon=1e-3),
+        "separate": separate_plan(dict.fromkeys(names, 1e-3), epsilon=1e-3),
+    }
+    out = {}
+    for fuse in (True, False):
+
+        def build(hp: Any, fuse: bool = fuse) -> Any:
+            return build_network(study.model, study.heads, data.input_dim, units, fuse=fuse)
+
+        hypermodel = MultiTaskHyperModel(
+            build, study.heads, search=study.search, training=study.training, seed=study.seed
+        )
+        for strategy, plan in plans.items():
+            model = hypermodel.build_plan(plan)
+            args = (data.train.x, data.train.y, (data.stop.x, data.stop.y))
+            loop.fit(model, *args, epochs=1, batch_size=BATCH)  # trace
+            out[(strategy, "fused" if fuse else "unfused")] = (model, args)
+    return out
+
+
+def _gradient_pass(model: Any, x: Any, y: Any, *, vectorized: bool) -> Any:
+    """A traced function: the K per-head gradients of ``model``'s shared variables on a batch."""
+    import tensorflow as tf
+
+    from mtltune.model.gradients import per_head_gradients
+
+    shared, _ = model._reach_split  # the benchmark reads the model's split, as train_batch does
+    y = model.pack_targets(loop.as_tensors(y))
+    x = loop.as_tensors(x)
+
+    @tf.function(autograph=False)
+    def grads() -> Any:
+        with tf.GradientTape(persistent=True) as tape:
+            stacked, _ = model.forward(x, y, training=True)
+        return per_head_gradients(tape, stacked, shared, vectorized=vectorized)
+
+    grads()  # trace
+    return grads
+
+
+def bench_variants(rounds: int = 7, counts: tuple[int, ...] = (5, 20)) -> dict[str, Any]:
+    """Fused against unfused networks per strategy, and the per-head gradients' two passes."""
+    with tempfile.TemporaryDirectory() as folder:
+        loops = {
+            (strategy, form, heads): value
+            for heads in counts
+            for (strategy, form), value in _variant_loops(heads, Path(folder)).items()
+        }
+    passes = {}
+    for heads in counts:
+        model, (x, y, _) = loops[("separate", "fused", heads)]
+        rows = slice(0, BATCH)
+        batch_x, batch_y = x[rows], {h: v[rows] for h, v in y.items()}
+        for vectorized in (False, True):
+            passes[(vectorized, heads)] = _gradient_pass(
+                model, batch_x, batch_y, vectorized=vectorized
+            )
+    epoch: dict[tuple[str, str, int], list[float]] = {key: [] for key in loops}
+    grads: dict[tuple[bool, int], list[float]] = {key: [] for key in passes}
+    for _ in range(rounds):
+        for key, (model, args) in loops.items():
+            start = time.perf_counter()
+            loop.fit(model, *args, epochs=EPOCHS, batch_size=BATCH)
+            epoch[key].append((time.perf_counter() - start) / EPOCHS)
+        for key, function in passes.items():
+            start = time.perf_counter()
+            for _ in range(20):
+                function()
+            grads[key].append((time.perf_counter() - start) / 20 * 1000)
+
+    def cell(values: list[float], digits: int) -> str:
+        low, high = min(values), max(values)
+        return f"{statistics.median(values):.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+    print(f"## heads variants: s/epoch, median of {rounds} rounds (min–max), as ``steps``")
+    print("| heads K | strategy | fused | unfused | fused ÷ unfused |")
+    print("|---|---|---|---|---|")
+    for heads in counts:
+        for strategy in ("weighted", "separate"):
+            fused, unfused = epoch[(strategy, "fused", heads)], epoch[(strategy, "unfused", heads)]
+            ratio = statistics.median(fused) / statistics.median(unfused)
+            print(f"| {heads} | {strategy} | {cell(fused, 3)} | {cell(unfused, 3)} | {ratio:.2f} |")
+    print(f"## per_head_gradients on one batch of {BATCH} rows, ms, median of {rounds} rounds")
+    print("| heads K | K passes (default) | vectorised (pfor) | vectorised ÷ K passes |")
+    print("|---|---|---|---|")
+    for heads in counts:
+        plain, vector = grads[(False, heads)], grads[(True, heads)]
+        ratio = statistics.median(vector) / statistics.median(plain)
+        print(f"| {heads} | {cell(plain, 2)} | {cell(vector, 2)} | {ratio:.2f} |")
+    return {"epoch": epoch, "gradients": grads}
 
 
 def bench_steps(rounds: int = 5, counts: tuple[int, ...] = HEAD_COUNTS) -> dict[str, Any]:

@@ -60,7 +60,8 @@
 16. ``heads`` (issue 27, benchmarks/heads_bench.py): seconds per epoch of ``weighted`` and
    ``separate`` at 2, 5, 10, 20 and 50 heads, with their ratios; and a 20-head heteroscedastic
    search (σ spread over a factor of 30, 30 trials): best after 30 ÷ the 1/σ² plan, per seed
-   (``--seeds``, default 7,8,9; ``--heads-parts steps`` or ``search`` for one half).
+   (``--seeds``, default 7,8,9; ``--heads-parts`` picks ``steps``, ``variants``: fused against
+   unfused networks and the per-head gradients' two passes, ``search``).
 
 17. ``headroom`` (issue 24, benchmarks/headroom_bench.py): on a two-head study, a grid of fixed
    loss-weight ratios trained at several seeds and scored on test against equal weights: how
@@ -1002,7 +1003,9 @@ def main() -> None:
     )
     parser.add_argument("--memory-trials", type=int, default=50)
     parser.add_argument(
-        "--heads-parts", default="steps,search", help="heads part: steps, search or both"
+        "--heads-parts",
+        default="steps,search",
+        help="heads parts, comma-separated: steps, variants, search",
     )
     parser.add_argument("--parts", default="trials,steps,memory,leak")
     parser.add_argument(
@@ -1087,6 +1090,8 @@ def main() -> None:
 
         if "steps" in args.heads_parts:
             heads_bench.bench_steps(rounds=max(args.repeats, 5))
+        if "variants" in args.heads_parts:
+            heads_bench.bench_variants(rounds=max(args.repeats, 5))
         if "search" in args.heads_parts:
             heads_bench.bench_search([int(s) for s in (args.seeds or "7,8,9").split(",")])
     if "confirm" in parts:

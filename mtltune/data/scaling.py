@@ -17,15 +17,16 @@ losses are in the target's units; under ``log`` ``u`` is ``log y``, so the loss 
 back by ``inverse``, so they are in the target's units under every scale.
 
 This module is the one home of the conversion between the network's axis and the targets'
-units: the model's metrics (on tensors, ``TargetScale.undo``), evaluation and predictions
-(``head_units``, ``in_units``), the exported model's layers (``OutputUnits``), the losses of
-replicates and references (``loss_in_units``). Nothing here imports TensorFlow.
+units: the model's metrics (on tensors, ``TargetScale.undo``; ``undo_columns`` for a fused
+group's block), evaluation and predictions (``head_units``, ``in_units``), the exported model's
+layers (``OutputUnits``), the losses of replicates and references (``loss_in_units``). Nothing
+here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -130,6 +131,28 @@ class TargetScale:
         """A loss value on the network's axis, in the units ``loss_units`` describes."""
         factor, offset = self.loss_units(loss)
         return float(value) * factor + offset
+
+
+def undo_columns(
+    scales: Sequence[TargetScale | None],
+    values: Any,
+    exp: Callable[[Any], Any],
+    where: Callable[[Any, Any, Any], Any],
+) -> Any:
+    """``TargetScale.undo`` of every column of a ``[rows, K]`` block at once (a fused group's).
+
+    Args:
+        scales: Column ``k``'s scale (``None``: unscaled).
+        values: Float64 values, column ``k`` on ``scales[k]``'s network axis.
+        exp: The array library's ``exp``.
+        where: Its ``where(condition, x, y)``.
+    """
+    scaled = [s if s is not None and s.kind != "none" else TargetScale() for s in scales]
+    if all(s.kind == "none" for s in scaled):
+        return values
+    values = values * np.array([s.spread for s in scaled]) + np.array([s.center for s in scaled])
+    logs = np.array([s.kind == "log" for s in scaled])
+    return where(logs, exp(values), values) if logs.any() else values
 
 
 @dataclass(frozen=True)

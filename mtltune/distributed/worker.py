@@ -49,8 +49,9 @@ WATCH_SECONDS = 2.0
 
 #: Packages that Keras and Keras Tuner import at their own import when installed, for what a
 #: worker never uses (``mtltune.run.imports``): scikit-learn whatever the oracle, since a
-#: worker's trials come from the chief's oracle. A worker imports Keras without them, which
-#: takes 2 to 3 s off its start-up (``benchmarks/run.py --parts startup``).
+#: worker's trials come from the chief's oracle. A worker imports Keras without them and with
+#: the collector paused (``lean_imports``): 0.81× the CPU of the plain import, 4.9 s against
+#: 6.1 s (``python benchmarks/heap_bench.py --parts imports``, benchmarks/RESULTS.md).
 NOT_FOR_WORKERS = unused_packages()
 
 

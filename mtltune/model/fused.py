@@ -9,11 +9,12 @@ named output per head. Its initial weights are those the K ``Dense(1)`` layers w
 (each column drawn with the seed its own layer would have drawn, in the same order), so a
 fused network trains as the per-head one does, up to the order of floating-point sums.
 
-``MultiTaskModel`` trains through the fused block (``training_view``): the group's targets are
-stacked once per ``fit`` into one ``[rows, K]`` matrix (``pack_targets``) and the group's K
-losses come out of one vectorised loss (``vector_loss``) as a ``[K]`` vector, each the batch mean
-of its own column, as each head's loss would be. The per-head columns are computed only where
-they are read: the evaluation's metrics and the exported model.
+``MultiTaskModel`` trains and scores through the fused block (``FusedForward.view``): the
+group's targets, training's and scoring's, are stacked once per ``fit`` into one ``[rows, K]``
+matrix (``pack_targets``), and the group's K losses come out of one vectorised loss
+(``vector_loss``) as a ``[K]`` vector, each the batch mean of its own column, as each head's
+loss would be. A head's own column is taken only where it is read: a metric the group does not
+compute as a ``ColumnMetric``, and the exported model.
 
 ``unfused_network`` rebuilds the per-head network with the trained weights (each head its own
 ``Dense(1)``, named after it): the model ``best_model.keras`` holds is the plain Keras model it
@@ -28,6 +29,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from mtltune.model.heads import binary_crossentropy_values
 from mtltune.study import HeadConfig
 from mtltune.study.catalog import is_custom_loss
 
@@ -141,21 +143,14 @@ def column_initializer() -> keras.initializers.Initializer:
 def vector_loss(loss: str) -> Callable[[Any, Any], Any]:
     """``loss(targets, predictions) -> [K]``: the batch mean of each column's loss.
 
+    Each column's values are those of the head's own loss: Keras' ``mean_squared_error``,
+    ``mean_absolute_error`` and ``huber`` (``keras.losses.Huber``'s delta of 1), and
+    ``mtltune.model.heads.binary_crossentropy_values``, applied to every element at once.
+
     Args:
         loss: A name in ``FUSABLE``.
     """
-
-    def elementwise(y: Any, p: Any) -> Any:
-        if loss == "mse":
-            return ops.square(p - y)
-        if loss == "mae":
-            return ops.abs(p - y)
-        if loss == "huber":  # Keras' Huber, delta 1
-            error = ops.abs(p - y)
-            return ops.where(error <= 1.0, 0.5 * ops.square(error), error - 0.5)
-        eps = keras.config.epsilon()  # binary_crossentropy, as mtltune.model.heads computes it
-        p = ops.clip(p, eps, 1.0 - eps)
-        return -(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
+    elementwise = _ELEMENTWISE[loss]
 
     def vector(targets: Any, predictions: Any) -> Any:
         targets = ops.cast(targets, predictions.dtype)
@@ -164,9 +159,28 @@ def vector_loss(loss: str) -> Callable[[Any, Any], Any]:
     return vector
 
 
+def _per_element(function: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+    """A Keras loss that averages over the last axis, applied to every element of a block."""
+    return lambda y, p: function(ops.expand_dims(y, -1), ops.expand_dims(p, -1))
+
+
+#: Per-element values of each fusable loss, for ``[rows, K]`` targets and predictions.
+_ELEMENTWISE: dict[str, Callable[[Any, Any], Any]] = {
+    "mse": _per_element(keras.losses.mean_squared_error),
+    "mae": _per_element(keras.losses.mean_absolute_error),
+    "huber": _per_element(keras.losses.huber),
+    "binary_crossentropy": binary_crossentropy_values,
+}
+
+
 def stack_targets(y: Mapping[str, Any], heads: Sequence[str]) -> Any:
     """The heads' targets as one ``[rows, K]`` float32 matrix, in ``heads``' order."""
     return ops.concatenate([ops.reshape(ops.cast(y[h], "float32"), (-1, 1)) for h in heads], axis=1)
+
+
+def fused_layers(net: Any) -> list[FusedHeads]:
+    """The ``FusedHeads`` layers of a network, in layer order (none for a subclassed model)."""
+    return [layer for layer in getattr(net, "layers", []) if isinstance(layer, FusedHeads)]
 
 
 def unfused_network(net: keras.Model) -> keras.Model:
@@ -179,7 +193,7 @@ def unfused_network(net: keras.Model) -> keras.Model:
     Args:
         net: A functional network built by ``build_network``.
     """
-    fused = [layer for layer in net.layers if isinstance(layer, FusedHeads)]
+    fused = fused_layers(net)
     if not fused:
         return net
     columns = {}
@@ -233,7 +247,7 @@ class FusedForward:
         loss_fns: Mapping[str, Callable[..., Any]],
         uses: Mapping[str, Sequence[str]],
     ) -> None:
-        self.layers = [layer for layer in net.layers if isinstance(layer, FusedHeads)]
+        self.layers = fused_layers(net)
         self.groups = [list(layer.heads) for layer in self.layers]
         fused = [h for names in self.groups for h in names]
         self.singles = [h for h in head_names if h not in fused]
@@ -259,7 +273,7 @@ class FusedForward:
     @staticmethod
     def applies(net: keras.Model, head_names: Sequence[str], uses: Mapping[str, Any]) -> bool:
         """Whether ``net`` has fused heads this model can train through (all its own, plain)."""
-        layers = [layer for layer in getattr(net, "layers", []) if isinstance(layer, FusedHeads)]
+        layers = fused_layers(net)
         heads = [h for layer in layers for h in layer.heads]
         return bool(layers) and all(h in head_names and not uses.get(h) for h in heads)
 
@@ -272,10 +286,8 @@ class FusedForward:
     def losses(self, values: Mapping[str, Any], y: Mapping[str, Any]) -> Any:
         """The stacked per-head losses ``[K]`` (head order) from ``view``'s outputs."""
         pieces = []
-        for i, (names, vector) in enumerate(zip(self.groups, self._vector, strict=True)):
-            key = packed_key(i)
-            targets = y[key] if key in y else stack_targets(y, names)
-            pieces.append(vector(targets, values[key]))
+        for i, vector in enumerate(self._vector):
+            pieces.append(vector(self.group_targets(y, i), values[packed_key(i)]))
         for h in self.singles:
             loss = self._loss_fns[h](y[h], values[h], *(values[a] for a in self._uses[h]))
             pieces.append(ops.reshape(ops.cast(loss, "float32"), (1,)))
@@ -283,6 +295,18 @@ class FusedForward:
         if self.order != list(range(len(self.order))):
             stacked = ops.take(stacked, self.order, axis=0)
         return stacked
+
+    def group_targets(self, y: Mapping[str, Any], group: int) -> Any:
+        """A group's ``[rows, K]`` targets: packed once per fit (``pack_targets``), or stacked."""
+        key = packed_key(group)
+        return y[key] if key in y else stack_targets(y, self.groups[group])
+
+    def target(self, y: Mapping[str, Any], head: str) -> Any:
+        """A head's targets, its column of the packed group's where they were packed."""
+        if head in y or head not in self._column:
+            return y[head]
+        i, j = self._column[head]
+        return y[packed_key(i)][:, j : j + 1]
 
     def output(self, values: Mapping[str, Any], head: str) -> Any:
         """A head's ``[rows, units]`` output from ``view``'s outputs."""

@@ -61,8 +61,9 @@ def per_head_gradients(
         vectorized: ``False`` (default): K backward passes of the stacked vector, one per unit
             cotangent, in one graph; ``True``: one backward pass vectorised over the K
             cotangents (``GradientTape.jacobian`` with ``pfor``). Both give the same gradients;
-            on the 2-core CPU of ``benchmarks/RESULTS.md`` (a 3 × Dense(128) trunk, batch 64)
-            the vectorised pass was the slower, 1.2-1.5 × at 5 and 20 heads: its batched
+            on a 2-core CPU (a 3 × Dense(128) trunk, batch 64) the vectorised pass took
+            1.32-1.44 × the K passes' time at 5 heads and 1.11-1.25 × at 20 over three runs
+            (``python benchmarks/run.py --parts heads --heads-parts variants``): its batched
             matrix products cost more than the K plain ones they replace.
 
     Returns:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from mtltune.model.fused import FusedForward, packed_key, stack_targets
+from mtltune.data.scaling import undo_columns
+from mtltune.model.fused import FusedForward, packed_key
 from mtltune.model.heads import make_metrics
 from mtltune.study import HeadConfig
 from mtltune.study.names import head_metric_key
@@ -29,12 +29,14 @@ class HeadMetrics:
     Attributes:
         keys: ``(head, metric)`` pairs in the study's order; each is logged ``<head>_<metric>``.
         singles: ``(head, metric object)`` of the metrics computed per head.
-        columns: ``(group, head names, units, ColumnMetric)`` of the fused groups' metrics.
+        columns: ``(group, units, ColumnMetric)`` of the fused groups' metrics.
+        fusion: The model's fused view (where a batch's targets of fused heads are).
     """
 
     keys: list[tuple[str, str]]
     singles: list[tuple[str, keras.metrics.Metric]]
-    columns: list[tuple[int, list[str], Callable[[Any], Any], ColumnMetric]]
+    columns: list[tuple[int, Callable[[Any], Any], ColumnMetric]]
+    fusion: FusedForward | None = None
 
     @classmethod
     def build(
@@ -48,7 +50,7 @@ class HeadMetrics:
         columns = column_metrics(fusion, heads, target_scales) if fusion is not None else []
         covered = {n for *_, metric in columns for n in metric.names}
         singles = [(h, m) for h, cfg in heads.items() for m in make_metrics(h, cfg, skip=covered)]
-        return cls(keys, singles, columns)
+        return cls(keys, singles, columns, fusion)
 
     @property
     def objects(self) -> list[keras.metrics.Metric]:
@@ -64,15 +66,17 @@ class HeadMetrics:
         """Update every metric with one batch's targets and outputs, in the targets' units.
 
         Args:
-            y: The batch's targets, by head (or packed per fused group).
+            y: The batch's targets, by head, or packed per fused group (``pack_targets``).
             output: A head's (or a packed group's) output by name (``MultiTaskModel.forward``).
             in_units: A head's values on the network's axis, in the target's units.
         """
+        fusion = self.fusion
         for head, metric in self.singles:
-            metric.update_state(in_units(head, y[head]), in_units(head, output(head)))
-        for group, names, units, metric in self.columns:
-            block = output(packed_key(group))
-            metric.update_state(units(stack_targets(y, names)), units(block))
+            target = y[head] if fusion is None else fusion.target(y, head)
+            metric.update_state(in_units(head, target), in_units(head, output(head)))
+        for group, units, metric in self.columns:
+            targets = fusion.group_targets(y, group)  # type: ignore[union-attr] (only fused models have columns)
+            metric.update_state(units(targets), units(output(packed_key(group))))
 
     def results(self) -> dict[str, tf.Tensor]:
         """Each metric's result, keyed ``<head>_<metric>``, in the study's order."""
@@ -85,7 +89,7 @@ class HeadMetrics:
 
 def column_metrics(
     fusion: FusedForward, heads: Mapping[str, HeadConfig], scales: Mapping[str, Any]
-) -> list[tuple[int, list[str], Callable[[Any], Any], ColumnMetric]]:
+) -> list[tuple[int, Callable[[Any], Any], ColumnMetric]]:
     """One ``ColumnMetric`` per group and metric every head of the group has.
 
     Args:
@@ -94,7 +98,7 @@ def column_metrics(
         scales: The fitted ``TargetScale`` of each scaled head.
 
     Returns:
-        ``(group, head names, units, metric)``: ``units`` maps the group's ``[rows, K]`` targets or
+        ``(group, units, metric)``: ``units`` maps the group's ``[rows, K]`` targets or
         outputs to the targets' units (float64), as ``MultiTaskModel.in_units`` does per head.
     """
     out = []
@@ -104,28 +108,16 @@ def column_metrics(
         for metric in [m for m in heads[names[0]].metrics or [] if m in shared]:
             if (layer.kind, metric) in COLUMN_METRICS:
                 keys = [head_metric_key(h, metric) for h in names]
-                out.append(
-                    (
-                        i,
-                        list(names),
-                        units,
-                        ColumnMetric(metric, keys, name=head_metric_key(layer.name, metric)),
-                    )
-                )
+                name = head_metric_key(layer.name, metric)
+                out.append((i, units, ColumnMetric(metric, keys, name=name)))
     return out
 
 
 def _block_units(scales: Sequence[Any]) -> Callable[[Any], Any]:
     """``[rows, K]`` values on the network's axis to the targets' units (float64)."""
-    if all(s is None or s.kind == "none" for s in scales):
-        return lambda values: ops.cast(values, "float64")
-    spread = np.array([s.spread if s is not None and s.kind != "none" else 1.0 for s in scales])
-    center = np.array([s.center if s is not None and s.kind != "none" else 0.0 for s in scales])
-    logs = np.array([s is not None and s.kind == "log" for s in scales])
 
     def units(values: Any) -> Any:
-        values = ops.cast(values, "float64") * spread + center
-        return ops.where(logs, ops.exp(values), values) if logs.any() else values
+        return undo_columns(scales, ops.cast(values, "float64"), ops.exp, ops.where)
 
     return units
 

@@ -100,14 +100,24 @@ def binary_crossentropy(
     y_true: Any, y_pred: Any, class_weights: Sequence[float] | None = None
 ) -> Any:
     """Binary cross-entropy of probabilities, optionally weighted per class (0, 1)."""
-    eps = keras.config.epsilon()
-    p = ops.clip(y_pred, eps, 1.0 - eps)
-    y = ops.reshape(ops.cast(y_true, p.dtype), ops.shape(p))
-    ce = -(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
+    y = ops.reshape(ops.cast(y_true, y_pred.dtype), ops.shape(y_pred))
+    ce = binary_crossentropy_values(y, y_pred)
     if class_weights is not None:
         w0, w1 = (float(w) for w in class_weights)
         ce = ce * (w0 + (w1 - w0) * y)
     return ops.mean(ce)
+
+
+def binary_crossentropy_values(y_true: Any, y_pred: Any) -> Any:
+    """Each element's binary cross-entropy (targets and probabilities of one shape).
+
+    The probabilities are clipped to ``[ε, 1 − ε]`` (``keras.config.epsilon()``); the heads'
+    loss and the fused groups' (``mtltune.model.fused.vector_loss``) both compute it here.
+    """
+    eps = keras.config.epsilon()
+    p = ops.clip(y_pred, eps, 1.0 - eps)
+    y = ops.cast(y_true, p.dtype)
+    return -(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
 
 
 def categorical_crossentropy(

@@ -225,7 +225,9 @@ def predict(model: keras.Model, x: Any) -> dict[str, np.ndarray]:
 
 def evaluate(model: keras.Model, x: Any, y: Any) -> dict[str, float]:
     """Score in-memory arrays with the model's ``test_batch`` (losses and metrics by name)."""
-    return loop_of(model).evaluate(as_tensors(x), as_tensors(y))
+    y = as_tensors(y)
+    pack = getattr(model, "pack_targets", None)
+    return loop_of(model).evaluate(as_tensors(x), pack(y) if pack is not None else y)
 
 
 def fit(
@@ -267,8 +269,8 @@ def fit(
     x_val, y_val = as_tensors(validation_data[0]), as_tensors(validation_data[1])
     n = rows((x, y))
     pack = getattr(model, "pack_targets", None)
-    if pack is not None:  # fused heads' targets as one matrix: one gather per batch, not K
-        y = pack(y)
+    if pack is not None:  # fused heads' targets as one matrix: one slice per batch, not K
+        y, y_val = pack(y), pack(y_val)
     if n == 0:
         raise ValueError("no training rows")
     rng = np.random.default_rng(seed)

@@ -233,7 +233,7 @@ class MultiTaskModel(keras.Model):
     # -- steps ----------------------------------------------------------------------------------
 
     def pack_targets(self, y: Any) -> Any:
-        """The training targets as the steps read them fastest (once per ``fit``).
+        """Targets as the steps read them fastest (training's and scoring's, once per ``fit``).
 
         Fused heads' targets become one ``[rows, K]`` matrix per group (``mtltune.model.fused``);
         ``train_batch`` and ``test_batch`` take the targets packed or not.

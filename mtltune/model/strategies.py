@@ -168,6 +168,7 @@ def single_optimizer_plan(
     settings: Mapping[str, float] | None = None,
 ) -> TrainPlan:
     """A one-Adam plan whose strategy sets the weights; ``settings`` missing take defaults."""
-    own = {**STRATEGIES[strategy].defaults, **(settings or {})} if strategy in STRATEGIES else {}
-    own = {k: float(v) for k, v in own.items()}
-    return TrainPlan(strategy, epsilon, {"*": learning_rate}, settings=own)
+    if strategy not in STRATEGIES:
+        return TrainPlan(strategy, epsilon, {"*": learning_rate}, settings={})
+    chosen = STRATEGIES[strategy]
+    return chosen.single_plan(learning_rate=learning_rate, epsilon=epsilon, settings=settings)

@@ -73,8 +73,14 @@ class Strategy(StepHooks):
             learning_rate: The shared ``learning_rate`` (unused without ``shared_learning_rate``).
             epsilon: Adam's epsilon.
         """
-        settings = {k: float(values[k]) for k in self.defaults if k in values}
-        own = {k: float(v) for k, v in {**self.defaults, **settings}.items()}
+        settings = {k: values[k] for k in self.defaults if k in values}
+        return self.single_plan(learning_rate=learning_rate, epsilon=epsilon, settings=settings)
+
+    def single_plan(
+        self, *, learning_rate: float, epsilon: float, settings: Mapping[str, Any] | None = None
+    ) -> TrainPlan:
+        """A one-Adam plan of this strategy; settings missing from ``settings`` take defaults."""
+        own = {k: float(v) for k, v in {**self.defaults, **(settings or {})}.items()}
         return TrainPlan(self.name, epsilon, {"*": learning_rate}, settings=own)
 
     def learning_rates(self, plan: TrainPlan, heads: Sequence[str]) -> list[float]:

@@ -92,6 +92,12 @@ class DataConfig(_Strict):
                 )
             if self.params is None:
                 object.__setattr__(self, "params", BuiltinParams())
+            if name != "hetero_sine" and self.params.spread is not None:
+                raise ValueError(
+                    f"params.spread is {self.params.spread:g}, but only builtin:hetero_sine "
+                    f"spreads its heads' noise; builtin:{name} does not read it: remove "
+                    "params.spread, or use source: builtin:hetero_sine"
+                )
             if self.inputs is None:
                 object.__setattr__(self, "inputs", ["x"])
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -122,22 +123,49 @@ def mtltune(*args: str, columns: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
+#: Runs ``mtltune`` commands one after another in one process, as ``python -m mtltune`` runs
+#: each (``main()``, its own ``sys.argv``); prints each one's exit code and output as JSON, and
+#: whether TensorFlow was imported.
+COMMANDS = """
+import contextlib, io, json, sys
+from mtltune.cli import main
+printed = {}
+for args in json.loads(sys.argv[1]):
+    sys.argv = ["mtltune", *args]
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main()
+        except SystemExit as exit:
+            code = exit.code or 0
+    printed[args[0]] = {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+print(json.dumps({"printed": printed, "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
 @pytest.mark.parametrize("columns", [80, 45])
 def test_commands_without_tensorflow_fit_the_terminal(tiny_run, columns: int) -> None:
     _, run_dir = tiny_run
-    printed = {}
-    for args in (
+    commands = [
         ["trials", str(run_dir)],
         ["report", str(run_dir)],
         ["show", str(ROOT / "studies" / "hetero_sine.yaml")],
         ["validate", str(ROOT / "studies" / "hetero_sine.yaml")],
         ["search", "--help"],
-    ):
-        done = mtltune(*args, columns=columns)
-        assert done.returncode == 0, done.stderr
-        widths_ok(done.stdout, columns)
-        printed[args[0]] = done.stdout
-    assert "…" not in printed["trials"]  # columns that do not fit go to a further table, not cut
+    ]
+    env = {**os.environ, "COLUMNS": str(columns)}
+    child = [sys.executable, "-c", COMMANDS, json.dumps(commands)]
+    done = subprocess.run(child, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert not answer["tensorflow"]
+    printed = answer["printed"]
+    assert list(printed) == [args[0] for args in commands]
+    for name, shown in printed.items():
+        assert shown["code"] == 0, (name, shown["stderr"])
+        assert shown["stdout"].strip(), name
+        widths_ok(shown["stdout"], columns)
+    assert "…" not in printed["trials"]["stdout"]  # columns that do not fit: a further table
 
 
 def test_show_output_stays_the_study_in_a_narrow_terminal(tmp_path) -> None:

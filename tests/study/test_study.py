@@ -396,6 +396,18 @@ def test_file_source_needs_inputs_and_a_known_format(raw) -> None:
         Study.from_dict(dict(raw, data={"source": "a.csv", "inputs": ["x"], "params": {}}))
 
 
+def test_spread_is_refused_where_the_generator_would_ignore_it(raw) -> None:
+    for name in ("phase_sine", "same_sine"):
+        data = {"source": f"builtin:{name}", "params": {"spread": 30}}
+        with pytest.raises(StudyError) as caught:
+            Study.from_dict(dict(raw, data=data))
+        message = str(caught.value)
+        assert "data" in message and "params.spread is 30" in message
+        assert f"builtin:{name} does not read it" in message and "remove params.spread" in message
+    data = {"source": "builtin:hetero_sine", "params": {"spread": 30}}
+    assert Study.from_dict(dict(raw, data=data)).data.params.spread == 30
+
+
 def test_categorical_must_be_inputs(raw) -> None:
     data = {"source": "a.csv", "inputs": ["x"], "categorical": ["colour"]}
     with pytest.raises(StudyError, match="not inputs"):
