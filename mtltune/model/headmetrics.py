@@ -74,8 +74,10 @@ class HeadMetrics:
         for head, metric in self.singles:
             target = y[head] if fusion is None else fusion.target(y, head)
             metric.update_state(in_units(head, target), in_units(head, output(head)))
+        if fusion is None:  # no fused group, no column metric
+            return
         for group, units, metric in self.columns:
-            targets = fusion.group_targets(y, group)  # type: ignore[union-attr] (only fused models have columns)
+            targets = fusion.group_targets(y, group)
             metric.update_state(units(targets), units(output(packed_key(group))))
 
     def results(self) -> dict[str, tf.Tensor]:
