@@ -115,9 +115,10 @@ def _gradient_pass(model: Any, x: Any, y: Any, *, vectorized: bool) -> Any:
     """A traced function: the K per-head gradients of ``model``'s shared variables on a batch."""
     import tensorflow as tf
 
-    from mtltune.model.gradients import per_head_gradients
+    from mtltune.model.gradients import per_head_gradients, variables_reached
 
-    shared, _ = model._reach_split  # the benchmark reads the model's split, as train_batch does
+    reached = variables_reached(model).values()  # the variables two heads or more reach
+    shared = [v for v in model.trainable_variables if sum(id(v) in r for r in reached) > 1]
     y = model.pack_targets(loop.as_tensors(y))
     x = loop.as_tensors(x)
 

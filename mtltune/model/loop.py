@@ -269,7 +269,7 @@ def fit(
     x_val, y_val = as_tensors(validation_data[0]), as_tensors(validation_data[1])
     n = rows((x, y))
     pack = getattr(model, "pack_targets", None)
-    if pack is not None:  # fused heads' targets as one matrix: one slice per batch, not K
+    if pack is not None:  # fused heads' targets as one matrix: one gather or slice per batch
         y, y_val = pack(y), pack(y_val)
     if n == 0:
         raise ValueError("no training rows")
