@@ -327,7 +327,12 @@ def trials(
 DataArg = Annotated[Path, typer.Argument(help="CSV or Parquet file with the input columns.")]
 OutOpt = Annotated[
     Path | None,
-    typer.Option("--out", help="CSV to write (default: DATA_predictions.csv).", show_default=False),
+    typer.Option(
+        "--out",
+        help="CSV to write (default: beside DATA, its name with _predictions: "
+        "new.csv gives new_predictions.csv).",
+        show_default=False,
+    ),
 ]
 
 

@@ -291,6 +291,16 @@ def _sorted_labels(values: pd.Series) -> list[Any]:
         return sorted(labels, key=str)
 
 
+def _kind_hint(values: pd.Series) -> str:
+    """The head kind a column of more than two values asks for, as a fix to suggest."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.to_numpy(dtype=np.float64)
+        if (numbers[np.isfinite(numbers)] % 1 != 0).any():
+            return "its values are numbers with fractions: use kind: regression"
+        return "use kind: multiclass for class codes, or kind: regression for amounts"
+    return "use kind: multiclass"
+
+
 def _fit_target(name: str, head: HeadConfig, train: pd.DataFrame) -> TargetEncoder:
     if head.kind == "regression":
         values = train[str(head.target)].to_numpy(dtype=np.float64)
@@ -314,7 +324,7 @@ def _fit_target(name: str, head: HeadConfig, train: pd.DataFrame) -> TargetEncod
                     Problem(
                         where,
                         f"a binary head needs exactly 2 classes, found {len(classes)} in train "
-                        f"({classes[:10]}); use kind: multiclass",
+                        f"({classes[:10]}); {_kind_hint(train[str(head.target)])}",
                     )
                 ]
             )

@@ -241,21 +241,31 @@ def confirmation_lines(
         if confirmation.fresh_splits
         else "on the search's rows (an ordered split is kept)"
     )
+    if raced == 0:
+        rules = (
+            "None was better than equal weights at the study seed, so none was retrained on "
+            "further seeds: equal weights stand."
+        )
+    else:
+        rules = (
+            f"Each challenger better than equal weights at the study seed ({raced}) was "
+            f"retrained on further initialisation seeds ({further}), {splits}, seed by seed, "
+            "with the incumbent on the same seeds. Only the further seeds decide (the study "
+            "seed chose the challengers, so it flatters them). A challenger is dropped once its "
+            "mean gain is not above 0; it wins when a one-sided paired t-test of its per-seed "
+            f"log ratios is significant at {rule.level:g}/{raced} after at least {rule.seeds} "
+            f"seeds (at most {rule.max_seeds}). Each race run stops early on one half of the "
+            "stop rows and is judged on the other half, at the epoch the first half chose (a "
+            "run's own early-stopping value flatters it); these runs read only the train and "
+            "stop splits."
+        )
     lines = [
         "",
         "## The race against equal weights",
         "",
         f"Equal weights (the baseline) are the incumbent. The search's "
-        f"{len(confirmation.candidates)} "
-        "best distinct configurations are the challengers; each was retrained on further "
-        f"initialisation seeds ({further}), {splits}, seed by seed, with the "
-        "incumbent on the same seeds. Only the further seeds decide (the study seed chose the "
-        "challengers, so it flatters them). A challenger is dropped once its mean gain is not "
-        "above 0; it wins when a one-sided paired t-test of its per-seed log ratios is "
-        f"significant at {rule.level:g}/{max(1, raced)} after at least {rule.seeds} seeds "
-        f"(at most {rule.max_seeds}). Each race run stops early on one half of the stop rows "
-        "and is judged on the other half, at the epoch the first half chose (a run's own "
-        "early-stopping value flatters it); these runs read only the train and stop splits.",
+        f"{len(confirmation.candidates)} best distinct configurations are the challengers. "
+        + rules,
         "",
         "**Recommended: "
         + ("equal weights (they stand)" if recommended == BASELINE else f"trial `{recommended}`")
@@ -275,24 +285,30 @@ def confirmation_lines(
         won = f"{decision.won} of {len(gains)}" if gains else "–"
         lines.append(
             f"| `{candidate}` | {strategies.get(candidate, '–')} | {status} | {len(gains)} | "
-            f"{won} | {lower} | {p} | {number(confirmation.further_mean(candidate))} |"
+            f"{won} | {lower} | {p} | {_mean(confirmation.further_mean(candidate))} |"
         )
     further = sum(confirmation.objective(BASELINE, s) is not None for s in confirmation.seeds[1:])
     lines.append(
         f"| equal weights | weighted | incumbent | {further} | – | – | – | "
-        f"{number(confirmation.further_mean(BASELINE))} |"
+        f"{_mean(confirmation.further_mean(BASELINE))} |"
     )
-    return lines + _paired_lines(confirmation, log_heads)
+    return lines + _paired_lines(confirmation, log_heads, raced)
 
 
-def _paired_lines(confirmation: Confirmation, log_heads: set[str]) -> list[str]:
+def _mean(value: float | None) -> str:
+    """A mean over the further seeds, ``–`` where there were none."""
+    return number(value) if value is not None and math.isfinite(value) else "–"
+
+
+def _paired_lines(confirmation: Confirmation, log_heads: set[str], raced: int) -> list[str]:
     """The paired best-against-baseline table (same seeds, same splits)."""
     if not confirmation.test:
-        return [
-            "",
-            "No paired comparison on test: no challenger was raced, or its runs or the "
-            "incumbent's failed (see `confirm.csv`).",
-        ]
+        why = (
+            "no challenger was raced"
+            if raced == 0
+            else "the leader's runs or the incumbent's failed (see `confirm.csv`)"
+        )
+        return ["", f"No paired comparison on test: {why}."]
     n = len(confirmation.test.get("best", []))
     lines = [
         "",

@@ -168,6 +168,22 @@ def test_prepare_dataset_with_too_few_rows_names_the_split(tmp_path) -> None:
 # Preprocessing fitted on train
 
 
+def test_a_binary_head_of_many_values_is_told_which_kind_fits(tmp_path) -> None:
+    frame = mixed_frame()
+    frame["count"] = np.arange(len(frame)) % 5  # whole numbers: class codes or amounts
+    for column, fix in (
+        ("price", "its values are numbers with fractions: use kind: regression"),
+        ("count", "use kind: multiclass for class codes, or kind: regression for amounts"),
+        ("kind", "use kind: multiclass"),
+    ):
+        study = write_table(
+            tmp_path, frame, {"data": {"inputs": ["size"]}, "heads": {column: {"kind": "binary"}}}
+        )
+        message = problems(data_error(study))[f"heads.{column}.target (column {column!r})"]
+        assert "a binary head needs exactly 2 classes" in message
+        assert message.endswith(fix), message
+
+
 def test_train_only_statistics_and_encodings(tmp_path) -> None:
     frame = mixed_frame()
     frame.loc[35, "colour"] = "green"  # only in test

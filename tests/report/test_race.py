@@ -146,6 +146,21 @@ def test_the_race_table_means_only_the_further_seeds_judged_runs() -> None:
     assert "| incumbent | 2 |" in base
 
 
+def test_a_race_nobody_entered_says_so_without_seeds_tests_or_files_it_did_not_make() -> None:
+    # Both challengers were worse than equal weights at the study seed: none was retrained.
+    race = _race(
+        {"1": [0.21], "3": [0.22], INCUMBENT: [0.2]},
+        [Decision("1", "screened", [], None, 0.0), Decision("3", "screened", [], None, 0.0)],
+    )
+    text = "\n".join(confirmation_lines(race, [_trial("1", 0.21), _trial("3", 0.22)], set()))
+    assert "none was retrained on further seeds: equal weights stand" in text
+    assert "No paired comparison on test: no challenger was raced." in text
+    for absent in ("nan", "confirm.csv", "(none)", "/1 after", "t-test"):
+        assert absent not in text, absent
+    base = next(line for line in text.splitlines() if line.startswith("| equal weights |"))
+    assert base.rstrip(" |").endswith("–")
+
+
 def test_an_exact_tie_at_the_study_seed_reads_no_better_not_zero_percent_lower() -> None:
     verdict = verdict_of(None, _trial("1", 0.25), _evaluation(0.25), _evaluation(0.25), "min")
     assert verdict.stands
