@@ -232,33 +232,9 @@ def confirmation_lines(
 ) -> list[str]:
     """The report's race section (Markdown lines)."""
     strategies = {t.trial_id: t.strategy for t in trials}
-    rule = confirmation.rule
     raced = sum(d.status != "screened" for d in confirmation.decisions)
-    further = ", ".join(str(s) for s in confirmation.seeds[1:]) or "none"
     recommended = confirmation.recommended
-    splits = (
-        "each dealing the train and stop rows anew"
-        if confirmation.fresh_splits
-        else "on the search's rows (an ordered split is kept)"
-    )
-    if raced == 0:
-        rules = (
-            "None was better than equal weights at the study seed, so none was retrained on "
-            "further seeds: equal weights stand."
-        )
-    else:
-        rules = (
-            f"Each challenger better than equal weights at the study seed ({raced}) was "
-            f"retrained on further initialisation seeds ({further}), {splits}, seed by seed, "
-            "with the incumbent on the same seeds. Only the further seeds decide (the study "
-            "seed chose the challengers, so it flatters them). A challenger is dropped once its "
-            "mean gain is not above 0; it wins when a one-sided paired t-test of its per-seed "
-            f"log ratios is significant at {rule.level:g}/{raced} after at least {rule.seeds} "
-            f"seeds (at most {rule.max_seeds}). Each race run stops early on one half of the "
-            "stop rows and is judged on the other half, at the epoch the first half chose (a "
-            "run's own early-stopping value flatters it); these runs read only the train and "
-            "stop splits."
-        )
+    rules = _rules_text(confirmation, raced)
     lines = [
         "",
         "## The race against equal weights",
@@ -293,6 +269,34 @@ def confirmation_lines(
         f"{_mean(confirmation.further_mean(BASELINE))} |"
     )
     return lines + _paired_lines(confirmation, log_heads, raced)
+
+
+def _rules_text(confirmation: Confirmation, raced: int) -> str:
+    """How the race was run, in words (or that nobody was raced)."""
+    rule = confirmation.rule
+    further = ", ".join(str(s) for s in confirmation.seeds[1:]) or "none"
+    splits = (
+        "each dealing the train and stop rows anew"
+        if confirmation.fresh_splits
+        else "on the search's rows (an ordered split is kept)"
+    )
+    if raced == 0:
+        return (
+            "None was better than equal weights at the study seed, so none was retrained on "
+            "further seeds: equal weights stand."
+        )
+    return (
+        f"Each challenger better than equal weights at the study seed ({raced}) was "
+        f"retrained on further initialisation seeds ({further}), {splits}, seed by seed, "
+        "with the incumbent on the same seeds. Only the further seeds decide (the study "
+        "seed chose the challengers, so it flatters them). A challenger is dropped once its "
+        "mean gain is not above 0; it wins when a one-sided paired t-test of its per-seed "
+        f"log ratios is significant at {rule.level:g}/{raced} after at least {rule.seeds} "
+        f"seeds (at most {rule.max_seeds}). Each race run stops early on one half of the "
+        "stop rows and is judged on the other half, at the epoch the first half chose (a "
+        "run's own early-stopping value flatters it); these runs read only the train and "
+        "stop splits."
+    )
 
 
 def _mean(value: float | None) -> str:
