@@ -61,14 +61,26 @@ def step_study(heads: int, folder: Path) -> Any:
     return load_study(path)
 
 
-def _loops(heads: int, folder: Path) -> dict[str, tuple[Any, tuple[Any, ...]]]:
-    """Traced epoch loops of both strategies at ``heads`` heads, with their epoch arguments."""
+def _loops(
+    heads: int, folder: Path, *, fuse: bool = True
+) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+    """Traced epoch loops of both strategies at ``heads`` heads, with their epoch arguments.
+
+    ``fuse=False``: the network without fused heads (one ``Dense(1)`` per head).
+    """
+    from mtltune.model.network import build_network
+
     study = step_study(heads, folder)
     data = prepare_dataset(study)
     names = list(study.heads)
     hypermodel = MultiTaskHyperModel.from_study(
         study, data.input_dim, dict.fromkeys(names, 1), stateless_build=stateless_study(study)
     )
+    if not fuse:
+        units = dict.fromkeys(names, 1)
+        hypermodel.build_fn = lambda hp: build_network(
+            study.model, study.heads, data.input_dim, units, name=study.name, fuse=False
+        )
     plans = {
         "weighted": weighted_plan(names, learning_rate=1e-3, epsilon=1e-3),
         "separate": separate_plan(dict.fromkeys(names, 1e-3), epsilon=1e-3),
@@ -82,33 +94,11 @@ def _loops(heads: int, folder: Path) -> dict[str, tuple[Any, tuple[Any, ...]]]:
     return out
 
 
-def _variant_loops(heads: int, folder: Path) -> dict[tuple[str, str], tuple[Any, tuple]]:
-    """Traced ``weighted`` and ``separate`` models at ``heads`` heads, fused and unfused."""
-    from mtltune.model.network import build_network
-
-    study = step_study(heads, folder)
-    data = prepare_dataset(study)
-    names = list(study.heads)
-    units = dict.fromkeys(names, 1)
-    plans = {
-        "weighted": weighted_plan(names, learning_rate=1e-3, epsilon=1e-3),
-        "separate": separate_plan(dict.fromkeys(names, 1e-3), epsilon=1e-3),
-    }
-    out = {}
-    for fuse in (True, False):
-
-        def build(hp: Any, fuse: bool = fuse) -> Any:
-            return build_network(study.model, study.heads, data.input_dim, units, fuse=fuse)
-
-        hypermodel = MultiTaskHyperModel(
-            build, study.heads, search=study.search, training=study.training, seed=study.seed
-        )
-        for strategy, plan in plans.items():
-            model = hypermodel.build_plan(plan)
-            args = (data.train.x, data.train.y, (data.stop.x, data.stop.y))
-            loop.fit(model, *args, epochs=1, batch_size=BATCH)  # trace
-            out[(strategy, "fused" if fuse else "unfused")] = (model, args)
-    return out
+def _seconds_per_epoch(model: Any, args: tuple[Any, ...]) -> float:
+    """One timed fit of ``EPOCHS`` epochs (each with its stop-split scoring), per epoch."""
+    start = time.perf_counter()
+    loop.fit(model, *args, epochs=EPOCHS, batch_size=BATCH)
+    return (time.perf_counter() - start) / EPOCHS
 
 
 def _gradient_pass(model: Any, x: Any, y: Any, *, vectorized: bool) -> Any:
@@ -136,9 +126,10 @@ def bench_variants(rounds: int = 7, counts: tuple[int, ...] = (5, 20)) -> dict[s
     """Fused against unfused networks per strategy, and the per-head gradients' two passes."""
     with tempfile.TemporaryDirectory() as folder:
         loops = {
-            (strategy, form, heads): value
+            (strategy, "fused" if fuse else "unfused", heads): value
             for heads in counts
-            for (strategy, form), value in _variant_loops(heads, Path(folder)).items()
+            for fuse in (True, False)
+            for strategy, value in _loops(heads, Path(folder), fuse=fuse).items()
         }
     passes = {}
     for heads in counts:
@@ -153,9 +144,7 @@ def bench_variants(rounds: int = 7, counts: tuple[int, ...] = (5, 20)) -> dict[s
     grads: dict[tuple[bool, int], list[float]] = {key: [] for key in passes}
     for _ in range(rounds):
         for key, (model, args) in loops.items():
-            start = time.perf_counter()
-            loop.fit(model, *args, epochs=EPOCHS, batch_size=BATCH)
-            epoch[key].append((time.perf_counter() - start) / EPOCHS)
+            epoch[key].append(_seconds_per_epoch(model, args))
         for key, function in passes.items():
             start = time.perf_counter()
             for _ in range(20):
@@ -194,9 +183,7 @@ def bench_steps(rounds: int = 5, counts: tuple[int, ...] = HEAD_COUNTS) -> dict[
     times: dict[tuple[str, int], list[float]] = {key: [] for key in loops}
     for _ in range(rounds):
         for key, (model, args) in loops.items():
-            start = time.perf_counter()
-            loop.fit(model, *args, epochs=EPOCHS, batch_size=BATCH)
-            times[key].append((time.perf_counter() - start) / EPOCHS)
+            times[key].append(_seconds_per_epoch(model, args))
     median = {key: statistics.median(values) for key, values in times.items()}
     print(
         f"## heads: s/epoch (8 epochs and their stop-split scoring), median of {rounds} rounds "

@@ -62,7 +62,7 @@ def per_head_gradients(
             cotangent, in one graph; ``True``: one backward pass vectorised over the K
             cotangents (``GradientTape.jacobian`` with ``pfor``). Both give the same gradients;
             on a 2-core CPU (a 3 × Dense(128) trunk, batch 64) the vectorised pass took
-            1.32-1.44 × the K passes' time at 5 heads and 1.11-1.25 × at 20 over three runs
+            1.06-1.44 × the K passes' time at 5 heads and 1.11-1.25 × at 20 over four runs
             (``python benchmarks/run.py --parts heads --heads-parts variants``): its batched
             matrix products cost more than the K plain ones they replace.
 

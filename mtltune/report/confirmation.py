@@ -121,15 +121,16 @@ class Confirmation:
             "failed": self.failed(candidate),
         }
 
-    def further_mean(self, candidate: str) -> float:
+    def further_mean(self, candidate: str) -> float | None:
         """Mean stop objective of a candidate's runs at the further seeds (not the study seed).
 
         These runs are judged on the half of the stop rows that did not pick their epoch; the
         study seed's run (the search's own) is not, so the two are not averaged together.
+        ``None`` where the candidate has no finished run at a further seed.
         """
         further = (self.objective(candidate, seed) for seed in self.seeds[1:])
         values = [v for v in further if v is not None]  # None: not run, or not finite
-        return statistics.fmean(values) if values else math.nan
+        return statistics.fmean(values) if values else None
 
     def objective(self, candidate: str, seed: int) -> float | None:
         """A candidate's stop objective at one seed (``None`` if not run or failed)."""
@@ -261,12 +262,12 @@ def confirmation_lines(
         won = f"{decision.won} of {len(gains)}" if gains else "–"
         lines.append(
             f"| `{candidate}` | {strategies.get(candidate, '–')} | {status} | {len(gains)} | "
-            f"{won} | {lower} | {p} | {_mean(confirmation.further_mean(candidate))} |"
+            f"{won} | {lower} | {p} | {number(confirmation.further_mean(candidate))} |"
         )
     further = sum(confirmation.objective(BASELINE, s) is not None for s in confirmation.seeds[1:])
     lines.append(
         f"| equal weights | weighted | incumbent | {further} | – | – | – | "
-        f"{_mean(confirmation.further_mean(BASELINE))} |"
+        f"{number(confirmation.further_mean(BASELINE))} |"
     )
     return lines + _paired_lines(confirmation, log_heads, raced)
 
@@ -297,11 +298,6 @@ def _rules_text(confirmation: Confirmation, raced: int) -> str:
         "run's own early-stopping value flatters it); these runs read only the train and "
         "stop splits."
     )
-
-
-def _mean(value: float | None) -> str:
-    """A mean over the further seeds, ``–`` where there were none."""
-    return number(value) if value is not None and math.isfinite(value) else "–"
 
 
 def _paired_lines(confirmation: Confirmation, log_heads: set[str], raced: int) -> list[str]:
